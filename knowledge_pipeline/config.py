@@ -1,0 +1,306 @@
+"""Settings: read once at start from the environment and ``.env``, validated.
+
+A variable already exported always wins over ``.env``. Any invalid value raises
+:class:`ConfigError` naming the variable, the value and what is accepted; the
+scripts turn it into one line on stderr and exit code 2 before doing any work.
+Every variable is listed in ``VARIABLES`` with its default and meaning; the
+README's configuration table is checked against it by a test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+
+DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
+DEFAULT_NOTION_BASE_URL = "https://api.notion.com"
+
+# name -> (default shown in docs, meaning)
+VARIABLES: dict[str, tuple[str, str]] = {
+    "SOURCES_BACKEND": ("notion if NOTION_TOKEN and NOTION_SOURCES_DB are set, else sqlite", "Where Sources live: sqlite or notion"),
+    "SOURCES_DB_PATH": ("data/sources.db", "SQLite Sources file (sqlite backend)"),
+    "JOURNAL_PATH": ("data/journal.db", "Step journal that makes re-runs after a crash exactly-once"),
+    "ENRICHER": ("openai if OPENAI_API_KEY is set, else local", "Who writes summaries: local (offline) or openai"),
+    "RSS_FEEDS": ("(empty)", "Comma-separated feed URLs or local file paths; empty skips feed capture"),
+    "RSS_WINDOW_DAYS": ("90", "Keep feed entries newer than this many days; 0 keeps all"),
+    "PDF_DIR": ("(empty)", "Folder whose PDFs become Inbox items; empty skips PDF capture"),
+    "API_TIMEOUT": ("60", "Timeout in seconds for one API or web request"),
+    "RETRY_ATTEMPTS": ("3", "Retries after the first attempt of a failed API call (429, 5xx, timeouts)"),
+    "LOG_DIR": ("logs", "Folder of pipeline.jsonl"),
+    "LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR (file and console)"),
+    "LOG_MAX_BYTES": ("10485760", "pipeline.jsonl rotates past this size"),
+    "LOG_BACKUP_COUNT": ("5", "Rotated log files kept"),
+    "USE_ENHANCED": ("true", "pipeline_enhanced.sh: run the enhanced scripts (false: the originals)"),
+    "ENABLE_PARALLEL": ("false", "Enhanced scripts: parallel workers instead of one at a time"),
+    "PARALLEL_MAX_WORKERS": ("5", "Concurrent workers in parallel mode (1-64)"),
+    "PARALLEL_RATE_LIMIT": ("0.1", "Minimum seconds between the starts of two requests to one service; 0 disables"),
+    "NOTION_MAX_RPS": ("3", "Average cap on Notion requests per second"),
+    "SHUTDOWN_GRACE_SECONDS": ("30", "On SIGINT/SIGTERM, how long in-flight items may finish"),
+    "NOTION_TOKEN": ("(unset)", "Notion integration token"),
+    "NOTION_SOURCES_DB": ("(unset)", "Sources database id or data source id"),
+    "NOTION_BASE_URL": (DEFAULT_NOTION_BASE_URL, "Notion API root (tests and proxies point it elsewhere)"),
+    "NOTION_PARENT_PAGE": ("(unset)", "Page under which `notion setup` creates the Sources database"),
+    "RSS_URL_PROP": ("Article URL", "Notion property holding an item's article URL"),
+    "CREATED_PROP": ("Created Date", "Notion date property for the publication date"),
+    "PDF_URL_PROP": ("Drive URL", "Notion URL property locating an item's PDF"),
+    "NOTION_MAX_RAW_CHARS": ("100000", "Cap on the full text stored in the Raw toggle"),
+    "OPENAI_API_KEY": ("(unset)", "OpenAI (or compatible server) API key"),
+    "OPENAI_BASE_URL": ("(OpenAI's)", "OpenAI-compatible API root, e.g. a local Ollama or vLLM server"),
+    "OPENAI_MODEL": (DEFAULT_OPENAI_MODEL, "Chat model used for enrichment"),
+    "MAX_INPUT_TOKENS": ("60000", "Input budget per call (estimated as characters / 4); longer texts are map-reduced"),
+    "MAX_CHUNKS": ("12", "Most chunks summarised for one long document"),
+    "MAX_COST_USD": ("(unset)", "Budget per run; once spent no new item starts"),
+    "OPENAI_PRICES_FILE": ("(unset)", "JSON file of per-model prices overriding the built-in table"),
+    "OPENAI_PRICES": ("(unset)", "JSON object of per-model prices overriding the built-in table"),
+    "MAX_DOWNLOAD_MB": ("10", "Size cap of one web or PDF download"),
+    "MAX_PDF_PAGES": ("500", "Pages of one PDF read at most"),
+    "ALLOW_PRIVATE_URLS": ("false", "Allow fetching article URLs on loopback/private addresses"),
+    "ALERT_FAILURE_RATE": ("0.5", "A run whose failure rate exceeds this exits 1 and logs an alert"),
+    "ALERT_WEBHOOK_URL": ("(unset)", "Slack-style webhook receiving alerts as a JSON POST"),
+    "METRICS_TEXTFILE": ("(unset)", "Prometheus textfile written after each run"),
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    sources_backend: str = "sqlite"
+    sources_db_path: Path = Path("data/sources.db")
+    journal_path: Path = Path("data/journal.db")
+    enricher: str = "local"
+    rss_feeds: tuple[str, ...] = ()
+    rss_window_days: int = 90
+    pdf_dir: Path | None = None
+    api_timeout: float = 60.0
+    retry_attempts: int = 3
+    log_dir: Path = Path("logs")
+    log_level: str = "INFO"
+    log_max_bytes: int = 10 * 1024 * 1024
+    log_backup_count: int = 5
+    use_enhanced: bool = True
+    enable_parallel: bool = False
+    parallel_max_workers: int = 5
+    parallel_rate_limit: float = 0.1
+    notion_max_rps: float = 3.0
+    shutdown_grace_seconds: float = 30.0
+    notion_token: str | None = field(default=None, repr=False)
+    notion_sources_db: str | None = None
+    notion_base_url: str = DEFAULT_NOTION_BASE_URL
+    notion_parent_page: str | None = None
+    rss_url_prop: str = "Article URL"
+    created_prop: str = "Created Date"
+    pdf_url_prop: str = "Drive URL"
+    notion_max_raw_chars: int = 100_000
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    openai_model: str = DEFAULT_OPENAI_MODEL
+    max_input_tokens: int = 60_000
+    max_chunks: int = 12
+    max_cost_usd: float | None = None
+    openai_prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    max_download_mb: float = 10.0
+    max_pdf_pages: int = 500
+    allow_private_urls: bool = False
+    alert_failure_rate: float = 0.5
+    alert_webhook_url: str | None = None
+    metrics_textfile: Path | None = None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never reach a log line, the console or an error."""
+        return tuple(s for s in (self.notion_token, self.openai_api_key) if s)
+
+    @property
+    def max_download_bytes(self) -> int:
+        return int(self.max_download_mb * 1024 * 1024)
+
+
+def merged_environment(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> dict[str, str]:
+    """The environment with ``.env`` underneath it (exported variables win)."""
+    env = dict(os.environ if environ is None else environ)
+    if env_file is not None and Path(env_file).is_file():
+        for key, value in dotenv_values(env_file).items():
+            if value is not None and key not in env:
+                env[key] = value
+    return env
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value if value != "" else None
+
+    def string(self, name: str, default: str | None = None) -> str | None:
+        value = self.raw(name)
+        return default if value is None else value
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() not in choices:
+            raise ConfigError(name, value, "expected one of " + ", ".join(choices))
+        return value.lower()
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise ConfigError(name, value, "expected true or false")
+
+    def number(
+        self,
+        name: str,
+        default: float,
+        *,
+        cast: Callable[[str], float] = float,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        exclusive_minimum: bool = False,
+    ) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        kind = "a whole number" if cast is int else "a number"
+        bounds = []
+        if minimum is not None:
+            bounds.append(f"{'>' if exclusive_minimum else '>='} {minimum:g}")
+        if maximum is not None:
+            bounds.append(f"<= {maximum:g}")
+        accepted = f"expected {kind}" + (" " + " and ".join(bounds) if bounds else "")
+        try:
+            parsed = cast(value)
+        except ValueError:
+            raise ConfigError(name, value, accepted) from None
+        if parsed != parsed or parsed in (float("inf"), float("-inf")):
+            raise ConfigError(name, value, accepted)
+        if minimum is not None and (parsed < minimum or (exclusive_minimum and parsed == minimum)):
+            raise ConfigError(name, value, accepted)
+        if maximum is not None and parsed > maximum:
+            raise ConfigError(name, value, accepted)
+        return parsed
+
+    def url(self, name: str, default: str | None = None) -> str | None:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if not value.lower().startswith(("http://", "https://")):
+            raise ConfigError(name, value, "expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+def _prices(reader: _Reader) -> dict[str, dict[str, float]]:
+    prices: dict[str, dict[str, float]] = {}
+    path = reader.raw("OPENAI_PRICES_FILE")
+    if path is not None:
+        try:
+            prices.update(_validate_prices("OPENAI_PRICES_FILE", path, json.loads(Path(path).read_text())))
+        except OSError as exc:
+            raise ConfigError("OPENAI_PRICES_FILE", path, f"expected a readable JSON file ({exc.strerror})") from None
+        except json.JSONDecodeError:
+            raise ConfigError("OPENAI_PRICES_FILE", path, "expected a JSON object of model -> prices") from None
+    inline = reader.raw("OPENAI_PRICES")
+    if inline is not None:
+        try:
+            prices.update(_validate_prices("OPENAI_PRICES", inline, json.loads(inline)))
+        except json.JSONDecodeError:
+            raise ConfigError("OPENAI_PRICES", inline, "expected a JSON object of model -> prices") from None
+    return prices
+
+
+def _validate_prices(name: str, shown: str, data: object) -> dict[str, dict[str, float]]:
+    accepted = 'expected {"model": {"input": USD per 1M tokens, "output": ..., "cached_input": ...}}'
+    if not isinstance(data, dict):
+        raise ConfigError(name, shown, accepted)
+    for model, entry in data.items():
+        if not isinstance(entry, dict) or not {"input", "output"} <= set(entry):
+            raise ConfigError(name, shown, accepted)
+        if not all(isinstance(v, (int, float)) and v >= 0 for v in entry.values()):
+            raise ConfigError(name, shown, accepted)
+    return {m: {k: float(v) for k, v in e.items()} for m, e in data.items()}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> Settings:
+    """Read and validate every setting; raise ConfigError on the first bad one."""
+    r = _Reader(merged_environment(environ, env_file))
+    notion_token = r.string("NOTION_TOKEN")
+    notion_db = r.string("NOTION_SOURCES_DB")
+    openai_key = r.string("OPENAI_API_KEY")
+    backend = r.choice(
+        "SOURCES_BACKEND", ("sqlite", "notion"), "notion" if notion_token and notion_db else "sqlite"
+    )
+    if backend == "notion" and not (notion_token and notion_db):
+        missing = "NOTION_TOKEN" if not notion_token else "NOTION_SOURCES_DB"
+        raise ConfigError(missing, "", "required when SOURCES_BACKEND=notion")
+    enricher = r.choice("ENRICHER", ("local", "openai"), "openai" if openai_key else "local")
+    if enricher == "openai" and not openai_key:
+        raise ConfigError("OPENAI_API_KEY", "", "required when ENRICHER=openai")
+    feeds = tuple(f.strip() for f in (r.string("RSS_FEEDS") or "").split(",") if f.strip())
+    pdf_dir = r.string("PDF_DIR")
+    metrics_textfile = r.string("METRICS_TEXTFILE")
+    max_cost = r.raw("MAX_COST_USD")
+    return Settings(
+        sources_backend=backend,
+        sources_db_path=Path(r.string("SOURCES_DB_PATH", "data/sources.db")),
+        journal_path=Path(r.string("JOURNAL_PATH", "data/journal.db")),
+        enricher=enricher,
+        rss_feeds=feeds,
+        rss_window_days=int(r.number("RSS_WINDOW_DAYS", 90, cast=int, minimum=0)),
+        pdf_dir=Path(pdf_dir) if pdf_dir else None,
+        api_timeout=r.number("API_TIMEOUT", 60.0, minimum=0, exclusive_minimum=True, maximum=3600),
+        retry_attempts=int(r.number("RETRY_ATTEMPTS", 3, cast=int, minimum=0, maximum=20)),
+        log_dir=Path(r.string("LOG_DIR", "logs")),
+        log_level=r.choice("LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),
+        log_max_bytes=int(r.number("LOG_MAX_BYTES", 10 * 1024 * 1024, cast=int, minimum=4096)),
+        log_backup_count=int(r.number("LOG_BACKUP_COUNT", 5, cast=int, minimum=1, maximum=1000)),
+        use_enhanced=r.boolean("USE_ENHANCED", True),
+        enable_parallel=r.boolean("ENABLE_PARALLEL", False),
+        parallel_max_workers=int(r.number("PARALLEL_MAX_WORKERS", 5, cast=int, minimum=1, maximum=64)),
+        parallel_rate_limit=r.number("PARALLEL_RATE_LIMIT", 0.1, minimum=0, maximum=60),
+        notion_max_rps=r.number("NOTION_MAX_RPS", 3.0, minimum=0, exclusive_minimum=True, maximum=1000),
+        shutdown_grace_seconds=r.number("SHUTDOWN_GRACE_SECONDS", 30.0, minimum=0, maximum=3600),
+        notion_token=notion_token,
+        notion_sources_db=notion_db,
+        notion_base_url=r.url("NOTION_BASE_URL", DEFAULT_NOTION_BASE_URL) or DEFAULT_NOTION_BASE_URL,
+        notion_parent_page=r.string("NOTION_PARENT_PAGE"),
+        rss_url_prop=r.string("RSS_URL_PROP", "Article URL") or "Article URL",
+        created_prop=r.string("CREATED_PROP", "Created Date") or "Created Date",
+        pdf_url_prop=r.string("PDF_URL_PROP", "Drive URL") or "Drive URL",
+        notion_max_raw_chars=int(r.number("NOTION_MAX_RAW_CHARS", 100_000, cast=int, minimum=0)),
+        openai_api_key=openai_key,
+        openai_base_url=r.url("OPENAI_BASE_URL"),
+        openai_model=r.string("OPENAI_MODEL", DEFAULT_OPENAI_MODEL) or DEFAULT_OPENAI_MODEL,
+        max_input_tokens=int(r.number("MAX_INPUT_TOKENS", 60_000, cast=int, minimum=500)),
+        max_chunks=int(r.number("MAX_CHUNKS", 12, cast=int, minimum=1, maximum=1000)),
+        max_cost_usd=None if max_cost is None else r.number("MAX_COST_USD", 0.0, minimum=0),
+        openai_prices=_prices(r),
+        max_download_mb=r.number("MAX_DOWNLOAD_MB", 10.0, minimum=0, exclusive_minimum=True, maximum=10_000),
+        max_pdf_pages=int(r.number("MAX_PDF_PAGES", 500, cast=int, minimum=1)),
+        allow_private_urls=r.boolean("ALLOW_PRIVATE_URLS", False),
+        alert_failure_rate=r.number("ALERT_FAILURE_RATE", 0.5, minimum=0, maximum=1),
+        alert_webhook_url=r.url("ALERT_WEBHOOK_URL"),
+        metrics_textfile=Path(metrics_textfile) if metrics_textfile else None,
+    )

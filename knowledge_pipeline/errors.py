@@ -1,0 +1,94 @@
+"""The pipeline's error hierarchy.
+
+Third-party errors are mapped into these at the boundary (``raise X from exc``)
+so callers handle one family of errors::
+
+    PipelineError
+    ├── ConfigError          a setting is invalid; the run stops before any work (exit 2)
+    ├── LockHeldError        another run holds the lock (exit 75)
+    ├── FatalRunError        the run cannot go on (bad credentials, quota gone) (exit 1)
+    ├── StoreError           the Sources store failed outside of one item
+    └── ItemError            one item failed; it is marked Failed and the run goes on
+        ├── ExtractionError  no text could be had (fetch, PDF, empty text)
+        ├── EnrichmentError  the enricher gave no usable result
+        └── ServiceError     an external API call failed after its retries
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base of every error the pipeline raises on purpose."""
+
+
+class ConfigError(PipelineError):
+    """A setting is missing or invalid.
+
+    The message names the variable, the value and what is accepted, in one line.
+    """
+
+    def __init__(self, variable: str, value: object, accepted: str) -> None:
+        self.variable = variable
+        self.value = value
+        self.accepted = accepted
+        super().__init__(f"{variable}={value!r} is invalid: {accepted}")
+
+
+class LockHeldError(PipelineError):
+    """Another run holds the enrichment lock."""
+
+
+class FatalRunError(PipelineError):
+    """An error after which no further item can succeed (auth, quota, schema)."""
+
+
+class StoreError(PipelineError):
+    """The Sources store failed in a way not tied to one item."""
+
+
+class ItemError(PipelineError):
+    """One item could not be processed; ``reason`` is what the store records."""
+
+    error_type = "item_error"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ExtractionError(ItemError):
+    error_type = "extraction_error"
+
+
+class EnrichmentError(ItemError):
+    error_type = "enrichment_error"
+
+
+class ServiceError(ItemError):
+    """An external call failed for good (after retries, or not retryable).
+
+    ``retryable`` says whether another attempt could succeed; ``retry_after``
+    is the server's advice in seconds when it gave one.
+    """
+
+    error_type = "service_error"
+
+    def __init__(
+        self,
+        service: str,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        fatal: bool = False,
+    ) -> None:
+        self.service = service
+        self.status_code = status_code
+        self.code = code
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.fatal = fatal
+        self.duration = 0.0
+        super().__init__(message)

@@ -1,0 +1,152 @@
+"""The data the pipeline moves around: items, enrichments, taxonomy, outcomes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+
+
+class Status(str, Enum):
+    INBOX = "Inbox"
+    ENRICHED = "Enriched"
+    FAILED = "Failed"
+
+
+class SourceType(str, Enum):
+    RSS = "RSS"
+    WEBSITE = "Website"
+    PDF = "PDF"
+
+
+DEFAULT_CONTENT_TYPES: tuple[str, ...] = (
+    "Market News",
+    "Thought Leadership",
+    "Personal Note",
+    "Vendor Capability",
+    "Client Deliverable",
+)
+DEFAULT_AI_PRIMITIVES: tuple[str, ...] = (
+    "Content Creation",
+    "Research",
+    "Coding",
+    "Data Analysis",
+    "Ideation/Strategy",
+    "Automation",
+)
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
+    ai_primitives: tuple[str, ...] = DEFAULT_AI_PRIMITIVES
+
+
+def sha256_text(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An item found by capture, not yet in the store."""
+
+    title: str
+    source_type: SourceType
+    hash: str
+    url: str | None = None
+    pdf_path: str | None = None
+    content: str | None = None
+    created_date: date | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """An item as the store holds it.
+
+    ``url`` is the Article URL (RSS, Website); ``pdf_path`` is the PDF location
+    (a local path or a ``file://``/``http(s)://`` URL). ``content`` is text the
+    capture already had (a feed's full article), so no fetch is needed.
+    """
+
+    id: str
+    title: str
+    source_type: SourceType
+    status: Status = Status.INBOX
+    url: str | None = None
+    pdf_path: str | None = None
+    hash: str | None = None
+    content: str | None = None
+    created_date: date | None = None
+    summary: str | None = None
+    content_type: str | None = None
+    ai_primitives: tuple[str, ...] = ()
+    vendor: str | None = None
+    error: str | None = None
+    archived: bool = False
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    summary: str
+    executive_summary: str
+    content_type: str
+    ai_primitives: tuple[str, ...]
+    vendor: str | None
+    key_insights: tuple[str, ...]
+    published_date: date | None = None
+    chunks: int = 1
+
+    def to_dict(self) -> dict:
+        return {
+            "summary": self.summary,
+            "executive_summary": self.executive_summary,
+            "content_type": self.content_type,
+            "ai_primitives": list(self.ai_primitives),
+            "vendor": self.vendor,
+            "key_insights": list(self.key_insights),
+            "published_date": self.published_date.isoformat() if self.published_date else None,
+            "chunks": self.chunks,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Enrichment:
+        published = data.get("published_date")
+        return cls(
+            summary=data["summary"],
+            executive_summary=data["executive_summary"],
+            content_type=data["content_type"],
+            ai_primitives=tuple(data["ai_primitives"]),
+            vendor=data.get("vendor"),
+            key_insights=tuple(data["key_insights"]),
+            published_date=date.fromisoformat(published) if published else None,
+            chunks=int(data.get("chunks", 1)),
+        )
+
+
+class OutcomeKind(str, Enum):
+    ENRICHED = "enriched"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class Outcome:
+    item_id: str
+    title: str
+    kind: OutcomeKind
+    duration: float = 0.0
+    content_length: int = 0
+    content_type: str | None = None
+    vendor: str | None = None
+    reason: str | None = None
+    error_type: str | None = None
+    chunks: int = 1
+    extra: dict = field(default_factory=dict)
+
+
+def utcnow() -> datetime:
+    from datetime import timezone
+
+    return datetime.now(timezone.utc)

@@ -1,0 +1,250 @@
+"""Every external request goes through here: limiter -> retry -> timed call -> event.
+
+One :class:`ServiceLimiter` per service (``openai``, ``notion``, ``web:<host>``)
+is shared by all workers, so a 429 seen by one worker slows the service for
+everyone. Retries are tenacity's, with the SDKs' own retries turned off, so
+each retry is visible as an ``api_call_retry`` event.
+
+Each adapter (Notion store, OpenAI enricher, web fetcher) passes a
+``classify`` function that maps its library's exceptions to
+:class:`ServiceError`, saying whether the failure is retryable and what
+``Retry-After`` the server advised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, TypeVar
+
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from .errors import ServiceError
+from .telemetry import Telemetry
+
+T = TypeVar("T")
+Classifier = Callable[[BaseException], ServiceError]
+
+MAX_RETRY_AFTER = 60.0
+_MIN_SLOW_INTERVAL = 0.05
+
+
+class ServiceLimiter:
+    """Spacing between request starts, an average cap, and slow-down on 429.
+
+    ``spacing`` is the minimum time between the starts of two requests
+    (``PARALLEL_RATE_LIMIT``). ``max_rps`` caps the average rate with
+    aiolimiter (no burst beyond one request). A 429 doubles the interval for
+    every worker and pauses the service for the server's ``Retry-After``;
+    each success afterwards shrinks the interval by 10% until it is back to
+    normal.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        spacing: float,
+        max_rps: float | None = None,
+        *,
+        telemetry: Telemetry | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.name = name
+        self.spacing = spacing
+        self.max_rps = max_rps
+        self.slow_factor = 1.0
+        self._telemetry = telemetry
+        self._clock = clock
+        self._sleep = sleep
+        self._next_start = 0.0
+        self._lock = asyncio.Lock()
+        self._cap = AsyncLimiter(1, 1.0 / max_rps) if max_rps else None
+
+    @property
+    def interval(self) -> float:
+        if self.slow_factor <= 1.0:
+            return self.spacing
+        base = max(self.spacing, 1.0 / self.max_rps if self.max_rps else 0.0, _MIN_SLOW_INTERVAL)
+        return base * self.slow_factor
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            now = self._clock()
+            start = max(now, self._next_start)
+            self._next_start = start + self.interval
+            if start > now:
+                await self._sleep(start - now)
+        if self._cap is not None:
+            await self._cap.acquire()
+
+    def on_rate_limited(self, retry_after: float | None) -> None:
+        self.slow_factor = min(self.slow_factor * 2.0, 64.0)
+        pause = min(retry_after, MAX_RETRY_AFTER) if retry_after else 0.0
+        self._next_start = max(self._next_start, self._clock() + pause)
+        self._report("slow_down", retry_after)
+
+    def on_success(self) -> None:
+        if self.slow_factor > 1.0:
+            self.slow_factor = max(1.0, self.slow_factor * 0.9)
+            if self.slow_factor == 1.0:
+                self._report("recovered", None)
+
+    def _report(self, reason: str, retry_after: float | None) -> None:
+        if self._telemetry is None:
+            return
+        interval = self.interval
+        self._telemetry.event(
+            "rate_limit_adjusted",
+            f"{self.name}: {reason}, one request every {interval:.3f}s",
+            level=logging.WARNING if reason == "slow_down" else logging.INFO,
+            service=self.name,
+            reason=reason,
+            interval_seconds=round(interval, 4),
+            requests_per_second=round(1.0 / interval, 3) if interval > 0 else None,
+            retry_after=retry_after,
+        )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 3
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+
+
+class ServiceGateway:
+    """Runs external calls under the service's limiter and retry policy, and reports them."""
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        *,
+        spacing: float = 0.1,
+        notion_max_rps: float | None = 3.0,
+        retry: RetryPolicy = RetryPolicy(),
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.telemetry = telemetry
+        self.spacing = spacing
+        self.notion_max_rps = notion_max_rps
+        self.retry = retry
+        self._clock = clock
+        self._sleep = sleep
+        self._limiters: dict[str, ServiceLimiter] = {}
+
+    def limiter(self, key: str) -> ServiceLimiter:
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            cap = self.notion_max_rps if key == "notion" else None
+            limiter = ServiceLimiter(
+                key, self.spacing, cap, telemetry=self.telemetry, clock=self._clock, sleep=self._sleep
+            )
+            self._limiters[key] = limiter
+        return limiter
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, ServiceError) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), MAX_RETRY_AFTER)
+        return wait_random_exponential(multiplier=self.retry.backoff_base, max=self.retry.backoff_max)(state)
+
+    async def call(
+        self,
+        service: str,
+        operation: str,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        classify: Classifier,
+        limiter_key: str | None = None,
+        fields: Callable[[T], dict[str, Any]] | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> T:
+        """Call ``fn`` with limits and retries; raise ServiceError when it fails for good."""
+        limiter = self.limiter(limiter_key or service)
+        extra = dict(context or {})
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retry.retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: isinstance(e, ServiceError) and e.retryable),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=lambda state: self._report_retry(service, operation, state, extra),
+        )
+        async for attempt in retrying:
+            number = attempt.retry_state.attempt_number
+            with attempt:
+                await limiter.acquire()
+                started = self._clock()
+                try:
+                    result = await fn()
+                except Exception as exc:  # every library error is classified, none escapes raw
+                    error = exc if isinstance(exc, ServiceError) else classify(exc)
+                    duration = round(self._clock() - started, 4)
+                    if error.status_code == 429:
+                        limiter.on_rate_limited(error.retry_after)
+                    error.duration = duration
+                    if not error.retryable or number > self.retry.retries:
+                        self._report_error(service, operation, error, number, extra)
+                    if error is exc:
+                        raise
+                    raise error from exc
+                duration = round(self._clock() - started, 4)
+                limiter.on_success()
+                data = fields(result) if fields else {}
+                self.telemetry.event(
+                    "api_call_complete",
+                    f"{service} {operation} ok in {duration:.3f}s",
+                    level=logging.DEBUG if service != "openai" else logging.INFO,
+                    service=service,
+                    operation=operation,
+                    duration=duration,
+                    attempt=number,
+                    **extra,
+                    **data,
+                )
+                return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _report_error(
+        self, service: str, operation: str, error: ServiceError, attempt: int, extra: dict[str, Any]
+    ) -> None:
+        fields = dict(extra)
+        if error.status_code is not None:
+            fields["status_code"] = error.status_code
+        self.telemetry.event(
+            "api_call_error",
+            f"{service} {operation} failed: {error}",
+            level=logging.ERROR,
+            service=service,
+            operation=operation,
+            duration=getattr(error, "duration", 0.0),
+            error=str(error),
+            error_type=error.code or type(error).__name__,
+            attempt=attempt,
+            **fields,
+        )
+
+    def _report_retry(self, service: str, operation: str, state: RetryCallState, extra: dict[str, Any]) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = round(state.next_action.sleep, 3) if state.next_action else None
+        fields = dict(extra)
+        if isinstance(error, ServiceError) and error.status_code is not None:
+            fields["status_code"] = error.status_code
+        self.telemetry.event(
+            "api_call_retry",
+            f"{service} {operation} attempt {state.attempt_number} failed, retrying in {wait}s: {error}",
+            level=logging.WARNING,
+            service=service,
+            operation=operation,
+            attempt=state.attempt_number,
+            wait=wait,
+            duration=getattr(error, "duration", 0.0),
+            error=str(error),
+            **fields,
+        )

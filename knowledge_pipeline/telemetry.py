@@ -1,0 +1,203 @@
+"""Events and run metrics.
+
+The package records what happens through :class:`Telemetry`: every event is a
+log record whose ``extra_fields`` carry an ``event_type`` and its data, and
+every event is also shown to the observers (run metrics, progress bar). Where
+records go (JSONL file, console) is decided by the logging setup of the
+script, never here: the package does not print.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import defaultdict
+from typing import Any, Callable, Protocol
+
+Observer = Callable[[str, dict[str, Any]], None]
+
+
+class Telemetry:
+    """Emits structured events and fans them out to observers."""
+
+    def __init__(self, logger_name: str = "knowledge_pipeline") -> None:
+        self.logger = logging.getLogger(logger_name)
+        self._observers: list[Observer] = []
+
+    def add_observer(self, observer: Observer) -> None:
+        self._observers.append(observer)
+
+    def remove_observer(self, observer: Observer) -> None:
+        if observer in self._observers:
+            self._observers.remove(observer)
+
+    def event(self, event_type: str, message: str, *, level: int = logging.INFO, **fields: Any) -> None:
+        data = {"event_type": event_type, **fields}
+        for observer in list(self._observers):
+            observer(event_type, data)
+        self.logger.log(level, message, extra={"extra_fields": data})
+
+    def child(self, logger_name: str) -> Telemetry:
+        """Same observers, another logger name."""
+        other = Telemetry(logger_name)
+        other._observers = self._observers
+        return other
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by linear interpolation; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    rank = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+class CostSource(Protocol):
+    def cost(self, model: str, prompt: int, completion: int, cached: int) -> float | None: ...
+
+
+class RunMetrics:
+    """Aggregates one run's events into the ``pipeline_summary`` metrics."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.started = clock()
+        self.items_total = 0
+        self.succeeded = 0
+        self.failed = 0
+        self.skipped = 0
+        self.cancelled = 0
+        self.item_durations: list[float] = []
+        self.api: dict[str, dict[str, Any]] = defaultdict(
+            lambda: {"count": 0, "errors": 0, "retries": 0, "durations": []}
+        )
+        self.tokens = {"prompt": 0, "completion": 0, "cached": 0, "total": 0}
+        self.cost_usd: float | None = 0.0
+        self.cost_known = True
+        self.error_reasons: dict[str, int] = defaultdict(int)
+
+    def __call__(self, event_type: str, data: dict[str, Any]) -> None:
+        with self._lock:
+            handler = getattr(self, "_on_" + event_type, None)
+            if handler is not None:
+                handler(data)
+
+    def _on_item_complete(self, data: dict[str, Any]) -> None:
+        self.succeeded += 1
+        self.item_durations.append(float(data.get("duration", 0.0)))
+
+    def _on_item_error(self, data: dict[str, Any]) -> None:
+        self.failed += 1
+        self.item_durations.append(float(data.get("duration", 0.0)))
+        self.error_reasons[str(data.get("error", ""))[:200]] += 1
+
+    def _on_item_skipped(self, data: dict[str, Any]) -> None:
+        self.skipped += 1
+
+    def _on_item_cancelled(self, data: dict[str, Any]) -> None:
+        self.cancelled += 1
+
+    def _on_api_call_complete(self, data: dict[str, Any]) -> None:
+        service = self.api[data["service"]]
+        service["count"] += 1
+        service["durations"].append(float(data.get("duration", 0.0)))
+        if "prompt_tokens" in data:
+            self.tokens["prompt"] += int(data.get("prompt_tokens") or 0)
+            self.tokens["completion"] += int(data.get("completion_tokens") or 0)
+            self.tokens["cached"] += int(data.get("cached_tokens") or 0)
+            self.tokens["total"] += int(data.get("total_tokens") or 0)
+            if "estimated_cost_usd" in data:
+                cost = data["estimated_cost_usd"]
+                if cost is None:
+                    self.cost_known = False
+                else:
+                    self.cost_usd = (self.cost_usd or 0.0) + float(cost)
+
+    def _on_api_call_error(self, data: dict[str, Any]) -> None:
+        service = self.api[data["service"]]
+        service["count"] += 1
+        service["errors"] += 1
+        service["durations"].append(float(data.get("duration", 0.0)))
+
+    def _on_api_call_retry(self, data: dict[str, Any]) -> None:
+        service = self.api[data["service"]]
+        service["count"] += 1
+        service["errors"] += 1
+        service["retries"] += 1
+        service["durations"].append(float(data.get("duration", 0.0)))
+
+    @property
+    def completed(self) -> int:
+        return self.succeeded + self.failed + self.skipped
+
+    def elapsed(self) -> float:
+        return max(self._clock() - self.started, 0.0)
+
+    def items_per_second(self) -> float:
+        elapsed = self.elapsed()
+        return round((self.succeeded + self.failed) / elapsed, 4) if elapsed > 0 else 0.0
+
+    def progress(self) -> dict[str, Any]:
+        return {
+            "completed": self.completed,
+            "total": self.items_total,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "items_per_second": self.items_per_second(),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            attempted = self.succeeded + self.failed
+            api_calls = {}
+            for name, data in sorted(self.api.items()):
+                durations = data["durations"]
+                entry = {
+                    "count": data["count"],
+                    "errors": data["errors"],
+                    "retries": data["retries"],
+                    "total_duration": round(sum(durations), 4),
+                    "p50": _round(percentile(durations, 50)),
+                    "p95": _round(percentile(durations, 95)),
+                }
+                if name == "openai":
+                    entry["tokens"] = {k: self.tokens[k] for k in ("prompt", "completion", "cached", "total")}
+                    entry["estimated_cost_usd"] = self.estimated_cost()
+                api_calls[name] = entry
+            return {
+                "items_total": self.items_total,
+                "items_processed": self.succeeded,
+                "items_failed": self.failed,
+                "items_skipped": self.skipped,
+                "items_cancelled": self.cancelled,
+                "success_rate": round(self.succeeded / attempted, 4) if attempted else 1.0,
+                "failure_rate": round(self.failed / attempted, 4) if attempted else 0.0,
+                "duration_seconds": round(self.elapsed(), 4),
+                "items_per_second": self.items_per_second(),
+                "item_duration": {
+                    "p50": _round(percentile(self.item_durations, 50)),
+                    "p95": _round(percentile(self.item_durations, 95)),
+                    "max": _round(max(self.item_durations) if self.item_durations else None),
+                },
+                "api_calls": api_calls,
+                "tokens": {k: self.tokens[k] for k in ("prompt", "completion", "cached", "total")},
+                "estimated_cost_usd": self.estimated_cost(),
+                "top_errors": sorted(self.error_reasons.items(), key=lambda kv: -kv[1])[:5],
+            }
+
+    def estimated_cost(self) -> float | None:
+        if not self.cost_known:
+            return None
+        return round(self.cost_usd or 0.0, 6)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
