@@ -25,6 +25,11 @@ class Telemetry:
     def __init__(self, logger_name: str = "knowledge_pipeline") -> None:
         self.logger = logging.getLogger(logger_name)
         self._observers: list[Observer] = []
+        self.context: dict[str, Any] = {}
+
+    def bind(self, **fields: Any) -> None:
+        """Fields added to every later event (e.g. the run_id of this run)."""
+        self.context.update(fields)
 
     def add_observer(self, observer: Observer) -> None:
         self._observers.append(observer)
@@ -34,7 +39,7 @@ class Telemetry:
             self._observers.remove(observer)
 
     def event(self, event_type: str, message: str, *, level: int = logging.INFO, **fields: Any) -> None:
-        data = {"event_type": event_type, **fields}
+        data = {"event_type": event_type, **self.context, **fields}
         for observer in list(self._observers):
             observer(event_type, data)
         self.logger.log(level, message, extra={"extra_fields": data})
@@ -43,6 +48,7 @@ class Telemetry:
         """Same observers, another logger name."""
         other = Telemetry(logger_name)
         other._observers = self._observers
+        other.context = self.context
         return other
 
 
