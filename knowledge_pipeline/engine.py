@@ -1,0 +1,190 @@
+"""Scheduling: the sequential path and the ParallelEnricher run the same process_item().
+
+Items are pulled from the store's paginated Inbox into a bounded queue as
+workers free up, so memory stays flat however long the Inbox is. Sequential
+mode is the same engine with one worker. On a stop request (SIGINT/SIGTERM,
+a fatal error, an exhausted budget) no new item starts; items in flight get
+``grace`` seconds to finish and are then cancelled, which leaves them in the
+Inbox for the next run (the journal repairs any half-written body).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable
+
+from .budget import Budget
+from .errors import FatalRunError
+from .models import Item, OutcomeKind
+from .processing import Deps, process_item
+from .telemetry import RunMetrics
+
+
+@dataclass
+class EngineResult:
+    interrupted: bool = False
+    fatal_error: str | None = None
+    budget_exhausted: bool = False
+    cancelled: int = 0
+
+
+class ParallelEnricher:
+    """Runs process_item over a stream of items with N workers under shared limits."""
+
+    def __init__(
+        self,
+        deps: Deps,
+        *,
+        max_workers: int = 5,
+        rate_limit: float = 0.1,
+        metrics: RunMetrics | None = None,
+        budget: Budget | None = None,
+        stop: asyncio.Event | None = None,
+        grace_seconds: float = 30.0,
+        progress_interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.deps = deps
+        self.max_workers = max_workers
+        self.rate_limit = rate_limit
+        self.metrics = metrics or RunMetrics()
+        self.budget = budget or Budget()
+        self.stop = stop or asyncio.Event()
+        self.grace_seconds = grace_seconds
+        self.progress_interval = progress_interval
+        self._clock = clock
+        self._result = EngineResult()
+        self._in_flight: set[asyncio.Task] = set()
+        self._last_progress = 0.0
+        self._progress_step = 1
+
+    @property
+    def telemetry(self):
+        return self.deps.telemetry
+
+    async def run(self, items: AsyncIterator[Item], total: int, *, mode: str = "parallel") -> EngineResult:
+        workers = self.max_workers if mode == "parallel" else 1
+        self.metrics.items_total = total
+        self._progress_step = max(1, total // 10)
+        self._last_progress = self._clock()
+        self.telemetry.event(
+            f"{mode}_start",
+            f"Starting {mode} processing of {total} items",
+            total_items=total,
+            max_workers=workers,
+            rate_limit=self.rate_limit,
+        )
+        queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=workers)
+        producer = asyncio.create_task(self._produce(items, queue, workers))
+        worker_tasks = [asyncio.create_task(self._work(queue)) for _ in range(workers)]
+        stop_waiter = asyncio.create_task(self.stop.wait())
+        everything = asyncio.gather(producer, *worker_tasks)
+        await asyncio.wait({everything, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if not everything.done():
+            self._result.interrupted = self._result.interrupted or (
+                self._result.fatal_error is None and not self._result.budget_exhausted
+            )
+            producer.cancel()
+            done, _ = await asyncio.wait({everything}, timeout=self.grace_seconds)
+            if not done:
+                for task in list(self._in_flight):
+                    task.cancel()
+                for task in worker_tasks:
+                    task.cancel()
+                await asyncio.gather(everything, return_exceptions=True)
+        stop_waiter.cancel()
+        if everything.done() and not everything.cancelled() and everything.exception() is not None:
+            raise everything.exception()
+        self._emit_progress(force=True)
+        return self._result
+
+    async def _produce(self, items: AsyncIterator[Item], queue: asyncio.Queue, workers: int) -> None:
+        try:
+            async for item in items:
+                if not self._may_start():
+                    break
+                await queue.put(item)
+        finally:
+            for _ in range(workers):
+                await queue.put(None)
+            close = getattr(items, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # noqa: BLE001 - a closing generator must not mask the run's result
+                    pass
+
+    def _may_start(self) -> bool:
+        if self.stop.is_set():
+            return False
+        if self.budget.exhausted:
+            if not self._result.budget_exhausted:
+                self._result.budget_exhausted = True
+                self.telemetry.event(
+                    "budget_exhausted",
+                    f"Budget of ${self.budget.limit_usd:.2f} spent (${self.budget.spent_usd:.4f}); "
+                    "remaining items stay in the Inbox",
+                    level=logging.WARNING,
+                    limit_usd=self.budget.limit_usd,
+                    spent_usd=round(self.budget.spent_usd, 6),
+                )
+            self.stop.set()
+            return False
+        return True
+
+    async def _work(self, queue: asyncio.Queue) -> None:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if not self._may_start():
+                continue
+            task = asyncio.create_task(process_item(item, self.deps))
+            self._in_flight.add(task)
+            try:
+                outcome = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                task.cancel()
+                self._result.cancelled += 1
+                self.telemetry.event(
+                    "item_cancelled",
+                    f"Cancelled at shutdown, left in Inbox: {item.title}",
+                    level=logging.WARNING,
+                    item_id=item.id,
+                    title=item.title,
+                )
+                raise
+            except FatalRunError as exc:
+                if self._result.fatal_error is None:
+                    self._result.fatal_error = str(exc)
+                    self.telemetry.event(
+                        "run_aborted",
+                        f"Stopping the run: {exc}",
+                        level=logging.ERROR,
+                        error=str(exc),
+                        item_id=item.id,
+                    )
+                self.stop.set()
+                continue
+            finally:
+                self._in_flight.discard(task)
+            if outcome.kind is not OutcomeKind.CANCELLED:
+                self._emit_progress()
+
+    def _emit_progress(self, force: bool = False) -> None:
+        completed = self.metrics.completed
+        now = self._clock()
+        due = completed % self._progress_step == 0 or now - self._last_progress >= self.progress_interval
+        if not (force or due) or completed == 0 and not force:
+            return
+        self._last_progress = now
+        progress = self.metrics.progress()
+        self.telemetry.event(
+            "progress_update",
+            f"Progress: {progress['completed']}/{progress['total']} "
+            f"({progress['failed']} failed, {progress['items_per_second']:.2f} items/s)",
+            **progress,
+        )

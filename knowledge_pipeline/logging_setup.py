@@ -1,0 +1,195 @@
+"""Logging setup: one JSONL file for machines, short console lines for people.
+
+Every line of ``$LOG_DIR/pipeline.jsonl`` is one JSON object with exactly the
+keys ``timestamp`` (UTC, milliseconds, ``Z``), ``level``, ``logger``,
+``message`` and ``extra_fields`` (the event data, ``{}`` when empty). The file
+rotates by size without splitting a line. Secrets (the configured tokens and
+keys, any ``Authorization``/``Bearer`` value) are replaced by ``[REDACTED]``
+in every record, exception text included, before it reaches any handler.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import re
+import sys
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, TextIO
+
+from pythonjsonlogger.json import JsonFormatter
+
+from .config import Settings
+from .errors import ConfigError
+
+LOG_FILE_NAME = "pipeline.jsonl"
+REDACTED = "[REDACTED]"
+_BEARER = re.compile(r"(?i)\b(bearer|authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)\s*([A-Za-z0-9._~+/=\-]{6,})")
+_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|secret_[A-Za-z0-9]{8,}|ntn_[A-Za-z0-9]{8,})")
+_CONFIGURED = False
+
+
+class Redactor:
+    """Replaces known secret values and credential-looking strings."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        variants: set[str] = set()
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                variants.add(secret)
+                variants.add(json.dumps(secret)[1:-1])
+        self.secrets = sorted(variants, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}" if m.group(2) != REDACTED else m.group(0), text)
+        return _KEYLIKE.sub(REDACTED, text)
+
+    def scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {k: self.scrub(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.scrub(v) for v in value]
+        return value
+
+
+class RedactingFilter(logging.Filter):
+    """Scrubs message, event fields and exception text of every record in place."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg = self.redactor(message)
+        record.args = None
+        fields = getattr(record, "extra_fields", None)
+        if fields is not None:
+            record.extra_fields = self.redactor.scrub(fields)
+        if record.exc_info:
+            text = "".join(traceback.format_exception(*record.exc_info))
+            record.exc_text = self.redactor(text)
+            record.exc_info = None
+        return True
+
+
+class PipelineJsonFormatter(JsonFormatter):
+    """Exactly five top-level keys; event data under ``extra_fields``."""
+
+    def add_fields(self, log_record: dict, record: logging.LogRecord, message_dict: dict) -> None:
+        log_record.clear()
+        stamp = datetime.fromtimestamp(record.created, tz=timezone.utc)
+        log_record["timestamp"] = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+        log_record["level"] = record.levelname
+        log_record["logger"] = record.name
+        log_record["message"] = record.getMessage()
+        fields = dict(getattr(record, "extra_fields", None) or {"event_type": "log"})
+        if record.exc_text:
+            fields.setdefault("traceback", record.exc_text)
+        log_record["extra_fields"] = fields
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.exc_info = None  # traceback text already moved into extra_fields by the filter
+        record.stack_info = None
+        return super().format(record)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """``15:30:00 INFO  message`` (enhanced) or just the message (original scripts)."""
+
+    def __init__(self, plain: bool) -> None:
+        super().__init__()
+        self.plain = plain
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if self.plain:
+            return message if record.levelno < logging.WARNING else f"{record.levelname}: {message}"
+        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        return f"{stamp} {record.levelname:<7} {message}"
+
+
+class SafeRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Rotates by size; creates files 0600; reports a write failure once, not per record."""
+
+    _reported = False
+
+    def _open(self):  # noqa: ANN202 - signature of the stdlib
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not SafeRotatingFileHandler._reported:
+            SafeRotatingFileHandler._reported = True
+            error = sys.exc_info()[1]
+            sys.stderr.write(
+                f"error: cannot write log file {self.baseFilename}: {error}; "
+                "further log write errors are not shown\n"
+            )
+
+
+def log_path(settings: Settings) -> Path:
+    return settings.log_dir / LOG_FILE_NAME
+
+
+def _check_log_dir(log_dir: Path) -> None:
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("LOG_DIR", str(log_dir), f"expected a writable directory ({exc.strerror})") from None
+    if not os.access(log_dir, os.W_OK | os.X_OK):
+        raise ConfigError("LOG_DIR", str(log_dir), "expected a writable directory (permission denied)")
+
+
+def setup_logging(
+    settings: Settings,
+    *,
+    console: str = "human",
+    jsonl: bool = True,
+    stream: TextIO | None = None,
+) -> None:
+    """Configure the root logger once per process: JSONL file and/or console.
+
+    ``console`` is ``"human"`` (timestamped lines), ``"plain"`` (the original
+    scripts' bare lines) or ``"none"``. Raises ConfigError when LOG_DIR is not
+    writable.
+    """
+    global _CONFIGURED
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    level = getattr(logging, settings.log_level)
+    root.setLevel(level)
+    redacting = RedactingFilter(Redactor(settings.secrets))
+    if jsonl:
+        _check_log_dir(settings.log_dir)
+        file_handler = SafeRotatingFileHandler(
+            log_path(settings),
+            maxBytes=settings.log_max_bytes,
+            backupCount=settings.log_backup_count,
+            encoding="utf-8",
+        )
+        file_handler.setFormatter(PipelineJsonFormatter(json_ensure_ascii=False))
+        file_handler.addFilter(redacting)
+        file_handler.setLevel(level)
+        root.addHandler(file_handler)
+    if console != "none":
+        console_handler = logging.StreamHandler(stream or sys.stdout)
+        console_handler.setFormatter(ConsoleFormatter(plain=console == "plain"))
+        console_handler.addFilter(redacting)
+        console_handler.setLevel(level)
+        root.addHandler(console_handler)
+    for noisy in ("httpx", "httpcore", "openai", "notion_client", "trafilatura", "pypdf", "asyncio", "htmldate", "courlan", "charset_normalizer"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    logging.captureWarnings(True)
+    _CONFIGURED = True

@@ -1,0 +1,128 @@
+"""process_item(): the one place that decides what happens to an item.
+
+Every script reaches it: the original scripts, the enhanced sequential path
+and the parallel workers. The modes differ only in how items are scheduled
+and how the events are reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .enrichers.base import Enricher
+from .errors import ExtractionError, FatalRunError, ItemError, ServiceError
+from .extract import TextExtractor
+from .journal import Journal
+from .models import Item, Outcome, OutcomeKind, Taxonomy
+from .sources.base import SourceStore
+from .telemetry import Telemetry
+
+MAX_REASON_CHARS = 500
+
+
+@dataclass
+class Deps:
+    store: SourceStore
+    enricher: Enricher
+    extractor: TextExtractor
+    journal: Journal
+    telemetry: Telemetry
+    taxonomy: Taxonomy
+    clock: Callable[[], float] = field(default=time.monotonic)
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(str(text).split())
+    return line[: MAX_REASON_CHARS - 1] + "…" if len(line) > MAX_REASON_CHARS else line
+
+
+async def process_item(item: Item, deps: Deps) -> Outcome:
+    """Extract, enrich, write; a failure marks only this item Failed.
+
+    Raises FatalRunError (nothing further can succeed) and CancelledError
+    (shutdown); everything else becomes this item's outcome.
+    """
+    started = deps.clock()
+    telemetry = deps.telemetry
+    telemetry.event("item_start", f"Processing: {item.title}", level=logging.DEBUG, item_id=item.id, title=item.title)
+    if item.archived:
+        telemetry.event("item_skipped", f"Skipped (archived): {item.title}", item_id=item.id, title=item.title, reason="archived")
+        return Outcome(item.id, item.title, OutcomeKind.SKIPPED, reason="archived")
+    text = ""
+    try:
+        entry = deps.journal.get(item.id)
+        text = await deps.extractor.extract(item)
+        if not text.strip():
+            raise ExtractionError("empty text after extraction")
+        enrichment = entry.enrichment if entry else None
+        if enrichment is None:
+            enrichment = await deps.enricher.enrich(item, text, deps.taxonomy)
+            deps.journal.record_enrichment(item.id, enrichment)
+        repair = bool(entry and entry.writing)
+        deps.journal.mark_writing(item.id)
+        await deps.store.write_enrichment(item, enrichment, text, repair=repair)
+        deps.journal.mark_written(item.id)
+    except FatalRunError:
+        raise
+    except ServiceError as exc:
+        if exc.fatal:
+            raise FatalRunError(str(exc)) from exc
+        return await _fail(item, deps, started, exc.reason, exc.error_type if not exc.code else exc.code, len(text))
+    except ItemError as exc:
+        return await _fail(item, deps, started, exc.reason, exc.error_type, len(text))
+    except Exception as exc:  # one bad item never stops the others
+        return await _fail(item, deps, started, f"{type(exc).__name__}: {exc}", type(exc).__name__, len(text))
+    duration = round(deps.clock() - started, 4)
+    telemetry.event(
+        "item_complete",
+        f"Enriched: {item.title} ({enrichment.content_type}) in {duration:.2f}s",
+        item_id=item.id,
+        title=item.title,
+        duration=duration,
+        content_length=len(text),
+        content_type=enrichment.content_type,
+        ai_primitives=list(enrichment.ai_primitives),
+        vendor=enrichment.vendor,
+        chunks=enrichment.chunks,
+    )
+    return Outcome(
+        item.id,
+        item.title,
+        OutcomeKind.ENRICHED,
+        duration=duration,
+        content_length=len(text),
+        content_type=enrichment.content_type,
+        vendor=enrichment.vendor,
+        chunks=enrichment.chunks,
+    )
+
+
+async def _fail(item: Item, deps: Deps, started: float, reason: str, error_type: str, length: int) -> Outcome:
+    reason = _one_line(reason) or error_type
+    stored = True
+    try:
+        await deps.store.mark_failed(item, reason)
+    except FatalRunError:
+        raise
+    except Exception as exc:  # the item stays in the Inbox and is tried again next run
+        stored = False
+        reason = f"{reason} (could not record the failure: {_one_line(str(exc))})"
+    duration = round(deps.clock() - started, 4)
+    deps.telemetry.event(
+        "item_error",
+        f"Failed: {item.title}: {reason}",
+        level=logging.ERROR,
+        item_id=item.id,
+        title=item.title,
+        error=reason,
+        error_type=error_type,
+        duration=duration,
+        recorded=stored,
+    )
+    return Outcome(
+        item.id, item.title, OutcomeKind.FAILED, duration=duration, content_length=length,
+        reason=reason, error_type=error_type,
+    )
