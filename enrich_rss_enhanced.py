@@ -1,0 +1,12 @@
+#!/usr/bin/env python3
+"""Enhanced RSS/website enrichment: structured JSONL logs and metrics; --parallel for concurrent workers.
+
+Run with --help for options. The logic lives in knowledge_pipeline; this file only dispatches.
+"""
+
+import sys
+
+from knowledge_pipeline.cli.scripts import enrich_main
+
+if __name__ == "__main__":
+    sys.exit(enrich_main(sys.argv[1:], script="enrich_rss_enhanced.py", capture="feeds", enhanced=True))

@@ -1,0 +1,161 @@
+"""The four enrich scripts share this entry: parse argv, load settings, run, print, exit code.
+
+``enrich_rss.py``/``enrich.py`` (original) print one plain line per item and
+step and write no JSONL; ``*_enhanced.py`` add the structured log, metrics
+and, with ``--parallel`` or ``ENABLE_PARALLEL=true``, the parallel workers.
+``--original`` on an enhanced script runs exactly the original path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from ..config import Settings, load_settings
+from ..errors import ConfigError, LockHeldError
+from ..logging_setup import setup_logging
+from ..runner import (
+    EXIT_CONFIG,
+    EXIT_LOCKED,
+    FEED_TYPES,
+    PDF_TYPES,
+    RunOptions,
+    RunResult,
+    run,
+)
+from ..telemetry import Telemetry
+
+EXIT_CODES_HELP = (
+    "exit codes: 0 run completed; 1 run failed or its failure rate exceeded ALERT_FAILURE_RATE; "
+    "2 configuration error; 75 another run is active; 130 interrupted (SIGINT/SIGTERM)"
+)
+
+_DESCRIPTIONS = {
+    "feeds": "Capture new entries of RSS_FEEDS into the Sources store, then enrich Inbox items "
+    "of Source Type RSS and Website.",
+    "pdfs": "Capture new PDFs of PDF_DIR into the Sources store, then enrich Inbox items of Source Type PDF.",
+}
+
+
+def build_parser(script: str, capture: str, enhanced: bool) -> argparse.ArgumentParser:
+    description = _DESCRIPTIONS[capture]
+    if enhanced:
+        description += " Enhanced: structured JSONL logging ($LOG_DIR/pipeline.jsonl) and run metrics."
+    parser = argparse.ArgumentParser(
+        prog=script,
+        description=description,
+        epilog=EXIT_CODES_HELP + ". Settings come from the environment and .env (see README).",
+    )
+    if enhanced:
+        parser.add_argument(
+            "--parallel",
+            action="store_true",
+            help="enrich with PARALLEL_MAX_WORKERS concurrent workers (also: ENABLE_PARALLEL=true)",
+        )
+        parser.add_argument(
+            "--original", action="store_true", help="run the original script's code path (no JSONL, sequential)"
+        )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list what would be captured and enriched; write nothing"
+    )
+    parser.add_argument(
+        "--retry-failed",
+        nargs="?",
+        const="",
+        metavar="REASON",
+        help="put Failed items back in the Inbox first (all, or those whose error contains REASON)",
+    )
+    if capture == "feeds":
+        parser.add_argument("--add", metavar="URL", help="save one article or PDF URL in the Inbox, then run")
+        parser.add_argument("--title", help="title for --add (default: the URL)")
+    return parser
+
+
+def enrich_main(argv: Sequence[str] | None, *, script: str, capture: str, enhanced: bool) -> int:
+    args = build_parser(script, capture, enhanced).parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"{script}: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    original = not enhanced or args.original
+    parallel = bool(enhanced and not original and (args.parallel or settings.enable_parallel))
+    try:
+        if args.dry_run:
+            setup_logging(settings, console="plain", jsonl=False)
+        else:
+            setup_logging(settings, console="plain" if original else "human", jsonl=not original)
+    except ConfigError as exc:
+        print(f"{script}: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    options = RunOptions(
+        script=script,
+        source_types=FEED_TYPES if capture == "feeds" else PDF_TYPES,
+        capture=capture,
+        parallel=parallel,
+        dry_run=args.dry_run,
+        retry_failed=args.retry_failed is not None,
+        retry_reason=args.retry_failed or None,
+        add_url=getattr(args, "add", None),
+        add_title=getattr(args, "title", None),
+        progress_factory=None if original else _progress_factory,
+    )
+    if enhanced and args.original and args.parallel:
+        print(f"{script}: --original runs sequentially; --parallel ignored", file=sys.stderr)
+    try:
+        result = run(settings, options, Telemetry(script.removesuffix(".py")))
+    except LockHeldError as exc:
+        print(f"{script}: {exc}; exiting (code {EXIT_LOCKED})", file=sys.stderr)
+        return EXIT_LOCKED
+    except KeyboardInterrupt:
+        print(f"{script}: interrupted", file=sys.stderr)
+        return 130
+    _print_result(script, settings, options, result)
+    return result.exit_code
+
+
+def _progress_factory(total: int):
+    from .progress import ProgressBar
+
+    bar = ProgressBar(total)
+    if getattr(bar, "enabled", False):
+        import logging
+
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                handler.setLevel(max(handler.level, logging.WARNING))
+    return bar
+
+
+def _print_result(script: str, settings: Settings, options: RunOptions, result: RunResult) -> None:
+    if options.dry_run:
+        _print_dry_run(script, result)
+        return
+    found = sum(r.added for r in result.captures)
+    m = result.metrics
+    line = (
+        f"{script}: captured {found} new, enriched {m.get('items_processed', 0)}, "
+        f"skipped {m.get('items_skipped', 0)}, failed {m.get('items_failed', 0)} "
+        f"of {m.get('items_total', 0)} in the Inbox ({options.mode}, {m.get('duration_seconds', 0):.1f}s)"
+    )
+    print(line)
+    if result.error:
+        print(f"{script}: error: {result.error}", file=sys.stderr)
+
+
+def _print_dry_run(script: str, result: RunResult) -> None:
+    print(f"{script} --dry-run: nothing is written")
+    for report in result.captures:
+        print(f"  capture {report.source}: {report.found} found, {len(report.would_add)} new, "
+              f"{report.duplicates} already stored, {report.rejected} rejected")
+        for error in report.errors:
+            print(f"    ! {error}")
+    for item in result.would_add:
+        print(f"  would capture [{item.source_type.value}] {item.title}")
+    print(f"  would enrich {len(result.would_enrich)} Inbox items"
+          + (" (and those just captured)" if result.would_add else ""))
+    for item in result.would_enrich:
+        print(f"  would enrich [{item.source_type.value}] {item.title}")
+    if result.error:
+        print(f"{script}: error: {result.error}", file=sys.stderr)
