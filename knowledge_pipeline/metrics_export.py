@@ -1,0 +1,223 @@
+"""The Prometheus textfile written after each run (``METRICS_TEXTFILE``).
+
+Meant for node_exporter's textfile collector (the file name must end in
+``.prom``). One file serves every script: each sample carries a ``script``
+label, and writing a run keeps the other scripts' samples, so
+``enrich.py`` and ``enrich_rss.py`` never overwrite each other.
+
+Two kinds of metric:
+
+- ``*_total`` counters add up over all runs of a script (the previous value
+  is read back from the file), so ``increase()`` and ``rate()`` work. If the
+  file is deleted they start again from zero, which Prometheus treats as a
+  counter reset.
+- gauges describe the last run of a script and are replaced by each run,
+  except ``knowledge_pipeline_last_success_timestamp_seconds``, which a
+  failed run leaves as it was.
+
+The file is written to a temporary file and renamed over the old one
+(``prometheus_client.write_to_textfile``), so the collector never reads half a
+file; a lock file (``<name>.lock``) keeps two scripts finishing together from
+losing each other's update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from prometheus_client import CollectorRegistry, write_to_textfile
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+PREFIX = "knowledge_pipeline_"
+COUNTER, GAUGE = "counter", "gauge"
+OUTCOMES = ("enriched", "failed", "skipped", "cancelled")
+TOKEN_KINDS = ("prompt", "completion", "cached")
+QUANTILES = (("0.5", "p50"), ("0.95", "p95"))
+
+Labels = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    kind: str
+    help: str
+    labels: tuple[str, ...]
+
+    @property
+    def sample_name(self) -> str:
+        return self.name + "_total" if self.kind == COUNTER else self.name
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(PREFIX + "runs", COUNTER, "Runs finished, by result (success or failure).", ("script", "result")),
+    MetricSpec(PREFIX + "items", COUNTER, "Items processed over all runs, by outcome.", ("script", "outcome")),
+    MetricSpec(PREFIX + "api_calls", COUNTER, "API call attempts over all runs, retries included.", ("script", "service")),
+    MetricSpec(PREFIX + "api_errors", COUNTER, "Failed API call attempts over all runs.", ("script", "service")),
+    MetricSpec(PREFIX + "api_retries", COUNTER, "API call attempts that were retried, over all runs.", ("script", "service")),
+    MetricSpec(PREFIX + "tokens", COUNTER, "OpenAI tokens over all runs (cached is part of prompt).", ("script", "kind")),
+    MetricSpec(PREFIX + "cost_usd", COUNTER, "Estimated OpenAI cost in US dollars over all runs (known prices only).", ("script",)),
+    MetricSpec(PREFIX + "last_run_items", GAUGE, "Items of the last run, by outcome.", ("script", "outcome")),
+    MetricSpec(PREFIX + "run_duration_seconds", GAUGE, "Wall time of the last run.", ("script",)),
+    MetricSpec(PREFIX + "run_items_per_second", GAUGE, "Items enriched or failed per second in the last run.", ("script",)),
+    MetricSpec(PREFIX + "run_failure_ratio", GAUGE, "Failed / attempted items in the last run (0-1).", ("script",)),
+    MetricSpec(PREFIX + "item_duration_seconds", GAUGE, "Item processing time quantiles of the last run.", ("script", "quantile")),
+    MetricSpec(
+        PREFIX + "api_call_duration_seconds", GAUGE, "API call time quantiles of the last run.", ("script", "service", "quantile")
+    ),
+    MetricSpec(PREFIX + "run_info", GAUGE, "Always 1; the mode (sequential or parallel) of the last run.", ("script", "mode")),
+    MetricSpec(PREFIX + "run_success", GAUGE, "1 if the last run succeeded (exit code 0), else 0.", ("script",)),
+    MetricSpec(PREFIX + "last_run_timestamp_seconds", GAUGE, "Unix time the last run finished.", ("script",)),
+    MetricSpec(PREFIX + "last_success_timestamp_seconds", GAUGE, "Unix time the last successful run finished.", ("script",)),
+)
+_BY_NAME = {spec.name: spec for spec in METRICS}
+_LAST_SUCCESS = PREFIX + "last_success_timestamp_seconds"
+
+Samples = dict[str, dict[Labels, float]]
+
+
+def write_textfile(
+    path: Path, *, metrics: dict[str, Any], script: str, mode: str, success: bool, finished_at: float
+) -> None:
+    """Write this run's metrics into ``path``, keeping other scripts' samples.
+
+    ``metrics`` is the ``pipeline_summary`` metrics dict; ``finished_at`` a
+    Unix time. Raises only ``OSError`` (the file or its folder is not writable).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(target):
+        previous = read_samples(target)
+        merged = _merge(previous, run_samples(metrics, script=script, mode=mode, success=success,
+                                              finished_at=finished_at), script=script, success=success)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Collector(merged))
+        write_to_textfile(str(target), registry)
+
+
+def read_samples(path: Path) -> Samples:
+    """Samples of our metrics in an existing textfile; empty if absent or unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    samples: Samples = {}
+    try:
+        for family in text_string_to_metric_families(text):
+            spec = _BY_NAME.get(family.name)
+            if spec is None or family.type != spec.kind:
+                continue
+            for sample in family.samples:
+                if sample.name == spec.sample_name and set(sample.labels) == set(spec.labels):
+                    samples.setdefault(spec.name, {})[_key(sample.labels)] = float(sample.value)
+    except (ValueError, TypeError, IndexError):
+        return {}
+    return samples
+
+
+def run_samples(metrics: dict[str, Any], *, script: str, mode: str, success: bool, finished_at: float) -> Samples:
+    """This run's samples: increments for the counters, values for the gauges."""
+    samples: Samples = {}
+
+    def put(name: str, value: float | None, **labels: str) -> None:
+        if value is not None:
+            samples.setdefault(name, {})[_key({"script": script, **labels})] = float(value)
+
+    counts = {
+        "enriched": metrics.get("items_processed"),
+        "failed": metrics.get("items_failed"),
+        "skipped": metrics.get("items_skipped"),
+        "cancelled": metrics.get("items_cancelled"),
+    }
+    put(PREFIX + "runs", 1, result="success" if success else "failure")
+    for outcome in OUTCOMES:
+        put(PREFIX + "items", _number(counts[outcome]) or 0, outcome=outcome)
+        put(PREFIX + "last_run_items", _number(counts[outcome]) or 0, outcome=outcome)
+    for service, data in sorted((metrics.get("api_calls") or {}).items()):
+        put(PREFIX + "api_calls", _number(data.get("count")) or 0, service=service)
+        put(PREFIX + "api_errors", _number(data.get("errors")) or 0, service=service)
+        put(PREFIX + "api_retries", _number(data.get("retries")) or 0, service=service)
+        for quantile, key in QUANTILES:
+            put(PREFIX + "api_call_duration_seconds", _number(data.get(key)), service=service, quantile=quantile)
+    tokens = metrics.get("tokens") or {}
+    for kind in TOKEN_KINDS:
+        put(PREFIX + "tokens", _number(tokens.get(kind)) or 0, kind=kind)
+    put(PREFIX + "cost_usd", _number(metrics.get("estimated_cost_usd")) or 0.0)
+    put(PREFIX + "run_duration_seconds", _number(metrics.get("duration_seconds")))
+    put(PREFIX + "run_items_per_second", _number(metrics.get("items_per_second")))
+    put(PREFIX + "run_failure_ratio", _number(metrics.get("failure_rate")))
+    item_duration = metrics.get("item_duration") or {}
+    for quantile, key in QUANTILES:
+        put(PREFIX + "item_duration_seconds", _number(item_duration.get(key)), quantile=quantile)
+    put(PREFIX + "run_info", 1, mode=mode)
+    put(PREFIX + "run_success", 1 if success else 0)
+    put(PREFIX + "last_run_timestamp_seconds", finished_at)
+    if success:
+        put(_LAST_SUCCESS, finished_at)
+    return samples
+
+
+def _merge(previous: Samples, current: Samples, *, script: str, success: bool) -> Samples:
+    merged: Samples = {}
+    for spec in METRICS:
+        before = previous.get(spec.name, {})
+        series = {key: value for key, value in before.items() if dict(key).get("script") != script}
+        mine = {key: value for key, value in before.items() if dict(key).get("script") == script}
+        now = current.get(spec.name, {})
+        if spec.kind == COUNTER:
+            for key, increment in now.items():
+                mine[key] = mine.get(key, 0.0) + increment
+        elif spec.name != _LAST_SUCCESS or success:
+            mine = dict(now)
+        series.update(mine)
+        if series:
+            merged[spec.name] = series
+    return merged
+
+
+class _Collector:
+    def __init__(self, samples: Samples) -> None:
+        self._samples = samples
+
+    def collect(self) -> Iterator[Metric]:
+        for spec in METRICS:
+            series = self._samples.get(spec.name)
+            if not series:
+                continue
+            family = Metric(spec.name, spec.help, spec.kind)
+            for key, value in sorted(series.items()):
+                family.add_sample(spec.sample_name, dict(key), value)
+            yield family
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _key(labels: dict[str, str]) -> Labels:
+    return tuple(sorted(labels.items()))
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
