@@ -78,26 +78,23 @@ class ParallelEnricher:
             rate_limit=self.rate_limit,
         )
         queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=workers)
-        producer = asyncio.create_task(self._produce(items, queue, workers))
-        worker_tasks = [asyncio.create_task(self._work(queue)) for _ in range(workers)]
+        tasks = [asyncio.create_task(self._produce(items, queue, workers))]
+        tasks += [asyncio.create_task(self._work(queue)) for _ in range(workers)]
+        everything = asyncio.gather(*tasks, return_exceptions=True)
         stop_waiter = asyncio.create_task(self.stop.wait())
-        everything = asyncio.gather(producer, *worker_tasks)
         await asyncio.wait({everything, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
         if not everything.done():
-            self._result.interrupted = self._result.interrupted or (
-                self._result.fatal_error is None and not self._result.budget_exhausted
-            )
-            producer.cancel()
+            if self._result.fatal_error is None and not self._result.budget_exhausted:
+                self._result.interrupted = True
             done, _ = await asyncio.wait({everything}, timeout=self.grace_seconds)
             if not done:
-                for task in list(self._in_flight):
+                for task in [*self._in_flight, *tasks]:
                     task.cancel()
-                for task in worker_tasks:
-                    task.cancel()
-                await asyncio.gather(everything, return_exceptions=True)
+                await asyncio.wait({everything})
         stop_waiter.cancel()
-        if everything.done() and not everything.cancelled() and everything.exception() is not None:
-            raise everything.exception()
+        for outcome in everything.result():
+            if isinstance(outcome, Exception):
+                raise outcome
         self._emit_progress(force=True)
         return self._result
 

@@ -156,6 +156,13 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
     except (StoreError, PipelineError) as exc:
         result.exit_code, result.error = EXIT_FAILED, str(exc)
         telemetry.event("run_aborted", f"Run stopped: {exc}", level=logging.ERROR, error=str(exc))
+    except Exception as exc:  # a bug or an unforeseen library error: reported, summarised, exit 1
+        result.exit_code, result.error = EXIT_FAILED, f"{type(exc).__name__}: {exc}"
+        telemetry.logger.error(
+            "Run stopped by an unexpected error: %s", result.error, exc_info=True,
+            extra={"extra_fields": {"event_type": "run_aborted", **telemetry.context, "error": result.error,
+                                    "error_type": type(exc).__name__}},
+        )
     finally:
         _remove_signal_handlers()
         if progress is not None:

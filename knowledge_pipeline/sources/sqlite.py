@@ -22,7 +22,8 @@ PAGE_SIZE = 100
 
 
 def _m001_initial(db: sqlite3.Connection) -> None:
-    db.executescript(
+    _execute_script(
+        db,
         """
         CREATE TABLE items (
             id TEXT PRIMARY KEY,
@@ -53,6 +54,13 @@ def _m001_initial(db: sqlite3.Connection) -> None:
         );
         """
     )
+
+
+def _execute_script(db: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one (executescript would commit the open transaction)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [

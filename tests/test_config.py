@@ -1,0 +1,92 @@
+from pathlib import Path
+
+import pytest
+
+from knowledge_pipeline.config import VARIABLES, load_settings
+from knowledge_pipeline.errors import ConfigError
+
+from .conftest import ROOT, clean_env, run_script
+
+
+def test_defaults_are_the_embedded_pipeline():
+    settings = load_settings({}, env_file=None)
+    assert settings.sources_backend == "sqlite"
+    assert settings.enricher == "local"
+    assert settings.parallel_max_workers == 5
+    assert settings.parallel_rate_limit == 0.1
+    assert settings.rss_window_days == 90
+    assert settings.api_timeout == 60
+    assert settings.retry_attempts == 3
+
+
+def test_backends_default_to_the_configured_accounts():
+    settings = load_settings(
+        {"NOTION_TOKEN": "secret_x", "NOTION_SOURCES_DB": "db", "OPENAI_API_KEY": "sk-x"}, env_file=None
+    )
+    assert (settings.sources_backend, settings.enricher) == ("notion", "openai")
+    assert "secret_x" not in repr(settings) and "sk-x" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "accepted"),
+    [
+        ("RSS_WINDOW_DAYS", "abc", "whole number"),
+        ("RSS_WINDOW_DAYS", "-1", ">= 0"),
+        ("API_TIMEOUT", "-1", "> 0"),
+        ("API_TIMEOUT", "nan", "number"),
+        ("SOURCES_BACKEND", "postgres", "sqlite, notion"),
+        ("ENRICHER", "gpt", "local, openai"),
+        ("PARALLEL_MAX_WORKERS", "0", ">= 1"),
+        ("PARALLEL_MAX_WORKERS", "65", "<= 64"),
+        ("PARALLEL_RATE_LIMIT", "-0.1", ">= 0"),
+        ("ENABLE_PARALLEL", "maybe", "true or false"),
+        ("LOG_LEVEL", "LOUD", "debug, info, warning, error"),
+        ("RETRY_ATTEMPTS", "2.5", "whole number"),
+        ("NOTION_MAX_RPS", "0", "> 0"),
+        ("ALERT_FAILURE_RATE", "1.5", "<= 1"),
+        ("MAX_DOWNLOAD_MB", "0", "> 0"),
+        ("OPENAI_BASE_URL", "localhost:8080", "http"),
+        ("OPENAI_PRICES", "{not json", "JSON"),
+    ],
+)
+def test_bad_values_name_variable_value_and_what_is_accepted(name, value, accepted):
+    with pytest.raises(ConfigError) as info:
+        load_settings({name: value}, env_file=None)
+    message = str(info.value)
+    assert name in message and repr(value) in message and accepted in message
+    assert "\n" not in message
+
+
+def test_missing_credentials_for_an_explicit_backend():
+    with pytest.raises(ConfigError, match="NOTION_TOKEN"):
+        load_settings({"SOURCES_BACKEND": "notion"}, env_file=None)
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        load_settings({"ENRICHER": "openai"}, env_file=None)
+
+
+def test_dotenv_is_read_but_exported_variables_win(tmp_path: Path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("PARALLEL_MAX_WORKERS=7\nRSS_WINDOW_DAYS=10\n")
+    settings = load_settings({"RSS_WINDOW_DAYS": "3"}, env_file=env_file)
+    assert settings.parallel_max_workers == 7
+    assert settings.rss_window_days == 3
+
+
+def test_log_level_is_case_insensitive():
+    assert load_settings({"LOG_LEVEL": "debug"}, env_file=None).log_level == "DEBUG"
+
+
+def test_every_variable_is_in_the_readme_table():
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in VARIABLES if f"`{name}`" not in readme]
+    assert not missing, f"README configuration table lacks {missing}"
+
+
+@pytest.mark.parametrize("script", ["enrich_rss.py", "enrich.py", "enrich_rss_enhanced.py", "enrich_enhanced.py"])
+def test_a_bad_value_stops_the_script_before_any_work(tmp_path: Path, script: str):
+    env = clean_env(RSS_WINDOW_DAYS="abc", LOG_DIR=str(tmp_path / "logs"))
+    done = run_script([script], tmp_path, env)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "RSS_WINDOW_DAYS" in lines[0] and "'abc'" in lines[0]
+    assert list(tmp_path.iterdir()) == [], "a configuration error must create nothing"

@@ -1,0 +1,172 @@
+"""The shared limiter and retry policy, with an injected clock: no test sleeps for real."""
+
+import asyncio
+
+import pytest
+
+from knowledge_pipeline.errors import ServiceError
+from knowledge_pipeline.services import RetryPolicy, ServiceGateway, ServiceLimiter
+from knowledge_pipeline.telemetry import RunMetrics, Telemetry
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 6))
+        self.now += seconds
+
+
+def recorder() -> tuple[Telemetry, list]:
+    telemetry = Telemetry("test")
+    seen: list = []
+    telemetry.add_observer(lambda event_type, data: seen.append((event_type, data)))
+    return telemetry, seen
+
+
+def test_spacing_between_request_starts():
+    time = FakeTime()
+    limiter = ServiceLimiter("openai", 0.1, clock=time.clock, sleep=time.sleep)
+
+    async def starts() -> list[float]:
+        stamps = []
+        for _ in range(5):
+            await limiter.acquire()
+            stamps.append(round(time.now, 6))
+        return stamps
+
+    assert asyncio.run(starts()) == [0.0, 0.1, 0.2, 0.3, 0.4]
+
+
+def test_zero_spacing_disables_the_gate():
+    time = FakeTime()
+    limiter = ServiceLimiter("web:x", 0.0, clock=time.clock, sleep=time.sleep)
+
+    async def go() -> None:
+        for _ in range(10):
+            await limiter.acquire()
+
+    asyncio.run(go())
+    assert time.sleeps == []
+
+
+def test_a_429_slows_the_service_for_everyone_and_recovers_gradually():
+    time = FakeTime()
+    telemetry, seen = recorder()
+    limiter = ServiceLimiter("openai", 0.1, telemetry=telemetry, clock=time.clock, sleep=time.sleep)
+    limiter.on_rate_limited(retry_after=2.0)
+    assert limiter.interval == pytest.approx(0.2)
+    asyncio.run(limiter.acquire())
+    assert time.now == pytest.approx(2.0), "the server's Retry-After pauses the service"
+    limiter.on_rate_limited(retry_after=None)
+    assert limiter.interval == pytest.approx(0.4)
+    intervals = []
+    for _ in range(20):
+        limiter.on_success()
+        intervals.append(limiter.interval)
+    assert intervals == sorted(intervals, reverse=True), "recovery only speeds up"
+    assert intervals[0] > 0.3 and intervals[-1] == pytest.approx(0.1)
+    adjusted = [d for e, d in seen if e == "rate_limit_adjusted"]
+    assert [d["reason"] for d in adjusted] == ["slow_down", "slow_down", "recovered"]
+
+
+def test_notion_cap_averages_at_most_the_configured_rate():
+    async def go() -> float:
+        limiter = ServiceLimiter("notion", 0.0, max_rps=50)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for _ in range(26):
+            await limiter.acquire()
+        return loop.time() - start
+
+    elapsed = asyncio.run(go())
+    assert elapsed >= 25 / 50 * 0.95
+
+
+def gateway(retries: int = 3) -> tuple[ServiceGateway, FakeTime, list]:
+    time = FakeTime()
+    telemetry, seen = recorder()
+    return (
+        ServiceGateway(telemetry, spacing=0, retry=RetryPolicy(retries=retries), clock=time.clock, sleep=time.sleep),
+        time,
+        seen,
+    )
+
+
+def flaky(failures: list[Exception], result: str = "ok"):
+    calls = {"n": 0}
+
+    async def call() -> str:
+        calls["n"] += 1
+        if failures:
+            raise failures.pop(0)
+        return result
+
+    return call, calls
+
+
+def classify(exc: BaseException) -> ServiceError:
+    return ServiceError("web", str(exc), retryable=True)
+
+
+def test_retries_honour_retry_after_and_are_reported():
+    gw, time, seen = gateway(retries=3)
+    fn, calls = flaky(
+        [ServiceError("openai", "slow down", status_code=429, retryable=True, retry_after=1.5),
+         ServiceError("openai", "boom", status_code=503, retryable=True)]
+    )
+    assert asyncio.run(gw.call("openai", "chat", fn, classify=classify)) == "ok"
+    assert calls["n"] == 3
+    retries = [d for e, d in seen if e == "api_call_retry"]
+    assert [r["attempt"] for r in retries] == [1, 2]
+    assert retries[0]["wait"] == 1.5 and retries[0]["status_code"] == 429
+    assert 1.5 in time.sleeps
+    assert [e for e, _ in seen if e.startswith("api_call")][-1] == "api_call_complete"
+
+
+def test_gives_up_after_the_retry_budget_with_one_error_event():
+    gw, _, seen = gateway(retries=2)
+    fn, calls = flaky([ServiceError("web", f"503 #{i}", status_code=503, retryable=True) for i in range(5)])
+    with pytest.raises(ServiceError, match="503 #2"):
+        asyncio.run(gw.call("web", "GET", fn, classify=classify))
+    assert calls["n"] == 3
+    assert [e for e, _ in seen if e.startswith("api_call")] == ["api_call_retry", "api_call_retry", "api_call_error"]
+
+
+def test_non_retryable_errors_fail_at_once():
+    gw, _, seen = gateway()
+    fn, calls = flaky([ServiceError("notion", "validation_error", status_code=400)])
+    with pytest.raises(ServiceError):
+        asyncio.run(gw.call("notion", "pages.update", fn, classify=classify))
+    assert calls["n"] == 1
+
+
+def test_library_exceptions_are_classified_and_chained():
+    gw, _, _ = gateway(retries=0)
+
+    async def broken() -> None:
+        raise ConnectionResetError("reset by peer")
+
+    with pytest.raises(ServiceError) as info:
+        asyncio.run(gw.call("web", "GET", broken, classify=classify))
+    assert isinstance(info.value.__cause__, ConnectionResetError)
+
+
+def test_metrics_count_every_request_retry_and_tokens():
+    gw, _, _ = gateway(retries=3)
+    metrics = RunMetrics()
+    gw.telemetry.add_observer(metrics)
+    fn, _ = flaky([ServiceError("openai", "x", status_code=500, retryable=True)], result="done")
+    asyncio.run(
+        gw.call("openai", "chat", fn, classify=classify,
+                fields=lambda r: {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+                                  "estimated_cost_usd": 0.001})
+    )
+    summary = metrics.summary()["api_calls"]["openai"]
+    assert (summary["count"], summary["errors"], summary["retries"]) == (2, 1, 1)
+    assert summary["tokens"]["total"] == 15 and summary["estimated_cost_usd"] == 0.001
