@@ -1,0 +1,297 @@
+"""Feed capture: RSS/Atom entries become Inbox items, once each.
+
+Feeds (``RSS_FEEDS``) are URLs, downloaded by the guarded :class:`Fetcher`
+(feedparser never touches the network), or local file paths. A feed that
+cannot be read is reported and the others go on. Each entry is deduplicated by
+the hash of its canonical link, against the store and across feeds of the same
+run. When a feed carries the full article (``content:encoded``, Atom
+``<content>``) its text is stored with the item so no page fetch is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import io
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import feedparser
+
+from ..config import Settings
+from ..errors import ItemError
+from ..extract.fetch import Fetcher
+from ..extract.html import html_to_text
+from ..models import NewItem, SourceType, sha256_text
+from ..sources.base import SourceStore
+from ..telemetry import Telemetry
+from . import CaptureReport
+from .links import LinkError, canonical_link, title_from_link
+
+FULL_TEXT_MIN_CHARS = 500
+_MAX_TITLE = 300
+
+
+class FeedError(Exception):
+    """A feed that could not be read at all; the message is the one-line reason."""
+
+
+@dataclass
+class _Tally:
+    found: int = 0
+    too_old: int = 0
+    rejected: Counter = field(default_factory=Counter)
+
+
+async def capture_feeds(
+    settings: Settings,
+    store: SourceStore,
+    fetcher: Fetcher,
+    telemetry: Telemetry,
+    *,
+    known_hashes: set[str],
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> list[CaptureReport]:
+    """Capture every feed of ``settings.rss_feeds``; one report per feed.
+
+    ``known_hashes`` (the store's hashes) grows with each item added, so the
+    same link in two feeds is added once. With ``dry_run`` nothing is added and
+    ``would_add`` lists what would have been.
+    """
+    now = now or datetime.now(timezone.utc)
+    cutoff = now - timedelta(days=settings.rss_window_days) if settings.rss_window_days else None
+    reports = []
+    for source in settings.rss_feeds:
+        reports.append(
+            await _capture_one(settings, store, fetcher, telemetry, source, cutoff, known_hashes, dry_run)
+        )
+    return reports
+
+
+async def _capture_one(
+    settings: Settings,
+    store: SourceStore,
+    fetcher: Fetcher,
+    telemetry: Telemetry,
+    source: str,
+    cutoff: datetime | None,
+    known_hashes: set[str],
+    dry_run: bool,
+) -> CaptureReport:
+    report = CaptureReport(source=_shown(source))
+    telemetry.event("capture_start", f"reading feed {report.source}", source=report.source, kind="feed")
+    try:
+        parsed = await _read_and_parse(source, fetcher, settings.max_download_bytes)
+    except FeedError as exc:
+        report.errors.append(str(exc))
+        telemetry.event(
+            "feed_error", f"feed {report.source} skipped: {exc}", level=logging.ERROR, source=report.source, error=str(exc)
+        )
+        _complete(telemetry, report, _Tally())
+        return report
+    if parsed.get("bozo"):
+        warning = _one_line(parsed.get("bozo_exception"))
+        telemetry.event(
+            "feed_warning",
+            f"feed {report.source} is not well-formed ({warning}); its {len(parsed.entries)} entries are kept",
+            level=logging.WARNING,
+            source=report.source,
+            warning=warning,
+        )
+    tally = _Tally()
+    for entry in parsed.entries:
+        tally.found += 1
+        await _capture_entry(entry, report, tally, store, telemetry, cutoff, known_hashes, dry_run)
+    _complete(telemetry, report, tally)
+    return report
+
+
+async def _capture_entry(
+    entry: Any,
+    report: CaptureReport,
+    tally: _Tally,
+    store: SourceStore,
+    telemetry: Telemetry,
+    cutoff: datetime | None,
+    known_hashes: set[str],
+    dry_run: bool,
+) -> None:
+    published = _entry_datetime(entry)
+    if cutoff is not None and published is not None and published < cutoff:
+        tally.too_old += 1
+        return
+    link = (entry.get("link") or "").strip()
+    try:
+        if not link:
+            raise LinkError("entry without a link")
+        canonical = canonical_link(link)
+    except LinkError as exc:
+        tally.rejected[str(exc).split(" (", 1)[0]] += 1
+        report.rejected += 1
+        telemetry.event(
+            "entry_rejected",
+            f"feed {report.source}: entry {(entry.get('title') or '')[:80]!r} rejected: {exc}",
+            level=logging.DEBUG,
+            source=report.source,
+            reason=str(exc),
+        )
+        return
+    digest = sha256_text(canonical)
+    if digest in known_hashes:
+        report.duplicates += 1
+        return
+    known_hashes.add(digest)
+    item = NewItem(
+        title=_entry_title(entry, link),
+        source_type=SourceType.RSS,
+        hash=digest,
+        url=link,
+        content=await asyncio.to_thread(_full_text, entry, link),
+        created_date=published.date() if published else None,
+    )
+    if dry_run:
+        report.would_add.append(item)
+        return
+    stored = await store.add(item)
+    report.added += 1
+    telemetry.event(
+        "item_captured",
+        f"captured {item.title[:80]!r} from {report.source}",
+        level=logging.DEBUG,
+        source=report.source,
+        item_id=stored.id,
+        title=item.title,
+        url=item.url,
+        has_content=item.content is not None,
+    )
+
+
+def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> None:
+    report.found = tally.found
+    telemetry.event(
+        "capture_complete",
+        f"feed {report.source}: {tally.found} entries, {report.added} added, {report.duplicates} duplicates, "
+        f"{report.rejected} rejected, {tally.too_old} older than the window",
+        source=report.source,
+        kind="feed",
+        found=tally.found,
+        added=report.added,
+        would_add=len(report.would_add),
+        duplicates=report.duplicates,
+        rejected=report.rejected,
+        rejected_reasons=dict(tally.rejected),
+        too_old=tally.too_old,
+        errors=list(report.errors),
+    )
+
+
+async def _read_and_parse(source: str, fetcher: Fetcher, cap: int) -> feedparser.FeedParserDict:
+    """Download or read the feed (size-capped), then parse it from memory."""
+    scheme = urlsplit(source).scheme.lower()
+    headers: dict[str, str] = {}
+    if scheme in ("http", "https"):
+        try:
+            fetched = await fetcher.fetch(source, max_bytes=cap)
+        except ItemError as exc:
+            raise FeedError(str(exc)) from None
+        if fetched.truncated:
+            raise FeedError(f"feed larger than MAX_DOWNLOAD_MB ({cap / 1048576:g} MB)")
+        data = fetched.body
+        headers["content-location"] = fetched.url
+        if fetched.content_type:
+            headers["content-type"] = fetched.content_type + (f"; charset={fetched.charset}" if fetched.charset else "")
+    elif scheme == "file" or not scheme or len(scheme) == 1:
+        path = Path(unquote(urlsplit(source).path)) if scheme == "file" else Path(source).expanduser()
+        data = await asyncio.to_thread(_read_file, path, cap)
+    else:
+        raise FeedError(f"unsupported feed location {scheme}: (use http(s):// or a file path)")
+    parsed = await asyncio.to_thread(_parse, data, headers)
+    del data
+    if not parsed.entries:
+        if parsed.get("bozo"):
+            raise FeedError(f"cannot parse feed: {_one_line(parsed.get('bozo_exception'))}")
+        if not parsed.get("version"):
+            raise FeedError("not an RSS or Atom feed")
+    return parsed
+
+
+def _parse(data: bytes, headers: dict[str, str]) -> feedparser.FeedParserDict:
+    # A stream, never bytes or str: feedparser would treat those as a file name or URL to open.
+    return feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=True)
+
+
+def _read_file(path: Path, cap: int) -> bytes:
+    if path.exists() and not path.is_file():
+        raise FeedError(f"not a regular file: {path}")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(cap + 1)
+    except FileNotFoundError:
+        raise FeedError(f"feed file not found: {path}") from None
+    except OSError as exc:
+        raise FeedError(f"cannot read feed file {path}: {exc.strerror or exc}") from None
+    if len(data) > cap:
+        raise FeedError(f"feed file larger than MAX_DOWNLOAD_MB ({cap / 1048576:g} MB): {path}")
+    return data
+
+
+def _entry_datetime(entry: Any) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(key)
+        if value:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
+            except (OverflowError, ValueError, OSError):
+                continue
+    return None
+
+
+def _entry_title(entry: Any, link: str) -> str:
+    title = entry.get("title") or ""
+    if "<" in title and ">" in title:
+        title = html_to_text(title) or title
+    title = " ".join(title.split())
+    if not title:
+        return title_from_link(link)
+    return title if len(title) <= _MAX_TITLE else title[: _MAX_TITLE - 1] + "…"
+
+
+def _full_text(entry: Any, link: str) -> str | None:
+    """The article text the feed carries, if it is the full article (not a teaser)."""
+    best = ""
+    for content in entry.get("content") or ():
+        value = content.get("value") or ""
+        kind = (content.get("type") or "").lower()
+        text = html_to_text(value, link) if "html" in kind else value.strip()
+        if len(text) > len(best):
+            best = text
+    if len(best) <= FULL_TEXT_MIN_CHARS:
+        return None
+    summary = entry.get("summary") or ""
+    if len(summary) > len(best):
+        summary_text = html_to_text(summary, link) if "<" in summary else summary.strip()
+        if len(summary_text) > len(best):
+            return None
+    return best
+
+
+def _one_line(exc: object) -> str:
+    text = " ".join(str(exc).split()) if exc is not None else "unknown problem"
+    return text[:200]
+
+
+def _shown(source: str) -> str:
+    """A feed location fit for logs: credentials removed."""
+    try:
+        parts = urlsplit(source)
+        if parts.username or parts.password:
+            return parts._replace(netloc=parts.hostname or "").geturl()
+    except ValueError:
+        pass
+    return source

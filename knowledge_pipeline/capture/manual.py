@@ -1,0 +1,75 @@
+"""One URL added by hand ("save it for later"): ``enrich_rss.py --add URL``."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from ..models import NewItem, SourceType, sha256_text
+from ..sources.base import SourceStore
+from ..telemetry import Telemetry
+from . import CaptureReport
+from .links import LinkError, canonical_link
+
+_MAX_TITLE = 300
+
+
+async def add_url(
+    url: str,
+    store: SourceStore,
+    telemetry: Telemetry,
+    *,
+    known_hashes: set[str],
+    title: str | None = None,
+) -> CaptureReport:
+    """Add ``url`` to the Inbox unless its canonical link is already known.
+
+    The item is a Website, or a PDF when the URL's path ends in ``.pdf``. An
+    invalid URL is not added: ``rejected`` is 1 and ``errors`` says why.
+    """
+    report = CaptureReport(source="manual", found=1)
+    url = url.strip()
+    try:
+        canonical = canonical_link(url)
+    except LinkError as exc:
+        report.rejected = 1
+        report.errors.append(f"not added: {exc}")
+        telemetry.event("capture_error", f"URL not added: {exc}", level=logging.ERROR, source="manual", error=str(exc))
+        _complete(telemetry, report)
+        return report
+    digest = sha256_text(canonical)
+    if digest in known_hashes:
+        report.duplicates = 1
+        _complete(telemetry, report)
+        return report
+    is_pdf = urlsplit(url).path.lower().endswith(".pdf")
+    shown_title = " ".join((title or "").split())[:_MAX_TITLE] or url[:_MAX_TITLE]
+    item = NewItem(
+        title=shown_title,
+        source_type=SourceType.PDF if is_pdf else SourceType.WEBSITE,
+        hash=digest,
+        url=url,
+        pdf_path=url if is_pdf else None,
+    )
+    stored = await store.add(item)
+    known_hashes.add(digest)
+    report.added = 1
+    telemetry.event(
+        "item_captured", f"added {url[:200]}", source="manual", item_id=stored.id, title=item.title, url=url
+    )
+    _complete(telemetry, report)
+    return report
+
+
+def _complete(telemetry: Telemetry, report: CaptureReport) -> None:
+    telemetry.event(
+        "capture_complete",
+        f"manual add: {report.added} added, {report.duplicates} duplicate, {report.rejected} rejected",
+        source="manual",
+        kind="manual",
+        found=report.found,
+        added=report.added,
+        duplicates=report.duplicates,
+        rejected=report.rejected,
+        errors=list(report.errors),
+    )

@@ -1,0 +1,128 @@
+"""PDF folder capture: each new PDF file in ``PDF_DIR`` becomes an Inbox item.
+
+Files are deduplicated by the sha256 of their bytes (hashed in a stream), so a
+renamed or copied PDF is not added twice. The title is the PDF's own metadata
+title, else the file name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from pathlib import Path
+
+from ..config import Settings
+from ..extract.pdf import pdf_metadata
+from ..models import NewItem, SourceType
+from ..sources.base import SourceStore
+from ..telemetry import Telemetry
+from . import CaptureReport
+
+_HASH_CHUNK = 1024 * 1024
+
+
+async def capture_pdfs(
+    settings: Settings,
+    store: SourceStore,
+    telemetry: Telemetry,
+    *,
+    known_hashes: set[str],
+    dry_run: bool = False,
+) -> CaptureReport:
+    """Add the PDFs of ``settings.pdf_dir`` (not its subfolders) that the store does not have."""
+    folder = settings.pdf_dir
+    report = CaptureReport(source=str(folder) if folder else "PDF_DIR")
+    telemetry.event("capture_start", f"scanning PDF folder {report.source}", source=report.source, kind="pdf")
+    if folder is None:
+        _complete(telemetry, report)
+        return report
+    try:
+        files = await asyncio.to_thread(_pdf_files, folder)
+    except OSError as exc:
+        reason = (
+            f"PDF_DIR {folder} does not exist"
+            if isinstance(exc, FileNotFoundError)
+            else f"PDF_DIR {folder} cannot be read: {exc.strerror or exc}"
+        )
+        report.errors.append(reason)
+        telemetry.event("capture_error", reason, level=logging.ERROR, source=report.source, error=reason)
+        _complete(telemetry, report)
+        return report
+    for path in files:
+        report.found += 1
+        try:
+            item = await asyncio.to_thread(_new_item, path, settings.max_download_bytes)
+        except OSError as exc:
+            reason = f"cannot read {path.name}: {exc.strerror or exc}"
+            report.rejected += 1
+            report.errors.append(reason)
+            telemetry.event("capture_error", reason, level=logging.WARNING, source=report.source, error=reason)
+            continue
+        if item.hash in known_hashes:
+            report.duplicates += 1
+            continue
+        known_hashes.add(item.hash)
+        if dry_run:
+            report.would_add.append(item)
+            continue
+        stored = await store.add(item)
+        report.added += 1
+        telemetry.event(
+            "item_captured",
+            f"captured PDF {path.name}",
+            level=logging.DEBUG,
+            source=report.source,
+            item_id=stored.id,
+            title=item.title,
+            pdf_path=item.pdf_path,
+        )
+    _complete(telemetry, report)
+    return report
+
+
+def _pdf_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        if folder.exists():
+            raise NotADirectoryError(20, "not a folder", str(folder))
+        raise FileNotFoundError(2, "no such folder", str(folder))
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".pdf" and p.is_file())
+
+
+def _new_item(path: Path, metadata_cap: int) -> NewItem:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    title, created = pdf_metadata(path) if size <= metadata_cap else (None, None)
+    return NewItem(
+        title=title or _title_from_name(path),
+        source_type=SourceType.PDF,
+        hash=digest.hexdigest(),
+        pdf_path=str(path.resolve()),
+        created_date=created,
+    )
+
+
+def _title_from_name(path: Path) -> str:
+    return " ".join(path.stem.replace("_", " ").split()) or path.name
+
+
+def _complete(telemetry: Telemetry, report: CaptureReport) -> None:
+    telemetry.event(
+        "capture_complete",
+        f"PDF folder {report.source}: {report.found} files, {report.added} added, "
+        f"{report.duplicates} duplicates, {report.rejected} unreadable",
+        source=report.source,
+        kind="pdf",
+        found=report.found,
+        added=report.added,
+        would_add=len(report.would_add),
+        duplicates=report.duplicates,
+        rejected=report.rejected,
+        errors=list(report.errors),
+    )
+
+

@@ -1,0 +1,376 @@
+"""Guarded web fetching: one shared httpx client, size caps, manual redirects, URL safety.
+
+An article URL comes from a feed or a user, so it is untrusted. Before any
+request the URL must be http(s) and its host must resolve only to public
+addresses (unless ``ALLOW_PRIVATE_URLS``); every redirect hop is checked the
+same way; and the connection itself is made by :class:`_GuardedBackend`, which
+resolves the host again, refuses private answers (DNS rebinding) and checks
+the peer address of the socket it actually opened.
+
+Every request goes through :meth:`ServiceGateway.call` as service ``web`` with
+one limiter per host (``web:<host>``), so retries and rate limits are shared
+and reported like every other API call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import socket
+import time
+import typing
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+from urllib.parse import urljoin, urlsplit
+
+import httpcore
+import httpx
+
+from .. import USER_AGENT
+from ..config import Settings
+from ..errors import ServiceError
+from ..services import ServiceGateway
+
+MAX_REDIRECTS = 5
+_REDIRECT_CODES = {301, 302, 303, 307, 308}
+_CHUNK = 64 * 1024
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+class UnsafeURLError(ServiceError):
+    """A URL the fetcher refuses to request (scheme, or a non-public address)."""
+
+    error_type = "unsafe_url"
+
+    def __init__(self, message: str) -> None:
+        super().__init__("web", message, code="unsafe_url")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A downloaded response. ``truncated`` means the body was cut at the size cap."""
+
+    url: str
+    status_code: int
+    content_type: str
+    body: bytes
+    truncated: bool
+    charset: str | None = None
+
+    @property
+    def is_pdf(self) -> bool:
+        return self.content_type == "application/pdf" or self.body.lstrip()[:5] == b"%PDF-"
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """All addresses ``host`` resolves to, via the OS resolver (without blocking the loop)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def blocked_reason(address: str) -> str | None:
+    """Why ``address`` must not be fetched (``"loopback"``, ``"private"``...), or None if public."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "unparsable"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for check, label in (
+        ("is_unspecified", "unspecified"),
+        ("is_loopback", "loopback"),
+        ("is_link_local", "link-local"),
+        ("is_multicast", "multicast"),
+        ("is_reserved", "reserved"),
+        ("is_private", "private"),
+    ):
+        if getattr(ip, check):
+            return label
+    return None if ip.is_global else "non-public"
+
+
+class AddressGuard:
+    """Decides whether a URL or an address may be fetched."""
+
+    def __init__(self, allow_private: bool, resolver: Resolver = system_resolver) -> None:
+        self.allow_private = allow_private
+        self.resolver = resolver
+
+    @staticmethod
+    def check_scheme(url: str) -> tuple[str, int]:
+        """The URL's host and port; UnsafeURLError unless it is an http(s) URL with a host."""
+        try:
+            parts = urlsplit(url.strip())
+            port = parts.port
+        except ValueError as exc:
+            raise UnsafeURLError(f"refused URL {_shown(url)}: malformed ({exc})") from None
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            shown = f"{scheme}:" if scheme else "no scheme"
+            raise UnsafeURLError(f"refused URL {_shown(url)}: only http and https are fetched ({shown})")
+        if not parts.hostname:
+            raise UnsafeURLError(f"refused URL {_shown(url)}: no host")
+        return parts.hostname, port or (443 if scheme == "https" else 80)
+
+    async def check_url(self, url: str) -> None:
+        host, port = self.check_scheme(url)
+        await self.resolve(host, port)
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """The host's addresses, all checked; UnsafeURLError if any is not public."""
+        try:
+            addresses = await self.resolver(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise ServiceError("web", f"cannot resolve host {host}: {exc}", code="dns_error") from None
+        if not addresses:
+            raise ServiceError("web", f"cannot resolve host {host}: no address", code="dns_error")
+        for address in addresses:
+            self.check_address(host, address)
+        return addresses
+
+    def check_address(self, host: str, address: str) -> None:
+        if self.allow_private:
+            return
+        reason = blocked_reason(address)
+        if reason is not None:
+            raise UnsafeURLError(
+                f"refused host {host}: it resolves to {reason} address {address} (set ALLOW_PRIVATE_URLS=true to allow)"
+            )
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Connects only to checked addresses, then checks the socket's real peer address."""
+
+    def __init__(self, guard: AddressGuard, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self.guard = guard
+        self.inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._connect_first(await self.guard.resolve(host, port), port, timeout, local_address, socket_options)
+        peer = stream.get_extra_info("server_addr")
+        try:
+            if peer is None:
+                if not self.guard.allow_private:
+                    raise UnsafeURLError(f"refused host {host}: the connected address is unknown")
+            else:
+                self.guard.check_address(host, str(peer[0]))
+        except BaseException:
+            await stream.aclose()
+            raise
+        return stream
+
+    async def _connect_first(
+        self,
+        addresses: list[str],
+        port: int,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: typing.Iterable[typing.Any] | None,
+    ) -> httpcore.AsyncNetworkStream:
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None):  # type: ignore[no-untyped-def]
+        raise UnsafeURLError("refused: unix sockets are never fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+class _GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport with its connection pool built on :class:`_GuardedBackend`.
+
+    ``httpx.AsyncHTTPTransport`` has no parameter for the network backend, so
+    the pool it builds is replaced by an identical one that has ours.
+    """
+
+    def __init__(self, backend: _GuardedBackend) -> None:
+        super().__init__(trust_env=False)
+        limits = httpx.Limits()
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=backend,
+        )
+
+
+@dataclass(frozen=True)
+class _Hop:
+    url: str
+    status_code: int
+    content_type: str
+    location: str | None
+    body: bytes
+    truncated: bool
+    charset: str | None = None
+
+
+class Fetcher:
+    """Downloads URLs for capture and extraction; share one per run and ``close()`` it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        gateway: ServiceGateway,
+        *,
+        resolver: Resolver | None = None,
+        network_backend: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        self.guard = AddressGuard(settings.allow_private_urls, resolver or system_resolver)
+        self._client = httpx.AsyncClient(
+            transport=_GuardedTransport(_GuardedBackend(self.guard, network_backend)),
+            timeout=httpx.Timeout(settings.api_timeout),
+            headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,application/pdf,application/xml;q=0.9,*/*;q=0.8"},
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def fetch(self, url: str, *, max_bytes: int | None = None) -> Fetched:
+        """GET ``url``, following at most five redirects, each hop checked.
+
+        The body is cut at ``max_bytes`` (default ``MAX_DOWNLOAD_MB``) and the
+        result says so. Raises UnsafeURLError for a refused URL and
+        ServiceError for an HTTP error or a network failure after retries.
+        """
+        cap = self.settings.max_download_bytes if max_bytes is None else max_bytes
+        current = url.strip()
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                await self.guard.check_url(current)
+            except UnsafeURLError as exc:
+                if current == url.strip():
+                    raise
+                raise UnsafeURLError(f"{exc} (redirected from {_shown(url)})") from None
+            hop = await self._get(current, cap)
+            if hop.location is None:
+                return Fetched(hop.url, hop.status_code, hop.content_type, hop.body, hop.truncated, hop.charset)
+            current = urljoin(current, hop.location)
+        raise ServiceError("web", f"too many redirects (more than {MAX_REDIRECTS}) from {_shown(url)}", code="too_many_redirects")
+
+    async def _get(self, url: str, cap: int) -> _Hop:
+        host = (urlsplit(url).hostname or "").lower()
+
+        async def attempt() -> _Hop:
+            try:
+                async with asyncio.timeout(self.settings.api_timeout):
+                    return await self._download(url, cap)
+            except (TimeoutError, httpx.TimeoutException):
+                raise ServiceError(
+                    "web",
+                    f"timed out after {self.settings.api_timeout:g}s fetching {_shown(url)}",
+                    code="timeout",
+                    retryable=True,
+                ) from None
+
+        return await self.gateway.call(
+            "web",
+            "GET",
+            attempt,
+            classify=lambda exc: classify_web_error(exc, url),
+            limiter_key=f"web:{host}",
+            fields=lambda hop: {"status_code": hop.status_code, "bytes": len(hop.body), "host": host},
+        )
+
+    async def _download(self, url: str, cap: int) -> _Hop:
+        async with self._client.stream("GET", url) as response:
+            if response.status_code in _REDIRECT_CODES and response.headers.get("location"):
+                return _Hop(url, response.status_code, "", response.headers["location"], b"", False)
+            if response.status_code >= 400:
+                raise _status_error(response, url)
+            body = bytearray()
+            truncated = False
+            async for chunk in response.aiter_bytes(_CHUNK):
+                room = cap - len(body)
+                if len(chunk) > room:
+                    body += chunk[:room]
+                    truncated = True
+                    break
+                body += chunk
+            content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            return _Hop(
+                str(response.url), response.status_code, content_type, None, bytes(body), truncated, response.charset_encoding
+            )
+
+
+def _status_error(response: httpx.Response, url: str) -> ServiceError:
+    status = response.status_code
+    retryable = status == 429 or status >= 500 or status == 408
+    return ServiceError(
+        "web",
+        f"HTTP {status} for {_shown(url)}",
+        status_code=status,
+        code=f"http_{status}",
+        retryable=retryable,
+        retry_after=parse_retry_after(response.headers.get("retry-after")) if retryable else None,
+    )
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - now(), 0.0)
+
+
+def classify_web_error(exc: BaseException, url: str = "") -> ServiceError:
+    """Map an httpx / network exception to a ServiceError: timeouts and connection errors retry."""
+    if isinstance(exc, ServiceError):
+        return exc
+    where = f" for {_shown(url)}" if url else ""
+    detail = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+    if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+        return ServiceError("web", f"timed out{where}: {type(exc).__name__}", code="timeout", retryable=True)
+    if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError, ConnectionError)):
+        return ServiceError("web", f"connection failed{where}: {detail}", code="connection_error", retryable=True)
+    if isinstance(exc, httpx.HTTPStatusError):
+        return _status_error(exc.response, str(exc.request.url))
+    if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol)):
+        return UnsafeURLError(f"refused URL{where}: {detail}")
+    if isinstance(exc, httpx.DecodingError):
+        return ServiceError("web", f"could not decode the response{where}: {detail}", code="decoding_error")
+    return ServiceError("web", f"request failed{where}: {type(exc).__name__}: {detail}", code="error")
+
+
+def _shown(url: str, limit: int = 200) -> str:
+    """A URL fit for a one-line message: no credentials, no newlines, bounded length."""
+    text = " ".join(url.split())
+    try:
+        parts = urlsplit(text)
+        if parts.username or parts.password:
+            text = parts._replace(netloc=parts.hostname or "").geturl()
+    except ValueError:
+        pass
+    return text if len(text) <= limit else text[: limit - 3] + "..."
