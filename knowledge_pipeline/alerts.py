@@ -1,0 +1,138 @@
+"""Alerts: decide whether a run deserves one, log it, and post it to a webhook.
+
+A run alerts when it failed (exit code not 0) or when more than
+``ALERT_FAILURE_RATE`` of its attempted items failed. The alert is always an
+ERROR ``alert`` event in the log; with ``ALERT_WEBHOOK_URL`` it is also POSTed
+as Slack-style JSON (``{"text": ...}`` plus structured fields).
+
+The webhook is best effort: one attempt, bounded by ``timeout`` seconds in
+total, never raising. It does not go through ``ServiceGateway`` on purpose:
+the run is over, and its retries and backoff would hold the cron slot for a
+receiver that is down. A webhook URL often carries its secret in the path, so
+only its scheme and host ever reach the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from . import USER_AGENT
+from .telemetry import Telemetry
+
+_EXIT_MEANINGS = {1: "failed", 2: "configuration error", 75: "another run holds the lock", 130: "interrupted"}
+
+
+def should_alert(metrics: dict[str, Any], *, exit_code: int, threshold: float) -> str | None:
+    """Why this run deserves an alert, or None when it does not."""
+    reasons = []
+    if exit_code != 0:
+        meaning = _EXIT_MEANINGS.get(exit_code)
+        reasons.append(f"run {meaning or 'failed'} (exit code {exit_code})")
+    failed = int(metrics.get("items_failed") or 0)
+    attempted = failed + int(metrics.get("items_processed") or 0)
+    if attempted:
+        rate = failed / attempted
+        if rate > threshold:
+            reasons.append(f"failure rate {rate:.0%} above {threshold:.0%} ({failed} of {attempted} items failed)")
+    return "; ".join(reasons) or None
+
+
+async def send_alert(
+    telemetry: Telemetry,
+    *,
+    reason: str,
+    script: str,
+    metrics: dict[str, Any],
+    webhook_url: str | None,
+    timeout: float = 5.0,
+) -> None:
+    """Log an ERROR ``alert`` event and, if ``webhook_url`` is set, POST it there.
+
+    Never raises; a webhook that fails or does not answer within ``timeout``
+    seconds gives a WARNING ``alert_webhook_failed`` event.
+    """
+    payload = alert_payload(reason=reason, script=script, metrics=metrics)
+    origin = safe_origin(webhook_url) if webhook_url else None
+    telemetry.event(
+        "alert",
+        f"ALERT {script}: {reason}",
+        level=logging.ERROR,
+        **{key: value for key, value in payload.items() if key != "text"},
+        webhook=origin,
+    )
+    if not webhook_url:
+        return
+    error = await _post(webhook_url, payload, timeout)
+    if error is not None:
+        telemetry.event(
+            "alert_webhook_failed",
+            f"Alert webhook {origin} failed: {error}",
+            level=logging.WARNING,
+            webhook=origin,
+            error=error,
+        )
+
+
+def alert_payload(*, reason: str, script: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The webhook body: a one-line ``text`` for chat tools plus the numbers."""
+    host = socket.gethostname()
+    enriched = int(metrics.get("items_processed") or 0)
+    failed = int(metrics.get("items_failed") or 0)
+    skipped = int(metrics.get("items_skipped") or 0)
+    text = (
+        f"knowledge-pipeline alert on {host}: {script}: {reason} "
+        f"({enriched} enriched, {failed} failed, {skipped} skipped)"
+    )
+    return {
+        "text": text,
+        "script": script,
+        "reason": reason,
+        "host": host,
+        "failure_rate": metrics.get("failure_rate"),
+        "items_total": int(metrics.get("items_total") or 0),
+        "items_processed": enriched,
+        "items_failed": failed,
+        "items_skipped": skipped,
+        "duration_seconds": metrics.get("duration_seconds"),
+        "top_errors": [list(entry) for entry in (metrics.get("top_errors") or [])[:3]],
+    }
+
+
+def safe_origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: no user info, path or query (they may hold a secret)."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname or '?'}{port}"
+    except ValueError:
+        return "(invalid URL)"
+
+
+async def _post(url: str, payload: dict[str, Any], timeout: float) -> str | None:
+    """None on a 2xx answer, else a one-line error that does not contain the URL."""
+    try:
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout), headers={"User-Agent": USER_AGENT}, follow_redirects=False
+        ) as client:
+            response = await asyncio.wait_for(client.post(url, json=payload), timeout)
+    except asyncio.TimeoutError:
+        return f"no answer within {timeout:g}s"
+    except Exception as exc:  # noqa: BLE001 - an alert must never break the run's ending
+        return _scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), url)
+    if not response.is_success:
+        return f"HTTP {response.status_code}"
+    return None
+
+
+def _scrub(text: str, url: str) -> str:
+    parts = urlsplit(url)
+    for secret in (url, parts.path, parts.query, parts.netloc):
+        if secret and secret not in ("/",):
+            text = text.replace(secret, "[REDACTED]")
+    return text
