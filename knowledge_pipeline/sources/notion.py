@@ -1,0 +1,429 @@
+"""The Notion Sources store (``SOURCES_BACKEND=notion``), on the original pipeline's schema.
+
+Requests per item: enriching costs one ``blocks.children.append`` (the four
+toggles with their children) and one ``pages.update`` (every property and
+``Status = Enriched`` last), unless the text needs more than one append
+(over 100 blocks in a toggle or ~400 KB). Queries cost one request per 100
+pages. Feed content given to :meth:`add` is kept for this process only: the
+page body is not read back, because that would cost a request per item.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any, AsyncIterator, Collection
+
+from notion_client import AsyncClient
+
+from ..config import Settings
+from ..errors import FatalRunError, ItemError, ServiceError, StoreError
+from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
+from ..services import ServiceGateway
+from .base import BODY_TOGGLES
+from .notion_api import NotionApi, resolve_data_source
+from .notion_blocks import (
+    MAX_TEXT,
+    block_text,
+    cut_words,
+    paragraph_blocks,
+    plan_body,
+    rich_text,
+    text_block,
+    utf16_len,
+)
+from .notion_schema import (
+    AI_PRIMITIVE,
+    CONTENT_TYPE,
+    ERROR,
+    ERROR_SEVERITY,
+    HASH,
+    SOURCE_TYPE,
+    STATUS,
+    SUMMARY,
+    VENDOR,
+    schema_problems,
+)
+
+MAX_URL = 2000
+MAX_SELECT_NAME = 100
+MAX_MULTI_SELECT = 100
+
+
+def select_name(value: str | None) -> str | None:
+    """A valid select option name: no commas, at most 100 characters; None when nothing is left."""
+    if not value:
+        return None
+    name = " ".join(re.sub(r"\s*,\s*", " ", value).split())
+    while utf16_len(name) > MAX_SELECT_NAME:
+        name = name[:-1]
+    return name.strip() or None
+
+
+def _plain(prop: dict | None) -> str:
+    if not prop:
+        return ""
+    return "".join(part.get("plain_text", "") for part in prop.get(prop.get("type", ""), None) or [])
+
+
+def _option(prop: dict | None) -> str | None:
+    if not prop:
+        return None
+    value = prop.get(prop.get("type", ""))
+    return value.get("name") if isinstance(value, dict) else None
+
+
+def _date(prop: dict | None) -> date | None:
+    value = (prop or {}).get("date")
+    if not value or not value.get("start"):
+        return None
+    try:
+        return date.fromisoformat(value["start"][:10])
+    except ValueError:
+        return None
+
+
+def _as_url(location: str) -> str:
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", location):
+        return location
+    return Path(location).expanduser().resolve().as_uri()
+
+
+class NotionStore:
+    """Sources in a Notion database, through its (first) data source."""
+
+    name = "notion"
+
+    def __init__(self, settings: Settings, gateway: ServiceGateway, *, client: AsyncClient | None = None) -> None:
+        self.settings = settings
+        self.telemetry = gateway.telemetry
+        self._api = NotionApi(settings, gateway, client)
+        self._data_source_id: str | None = None
+        self._properties: dict[str, dict] = {}
+        self._title = "Title"
+        self._taxonomy = Taxonomy()
+        self._content: dict[str, str] = {}
+
+    # -- opening: the data source and its schema ---------------------------------
+
+    async def open(self) -> None:
+        if not self.settings.notion_sources_db:
+            raise FatalRunError("NOTION_SOURCES_DB is not set")
+        await self._api.open()
+        try:
+            source = await resolve_data_source(self._api, self.settings.notion_sources_db)
+        except ServiceError as exc:
+            await self._api.close()
+            raise FatalRunError(f"cannot open the Notion Sources database: {exc}") from exc
+        except FatalRunError:
+            await self._api.close()
+            raise
+        self._use_schema(source)
+
+    def _use_schema(self, source: dict) -> None:
+        self._data_source_id = source["id"]
+        self._properties = source.get("properties") or {}
+        self._title = next((n for n, p in self._properties.items() if p.get("type") == "title"), "Title")
+        core = {STATUS, SOURCE_TYPE, HASH, self.settings.rss_url_prop, self.settings.pdf_url_prop}
+        problems = schema_problems(self._properties, self.settings)
+        broken = [p for p in problems if p.property in core and p.severity == ERROR_SEVERITY]
+        if broken:
+            raise FatalRunError(
+                "the Notion Sources database cannot be used: "
+                + "; ".join(f"{p.property} {p.problem} ({p.fix})" for p in broken)
+                + " - see `python3 -m knowledge_pipeline notion check`"
+            )
+        for problem in problems:
+            self._warn("notion_schema_warning", f"Notion Sources schema: {problem}", property=problem.property,
+                       problem=problem.problem, fix=problem.fix, severity=problem.severity)
+        self._taxonomy = Taxonomy(
+            content_types=self._options(CONTENT_TYPE, "select") or Taxonomy().content_types,
+            ai_primitives=self._options(AI_PRIMITIVE, "multi_select") or Taxonomy().ai_primitives,
+        )
+
+    def _options(self, name: str, kind: str) -> tuple[str, ...]:
+        prop = self._properties.get(name)
+        names = tuple(o["name"] for o in (prop or {}).get(kind, {}).get("options", [])) if self._has(name, kind) else ()
+        if not names:
+            self._warn("taxonomy_fallback", f"Notion property {name} has no {kind} options; using the default taxonomy",
+                       property=name)
+        return names
+
+    def _warn(self, event: str, message: str, **fields: Any) -> None:
+        self.telemetry.event(event, message, level=logging.WARNING, **fields)
+
+    def _has(self, name: str, *kinds: str) -> bool:
+        return (self._properties.get(name) or {}).get("type") in kinds
+
+    @property
+    def data_source_id(self) -> str:
+        if self._data_source_id is None:
+            raise StoreError("the Notion store is not open")
+        return self._data_source_id
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def taxonomy(self) -> Taxonomy:
+        return self._taxonomy
+
+    # -- property values -------------------------------------------------------------
+
+    def _status(self, status: Status) -> dict:
+        kind = self._properties[STATUS]["type"]
+        return {kind: {"name": status.value}}
+
+    def _status_filter(self, status: Status) -> dict:
+        kind = self._properties[STATUS]["type"]
+        return {"property": STATUS, kind: {"equals": status.value}}
+
+    def _types_filter(self, source_types: Collection[SourceType]) -> dict:
+        clauses = [{"property": SOURCE_TYPE, "select": {"equals": t.value}} for t in source_types]
+        return clauses[0] if len(clauses) == 1 else {"or": clauses}
+
+    def _item(self, page: dict) -> Item | None:
+        props = page.get("properties", {})
+        status_name = _option(props.get(STATUS))
+        if status_name not in {s.value for s in Status}:
+            return None
+        url = (props.get(self.settings.rss_url_prop) or {}).get("url")
+        pdf = (props.get(self.settings.pdf_url_prop) or {}).get("url")
+        type_name = _option(props.get(SOURCE_TYPE))
+        if type_name in {t.value for t in SourceType}:
+            source_type = SourceType(type_name)
+        else:
+            source_type = SourceType.PDF if pdf and not url else SourceType.WEBSITE
+        primitives = (props.get(AI_PRIMITIVE) or {}).get("multi_select") or []
+        return Item(
+            id=page["id"],
+            title=_plain(props.get(self._title)),
+            source_type=source_type,
+            status=Status(status_name),
+            url=url,
+            pdf_path=pdf,
+            hash=_plain(props.get(HASH)) or None,
+            content=self._content.get(page["id"]),
+            created_date=_date(props.get(self.settings.created_prop)),
+            summary=_plain(props.get(SUMMARY)) or None,
+            content_type=_option(props.get(CONTENT_TYPE)),
+            ai_primitives=tuple(o["name"] for o in primitives),
+            vendor=_option(props.get(VENDOR)),
+            error=_plain(props.get(ERROR)) or None,
+            archived=bool(page.get("in_trash") or page.get("archived")),
+        )
+
+    # -- reading ----------------------------------------------------------------------
+
+    async def _items(self, filter: dict | None) -> AsyncIterator[Item]:
+        async for pages in self._api.query_pages(self.data_source_id, filter=filter):
+            for page in pages:
+                item = self._item(page)
+                if item is not None:
+                    yield item
+
+    def _inbox_filter(self, source_types: Collection[SourceType] | None) -> dict:
+        wanted = list(dict.fromkeys(SourceType(t) for t in source_types)) if source_types else list(SourceType)
+        located = []
+        if SourceType.RSS in wanted or SourceType.WEBSITE in wanted:
+            located.append({"property": self.settings.rss_url_prop, "url": {"is_not_empty": True}})
+        if SourceType.PDF in wanted:
+            located.append({"property": self.settings.pdf_url_prop, "url": {"is_not_empty": True}})
+        clauses = [self._status_filter(Status.INBOX), located[0] if len(located) == 1 else {"or": located}]
+        if source_types:
+            clauses.append(self._types_filter(wanted))
+        return {"and": clauses}
+
+    def inbox(self, source_types: Collection[SourceType] | None = None) -> AsyncIterator[Item]:
+        """Inbox items that have a URL to read, oldest first, 100 per request."""
+        return self._items(self._inbox_filter(source_types))
+
+    async def count_inbox(self, source_types: Collection[SourceType] | None = None) -> int:
+        count = 0
+        async for pages in self._api.query_pages(
+            self.data_source_id, filter=self._inbox_filter(source_types), filter_properties=["title"]
+        ):
+            count += len(pages)
+        return count
+
+    def list_items(self, status: Status | None = None) -> AsyncIterator[Item]:
+        return self._items(None if status is None else self._status_filter(Status(status)))
+
+    async def known_hashes(self) -> set[str]:
+        hash_id = self._properties[HASH].get("id", HASH)
+        hashes: set[str] = set()
+        async for pages in self._api.query_pages(
+            self.data_source_id, filter={"property": HASH, "rich_text": {"is_not_empty": True}},
+            filter_properties=[hash_id],
+        ):
+            hashes.update(_plain(page.get("properties", {}).get(HASH)) for page in pages)
+        hashes.discard("")
+        return hashes
+
+    async def body(self, item_id: str) -> dict[str, list[str]]:
+        body: dict[str, list[str]] = {}
+        async for block in self._api.list_children(item_id):
+            if block.get("type") != "toggle":
+                continue
+            texts = body.setdefault(block_text(block), [])
+            if block.get("has_children"):
+                texts.extend([block_text(child) async for child in self._api.list_children(block["id"])])
+        return body
+
+    # -- writing ----------------------------------------------------------------------
+
+    async def add(self, item: NewItem) -> Item:
+        for location in (item.url, item.pdf_path):
+            if location and utf16_len(location) > MAX_URL:
+                raise ItemError(f"URL longer than {MAX_URL} characters (Notion's limit): {location[:80]}...")
+        properties: dict[str, Any] = {
+            self._title: {"title": rich_text(cut_words(item.title or "Untitled", MAX_TEXT))},
+            STATUS: self._status(Status.INBOX),
+            SOURCE_TYPE: {"select": {"name": item.source_type.value}},
+            HASH: {"rich_text": rich_text(item.hash)},
+        }
+        if item.url:
+            properties[self.settings.rss_url_prop] = {"url": item.url}
+        if item.pdf_path:
+            properties[self.settings.pdf_url_prop] = {"url": _as_url(item.pdf_path)}
+        if item.created_date and self._has(self.settings.created_prop, "date"):
+            properties[self.settings.created_prop] = {"date": {"start": item.created_date.isoformat()}}
+
+        async def created_already() -> dict | None:
+            filter = {"property": HASH, "rich_text": {"equals": item.hash}}
+            async for pages in self._api.query_pages(self.data_source_id, filter=filter):
+                if pages:
+                    return pages[0]
+            return None
+
+        page = await self._api.create_page(
+            {"parent": {"data_source_id": self.data_source_id}, "properties": properties},
+            before_retry=created_already,
+        )
+        if item.content:
+            self._content[page["id"]] = item.content
+        created = self._item(page)
+        if created is None:  # pragma: no cover - the page was just created with Status = Inbox
+            raise StoreError(f"Notion returned page {page['id']} without a Status")
+        return created
+
+    def _toggles(self, enrichment: Enrichment, text: str) -> list[tuple[str, list[dict]]]:
+        summary, executive, insights, raw = BODY_TOGGLES
+        return [
+            (summary, paragraph_blocks(enrichment.summary)),
+            (executive, paragraph_blocks(enrichment.executive_summary)),
+            (insights, [text_block("bulleted_list_item", insight) for insight in enrichment.key_insights]),
+            (raw, paragraph_blocks(text[: self.settings.notion_max_raw_chars])),
+        ]
+
+    def _enriched_properties(self, item: Item, enrichment: Enrichment) -> dict[str, Any]:
+        properties: dict[str, Any] = {}
+        if self._has(SUMMARY, "rich_text"):
+            properties[SUMMARY] = {"rich_text": rich_text(cut_words(enrichment.executive_summary, MAX_TEXT))}
+        if self._has(CONTENT_TYPE, "select"):
+            name = select_name(enrichment.content_type)
+            properties[CONTENT_TYPE] = {"select": {"name": name} if name else None}
+        if self._has(AI_PRIMITIVE, "multi_select"):
+            names = dict.fromkeys(n for n in map(select_name, enrichment.ai_primitives) if n)
+            properties[AI_PRIMITIVE] = {"multi_select": [{"name": n} for n in list(names)[:MAX_MULTI_SELECT]]}
+        if self._has(VENDOR, "select"):
+            name = select_name(enrichment.vendor)
+            properties[VENDOR] = {"select": {"name": name} if name else None}
+        created = self.settings.created_prop
+        if item.created_date is None and enrichment.published_date and self._has(created, "date"):
+            properties[created] = {"date": {"start": enrichment.published_date.isoformat()}}
+        if self._has(ERROR, "rich_text"):
+            properties[ERROR] = {"rich_text": []}
+        properties[STATUS] = self._status(Status.ENRICHED)
+        return properties
+
+    async def write_enrichment(
+        self, item: Item, enrichment: Enrichment, text: str, *, repair: bool = False
+    ) -> None:
+        """The four toggles in one append (more only for long texts), then every property in one update."""
+        context = {"item_id": item.id}
+        if repair:
+            await self._remove_body(item.id, context)
+        plan = plan_body(self._toggles(enrichment, text))
+
+        async def remove_partial() -> None:
+            await self._remove_body(item.id, context)
+            return None
+
+        response = await self._api.append_children(item.id, plan.first, before_retry=remove_partial, context=context)
+        toggle_ids = [block["id"] for block in response.get("results", [])][-len(plan.first):]
+        try:
+            written = {index: len(block["toggle"].get("children", [])) for index, block in enumerate(plan.first)}
+            for follow_up in plan.follow_ups:
+                await self._append_follow_up(toggle_ids[follow_up.index], follow_up.children,
+                                             written[follow_up.index], context)
+                written[follow_up.index] += len(follow_up.children)
+        except ServiceError:
+            await self._discard(toggle_ids, context)
+            raise
+        await self._api.update_page(item.id, properties=self._enriched_properties(item, enrichment), context=context)
+
+    async def _append_follow_up(self, toggle_id: str, children: list[dict], before: int, context: dict) -> None:
+        async def landed_already() -> dict | None:
+            count = 0
+            async for _ in self._api.list_children(toggle_id, context=context):
+                count += 1
+            return {"results": []} if count > before else None
+
+        await self._api.append_children(toggle_id, children, before_retry=landed_already, context=context)
+
+    async def _discard(self, block_ids: list[str], context: dict) -> None:
+        """Best effort: remove toggles of a write that could not be finished, so no half body stays."""
+        for block_id in block_ids:
+            try:
+                await self._api.delete_block(block_id, context=context)
+            except ServiceError as exc:
+                if exc.fatal:
+                    raise
+                return
+
+    async def _remove_body(self, page_id: str, context: dict) -> None:
+        """Delete the top-level body toggles an earlier, cut-off write left on the page."""
+        stale = [
+            block["id"]
+            async for block in self._api.list_children(page_id, context=context)
+            if block.get("type") == "toggle" and block_text(block) in BODY_TOGGLES
+        ]
+        for block_id in stale:
+            await self._api.delete_block(block_id, context=context)
+
+    async def mark_failed(self, item: Item, reason: str) -> None:
+        properties: dict[str, Any] = {STATUS: self._status(Status.FAILED)}
+        if self._has(ERROR, "rich_text"):
+            properties[ERROR] = {"rich_text": rich_text(cut_words(reason, MAX_TEXT))}
+        await self._api.update_page(item.id, properties=properties, context={"item_id": item.id})
+
+    async def retry_failed(
+        self, reason: str | None = None, source_types: Collection[SourceType] | None = None
+    ) -> int:
+        """Failed -> Inbox. The matching ids are collected first, so updates cannot move the query's cursor."""
+        clauses = [self._status_filter(Status.FAILED)]
+        if reason:
+            if not self._has(ERROR, "rich_text"):
+                raise StoreError(f"cannot select failures by reason: the Sources database has no {ERROR} property "
+                                 "(see `python3 -m knowledge_pipeline notion check`)")
+            clauses.append({"property": ERROR, "rich_text": {"contains": reason}})
+        if source_types:
+            clauses.append(self._types_filter(list(dict.fromkeys(SourceType(t) for t in source_types))))
+        filter = clauses[0] if len(clauses) == 1 else {"and": clauses}
+        ids: list[str] = []
+        async for pages in self._api.query_pages(self.data_source_id, filter=filter, filter_properties=["title"]):
+            ids.extend(page["id"] for page in pages)
+        moved = 0
+        for page_id in ids:
+            try:
+                await self._api.update_page(page_id, properties={STATUS: self._status(Status.INBOX)},
+                                            context={"item_id": page_id})
+            except ServiceError as exc:
+                if exc.fatal:
+                    raise
+                self._warn("retry_failed_skipped", f"Could not move {page_id} back to the Inbox: {exc}", item_id=page_id)
+                continue
+            moved += 1
+        return moved

@@ -1,0 +1,162 @@
+"""The Sources database schema: what the pipeline needs, how to create it, how to check it.
+
+The original pipeline's schema is the contract: every property of it is
+required by ``notion check``. Properties this project adds (``Error``) are
+"recommended": the store writes them when present and skips them otherwise.
+Three names are settings (``RSS_URL_PROP``, ``CREATED_PROP``,
+``PDF_URL_PROP``); the others are fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from ..config import Settings
+from ..models import SourceType, Status, Taxonomy
+from ..services import ServiceGateway
+from .notion_api import NotionApi, resolve_data_source
+
+TITLE = "Title"
+STATUS = "Status"
+SOURCE_TYPE = "Source Type"
+HASH = "Hash"
+SUMMARY = "Summary"
+CONTENT_TYPE = "Content-Type"
+AI_PRIMITIVE = "AI-Primitive"
+VENDOR = "Vendor"
+ERROR = "Error"
+
+ERROR_SEVERITY = "error"
+RECOMMENDED = "recommended"
+
+_COLORS = ("blue", "green", "red", "yellow", "purple", "orange", "pink", "brown", "gray")
+STATUS_COLORS = {Status.INBOX.value: "blue", Status.ENRICHED.value: "green", Status.FAILED.value: "red"}
+
+
+@dataclass(frozen=True)
+class PropertySpec:
+    """One property of the Sources database.
+
+    ``types`` are the accepted Notion types (the first is what setup creates);
+    ``required`` says whether ``notion check`` fails without it; ``setting``
+    names the variable that renames it.
+    """
+
+    name: str
+    types: tuple[str, ...]
+    required: bool = True
+    options: tuple[str, ...] = ()
+    setting: str | None = None
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    property: str
+    problem: str
+    fix: str
+    severity: str = ERROR_SEVERITY
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.property}: {self.problem}; fix: {self.fix}"
+
+
+def sources_schema(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> list[PropertySpec]:
+    return [
+        PropertySpec(TITLE, ("title",), purpose="item title"),
+        PropertySpec(STATUS, ("select", "status"), options=tuple(STATUS_COLORS), purpose="Inbox, Enriched or Failed"),
+        PropertySpec(SOURCE_TYPE, ("select",), options=tuple(t.value for t in SourceType), purpose="RSS, Website or PDF"),
+        PropertySpec(settings.rss_url_prop, ("url",), setting="RSS_URL_PROP", purpose="article URL (RSS, Website)"),
+        PropertySpec(settings.pdf_url_prop, ("url",), setting="PDF_URL_PROP", purpose="PDF location (file:// or https://)"),
+        PropertySpec(HASH, ("rich_text",), purpose="dedup key"),
+        PropertySpec(settings.created_prop, ("date",), setting="CREATED_PROP", purpose="publication date"),
+        PropertySpec(SUMMARY, ("rich_text",), purpose="executive summary (2,000 characters at most)"),
+        PropertySpec(CONTENT_TYPE, ("select",), options=taxonomy.content_types, purpose="taxonomy: content types"),
+        PropertySpec(AI_PRIMITIVE, ("multi_select",), options=taxonomy.ai_primitives, purpose="taxonomy: AI primitives"),
+        PropertySpec(VENDOR, ("select",), purpose="vendor named by the item"),
+        PropertySpec(ERROR, ("rich_text",), required=False, purpose="why the item failed (added by this project)"),
+    ]
+
+
+def schema_problems(properties: Mapping[str, dict], settings: Settings) -> list[SchemaProblem]:
+    """Each missing or mistyped property of a data source's ``properties``, with its fix."""
+    problems: list[SchemaProblem] = []
+    for spec in sources_schema(settings):
+        severity = ERROR_SEVERITY if spec.required else RECOMMENDED
+        actual = properties.get(spec.name)
+        wanted = " or ".join(spec.types)
+        rename = f" (or set {spec.setting} to the name of your {wanted} property)" if spec.setting else ""
+        if actual is None:
+            if spec.types == ("title",):
+                title = next((n for n, p in properties.items() if p.get("type") == "title"), None)
+                problems.append(SchemaProblem(spec.name, f'the title property is called "{title}"',
+                                              f'rename "{title}" to "{spec.name}" (the pipeline uses it either way)',
+                                              RECOMMENDED))
+                continue
+            options = f" with options {', '.join(spec.options)}" if spec.options else ""
+            problems.append(
+                SchemaProblem(spec.name, "missing", f"add a {spec.types[0]} property named \"{spec.name}\"{options}{rename}", severity)
+            )
+        elif actual.get("type") not in spec.types:
+            problems.append(
+                SchemaProblem(spec.name, f"is {actual.get('type')}, expected {wanted}",
+                              f'change the type of "{spec.name}" to {spec.types[0]}{rename}', severity)
+            )
+        elif actual.get("type") == "status":
+            names = {o.get("name") for o in actual.get("status", {}).get("options", [])}
+            missing = [o for o in spec.options if o not in names]
+            if missing:
+                problems.append(
+                    SchemaProblem(spec.name, f"status options missing: {', '.join(missing)}",
+                                  "add them in Notion (status options cannot be added through the API)", severity)
+                )
+    return problems
+
+
+def _options(names: tuple[str, ...], colors: Mapping[str, str] | None = None) -> dict:
+    return {
+        "options": [
+            {"name": name, "color": (colors or {}).get(name, _COLORS[n % len(_COLORS)])} for n, name in enumerate(names)
+        ]
+    }
+
+
+def creation_properties(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> dict:
+    """The ``properties`` of a new Sources data source (every property, Status as a select)."""
+    properties: dict[str, dict] = {}
+    for spec in sources_schema(settings, taxonomy):
+        kind = spec.types[0]
+        config: dict = {}
+        if kind in ("select", "multi_select"):
+            config = _options(spec.options, STATUS_COLORS if spec.name == STATUS else None)
+        properties[spec.name] = {"type": kind, kind: config}
+    return properties
+
+
+async def setup_database(settings: Settings, gateway: ServiceGateway, parent_page_id: str) -> str:
+    """Create a Sources database with every property under ``parent_page_id``; return the database id."""
+    api = NotionApi(settings, gateway)
+    await api.open()
+    try:
+        database = await api.create_database(
+            parent={"type": "page_id", "page_id": parent_page_id},
+            title=[{"type": "text", "text": {"content": "Sources"}}],
+            initial_data_source={"properties": creation_properties(settings)},
+        )
+        return database["id"]
+    finally:
+        await api.close()
+
+
+async def check_database(settings: Settings, gateway: ServiceGateway) -> list[SchemaProblem]:
+    """The problems of the database NOTION_SOURCES_DB points at (empty when all is well)."""
+    if not settings.notion_sources_db:
+        return [SchemaProblem("NOTION_SOURCES_DB", "not set", "set it to the Sources database id")]
+    api = NotionApi(settings, gateway)
+    await api.open()
+    try:
+        source = await resolve_data_source(api, settings.notion_sources_db)
+    finally:
+        await api.close()
+    return schema_problems(source.get("properties", {}), settings)
