@@ -22,8 +22,9 @@ from typing import Any, Iterator
 LOG_NAME = "pipeline.jsonl"
 RECORD_KEYS = frozenset({"timestamp", "level", "logger", "message", "extra_fields"})
 
-# Every event type the package emits. A record with another type is counted
-# as skipped, so a new event type must be added here.
+# Every event type the package emits (tests/report/test_reader.py checks this
+# against the package's source). A record with another type is counted as
+# skipped, so a new event type must be added here.
 KNOWN_EVENTS = frozenset(
     {
         # a run and its items
@@ -40,9 +41,16 @@ KNOWN_EVENTS = frozenset(
         "run_aborted",
         "shutdown_requested",
         "retry_failed",
+        "retry_failed_skipped",
         # capture
+        "capture_start",
         "capture_complete",
         "capture_skipped",
+        "capture_error",
+        "item_captured",
+        "entry_rejected",
+        "feed_error",
+        "feed_warning",
         # external calls, limits, money
         "api_call_complete",
         "api_call_retry",
@@ -56,6 +64,14 @@ KNOWN_EVENTS = frozenset(
         "openai_chunk_skipped",
         "document_chunks_capped",
         "taxonomy_label_mapped",
+        "taxonomy_fallback",
+        "notion_schema_warning",
+        # migrate_to_parallel.py
+        "migration_preflight",
+        "migration_backup",
+        "migration_phase",
+        "migration_test",
+        "migration_rollback",
         # after the run
         "metrics_export_failed",
         "alert",
