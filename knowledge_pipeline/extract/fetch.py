@@ -121,22 +121,30 @@ class AddressGuard:
     async def resolve(self, host: str, port: int) -> list[str]:
         """The host's addresses, all checked; UnsafeURLError if any is not public."""
         try:
+            addresses = [str(ipaddress.ip_address(host.strip("[]")))]
+        except ValueError:
+            addresses = await self._lookup(host, port)
+        for address in addresses:
+            self.check_address(host, address)
+        return addresses
+
+    async def _lookup(self, host: str, port: int) -> list[str]:
+        try:
             addresses = await self.resolver(host, port)
         except (OSError, UnicodeError) as exc:
             raise ServiceError("web", f"cannot resolve host {host}: {exc}", code="dns_error") from None
         if not addresses:
             raise ServiceError("web", f"cannot resolve host {host}: no address", code="dns_error")
-        for address in addresses:
-            self.check_address(host, address)
         return addresses
 
-    def check_address(self, host: str, address: str) -> None:
+    def check_address(self, host: str, address: str, *, connected: bool = False) -> None:
         if self.allow_private:
             return
         reason = blocked_reason(address)
         if reason is not None:
+            how = "the connection went to" if connected else "it resolves to"
             raise UnsafeURLError(
-                f"refused host {host}: it resolves to {reason} address {address} (set ALLOW_PRIVATE_URLS=true to allow)"
+                f"refused host {host}: {how} {reason} address {address} (set ALLOW_PRIVATE_URLS=true to allow)"
             )
 
 
@@ -162,7 +170,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
                 if not self.guard.allow_private:
                     raise UnsafeURLError(f"refused host {host}: the connected address is unknown")
             else:
-                self.guard.check_address(host, str(peer[0]))
+                self.guard.check_address(host, str(peer[0]), connected=True)
         except BaseException:
             await stream.aclose()
             raise

@@ -1,0 +1,77 @@
+"""Helpers shared by the capture and extraction tests: settings, a gateway that records events, a store."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from knowledge_pipeline.config import Settings, load_settings
+from knowledge_pipeline.extract.fetch import Fetcher
+from knowledge_pipeline.services import RetryPolicy, ServiceGateway
+from knowledge_pipeline.sources.sqlite import SqliteStore
+from knowledge_pipeline.telemetry import Telemetry
+
+
+def make_settings(**env: Any) -> Settings:
+    """Settings from the given variables only (no .env, no process environment)."""
+    return load_settings({k.upper(): str(v) for k, v in env.items()}, env_file=None)
+
+
+class Recorder:
+    """A Telemetry observer keeping every event, with helpers to look them up."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, event_type: str, data: dict[str, Any]) -> None:
+        self.events.append((event_type, data))
+
+    def of(self, event_type: str) -> list[dict[str, Any]]:
+        return [data for kind, data in self.events if kind == event_type]
+
+    def types(self) -> list[str]:
+        return [kind for kind, _ in self.events]
+
+
+def make_telemetry() -> tuple[Telemetry, Recorder]:
+    telemetry = Telemetry("knowledge_pipeline.tests")
+    telemetry.logger.setLevel(logging.DEBUG)
+    recorder = Recorder()
+    telemetry.add_observer(recorder)
+    return telemetry, recorder
+
+
+def make_gateway(telemetry: Telemetry, retries: int = 2, sleeps: list[float] | None = None) -> ServiceGateway:
+    """A gateway without real waiting between retries (waits are recorded in ``sleeps``)."""
+
+    async def sleep(seconds: float) -> None:
+        if sleeps is not None:
+            sleeps.append(seconds)
+
+    return ServiceGateway(telemetry, spacing=0.0, retry=RetryPolicy(retries=retries), sleep=sleep)
+
+
+@asynccontextmanager
+async def fetcher_for(settings: Settings, **options: Any) -> AsyncIterator[tuple[Fetcher, Recorder]]:
+    telemetry, recorder = make_telemetry()
+    fetcher = Fetcher(settings, make_gateway(telemetry), **options)
+    try:
+        yield fetcher, recorder
+    finally:
+        await fetcher.close()
+
+
+@asynccontextmanager
+async def open_store(path: Path) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(path / "sources.db")
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def all_items(store: SqliteStore) -> list:
+    return [item async for item in store.list_items()]
