@@ -86,8 +86,8 @@ def alert_payload(*, reason: str, script: str, metrics: dict[str, Any]) -> dict[
     failed = int(metrics.get("items_failed") or 0)
     skipped = int(metrics.get("items_skipped") or 0)
     text = (
-        f"knowledge-pipeline alert on {host}: {script}: {reason} "
-        f"({enriched} enriched, {failed} failed, {skipped} skipped)"
+        f"knowledge-pipeline alert on {host}: {script}: {reason}; "
+        f"{enriched} enriched, {failed} failed, {skipped} skipped"
     )
     return {
         "text": text,

@@ -24,7 +24,6 @@ losing each other's update.
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
