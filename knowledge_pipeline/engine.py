@@ -60,6 +60,7 @@ class ParallelEnricher:
         self._in_flight: set[asyncio.Task] = set()
         self._last_progress = 0.0
         self._progress_step = 1
+        self._last_completed = -1
 
     @property
     def telemetry(self):
@@ -175,9 +176,10 @@ class ParallelEnricher:
         completed = self.metrics.completed
         now = self._clock()
         due = completed % self._progress_step == 0 or now - self._last_progress >= self.progress_interval
-        if not (force or due) or completed == 0 and not force:
+        if completed == self._last_completed or not (force or (due and completed)):
             return
         self._last_progress = now
+        self._last_completed = completed
         progress = self.metrics.progress()
         self.telemetry.event(
             "progress_update",

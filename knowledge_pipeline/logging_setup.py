@@ -82,6 +82,22 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class ConsoleNoiseFilter(logging.Filter):
+    """Keeps per-request events off the console unless LOG_LEVEL=DEBUG (the file has them all)."""
+
+    QUIET = frozenset({"api_call_complete", "item_start"})
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.verbose:
+            return True
+        fields = getattr(record, "extra_fields", None) or {}
+        return fields.get("event_type") not in self.QUIET
+
+
 class PipelineJsonFormatter(JsonFormatter):
     """Exactly five top-level keys; event data under ``extra_fields``."""
 
@@ -187,6 +203,7 @@ def setup_logging(
         console_handler = logging.StreamHandler(stream or sys.stdout)
         console_handler.setFormatter(ConsoleFormatter(plain=console == "plain"))
         console_handler.addFilter(redacting)
+        console_handler.addFilter(ConsoleNoiseFilter(verbose=level <= logging.DEBUG))
         console_handler.setLevel(level)
         root.addHandler(console_handler)
     for noisy in ("httpx", "httpcore", "openai", "notion_client", "trafilatura", "pypdf", "asyncio", "htmldate", "courlan", "charset_normalizer"):

@@ -200,7 +200,7 @@ class ServiceGateway:
                 self.telemetry.event(
                     "api_call_complete",
                     f"{service} {operation} ok in {duration:.3f}s",
-                    level=logging.DEBUG if service != "openai" else logging.INFO,
+                    level=logging.INFO,
                     service=service,
                     operation=operation,
                     duration=duration,

@@ -1,0 +1,279 @@
+"""The scripts run as processes, as a user or cron runs them (issues: foundation, enhanced logging)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from knowledge_pipeline.models import DEFAULT_AI_PRIMITIVES, DEFAULT_CONTENT_TYPES
+
+from .conftest import EXAMPLE_FEEDS, PYTHON, ROOT, clean_env, events, list_items, read_log, run_script
+from .fakes.openai_server import start_fake_openai
+from .fakes.web_server import FakeWebServer
+
+ARTICLE = "<html><head><title>{t}</title></head><body><article><h1>{t}</h1>{p}</article></body></html>"
+PARAGRAPHS = "".join(
+    f"<p>Paragraph {i}: Anthropic and OpenAI shipped new agent tooling this week, and researchers measured "
+    f"a 23% gain in coding tasks across {i + 3} benchmarks. Analysts said enterprise automation budgets grow.</p>"
+    for i in range(6)
+)
+
+
+def feed_file(path: Path, links: list[tuple[str, str]]) -> Path:
+    items = "".join(f"<item><title>{title}</title><link>{link}</link></item>" for title, link in links)
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Test feed</title>'
+        f"<link>https://example.com</link><description>t</description>{items}</channel></rss>"
+    )
+    return path
+
+
+def test_demo_enriches_every_example_and_a_second_run_adds_nothing(tmp_path: Path, demo_env: dict):
+    first = run_script(["pipeline_enhanced.sh"], tmp_path, demo_env)
+    assert first.returncode == 0, first.stderr
+    items = list_items(tmp_path, demo_env)
+    assert len(items) >= 15
+    for item in items:
+        assert item["status"] == "Enriched", item
+        assert item["summary"] and item["content_type"] in DEFAULT_CONTENT_TYPES
+        assert item["source_type"] in ("RSS", "PDF")
+        assert item["ai_primitives"] and set(item["ai_primitives"]) <= set(DEFAULT_AI_PRIMITIVES)
+    assert {"RSS", "PDF"} == {item["source_type"] for item in items}
+    second = run_script(["pipeline_enhanced.sh"], tmp_path, demo_env)
+    assert second.returncode == 0, second.stderr
+    assert len(list_items(tmp_path, demo_env)) == len(items)
+    summaries = events(tmp_path / "logs", "pipeline_summary")
+    assert [s["metrics"]["items_total"] for s in summaries[2:]] == [0, 0]
+
+
+def test_summary_counts_match_the_store(tmp_path: Path, demo_env: dict):
+    with FakeWebServer() as web:
+        web.page("/good", ARTICLE.format(t="Good", p=PARAGRAPHS))
+        web.page("/empty", "<html><body></body></html>")
+        web.route("/gone", status=404, body=b"not here")
+        feed = feed_file(tmp_path / "f.xml", [("Good one", f"{web.url}/good"), ("Empty page", f"{web.url}/empty"),
+                                              ("Gone", f"{web.url}/gone")])
+        env = {**demo_env, "RSS_FEEDS": str(feed), "ALLOW_PRIVATE_URLS": "true", "ALERT_FAILURE_RATE": "1"}
+        done = run_script(["enrich_rss_enhanced.py"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    by_status: dict[str, int] = {}
+    for item in list_items(tmp_path, env):
+        by_status[item["status"]] = by_status.get(item["status"], 0) + 1
+    metrics = events(tmp_path / "logs", "pipeline_summary")[-1]["metrics"]
+    assert metrics["items_processed"] == by_status.get("Enriched", 0) == 1
+    assert metrics["items_failed"] == by_status.get("Failed", 0) == 2
+    assert metrics["items_total"] == 3
+    assert metrics["api_calls"]["web"]["count"] >= 3
+
+
+def test_original_scripts_print_plain_lines_and_write_no_jsonl(tmp_path: Path, demo_env: dict):
+    env = {**demo_env, "USE_ENHANCED": "false"}
+    done = run_script(["pipeline_enhanced.sh"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert "original scripts" in done.stdout
+    assert "Enriched:" in done.stdout and "enrich_rss.py: captured" in done.stdout
+    assert not (tmp_path / "logs" / "pipeline.jsonl").exists()
+    assert all(not line.lstrip().startswith("{") for line in done.stdout.splitlines())
+    assert all(i["status"] == "Enriched" for i in list_items(tmp_path, env))
+
+
+def test_pipeline_sh_works_from_any_directory(tmp_path: Path, demo_env: dict):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run([str(ROOT / "pipeline.sh")], cwd=elsewhere, env=demo_env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "enrich.py: captured 3 new" in done.stdout
+
+
+def test_pipeline_sh_stops_at_the_first_failing_step(tmp_path: Path, demo_env: dict):
+    env = {**demo_env, "PDF_DIR": str(tmp_path / "missing"), "RSS_WINDOW_DAYS": "x"}
+    done = run_script(["pipeline.sh"], tmp_path, env)
+    assert done.returncode == 2
+    assert "enrich_rss.py failed with exit code 2" in done.stderr
+    assert "enrich.py:" not in done.stdout
+
+
+@pytest.fixture
+def guide_run(tmp_path: Path, demo_env: dict) -> Path:
+    """A parallel run with a web article, a failing article and the examples: every event kind."""
+    with FakeWebServer() as web:
+        web.page("/article", ARTICLE.format(t="Agents", p=PARAGRAPHS))
+        web.route("/broken", status=500, body=b"oops")
+        feed = feed_file(tmp_path / "web.xml", [("Agents", f"{web.url}/article"), ("Broken", f"{web.url}/broken")])
+        env = {**demo_env, "RSS_FEEDS": demo_env["RSS_FEEDS"] + "," + str(feed), "ALLOW_PRIVATE_URLS": "true",
+               "ENABLE_PARALLEL": "true", "RETRY_ATTEMPTS": "1", "LOG_DIR": "logs"}
+        done = run_script(["enrich_rss_enhanced.py"], tmp_path, env)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return tmp_path
+
+
+def sh(command: str, cwd: Path) -> str:
+    done = subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def jq_values(output: str) -> list:
+    decoder, values, text = json.JSONDecoder(), [], output.strip()
+    while text:
+        value, end = decoder.raw_decode(text)
+        values.append(value)
+        text = text[end:].lstrip()
+    return values
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed (CI installs it in .ci/run)")
+def test_every_monitoring_command_of_the_guide_works_as_written(guide_run: Path):
+    cwd = guide_run
+    follow = subprocess.run(["bash", "-c", "timeout 2 tail -f logs/pipeline.jsonl | jq '.'"], cwd=cwd,
+                            capture_output=True, text=True)
+    assert jq_values(follow.stdout) and all("extra_fields" in v for v in jq_values(follow.stdout))
+    metrics = jq_values(sh("""grep "pipeline_summary" logs/pipeline.jsonl | jq '.extra_fields.metrics'""", cwd))
+    assert len(metrics) == 1 and metrics[0]["items_processed"] >= 13 and metrics[0]["items_failed"] == 1
+    errors = jq_values(sh("""jq 'select(.level=="ERROR")' logs/pipeline.jsonl""", cwd))
+    assert errors and all(e["level"] == "ERROR" for e in errors)
+    assert {"item_error", "api_call_error"} <= {e["extra_fields"]["event_type"] for e in errors}
+    calls = jq_values(sh("""jq 'select(.extra_fields.event_type=="api_call_complete")' logs/pipeline.jsonl""", cwd))
+    assert calls and all(c["extra_fields"]["service"] == "web" for c in calls)
+    summaries = jq_values(sh("""jq 'select(.extra_fields.event_type=="pipeline_summary")' logs/pipeline.jsonl""", cwd))
+    assert len(summaries) == 1 and summaries[0]["extra_fields"]["mode"] == "parallel"
+    api_errors = jq_values(sh("""jq 'select(.extra_fields.event_type=="api_call_error")' logs/pipeline.jsonl""", cwd))
+    assert api_errors and api_errors[0]["extra_fields"]["service"] == "web"
+    durations = jq_values(sh(
+        """jq 'select(.extra_fields.event_type=="api_call_complete") | .extra_fields.duration' logs/pipeline.jsonl""",
+        cwd))
+    assert durations and all(isinstance(d, (int, float)) and d >= 0 for d in durations)
+    started = sh('grep "parallel_start" logs/pipeline.jsonl', cwd).splitlines()
+    assert len(started) == 1 and "Starting parallel processing of" in started[0]
+    reasons = jq_values(sh("""jq 'select(.level=="ERROR") | .extra_fields.error' logs/pipeline.jsonl""", cwd))
+    assert any("500" in r for r in reasons if isinstance(r, str))
+
+
+def test_every_log_line_has_exactly_the_five_keys_and_utc_timestamps(guide_run: Path):
+    records = read_log(guide_run / "logs")
+    assert len(records) > 20
+    for record in records:
+        assert list(record) == ["timestamp", "level", "logger", "message", "extra_fields"]
+        assert record["timestamp"].endswith("Z") and len(record["timestamp"]) == 24
+        datetime.strptime(record["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        assert isinstance(record["extra_fields"], dict) and "event_type" in record["extra_fields"]
+    kinds = {r["extra_fields"]["event_type"] for r in records}
+    assert {"run_start", "parallel_start", "item_complete", "item_error", "api_call_complete",
+            "api_call_retry", "api_call_error", "progress_update", "pipeline_summary"} <= kinds
+    start = next(r for r in records if r["extra_fields"]["event_type"] == "parallel_start")
+    assert start["message"].startswith("Starting parallel processing of ")
+    assert {"total_items", "max_workers", "rate_limit"} <= set(start["extra_fields"])
+    assert oct(stat.S_IMODE(os.stat(guide_run / "logs" / "pipeline.jsonl").st_mode)) == "0o600"
+
+
+def test_secrets_never_reach_logs_or_console(tmp_path: Path, demo_env: dict):
+    openai_key, notion_token = "sk-test-SECRET123", "secret_TEST456"
+    with start_fake_openai() as fake:
+        env = {
+            **demo_env,
+            "OPENAI_API_KEY": openai_key,
+            "NOTION_TOKEN": notion_token,
+            "SOURCES_BACKEND": "sqlite",
+            "OPENAI_BASE_URL": fake.url,
+            "RETRY_ATTEMPTS": "0",
+            "RSS_FEEDS": f"http://127.0.0.1:9/feed.xml?key={openai_key}&token={notion_token},{EXAMPLE_FEEDS[0]}",
+            "LOG_LEVEL": "DEBUG",
+        }
+        done = run_script(["pipeline_enhanced.sh"], tmp_path, env)
+    assert done.returncode == 1, "a wrong API key is fatal: exit 1"
+    written = done.stdout + done.stderr
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            written += path.read_bytes().decode("utf-8", "replace")
+    assert "invalid_api_key" in written or "401" in written, "the run did meet the error"
+    assert openai_key not in written and notion_token not in written
+    assert "[REDACTED]" in written
+
+
+def test_a_second_concurrent_run_exits_at_once_with_its_own_code(tmp_path: Path, demo_env: dict):
+    with FakeWebServer() as web:
+        web.page("/slow", ARTICLE.format(t="Slow", p=PARAGRAPHS), delay=3)
+        feed = feed_file(tmp_path / "slow.xml", [("Slow", f"{web.url}/slow")])
+        env = {**demo_env, "RSS_FEEDS": str(feed), "ALLOW_PRIVATE_URLS": "true", "LOG_DIR": str(tmp_path / "logs")}
+        first = subprocess.Popen([str(ROOT / "pipeline_enhanced.sh")], cwd=tmp_path, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not web.paths():
+            time.sleep(0.05)
+        started = time.monotonic()
+        second = run_script(["pipeline_enhanced.sh"], tmp_path, env)
+        elapsed = time.monotonic() - started
+        first.communicate(timeout=60)
+    assert second.returncode == 75
+    assert "another pipeline run is active" in second.stderr
+    assert elapsed < 2
+    assert first.returncode == 0
+
+
+def test_enrich_scripts_refuse_to_run_twice_even_by_hand(tmp_path: Path, demo_env: dict):
+    with FakeWebServer() as web:
+        web.page("/slow", ARTICLE.format(t="Slow", p=PARAGRAPHS), delay=3)
+        feed = feed_file(tmp_path / "slow.xml", [("Slow", f"{web.url}/slow")])
+        env = {**demo_env, "RSS_FEEDS": str(feed), "ALLOW_PRIVATE_URLS": "true"}
+        first = subprocess.Popen([PYTHON, str(ROOT / "enrich_rss_enhanced.py")], cwd=tmp_path, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not web.paths():
+            time.sleep(0.05)
+        second = run_script(["enrich.py"], tmp_path, env)
+        first.communicate(timeout=60)
+    assert second.returncode == 75 and "another enrichment run is active" in second.stderr
+
+
+def test_dry_run_writes_nothing(tmp_path: Path, demo_env: dict):
+    done = run_script(["enrich_rss_enhanced.py", "--dry-run"], tmp_path, demo_env)
+    assert done.returncode == 0, done.stderr
+    assert "would capture [RSS]" in done.stdout
+    assert not (tmp_path / "logs").exists()
+    store = Path(demo_env["SOURCES_DB_PATH"])
+    if store.exists():
+        assert list_items(tmp_path, demo_env) == []
+    assert not Path(demo_env["JOURNAL_PATH"]).exists()
+
+
+def test_add_one_url_by_hand(tmp_path: Path, demo_env: dict):
+    with FakeWebServer() as web:
+        web.page("/later", ARTICLE.format(t="Read later", p=PARAGRAPHS))
+        env = {**demo_env, "RSS_FEEDS": "", "ALLOW_PRIVATE_URLS": "true"}
+        done = run_script(["enrich_rss.py", "--add", f"{web.url}/later", "--title", "Read later"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    [item] = list_items(tmp_path, env)
+    assert (item["title"], item["status"], item["source_type"]) == ("Read later", "Enriched", "Website")
+    assert item["vendor"] in ("Anthropic", "OpenAI")
+
+
+def test_retry_failed_puts_failed_items_back(tmp_path: Path, demo_env: dict):
+    with FakeWebServer() as web:
+        route = web.route("/flaky", status=503, body=b"down")
+        feed = feed_file(tmp_path / "f.xml", [("Flaky", f"{web.url}/flaky")])
+        env = {**demo_env, "RSS_FEEDS": str(feed), "ALLOW_PRIVATE_URLS": "true", "RETRY_ATTEMPTS": "0"}
+        run_script(["enrich_rss.py"], tmp_path, env)
+        [failed] = list_items(tmp_path, env)
+        assert failed["status"] == "Failed" and "503" in failed["error"]
+        route.status, route.body = 200, ARTICLE.format(t="Back", p=PARAGRAPHS).encode()
+        untouched = run_script(["enrich_rss.py", "--retry-failed", "no such reason"], tmp_path, env)
+        assert untouched.returncode == 0 and list_items(tmp_path, env)[0]["status"] == "Failed"
+        done = run_script(["enrich_rss_enhanced.py", "--retry-failed", "503"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert list_items(tmp_path, env)[0]["status"] == "Enriched"
+
+
+@pytest.mark.parametrize("script", ["enrich.py", "enrich_rss.py", "enrich_enhanced.py", "enrich_rss_enhanced.py",
+                                    "parallel_enricher.py", "migrate_to_parallel.py"])
+def test_every_script_has_help(tmp_path: Path, script: str):
+    done = run_script([script, "--help"], tmp_path)
+    assert done.returncode == 0 and "usage:" in done.stdout
