@@ -490,3 +490,67 @@ def test_every_command_has_help(project: Path, command: list[str]) -> None:
     result = run_tool(project, *command, "--help")
     assert result.returncode == 0
     assert "exit codes" in result.stdout
+
+
+# --- test --live against the fake services --------------------------------------------
+
+
+def _live_env(notion, openai_fake, **extra: str) -> dict[str, str]:
+    return {
+        "NOTION_TOKEN": notion.token,
+        "NOTION_SOURCES_DB": notion.database_id,
+        "NOTION_BASE_URL": notion.url,
+        "OPENAI_API_KEY": openai_fake.api_key,
+        "OPENAI_BASE_URL": openai_fake.url,
+        "ENRICHER": "local",
+        "SOURCES_BACKEND": "sqlite",
+        "RETRY_ATTEMPTS": "0",
+        **extra,
+    }
+
+
+def test_live_checks_pass_against_healthy_services(project: Path) -> None:
+    from tests.fakes.notion_server import start_fake_notion
+    from tests.fakes.openai_server import start_fake_openai
+
+    with start_fake_notion() as notion, start_fake_openai() as openai_fake:
+        result = run_tool(project, "test", "--live", "--no-smoke", env=_live_env(notion, openai_fake))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "✓ OpenAI (live): key accepted, model gpt-4.1-mini available" in result.stdout
+    assert "✓ Notion (live): token accepted" in result.stdout
+    for secret in (notion.token, openai_fake.api_key):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_live_checks_name_what_is_wrong(project: Path) -> None:
+    from tests.fakes.notion_server import start_fake_notion
+    from tests.fakes.openai_server import start_fake_openai
+
+    with start_fake_notion(database="original") as notion, start_fake_openai() as openai_fake:
+        env = _live_env(notion, openai_fake, OPENAI_MODEL="gpt-does-not-exist")
+        result = run_tool(project, "test", "--live", "--no-smoke", env=env)
+
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    [openai_line] = [line for line in lines if "OpenAI (live)" in line]
+    assert openai_line.startswith("✗") and "model gpt-does-not-exist is not among" in openai_line
+    [notion_line] = [line for line in lines if "Notion (live)" in line]
+    assert notion_line.startswith("✗") and "needs changes" in notion_line
+
+
+def test_live_checks_report_an_unreachable_service(project: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {"OPENAI_API_KEY": "sk-unreachable-test-key-123", "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+           "RETRY_ATTEMPTS": "0", "ENRICHER": "local", "NOTION_TOKEN": ""}
+
+    result = run_tool(project, "test", "--live", "--no-smoke", env=env)
+
+    assert result.returncode == 1
+    assert "✗ OpenAI (live): OpenAI connection failed" in result.stdout
+    assert "– Notion (live): NOTION_TOKEN / NOTION_SOURCES_DB not set" in result.stdout
+    assert "sk-unreachable-test-key-123" not in result.stdout + result.stderr

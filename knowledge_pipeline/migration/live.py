@@ -1,6 +1,8 @@
 """Read-only checks of the configured services (``test --live``).
 
-OpenAI: the configured model can be retrieved with the key (``models.retrieve``).
+OpenAI: the key is accepted and the configured model is among the models the
+server lists (``GET /models``; OpenAI-compatible servers such as vLLM implement
+the list but not always the single-model endpoint).
 Notion: the token is accepted and the Sources database has the schema the
 pipeline writes (``knowledge_pipeline.sources.notion_schema.check_database``).
 Both go through the :class:`ServiceGateway`, so they are logged like every
@@ -10,8 +12,6 @@ other API call; nothing is written to either service.
 from __future__ import annotations
 
 import asyncio
-import inspect
-from typing import Any
 
 from ..config import Settings
 from ..errors import PipelineError
@@ -41,15 +41,21 @@ async def _openai(settings: Settings, telemetry: Telemetry) -> str:
         timeout=settings.api_timeout,
     )
     try:
-        model = await _gateway(settings, telemetry).call(
+        page = await _gateway(settings, telemetry).call(
             "openai",
-            "models.retrieve",
-            lambda: client.models.retrieve(settings.openai_model),
+            "models.list",
+            lambda: client.models.list(),
             classify=lambda exc: classify_error(exc, secrets=settings.secrets, timeout=settings.api_timeout),
         )
     finally:
         await client.close()
-    return f"model {getattr(model, 'id', settings.openai_model)} reachable"
+    ids = {m.id for m in page.data}
+    if settings.openai_model not in ids:
+        raise CheckFailed(
+            f"key accepted, but model {settings.openai_model} is not among the {len(ids)} models the server lists "
+            "(check OPENAI_MODEL)"
+        )
+    return f"key accepted, model {settings.openai_model} available"
 
 
 def openai_check(settings: Settings, telemetry: Telemetry) -> Check:
@@ -65,18 +71,13 @@ def openai_check(settings: Settings, telemetry: Telemetry) -> Check:
 
 
 async def _notion(settings: Settings, telemetry: Telemetry) -> str:
-    from ..sources import notion_schema
+    from ..sources.notion_schema import check_database
 
-    gateway = _gateway(settings, telemetry)
-    result: Any = notion_schema.check_database(settings, gateway)
-    if inspect.isawaitable(result):
-        result = await result
-    problems = getattr(result, "problems", None)
+    problems = await check_database(settings, _gateway(settings, telemetry))
     if problems:
-        raise CheckFailed("Sources database schema: " + "; ".join(map(str, problems)))
-    if getattr(result, "ok", True) is False:
-        raise CheckFailed(str(getattr(result, "summary", result)))
-    return str(getattr(result, "summary", "") or "token accepted, Sources database schema ok")
+        listed = "; ".join(f"{p.property}: {p.problem} (fix: {p.fix})" for p in problems)
+        raise CheckFailed(f"token accepted, but the Sources database needs changes: {listed}")
+    return "token accepted, Sources database has every property the pipeline writes"
 
 
 def notion_check(settings: Settings, telemetry: Telemetry) -> Check:
