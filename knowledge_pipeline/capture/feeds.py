@@ -214,10 +214,11 @@ async def _read_and_parse(source: str, fetcher: Fetcher, cap: int) -> feedparser
     parsed = await asyncio.to_thread(_parse, data, headers)
     del data
     if not parsed.entries:
-        if parsed.get("bozo"):
-            raise FeedError(f"cannot parse feed: {_one_line(parsed.get('bozo_exception'))}")
+        problem = f" ({_one_line(parsed.get('bozo_exception'))})" if parsed.get("bozo") else ""
         if not parsed.get("version"):
-            raise FeedError("not an RSS or Atom feed")
+            raise FeedError("not an RSS or Atom feed" + problem)
+        if problem:
+            raise FeedError("cannot parse feed" + problem)
     return parsed
 
 

@@ -1,0 +1,225 @@
+"""Feed capture into a real SQLite store: entries become Inbox items once, with full text when the feed has it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from knowledge_pipeline.capture.feeds import capture_feeds
+from knowledge_pipeline.capture.links import canonical_link, link_hash
+from knowledge_pipeline.extract.fetch import Fetcher
+from knowledge_pipeline.models import SourceType, Status
+from tests.data.generate import rss_feed, rss_item
+from tests.extract.support import all_items, make_gateway, make_settings, make_telemetry, open_store
+from tests.fakes.web_server import FakeWebServer
+
+ROOT = Path(__file__).resolve().parents[2]
+RSS = ROOT / "examples" / "feeds" / "ai_markets_daily.rss.xml"
+ATOM = ROOT / "examples" / "feeds" / "research_notes.atom.xml"
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+
+
+def capture(tmp_path: Path, feeds: list[str], *, dry_run: bool = False, now: datetime = NOW, **env):
+    """Run capture_feeds once; returns (reports, stored items, recorder)."""
+    env.setdefault("rss_window_days", "0")
+    env.setdefault("allow_private_urls", "true")
+    settings = make_settings(rss_feeds=",".join(feeds), **env)
+    telemetry, recorder = make_telemetry()
+
+    async def run():
+        async with open_store(tmp_path) as store:
+            fetcher = Fetcher(settings, make_gateway(telemetry, retries=0))
+            try:
+                known = await store.known_hashes()
+                reports = await capture_feeds(
+                    settings, store, fetcher, telemetry, known_hashes=known, dry_run=dry_run, now=now
+                )
+            finally:
+                await fetcher.close()
+            return reports, await all_items(store)
+
+    reports, items = asyncio.run(run())
+    return reports, items, recorder
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return str(path)
+
+
+def test_example_feeds_become_inbox_items_with_full_text(tmp_path):
+    reports, items, recorder = capture(tmp_path, [str(RSS), str(ATOM)])
+    assert [(r.found, r.added, r.duplicates, r.rejected, r.errors) for r in reports] == [
+        (7, 7, 0, 0, []),
+        (6, 6, 0, 0, []),
+    ]
+    assert len(items) == 13
+    assert {i.source_type for i in items} == {SourceType.RSS}
+    assert {i.status for i in items} == {Status.INBOX}
+    assert all(i.content and len(i.content) > 500 for i in items)
+    first = next(i for i in items if i.title.startswith("OpenAI expands enterprise agent platform"))
+    assert first.url == "https://example.com/ai-markets/2026/openai-enterprise-agents?utm_source=rss&utm_medium=feed"
+    assert first.hash == link_hash("https://example.com/ai-markets/2026/openai-enterprise-agents")
+    assert first.created_date == date(2026, 11, 24)
+    assert first.content.startswith("OpenAI announced on November 24, 2026")
+    assert "<p>" not in first.content
+    complete = recorder.of("capture_complete")
+    assert [(c["found"], c["added"], c["duplicates"], c["rejected"]) for c in complete] == [(7, 7, 0, 0), (6, 6, 0, 0)]
+    assert len(recorder.of("capture_start")) == 2 and len(recorder.of("item_captured")) == 13
+
+
+def test_a_second_run_adds_nothing(tmp_path):
+    capture(tmp_path, [str(RSS), str(ATOM)])
+    reports, items, _ = capture(tmp_path, [str(RSS), str(ATOM)])
+    assert [(r.added, r.duplicates) for r in reports] == [(0, 7), (0, 6)]
+    assert len(items) == 13
+
+
+def test_the_same_link_in_two_feeds_is_added_once(tmp_path):
+    shared = "https://Example.com/shared-story?utm_campaign=x#comments"
+    one = write(tmp_path, "one.xml", rss_feed([rss_item(1, link=shared), rss_item(2)]))
+    two = write(tmp_path, "two.xml", rss_feed([rss_item(3, link="https://example.com/shared-story"), rss_item(4)]))
+    reports, items, _ = capture(tmp_path, [one, two])
+    assert [(r.added, r.duplicates) for r in reports] == [(2, 0), (1, 1)]
+    assert len(items) == 3
+
+
+def test_only_entries_inside_the_window_are_kept(tmp_path):
+    feed = write(
+        tmp_path,
+        "window.xml",
+        rss_feed(
+            [
+                rss_item(1, when=NOW - timedelta(days=2)),
+                rss_item(2, when=NOW - timedelta(days=29)),
+                rss_item(3, when=NOW - timedelta(days=31)),
+                rss_item(4, when=NOW - timedelta(days=400)),
+            ]
+        ),
+    )
+    reports, items, recorder = capture(tmp_path, [feed], rss_window_days="30")
+    assert sorted(i.title for i in items) == ["Entry 1", "Entry 2"]
+    assert reports[0].found == 4 and reports[0].added == 2
+    assert recorder.of("capture_complete")[0]["too_old"] == 2
+
+
+def test_entries_without_a_date_are_kept(tmp_path):
+    feed = write(
+        tmp_path,
+        "nodate.xml",
+        rss_feed(["<item><title>Undated</title><link>https://example.com/undated</link></item>"]),
+    )
+    _, items, _ = capture(tmp_path, [feed], rss_window_days="7")
+    assert [(i.title, i.created_date) for i in items] == [("Undated", None)]
+
+
+def test_the_example_dates_fall_outside_a_short_window(tmp_path):
+    reports, items, _ = capture(tmp_path, [str(RSS)], rss_window_days="7")
+    assert len(items) == 1 and reports[0].found == 7
+
+
+def test_entries_without_links_or_with_unsafe_links_are_rejected(tmp_path):
+    feed = write(
+        tmp_path,
+        "links.xml",
+        rss_feed(
+            [
+                rss_item(1, link=None),
+                rss_item(2, link="javascript:alert(1)"),
+                rss_item(3, link="data:text/html,hi"),
+                rss_item(4, link="file:///etc/passwd"),
+                rss_item(5, link="ftp://example.com/x"),
+                rss_item(6),
+            ]
+        ),
+    )
+    reports, items, recorder = capture(tmp_path, [feed])
+    assert [i.title for i in items] == ["Entry 6"]
+    assert (reports[0].found, reports[0].added, reports[0].rejected) == (6, 1, 5)
+    reasons = recorder.of("capture_complete")[0]["rejected_reasons"]
+    assert reasons["entry without a link"] == 1
+    assert sum(n for reason, n in reasons.items() if reason.startswith("unsupported link scheme")) == 4
+    assert len(recorder.of("entry_rejected")) == 5
+
+
+def test_an_entry_without_a_title_is_named_after_its_link(tmp_path):
+    feed = write(tmp_path, "untitled.xml", rss_feed([rss_item(7, title=None), rss_item(8, title="   ")]))
+    _, items, _ = capture(tmp_path, [feed])
+    assert sorted(i.title for i in items) == ["example.com/posts/7", "example.com/posts/8"]
+
+
+def test_a_teaser_is_not_taken_for_the_full_article(tmp_path):
+    teaser = (
+        "<item><title>Teaser</title><link>https://example.com/teaser</link>"
+        "<description>Short.</description>"
+        "<content:encoded><![CDATA[<p>Only a couple of sentences here.</p>]]></content:encoded></item>"
+    )
+    body = rss_feed([teaser]).replace('<rss version="2.0">', '<rss version="2.0" '
+                                      'xmlns:content="http://purl.org/rss/1.0/modules/content/">')
+    _, items, _ = capture(tmp_path, [write(tmp_path, "teaser.xml", body)])
+    assert items[0].content is None
+
+
+def test_feeds_are_fetched_by_url_and_their_links_are_not(tmp_path):
+    with FakeWebServer() as web:
+        web.route("/rss", body=RSS.read_bytes(), content_type="application/rss+xml; charset=utf-8")
+        web.route("/atom", body=ATOM.read_bytes(), content_type="application/atom+xml")
+        reports, items, recorder = capture(tmp_path, [web.url + "/rss", web.url + "/atom"])
+        assert web.paths() == ["/rss", "/atom"]
+    assert [r.added for r in reports] == [7, 6] and len(items) == 13
+    assert [e["service"] for e in recorder.of("api_call_complete")] == ["web", "web"]
+
+
+def test_an_unreadable_feed_is_reported_and_the_others_go_on(tmp_path):
+    with FakeWebServer() as web:
+        web.page("/not-a-feed", "<html><body><p>Just a page.</p></body></html>")
+        sources = [web.url + "/missing", str(tmp_path / "nowhere.xml"), web.url + "/not-a-feed", str(RSS)]
+        reports, items, recorder = capture(tmp_path, sources)
+    assert [r.errors for r in reports] == [
+        [f"HTTP 404 for {web.url}/missing"],
+        [f"feed file not found: {tmp_path / 'nowhere.xml'}"],
+        ["not an RSS or Atom feed (text/html; charset=utf-8 is not an XML media type)"],
+        [],
+    ]
+    assert reports[3].added == 7 and len(items) == 7
+    assert [e["source"] for e in recorder.of("feed_error")] == sources[:3]
+
+
+def test_feed_urls_are_checked_for_safety_by_default(tmp_path):
+    with FakeWebServer() as web:
+        web.route("/rss", body=RSS.read_bytes(), content_type="application/rss+xml")
+        reports, items, _ = capture(tmp_path, [web.url + "/rss"], allow_private_urls="false")
+        assert web.paths() == []
+    assert items == [] and "loopback" in reports[0].errors[0]
+
+
+def test_a_feed_with_xml_errors_but_entries_is_still_captured(tmp_path):
+    broken = rss_feed([rss_item(1), rss_item(2)]).replace("</channel></rss>", "<item><title>cut")
+    reports, items, recorder = capture(tmp_path, [write(tmp_path, "broken.xml", broken)])
+    assert len(items) == 2 and reports[0].errors == []
+    assert len(recorder.of("feed_warning")) == 1
+
+
+def test_dry_run_adds_nothing_and_lists_what_it_would_add(tmp_path):
+    reports, items, _ = capture(tmp_path, [str(RSS), str(RSS)], dry_run=True)
+    assert items == []
+    assert [len(r.would_add) for r in reports] == [7, 0]
+    assert reports[1].duplicates == 7
+    assert all(i.source_type is SourceType.RSS and i.content for i in reports[0].would_add)
+
+
+@pytest.mark.parametrize(
+    "link, canonical",
+    [
+        ("HTTPS://Example.COM/Path?b=2&utm_source=x&a=1#top", "https://example.com/Path?b=2&a=1"),
+        ("http://example.com:80", "http://example.com/"),
+        ("https://example.com:8443/x?fbclid=abc&gclid=1", "https://example.com:8443/x"),
+        ("https://example.com./x", "https://example.com/x"),
+    ],
+)
+def test_canonical_links(link, canonical):
+    assert canonical_link(link) == canonical

@@ -1,0 +1,97 @@
+"""PDF folder capture: each new file (by content hash) becomes one PDF Inbox item."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+from datetime import date
+from pathlib import Path
+
+from knowledge_pipeline.capture.pdfs import capture_pdfs
+from knowledge_pipeline.models import SourceType, Status
+from tests.data.generate import corrupt_pdf, text_pdf
+from tests.extract.support import all_items, make_settings, make_telemetry, open_store
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pdfs"
+
+
+def capture(tmp_path: Path, pdf_dir: Path, *, dry_run: bool = False):
+    settings = make_settings(pdf_dir=str(pdf_dir))
+    telemetry, recorder = make_telemetry()
+
+    async def run():
+        async with open_store(tmp_path) as store:
+            known = await store.known_hashes()
+            report = await capture_pdfs(settings, store, telemetry, known_hashes=known, dry_run=dry_run)
+            return report, await all_items(store)
+
+    report, items = asyncio.run(run())
+    return report, items, recorder
+
+
+def example_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "inbox"
+    shutil.copytree(EXAMPLES, folder)
+    return folder
+
+
+def test_example_pdfs_become_inbox_items(tmp_path):
+    folder = example_folder(tmp_path)
+    report, items, recorder = capture(tmp_path, folder)
+    assert (report.found, report.added, report.duplicates, report.errors) == (3, 3, 0, [])
+    assert {i.source_type for i in items} == {SourceType.PDF} and {i.status for i in items} == {Status.INBOX}
+    memo = next(i for i in items if i.title == "Board Memo: AI Strategy Roadmap 2027")
+    path = folder / "board_memo_ai_strategy.pdf"
+    assert memo.pdf_path == str(path.resolve())
+    assert memo.hash == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert memo.created_date == date(2026, 11, 17)
+    assert recorder.of("capture_complete")[0]["added"] == 3
+
+
+def test_a_second_run_and_a_renamed_copy_add_nothing(tmp_path):
+    folder = example_folder(tmp_path)
+    capture(tmp_path, folder)
+    shutil.copy(folder / "board_memo_ai_strategy.pdf", folder / "copy of memo.pdf")
+    report, items, _ = capture(tmp_path, folder)
+    assert (report.found, report.added, report.duplicates) == (4, 0, 4)
+    assert len(items) == 3
+
+
+def test_only_pdf_files_of_the_folder_itself_are_taken(tmp_path):
+    folder = tmp_path / "mixed"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "UPPER.PDF").write_bytes(text_pdf([["upper case extension"]], title="Upper"))
+    (folder / "notes.txt").write_text("not a pdf")
+    (folder / "sub" / "nested.pdf").write_bytes(text_pdf([["nested"]], title="Nested"))
+    (folder / "dir.pdf").mkdir()
+    report, items, _ = capture(tmp_path, folder)
+    assert [i.title for i in items] == ["Upper"] and report.found == 1
+
+
+def test_without_a_metadata_title_the_file_name_is_the_title(tmp_path):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "quarterly_ai_review.pdf").write_bytes(text_pdf([["body"]], title=""))
+    (folder / "broken_scan.pdf").write_bytes(corrupt_pdf())
+    _, items, _ = capture(tmp_path, folder)
+    assert sorted(i.title for i in items) == ["broken scan", "quarterly ai review"]
+
+
+def test_a_missing_pdf_dir_is_reported_not_a_crash(tmp_path):
+    report, items, recorder = capture(tmp_path, tmp_path / "nowhere")
+    assert report.errors == [f"PDF_DIR {tmp_path / 'nowhere'} does not exist"]
+    assert items == [] and recorder.of("capture_error")[0]["error"] == report.errors[0]
+    assert recorder.of("capture_complete")[0]["found"] == 0
+
+
+def test_a_pdf_dir_that_is_a_file_is_reported(tmp_path):
+    target = tmp_path / "file.pdf"
+    target.write_bytes(b"%PDF-1.4")
+    report, _, _ = capture(tmp_path, target)
+    assert report.errors and "cannot be read" in report.errors[0]
+
+
+def test_dry_run_adds_nothing(tmp_path):
+    report, items, _ = capture(tmp_path, example_folder(tmp_path), dry_run=True)
+    assert items == [] and len(report.would_add) == 3 and report.added == 0
