@@ -359,10 +359,11 @@ class NotionStore:
                 await self._append_follow_up(toggle_ids[follow_up.index], follow_up.children,
                                              written[follow_up.index], context)
                 written[follow_up.index] += len(follow_up.children)
+            await self._api.update_page(item.id, properties=self._enriched_properties(item, enrichment),
+                                        context=context)
         except ServiceError:
             await self._discard(toggle_ids, context)
             raise
-        await self._api.update_page(item.id, properties=self._enriched_properties(item, enrichment), context=context)
 
     async def _append_follow_up(self, toggle_id: str, children: list[dict], before: int, context: dict) -> None:
         async def landed_already() -> dict | None:
@@ -374,7 +375,10 @@ class NotionStore:
         await self._api.append_children(toggle_id, children, before_retry=landed_already, context=context)
 
     async def _discard(self, block_ids: list[str], context: dict) -> None:
-        """Best effort: remove toggles of a write that could not be finished, so no half body stays."""
+        """Best effort: remove the toggles of a write that could not be finished.
+
+        The item is then marked Failed; a later retry starts from a clean body.
+        """
         for block_id in block_ids:
             try:
                 await self._api.delete_block(block_id, context=context)

@@ -34,6 +34,7 @@ import json
 import math
 import random
 import re
+import socket
 import threading
 import time
 import uuid
@@ -989,7 +990,8 @@ class FakeNotion:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-notion", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-notion", daemon=True)
         self._thread.start()
 
     @property
@@ -1031,11 +1033,15 @@ class FakeNotion:
                 f.random = random.Random(seed)
 
     def fail_next(self, status: int, *, count: int = 1, method: str | None = None, path: str | None = None,
-                  retry_after: int | None = None, message: str | None = None) -> None:
-        """Answer the next ``count`` matching requests with ``status`` (Notion's error JSON)."""
+                  retry_after: int | None = None, message: str | None = None, after_apply: bool = False) -> None:
+        """Answer the next ``count`` matching requests with ``status`` (Notion's error JSON).
+
+        ``after_apply`` carries the request out first and then answers the
+        error, as when a reply is lost after the server saved the change.
+        """
         with self._lock:
             self._faults.queued.append({"status": status, "count": count, "method": method, "path": path,
-                                        "retry_after": retry_after, "message": message})
+                                        "retry_after": retry_after, "message": message, "after": after_apply})
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -1064,15 +1070,23 @@ class FakeNotion:
             if status == 429:
                 self._rate_limited += 1
 
-    def _fault(self, method: str, path: str) -> NotionError | None:
+    def _queued(self, method: str, path: str, after: bool) -> NotionError | None:
         with self._lock:
-            f = self._faults
-            for queued in f.queued:
-                if (queued["method"] in (None, method)) and (queued["path"] is None or queued["path"] in path):
+            for queued in self._faults.queued:
+                if queued["after"] == after and queued["method"] in (None, method) and (
+                        queued["path"] is None or queued["path"] in path):
                     queued["count"] -= 1
                     if queued["count"] <= 0:
-                        f.queued.remove(queued)
+                        self._faults.queued.remove(queued)
                     return _error_for(queued["status"], queued["message"], queued["retry_after"])
+        return None
+
+    def _fault(self, method: str, path: str) -> NotionError | None:
+        queued = self._queued(method, path, after=False)
+        if queued is not None:
+            return queued
+        with self._lock:
+            f = self._faults
             if f.rate_limit_share and f.random.random() < f.rate_limit_share:
                 return _error_for(429, None, f.retry_after)
             wait = f.take_token()
@@ -1158,6 +1172,10 @@ class FakeNotion:
                 out.append(block)
             return out
 
+    def append_blocks(self, block_id: str, children: list[dict]) -> list[dict]:
+        """Append blocks (request form) without HTTP, e.g. the toggles a cut-off write left behind."""
+        return self.workspace.append_children(block_id, {"children": children})
+
     def trash_page(self, page_id: str, *, still_listed: bool = False) -> None:
         """Move a page to the trash as a user would; ``still_listed`` keeps it in query results (stale index)."""
         with self.workspace.lock:
@@ -1224,6 +1242,10 @@ def _route(method: str, path: str) -> tuple[str, str | None]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fake: FakeNotion
+
+    def setup(self) -> None:
+        super().setup()
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle delay per reply
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -1315,7 +1337,11 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             raise fault
         query = parse_qs(split.query, keep_blank_values=True)
-        return self._dispatch(endpoint, object_id, body, query)
+        result = self._dispatch(endpoint, object_id, body, query)
+        lost = self.fake._queued(method, split.path, after=True)
+        if lost is not None:
+            raise lost
+        return result
 
     def _dispatch(self, endpoint: str, object_id: str | None, body: dict, query: dict[str, list[str]]) -> dict:
         ws = self.fake.workspace

@@ -1,0 +1,213 @@
+"""One contract, every backend: the same calls give the same observable results on SQLite and Notion.
+
+The Notion store runs on the real ``notion_client.AsyncClient`` against the
+fake Notion server (rate limit off here; limits are tested in
+tests/sources/test_notion_store.py and tests/fakes/test_notion_fake.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterator
+
+import pytest
+
+from knowledge_pipeline.models import Enrichment, NewItem, SourceType, Status, Taxonomy
+from knowledge_pipeline.sources.base import BODY_TOGGLES
+from knowledge_pipeline.sources.sqlite import SqliteStore
+from tests.fakes.notion_server import FakeNotion, start_fake_notion
+from tests.sources.notion_support import notion_store
+
+
+@dataclass
+class Backend:
+    name: str
+    make: Callable[[], Any]
+    fake: FakeNotion | None = None
+
+    def run(self, scenario: Callable[[Any], Awaitable[Any]]) -> Any:
+        async def main() -> Any:
+            store = self.make()
+            await store.open()
+            try:
+                return await scenario(store)
+            finally:
+                await store.close()
+
+        return asyncio.run(main())
+
+
+@pytest.fixture(params=["sqlite", "notion"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        yield Backend("sqlite", lambda: SqliteStore(tmp_path / "sources.db"))
+        return
+    with start_fake_notion(rps=None) as fake:
+        yield Backend("notion", lambda: notion_store(fake)[0], fake)
+
+
+def rss(n: int, **extra: Any) -> NewItem:
+    return NewItem(title=f"Article {n}", source_type=SourceType.RSS, hash=f"hash-rss-{n}",
+                   url=f"https://example.com/posts/{n}", created_date=date(2024, 5, n % 28 + 1), **extra)
+
+
+def pdf(n: int) -> NewItem:
+    return NewItem(title=f"Report {n}", source_type=SourceType.PDF, hash=f"hash-pdf-{n}",
+                   pdf_path=f"file:///srv/pdfs/report-{n}.pdf")
+
+
+ENRICHMENT = Enrichment(
+    summary="First paragraph of the summary.\n\nSecond paragraph, with detail.",
+    executive_summary="Acme ships a model router for enterprise teams.",
+    content_type="Vendor Capability",
+    ai_primitives=("Automation", "Research"),
+    vendor="Acme",
+    key_insights=("Routing cuts cost by a third.", "Latency stays flat under load."),
+    published_date=date(2024, 3, 9),
+)
+TEXT = "Full article text.\n\nIt has several paragraphs.\n\nAnd a last one with ümlauts and emoji \U0001F680."
+
+
+async def _collect(stream: Any) -> list:
+    return [item async for item in stream]
+
+
+def test_add_then_known_hashes_and_inbox_in_order(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        added = [await store.add(rss(1)), await store.add(pdf(2)), await store.add(rss(3))]
+        return added, await store.known_hashes(), await _collect(store.inbox())
+
+    added, hashes, inbox = backend.run(scenario)
+    assert hashes == {"hash-rss-1", "hash-pdf-2", "hash-rss-3"}
+    assert [i.id for i in inbox] == [i.id for i in added]
+    first, second = inbox[0], inbox[1]
+    assert (first.title, first.source_type, first.status) == ("Article 1", SourceType.RSS, Status.INBOX)
+    assert (first.url, first.hash, first.created_date) == ("https://example.com/posts/1", "hash-rss-1", date(2024, 5, 2))
+    assert (second.source_type, second.pdf_path, second.url) == (SourceType.PDF, "file:///srv/pdfs/report-2.pdf", None)
+    assert not first.archived and first.error is None and first.summary is None
+
+
+def test_feed_content_given_at_capture_is_there_for_this_run(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        await store.add(rss(1, content="The whole feed article."))
+        return await _collect(store.inbox())
+
+    assert [i.content for i in backend.run(scenario)] == ["The whole feed article."]
+
+
+def test_inbox_filters_by_source_type_and_counts(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        for n in range(3):
+            await store.add(rss(n))
+        await store.add(pdf(9))
+        return (
+            [i.title for i in await _collect(store.inbox([SourceType.PDF]))],
+            [i.title for i in await _collect(store.inbox([SourceType.RSS, SourceType.WEBSITE]))],
+            await store.count_inbox(), await store.count_inbox([SourceType.RSS]), await store.count_inbox([SourceType.PDF]),
+        )
+
+    pdfs, feeds, total, rss_count, pdf_count = backend.run(scenario)
+    assert pdfs == ["Report 9"]
+    assert feeds == ["Article 0", "Article 1", "Article 2"]
+    assert (total, rss_count, pdf_count) == (4, 3, 1)
+
+
+def test_inbox_streams_past_one_page(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        for n in range(130):
+            await store.add(rss(n))
+        return [i.title for i in await _collect(store.inbox())], await store.count_inbox()
+
+    titles, count = backend.run(scenario)
+    assert titles == [f"Article {n}" for n in range(130)]
+    assert count == 130
+
+
+def test_write_enrichment_sets_properties_status_and_one_body(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        dated = await store.add(rss(1))
+        undated = await store.add(NewItem(title="No date", source_type=SourceType.WEBSITE, hash="h-web",
+                                          url="https://example.com/page"))
+        await store.write_enrichment(dated, ENRICHMENT, TEXT)
+        await store.write_enrichment(undated, ENRICHMENT, TEXT)
+        return await _collect(store.list_items()), await store.body(dated.id)
+
+    items, body = backend.run(scenario)
+    dated, undated = items
+    assert dated.status == Status.ENRICHED
+    assert dated.summary == ENRICHMENT.executive_summary
+    assert dated.content_type == "Vendor Capability"
+    assert set(dated.ai_primitives) == {"Automation", "Research"}
+    assert dated.vendor == "Acme"
+    assert dated.created_date == date(2024, 5, 2), "an existing date is kept"
+    assert undated.created_date == date(2024, 3, 9), "the published date fills an empty one"
+    assert list(body) == list(BODY_TOGGLES)
+    assert "\n\n".join(body["Summary"]) == ENRICHMENT.summary
+    assert "\n\n".join(body["Executive Summary"]) == ENRICHMENT.executive_summary
+    assert body["Key Insights"] == list(ENRICHMENT.key_insights)
+    assert "\n\n".join(body["Raw"]) == TEXT
+
+
+def test_repair_after_an_earlier_write_leaves_exactly_one_body(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        item = await store.add(rss(1))
+        await store.write_enrichment(item, ENRICHMENT, "first attempt")
+        await store.write_enrichment(item, ENRICHMENT, TEXT, repair=True)
+        return await store.body(item.id)
+
+    body = backend.run(scenario)
+    assert list(body) == list(BODY_TOGGLES)
+    assert body["Key Insights"] == list(ENRICHMENT.key_insights)
+    assert "\n\n".join(body["Raw"]) == TEXT
+
+
+def test_mark_failed_and_retry_failed_by_reason(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        items = [await store.add(rss(n)) for n in range(3)] + [await store.add(pdf(7))]
+        await store.mark_failed(items[0], "Fetch timed out after 60s")
+        await store.mark_failed(items[1], "HTTP 404 from example.com")
+        await store.mark_failed(items[3], "PDF has no text (scanned?)")
+        failed = await _collect(store.list_items(Status.FAILED))
+        inbox_before = await store.count_inbox()
+        by_reason = await store.retry_failed("TIMED OUT")
+        by_type = await store.retry_failed(source_types=[SourceType.PDF])
+        rest = await store.retry_failed()
+        return failed, inbox_before, (by_reason, by_type, rest), await _collect(store.inbox())
+
+    failed, inbox_before, counts, inbox = backend.run(scenario)
+    assert {i.title: i.error for i in failed} == {
+        "Article 0": "Fetch timed out after 60s",
+        "Article 1": "HTTP 404 from example.com",
+        "Report 7": "PDF has no text (scanned?)",
+    }
+    assert all(i.status == Status.FAILED for i in failed)
+    assert inbox_before == 1
+    assert counts == (1, 1, 1)
+    assert sorted(i.title for i in inbox) == ["Article 0", "Article 1", "Article 2", "Report 7"]
+
+
+def test_list_items_filters_by_status(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        items = [await store.add(rss(n)) for n in range(4)]
+        await store.write_enrichment(items[1], ENRICHMENT, TEXT)
+        await store.mark_failed(items[2], "boom")
+        return {
+            status: [i.title for i in await _collect(store.list_items(status))]
+            for status in (None, Status.INBOX, Status.ENRICHED, Status.FAILED)
+        }
+
+    listed = backend.run(scenario)
+    assert listed[None] == ["Article 0", "Article 1", "Article 2", "Article 3"]
+    assert listed[Status.INBOX] == ["Article 0", "Article 3"]
+    assert listed[Status.ENRICHED] == ["Article 1"]
+    assert listed[Status.FAILED] == ["Article 2"]
+
+
+def test_default_taxonomy(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        return await store.taxonomy()
+
+    assert backend.run(scenario) == Taxonomy()
