@@ -1,0 +1,103 @@
+"""The JSONL log: format, redaction, rotation, and failures of the log itself."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from knowledge_pipeline.config import load_settings
+from knowledge_pipeline.logging_setup import Redactor, setup_logging
+from knowledge_pipeline.telemetry import Telemetry
+
+from .conftest import clean_env, run_script
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+
+
+def lines(log_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (log_dir / "pipeline.jsonl").read_text().splitlines()]
+
+
+def test_secrets_are_redacted_everywhere_including_exceptions(tmp_path: Path):
+    settings = load_settings(
+        {"LOG_DIR": str(tmp_path), "OPENAI_API_KEY": "sk-test-SECRET123", "NOTION_TOKEN": "secret_TEST456",
+         "ENRICHER": "local", "SOURCES_BACKEND": "sqlite"},
+        env_file=None,
+    )
+    console = io.StringIO()
+    setup_logging(settings, console="human", stream=console)
+    telemetry = Telemetry("test")
+    telemetry.event("api_call_error", "call failed with key sk-test-SECRET123", level=logging.ERROR,
+                    error="401 for token secret_TEST456", headers={"Authorization": "Bearer abcdef123456789"})
+    try:
+        raise RuntimeError("boom secret_TEST456")
+    except RuntimeError:
+        logging.getLogger("test").exception("failed with %s", "sk-test-SECRET123")
+    written = (tmp_path / "pipeline.jsonl").read_text() + console.getvalue()
+    assert "SECRET123" not in written and "TEST456" not in written and "abcdef123456789" not in written
+    assert written.count("[REDACTED]") >= 5
+    record = lines(tmp_path)[-1]
+    assert list(record) == ["timestamp", "level", "logger", "message", "extra_fields"]
+    assert "RuntimeError" in record["extra_fields"]["traceback"]
+
+
+def test_redactor_catches_credential_shapes_it_was_not_told_about():
+    redact = Redactor()
+    assert "sk-proj-abcdefgh1234" not in redact("key sk-proj-abcdefgh1234 leaked")
+    assert "ntn_abcdefgh12345" not in redact("token ntn_abcdefgh12345")
+
+
+def test_rotation_never_loses_or_splits_a_line(tmp_path: Path):
+    settings = load_settings({"LOG_DIR": str(tmp_path), "LOG_MAX_BYTES": "4096", "LOG_BACKUP_COUNT": "50"},
+                             env_file=None)
+    setup_logging(settings, console="none")
+    telemetry = Telemetry("rot")
+    for n in range(400):
+        telemetry.event("progress_update", f"line {n} " + "x" * (n % 97), completed=n)
+    files = sorted(tmp_path.glob("pipeline.jsonl*"))
+    assert len(files) > 5
+    seen = []
+    for path in files:
+        assert path.stat().st_size <= 4096 + 400
+        for line in path.read_text().splitlines():
+            seen.append(json.loads(line)["extra_fields"]["completed"])
+    assert sorted(seen) == list(range(400))
+    assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in files)
+
+
+def test_unwritable_log_dir_is_one_clear_configuration_error(tmp_path: Path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    env = clean_env(LOG_DIR=str(blocker / "logs"), SOURCES_DB_PATH=str(tmp_path / "s.db"),
+                    JOURNAL_PATH=str(tmp_path / "j.db"))
+    done = run_script(["enrich_rss_enhanced.py"], tmp_path, env)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "LOG_DIR" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full to simulate a full disk")
+def test_a_full_disk_gives_one_error_not_a_stack_trace_per_record(tmp_path: Path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "pipeline.jsonl").symlink_to("/dev/full")
+    feed = tmp_path / "f.xml"
+    feed.write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>')
+    env = clean_env(LOG_DIR=str(logs), SOURCES_DB_PATH=str(tmp_path / "s.db"), JOURNAL_PATH=str(tmp_path / "j.db"),
+                    RSS_FEEDS=str(feed))
+    done = run_script(["enrich_rss_enhanced.py"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("cannot write log file") == 1
+    assert "Traceback" not in done.stderr
