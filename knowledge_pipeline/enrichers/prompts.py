@@ -114,7 +114,7 @@ def document_message(item: Item, body: str) -> str:
         header.append(f"URL: {item.url}")
     header.append(f"Source type: {item.source_type.value}")
     if item.created_date:
-        header.append(f"Captured date hint: {item.created_date.isoformat()}")
+        header.append(f"Date given by the source: {item.created_date.isoformat()}")
     return "\n".join(header) + "\n\n" + body
 
 

@@ -332,6 +332,13 @@ def test_a_265k_character_text_is_map_reduced_within_the_context() -> None:
     assert [e["step"] for e in r.of("api_call_complete")] == ["map"] * result.chunks + ["reduce"]
 
 
+def test_with_the_default_budget_a_265k_character_text_takes_two_chunks() -> None:
+    with start_fake_openai() as fake:
+        r = run(fake, [Doc(text=long_text(265_000))])
+        assert fake.stats()["calls"] == 3
+    assert r.result.chunks == 2
+
+
 def test_chunks_beyond_the_cap_are_dropped_evenly_and_logged() -> None:
     text = long_text(265_000)
     with start_fake_openai(context_tokens=8000) as fake:
