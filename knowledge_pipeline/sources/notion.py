@@ -114,13 +114,13 @@ class NotionStore:
         await self._api.open()
         try:
             source = await resolve_data_source(self._api, self.settings.notion_sources_db)
+            self._use_schema(source)
         except ServiceError as exc:
             await self._api.close()
             raise FatalRunError(f"cannot open the Notion Sources database: {exc}") from exc
-        except FatalRunError:
+        except BaseException:
             await self._api.close()
             raise
-        self._use_schema(source)
 
     def _use_schema(self, source: dict) -> None:
         self._data_source_id = source["id"]

@@ -1033,15 +1033,19 @@ class FakeNotion:
                 f.random = random.Random(seed)
 
     def fail_next(self, status: int, *, count: int = 1, method: str | None = None, path: str | None = None,
-                  retry_after: int | None = None, message: str | None = None, after_apply: bool = False) -> None:
-        """Answer the next ``count`` matching requests with ``status`` (Notion's error JSON).
+                  retry_after: int | None = None, message: str | None = None, after_apply: bool = False,
+                  skip: int = 0) -> None:
+        """Answer the next ``count`` matching requests (after ``skip`` of them) with ``status``.
 
-        ``after_apply`` carries the request out first and then answers the
-        error, as when a reply is lost after the server saved the change.
+        The answer is Notion's error JSON for that status. ``after_apply``
+        carries the request out first and then answers the error, as when a
+        reply is lost after the server saved the change. ``path`` matches a
+        substring of the request path.
         """
         with self._lock:
             self._faults.queued.append({"status": status, "count": count, "method": method, "path": path,
-                                        "retry_after": retry_after, "message": message, "after": after_apply})
+                                        "retry_after": retry_after, "message": message, "after": after_apply,
+                                        "skip": skip})
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -1075,6 +1079,9 @@ class FakeNotion:
             for queued in self._faults.queued:
                 if queued["after"] == after and queued["method"] in (None, method) and (
                         queued["path"] is None or queued["path"] in path):
+                    if queued["skip"] > 0:
+                        queued["skip"] -= 1
+                        continue
                     queued["count"] -= 1
                     if queued["count"] <= 0:
                         self._faults.queued.remove(queued)
