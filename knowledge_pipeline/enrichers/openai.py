@@ -30,9 +30,10 @@ import logging
 import re
 import time
 from datetime import date
-from typing import Any
+from typing import Any, NoReturn
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from ..budget import Budget
 from ..config import Settings
@@ -55,7 +56,9 @@ _MIN_TEXT_CHARS = 1000
 _HEADER_RESERVE_CHARS = 400
 _MAX_DETAIL = 300
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-*]{4,}")
-_CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+)")
+# OpenAI/vLLM: "maximum context length is N tokens"; llama.cpp: "available context size (N tokens)"
+_CONTEXT_LIMIT = re.compile(r"(?:maximum context length is|context size \()\s*(\d+)")
+_CONTEXT_CODES = {CONTEXT_LENGTH_EXCEEDED, "exceed_context_size_error"}
 _ISO_DATE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})")
 _NO_VENDOR = {"", "null", "none", "n/a", "na", "unknown", "not specified"}
 
@@ -202,7 +205,7 @@ class OpenAIEnricher:
 
     async def _structured_call(
         self, item: Item, taxonomy: Taxonomy, messages: list[dict[str, str]], partial: bool
-    ) -> Any:
+    ) -> ChatCompletion:
         if self._mode is None:
             async with self._mode_lock:
                 if self._mode is None:
@@ -211,7 +214,7 @@ class OpenAIEnricher:
 
     async def _probe_mode(
         self, item: Item, taxonomy: Taxonomy, messages: list[dict[str, str]], partial: bool
-    ) -> Any:
+    ) -> ChatCompletion:
         """First structured call of the run (under the lock): does the server take json_schema?"""
         try:
             response = await self._call_in_mode(JSON_SCHEMA, item, taxonomy, messages, partial)
@@ -234,7 +237,7 @@ class OpenAIEnricher:
 
     async def _call_in_mode(
         self, mode: str, item: Item, taxonomy: Taxonomy, messages: list[dict[str, str]], partial: bool
-    ) -> Any:
+    ) -> ChatCompletion:
         system = prompts.system_prompt(taxonomy, schema_in_prompt=mode == JSON_OBJECT, partial=partial)
         response_format = prompts.json_schema_format(taxonomy) if mode == JSON_SCHEMA else {"type": JSON_OBJECT}
         full = [{"role": "system", "content": system}, *messages]
@@ -250,7 +253,7 @@ class OpenAIEnricher:
         *,
         step: str,
         chunk: int | None = None,
-    ) -> Any:
+    ) -> ChatCompletion:
         kwargs: dict[str, Any] = {"model": self._settings.openai_model, "messages": messages}
         if response_format is not None:
             kwargs["response_format"] = response_format
@@ -274,7 +277,7 @@ class OpenAIEnricher:
         self._budget.add(usage.get("estimated_cost_usd"))
         return response
 
-    def _usage_fields(self, response: Any) -> dict[str, Any]:
+    def _usage_fields(self, response: ChatCompletion) -> dict[str, Any]:
         usage = getattr(response, "usage", None)
         prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
         completion = int(getattr(usage, "completion_tokens", 0) or 0)
@@ -282,9 +285,11 @@ class OpenAIEnricher:
         details = getattr(usage, "prompt_tokens_details", None)
         cached = int(getattr(details, "cached_tokens", 0) or 0)
         model = getattr(response, "model", None) or self._settings.openai_model
-        cost = estimate_cost(model, prompt, completion, cached, self._settings.openai_prices)
-        if cost is None:
-            self._warn_unpriced(model)
+        cost = None
+        if usage is not None:  # a server that reports no usage has no estimate either
+            cost = estimate_cost(model, prompt, completion, cached, self._settings.openai_prices)
+            if cost is None:
+                self._warn_unpriced(model)
         return {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
@@ -311,7 +316,7 @@ class OpenAIEnricher:
 
     # --- the answer -----------------------------------------------------------------
 
-    def _parse(self, response: Any, taxonomy: Taxonomy, item: Item) -> Enrichment:
+    def _parse(self, response: ChatCompletion, taxonomy: Taxonomy, item: Item) -> Enrichment:
         choice = response.choices[0] if response.choices else None
         if choice is None:
             raise _BadAnswer("invalid", "invalid JSON from model: no choices in the response", "no answer")
@@ -402,7 +407,8 @@ def classify_error(
         return ServiceError(SERVICE, f"OpenAI call failed: {detail}")
     status = exc.status_code
     body = exc.body if isinstance(exc.body, dict) else {}
-    code = exc.code or exc.type or None
+    # llama.cpp puts the HTTP status in "code" and the reason in "type"
+    code = exc.code if exc.code and not exc.code.isdigit() else exc.type or None
     detail = _scrub(str(body.get("message") or exc.message), secrets)
     label = f"{status} {code}" if code else str(status)
     if status == 429:
@@ -431,7 +437,7 @@ def classify_error(
     if status == 404:
         message = f"OpenAI model or endpoint not found ({label}): {detail} (check OPENAI_MODEL and OPENAI_BASE_URL)"
         return ServiceError(SERVICE, message, status_code=status, code=code, fatal=True)
-    if status == 400 and (code == CONTEXT_LENGTH_EXCEEDED or "context length" in detail.lower()):
+    if status == 400 and (code in _CONTEXT_CODES or re.search(r"context (length|size)", detail, re.IGNORECASE)):
         message = f"OpenAI context length exceeded (400 {CONTEXT_LENGTH_EXCEEDED}): {detail}"
         return ServiceError(SERVICE, message, status_code=status, code=CONTEXT_LENGTH_EXCEEDED)
     if status == 400 and _mentions_response_format(exc, detail):
@@ -514,7 +520,7 @@ def _fit_parts(parts: list[str], limit: int) -> str:
     return "\n\n".join(p[:share] for p in parts)
 
 
-def _invalid(problem: str) -> None:
+def _invalid(problem: str) -> NoReturn:
     raise _BadAnswer("invalid", f"invalid JSON from model: {problem}", problem)
 
 

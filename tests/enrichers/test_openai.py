@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
 
+import httpx2
+import openai
 import pytest
 
 from knowledge_pipeline.budget import Budget
 from knowledge_pipeline.config import Settings
-from knowledge_pipeline.enrichers.openai import OpenAIEnricher, parse_date
+from knowledge_pipeline.enrichers.openai import OpenAIEnricher, classify_error, parse_date
 from knowledge_pipeline.enrichers.pricing import estimate_cost
+from knowledge_pipeline.enrichers.prompts import json_schema_format
 from knowledge_pipeline.errors import EnrichmentError, FatalRunError, ServiceError
 from knowledge_pipeline.models import DEFAULT_AI_PRIMITIVES, DEFAULT_CONTENT_TYPES, Enrichment, Item, SourceType, Taxonomy
 from knowledge_pipeline.services import RetryPolicy, ServiceGateway
@@ -138,8 +143,6 @@ def test_the_request_holds_the_document_and_sdk_retries_are_off() -> None:
 
 
 def test_schema_is_strict_with_all_properties_required() -> None:
-    from knowledge_pipeline.enrichers.prompts import json_schema_format
-
     fmt = json_schema_format(TAXONOMY)
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
     schema = fmt["json_schema"]["schema"]
@@ -388,3 +391,29 @@ def test_price_overrides_from_settings_are_used() -> None:
     (complete,) = r.of("api_call_complete")
     assert complete["estimated_cost_usd"] == pytest.approx((u["prompt_tokens"] * 1.0 + u["completion_tokens"] * 2.0) / 1e6)
     assert r.budget.spent_usd == pytest.approx(complete["estimated_cost_usd"])
+
+
+# --- how other servers' errors are read ---------------------------------------------------
+
+
+def _status_error(cls: type, status: int, body: Any, headers: dict[str, str] | None = None) -> Any:
+    request = httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions")
+    response = httpx2.Response(status, json=body, headers=headers, request=request)
+    data = body.get("error", body) if isinstance(body, dict) else body
+    return cls(f"Error code: {status}", response=response, body=data)
+
+
+def test_llama_cpp_context_errors_count_as_context_length_exceeded() -> None:
+    body = {"error": {"code": 400, "message": "the request exceeds the available context size, try increasing it",
+                      "type": "exceed_context_size_error"}}
+    error = classify_error(_status_error(openai.BadRequestError, 400, body))
+    assert error.code == "context_length_exceeded" and not error.retryable and not error.fatal
+
+
+def test_retry_after_as_an_http_date_and_non_json_5xx_bodies() -> None:
+    soon = formatdate(time.time() + 30, usegmt=True)
+    rate = {"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded", "param": None}}
+    error = classify_error(_status_error(openai.RateLimitError, 429, rate, {"retry-after": soon}))
+    assert error.retryable and 25 <= error.retry_after <= 31
+    proxy = classify_error(_status_error(openai.InternalServerError, 502, "<html>Bad gateway</html>"))
+    assert proxy.retryable and proxy.status_code == 502 and "\n" not in proxy.reason
