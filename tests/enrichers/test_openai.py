@@ -260,11 +260,11 @@ def test_retryable_errors_are_retried_visibly_then_succeed(action: dict, status:
 
 
 def test_a_timeout_is_retried_then_succeeds() -> None:
-    with start_fake_openai(script=[{"latency": 0.6}]) as fake:
-        r = run(fake, api_timeout=0.2)
+    with start_fake_openai(script=[{"latency": 1.5}]) as fake:
+        r = run(fake, api_timeout=0.5)
     assert isinstance(r.result, Enrichment)
     (retry,) = r.of("api_call_retry")
-    assert "timed out after 0.2s" in retry["error"]
+    assert "timed out after 0.5s" in retry["error"]
 
 
 def test_retries_run_out_and_the_item_fails_with_the_service_error() -> None:
