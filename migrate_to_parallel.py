@@ -13,7 +13,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_CODES_HELP = "exit codes: 0 success; 1 a check or operation failed; 2 bad usage or configuration"
@@ -305,15 +305,6 @@ def cmd_list(args: argparse.Namespace, project: Any) -> int:
         print(_backup_line(info))
     return EXIT_OK if all(i.verification.ok for i in infos) else EXIT_FAILED
 
-
-HANDLERS: dict[str, Callable[..., int]] = {
-    "migrate": cmd_migrate,
-    "test": cmd_test,
-    "phase": cmd_phase,
-    "rollback": cmd_rollback,
-    "status": cmd_status,
-    "list": cmd_list,
-}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,7 +5,7 @@ Format (``format`` 1)::
     {"format": 1, "tool": "migrate_to_parallel", "tool_version": "1.0.0",
      "created_at": "2024-01-15T10:30:00+01:00", "reason": "migrate",
      "files": [{"path": "enrich.py", "size": 812, "mode": "0644", "sha256": "..."}],
-     "data":  [{"path": "data/sources.db", "role": "sources_db", "origin": "data/sources.db",
+     "data":  [{"path": "data/sources_db.db", "role": "sources_db", "origin": "data/sources.db",
                 "size": 8192, "mode": "0600", "sha256": "..."}]}
 
 ``files`` are restored to the same relative path in the project; ``data`` are
