@@ -14,6 +14,7 @@ import asyncio
 import calendar
 import io
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -34,6 +35,7 @@ from . import CaptureReport
 from .links import LinkError, canonical_link, title_from_link
 
 FULL_TEXT_MIN_CHARS = 500
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_TITLE = 300
 
 
@@ -257,7 +259,7 @@ def _entry_title(entry: Any, link: str) -> str:
     title = entry.get("title") or ""
     if "<" in title and ">" in title:
         title = html_to_text(title) or title
-    title = " ".join(title.split())
+    title = " ".join(_CONTROL.sub(" ", title).split())
     if not title:
         return title_from_link(link)
     return title if len(title) <= _MAX_TITLE else title[: _MAX_TITLE - 1] + "…"
