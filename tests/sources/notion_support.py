@@ -20,6 +20,8 @@ def notion_settings(fake: FakeNotion, **overrides: Any) -> Settings:
         notion_sources_db=fake.database_id,
         api_timeout=10.0,
         retry_attempts=2,
+        notion_max_rps=1000.0,
+        parallel_rate_limit=0.0,
     )
     values.update(overrides)
     return Settings(**values)
