@@ -1,8 +1,11 @@
 """Builders of hostile and broken inputs that are too large (or too dangerous) to commit.
 
 Each builder returns bytes or writes a file into a folder the test owns
-(``tmp_path``). Run ``python -m tests.data.generate OUTDIR`` to write them all
-for manual poking.
+(``tmp_path``). The small inputs are committed under tests/data/{feeds,pages,pdfs}
+and rewritten by ``python -m tests.data.generate --fixtures``; the large ones
+(a 10,000-entry feed, a 50 MB page, thousands of pages, a decompression bomb)
+are built at test time. ``python -m tests.data.generate OUTDIR`` writes
+everything for manual poking.
 
 The PDFs are written by a tiny hand-made writer (``pdf_bytes``) so the tests
 need nothing beyond the runtime dependencies; ``pypdf`` itself encrypts the
@@ -261,6 +264,82 @@ NO_TEXT_HTML = """<!doctype html>
 """
 
 
+def truncated_feed(cut_inside_entry: bool = True) -> bytes:
+    """A feed cut off by a dropped connection: mid-entry (3 complete entries first) or in the header."""
+    whole = rss_feed(rss_item(n) for n in range(1, 6)).encode("utf-8")
+    if cut_inside_entry:
+        return whole[: whole.index(b"<item>", whole.index(b"Entry 4") - 200) + 40]
+    return whole[:120]
+
+
+def wrong_encoding_feed() -> bytes:
+    """Declared UTF-8, actually Windows-1252 (a common CMS bug)."""
+    return rss_feed([rss_item(1, title="Café crème: naïve résumé")]).encode("cp1252")
+
+
+def missing_declaration_feed() -> bytes:
+    """No XML declaration at all (so UTF-8 by the XML rules), Latin-1 bytes inside."""
+    text = rss_feed([rss_item(1, title="Zürich AI summit")])
+    return text.split("\n", 1)[1].encode("latin-1")
+
+
+def non_utf8_feed() -> bytes:
+    """Declared UTF-8 with invalid byte sequences and control bytes in the title."""
+    text = rss_feed([rss_item(1, title="BADBYTES"), rss_item(2)]).encode("utf-8")
+    return text.replace(b"BADBYTES", b"Bad \xff\xfe bytes \x00\x07 here")
+
+
+def bad_entries_feed() -> bytes:
+    """Entries a capture must refuse or repair, around two good ones."""
+    items = [
+        rss_item(1, link=None),
+        rss_item(2, link="javascript:alert(document.cookie)"),
+        rss_item(3, link="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="),
+        rss_item(4, link="file:///etc/passwd"),
+        rss_item(5, link="  "),
+        rss_item(6, title=None),
+        rss_item(7, title="<b>Bold</b> &amp; <script>alert(1)</script>markup"),
+    ]
+    return rss_feed(items, title="Bad entries").encode("utf-8")
+
+
+def duplicate_feeds() -> tuple[bytes, bytes]:
+    """Two feeds sharing two stories under differently written links."""
+    one = [rss_item(1), rss_item(2, link="https://example.com/shared/a"), rss_item(3, link="https://example.com/shared/b")]
+    two = [
+        rss_item(4, link="HTTPS://EXAMPLE.COM/shared/a?utm_source=two#comments"),
+        rss_item(5, link="https://example.com:443/shared/b"),
+        rss_item(6),
+    ]
+    return rss_feed(one, "One").encode("utf-8"), rss_feed(two, "Two").encode("utf-8")
+
+
+def write_fixtures(root: Path) -> None:
+    """The small committed inputs under tests/data (rerun to regenerate them)."""
+    dup_one, dup_two = duplicate_feeds()
+    files = {
+        "feeds/truncated.xml": truncated_feed(),
+        "feeds/truncated_header.xml": truncated_feed(cut_inside_entry=False),
+        "feeds/wrong_encoding.xml": wrong_encoding_feed(),
+        "feeds/missing_declaration.xml": missing_declaration_feed(),
+        "feeds/non_utf8.xml": non_utf8_feed(),
+        "feeds/billion_laughs.xml": billion_laughs_feed(),
+        "feeds/bad_entries.xml": bad_entries_feed(),
+        "feeds/duplicates_one.xml": dup_one,
+        "feeds/duplicates_two.xml": dup_two,
+        "pages/article.html": ARTICLE_HTML.encode("utf-8"),
+        "pages/no_text.html": NO_TEXT_HTML.encode("utf-8"),
+        "pdfs/corrupt.pdf": corrupt_pdf(),
+        "pdfs/truncated.pdf": truncated_pdf(),
+        "pdfs/encrypted.pdf": encrypted_pdf(),
+        "pdfs/image_only.pdf": image_only_pdf(),
+    }
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
 def write_all(outdir: Path) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     files = {
@@ -284,4 +363,7 @@ def write_all(outdir: Path) -> None:
 
 
 if __name__ == "__main__":
-    write_all(Path(sys.argv[1] if len(sys.argv) > 1 else "generated"))
+    if sys.argv[1:] == ["--fixtures"]:
+        write_fixtures(Path(__file__).resolve().parent)
+    else:
+        write_all(Path(sys.argv[1] if len(sys.argv) > 1 else "generated"))
