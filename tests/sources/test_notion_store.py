@@ -12,7 +12,6 @@ import asyncio
 import logging
 import random
 from datetime import date
-from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import pytest
@@ -22,7 +21,7 @@ from knowledge_pipeline.models import Enrichment, Item, NewItem, SourceType, Sta
 from knowledge_pipeline.sources.base import BODY_TOGGLES
 from knowledge_pipeline.sources.notion import NotionStore, select_name
 from tests.fakes.notion_server import FakeNotion, start_fake_notion
-from tests.sources.notion_support import Events, notion_store
+from tests.sources.notion_support import notion_store
 
 ENRICHMENT = Enrichment(
     summary="What the article says, in two paragraphs.\n\nThe second one.",
@@ -138,14 +137,15 @@ def test_taxonomy_comes_from_the_schema_options() -> None:
         assert not events.of("taxonomy_fallback")
 
 
-def test_taxonomy_falls_back_to_the_default_with_a_warning() -> None:
+def test_taxonomy_falls_back_to_the_default_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     with start_fake_notion(rps=None) as fake:
         fake.set_property("Content-Type", None)
         store, events = notion_store(fake)
-        assert run(store, lambda s: s.taxonomy()) == Taxonomy()
-        fallback = events.of("taxonomy_fallback")
-        assert [e["property"] for e in fallback] == ["Content-Type"]
-        assert [r for r in events.records if r[0] == "taxonomy_fallback"]
+        with caplog.at_level(logging.WARNING, logger="tests.notion"):
+            assert run(store, lambda s: s.taxonomy()) == Taxonomy()
+        assert [e["property"] for e in events.of("taxonomy_fallback")] == ["Content-Type"]
+        warned = [r for r in caplog.records if r.extra_fields["event_type"] == "taxonomy_fallback"]
+        assert [r.levelno for r in warned] == [logging.WARNING]
 
 
 def test_configurable_property_names() -> None:

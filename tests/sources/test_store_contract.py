@@ -90,6 +90,25 @@ def test_add_then_known_hashes_and_inbox_in_order(backend: Backend) -> None:
     assert not first.archived and first.error is None and first.summary is None
 
 
+def test_a_later_run_knows_the_hashes_so_capture_skips_duplicates(backend: Backend) -> None:
+    async def first_run(store: Any) -> None:
+        await store.add(rss(1))
+        await store.add(pdf(2))
+
+    async def second_run(store: Any) -> Any:
+        known = await store.known_hashes()
+        for new in (rss(1), rss(3), pdf(2)):
+            if new.hash not in known:
+                await store.add(new)
+                known.add(new.hash)
+        return known, [i.title for i in await _collect(store.list_items())]
+
+    backend.run(first_run)
+    known, titles = backend.run(second_run)
+    assert known == {"hash-rss-1", "hash-pdf-2", "hash-rss-3"}
+    assert titles == ["Article 1", "Report 2", "Article 3"]
+
+
 def test_feed_content_given_at_capture_is_there_for_this_run(backend: Backend) -> None:
     async def scenario(store: Any) -> Any:
         await store.add(rss(1, content="The whole feed article."))
