@@ -93,7 +93,11 @@ async def _capture_one(
     except FeedError as exc:
         report.errors.append(str(exc))
         telemetry.event(
-            "feed_error", f"feed {report.source} skipped: {exc}", level=logging.ERROR, source=report.source, error=str(exc)
+            "feed_error",
+            f"feed {report.source} skipped: {exc}",
+            level=logging.ERROR,
+            source=report.source,
+            error=str(exc),
         )
         _complete(telemetry, report, _Tally())
         return report

@@ -35,6 +35,7 @@ from ..services import ServiceGateway
 MAX_REDIRECTS = 5
 _REDIRECT_CODES = {301, 302, 303, 307, 308}
 _CHUNK = 64 * 1024
+_ACCEPT = "text/html,application/xhtml+xml,application/pdf,application/xml;q=0.9,*/*;q=0.8"
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -163,7 +164,8 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[typing.Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        stream = await self._connect_first(await self.guard.resolve(host, port), port, timeout, local_address, socket_options)
+        addresses = await self.guard.resolve(host, port)
+        stream = await self._connect_first(addresses, port, timeout, local_address, socket_options)
         peer = stream.get_extra_info("server_addr")
         try:
             if peer is None:
@@ -195,7 +197,9 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         assert failure is not None
         raise failure
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None):  # type: ignore[no-untyped-def]
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: typing.Iterable[typing.Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
         raise UnsafeURLError("refused: unix sockets are never fetched")
 
     async def sleep(self, seconds: float) -> None:
@@ -249,7 +253,7 @@ class Fetcher:
         self._client = httpx.AsyncClient(
             transport=_GuardedTransport(_GuardedBackend(self.guard, network_backend)),
             timeout=httpx.Timeout(settings.api_timeout),
-            headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,application/pdf,application/xml;q=0.9,*/*;q=0.8"},
+            headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT},
             follow_redirects=False,
             trust_env=False,
         )
@@ -277,7 +281,9 @@ class Fetcher:
             if hop.location is None:
                 return Fetched(hop.url, hop.status_code, hop.content_type, hop.body, hop.truncated, hop.charset)
             current = urljoin(current, hop.location)
-        raise ServiceError("web", f"too many redirects (more than {MAX_REDIRECTS}) from {_shown(url)}", code="too_many_redirects")
+        raise ServiceError(
+            "web", f"too many redirects (more than {MAX_REDIRECTS}) from {_shown(url)}", code="too_many_redirects"
+        )
 
     async def _get(self, url: str, cap: int) -> _Hop:
         host = (urlsplit(url).hostname or "").lower()
@@ -320,7 +326,13 @@ class Fetcher:
                 body += chunk
             content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
             return _Hop(
-                str(response.url), response.status_code, content_type, None, bytes(body), truncated, response.charset_encoding
+                url=str(response.url),
+                status_code=response.status_code,
+                content_type=content_type,
+                location=None,
+                body=bytes(body),
+                truncated=truncated,
+                charset=response.charset_encoding,
             )
 
 

@@ -32,6 +32,9 @@ _LIMITS = {
     "maximum_declared_stream_length": MAX_STREAM_BYTES,
     "stream_decoding_work_maximum_length": 4 * MAX_STREAM_BYTES,
 }
+_PAGE_ERRORS = (
+    PyPdfError, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError
+)
 _BOMB = "PDF content inflates beyond the decompression limit (possible decompression bomb)"
 
 
@@ -111,7 +114,7 @@ def _page_texts(reader: PdfReader, max_pages: int) -> Iterator[str]:
             text = reader.pages[index].extract_text() or ""
         except LimitReachedError:
             raise ExtractionError(_BOMB) from None
-        except (PyPdfError, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError) as exc:
+        except _PAGE_ERRORS as exc:
             failures.append(_reason(exc))
             continue
         yield text.replace("\x00", "").strip()

@@ -305,7 +305,11 @@ def bad_entries_feed() -> bytes:
 
 def duplicate_feeds() -> tuple[bytes, bytes]:
     """Two feeds sharing two stories under differently written links."""
-    one = [rss_item(1), rss_item(2, link="https://example.com/shared/a"), rss_item(3, link="https://example.com/shared/b")]
+    one = [
+        rss_item(1),
+        rss_item(2, link="https://example.com/shared/a"),
+        rss_item(3, link="https://example.com/shared/b"),
+    ]
     two = [
         rss_item(4, link="HTTPS://EXAMPLE.COM/shared/a?utm_source=two#comments"),
         rss_item(5, link="https://example.com:443/shared/b"),

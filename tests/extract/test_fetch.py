@@ -197,3 +197,39 @@ def test_classify_maps_httpx_errors():
     mapped = classify_web_error(httpx.HTTPStatusError("rl", request=request, response=limited))
     assert mapped.retryable and mapped.retry_after == 12.0
     assert not classify_web_error(ValueError("odd")).retryable
+
+
+def test_the_fake_server_is_driven_through_its_control_endpoints(web):
+    web.page("/a", "<p>a</p>")
+    with httpx.Client(base_url=web.url) as client:
+        assert client.post("/__control", json={"error_rate": 1.0}).status_code == 200
+        assert client.get("/a").status_code == 503
+        assert client.post("/__control", json={"error_rate": 0, "latency": 0.01}).status_code == 200
+        assert client.get("/a").status_code == 200
+        assert client.post("/__control", json={"no_such_fault": 1}).status_code == 400
+        stats = client.get("/__stats").json()
+    gets = [r for r in stats["requests"] if r["path"] == "/a"]
+    assert len(gets) == 2 and gets[0]["time"] <= gets[1]["time"]
+
+
+def test_the_fake_server_runs_on_its_own(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, clean_env
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.web_server", "--port", str(port)],
+        cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert f"http://127.0.0.1:{port}" in process.stdout.readline()
+        response = httpx.get(f"http://127.0.0.1:{port}/article")
+        assert response.status_code == 200 and b"NVIDIA" in response.content
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
