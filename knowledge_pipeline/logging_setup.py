@@ -206,7 +206,10 @@ def setup_logging(
         console_handler.addFilter(ConsoleNoiseFilter(verbose=level <= logging.DEBUG))
         console_handler.setLevel(level)
         root.addHandler(console_handler)
-    for noisy in ("httpx", "httpx2", "httpcore", "openai", "notion_client", "trafilatura", "pypdf", "asyncio", "htmldate", "courlan", "charset_normalizer"):
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "notion_client", "trafilatura", "asyncio", "htmldate",
+                  "courlan", "charset_normalizer"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # a damaged PDF already fails its item with one clear reason; pypdf's own warnings add nothing
+    logging.getLogger("pypdf").setLevel(max(level, logging.ERROR))
     logging.captureWarnings(True)
     _CONFIGURED = True
