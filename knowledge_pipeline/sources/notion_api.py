@@ -184,8 +184,14 @@ class NotionApi:
             if not response.get("has_more") or not cursor:
                 return
 
-    async def delete_block(self, block_id: str, *, context: dict[str, Any] | None = None) -> dict:
-        return await self.call("blocks.delete", lambda: self.client.blocks.delete(block_id), context=context)
+    async def delete_block(self, block_id: str, *, context: dict[str, Any] | None = None) -> dict | None:
+        """Move a block to the trash; a block already there (a retry whose reply was lost) counts as done."""
+        try:
+            return await self.call("blocks.delete", lambda: self.client.blocks.delete(block_id), context=context)
+        except ServiceError as exc:
+            if exc.code == "validation_error" and "archived" in str(exc):
+                return None
+            raise
 
     async def update_page(self, page_id: str, *, context: dict[str, Any] | None = None, **body: Any) -> dict:
         return await self.call("pages.update", lambda: self.client.pages.update(page_id, **body), context=context)

@@ -9,7 +9,8 @@ query (filters, sorts, cursors, ``filter_properties``), pages create/retrieve/
 update (trash and restore), blocks children append/list, blocks retrieve/
 update/delete. Requests are validated with Notion's limits and answered with
 Notion's error JSON. Faults per run: latency and jitter, a share of 5xx and
-429 answers, a token bucket (average rps + small burst) answering 429
+429 answers, a share of writes saved but answered 5xx (lost replies), a
+token bucket (average rps + small burst) answering 429
 ``rate_limited`` with a whole-second ``Retry-After``, and queued one-off
 failures. ``stats()`` counts requests per endpoint and the busiest 1 s and
 10 s windows.
@@ -950,6 +951,7 @@ class _Faults:
         self.latency = 0.0
         self.jitter = 0.0
         self.error_share = 0.0
+        self.lost_reply_share = 0.0
         self.rate_limit_share = 0.0
         self.retry_after = 1
         self.rps: float | None = 3.0
@@ -1008,11 +1010,18 @@ class FakeNotion:
 
     def configure(self, *, latency: float | None = None, jitter: float | None = None,
                   error_share: float | None = None, rate_limit_share: float | None = None,
-                  retry_after: int | None = None, rps: float | None | str = "keep", burst: float | None = None,
-                  seed: int | None = None) -> None:
-        """Change faults for the next requests. ``rps=None`` or 0 turns the rate limit off."""
+                  lost_reply_share: float | None = None, retry_after: int | None = None,
+                  rps: float | None | str = "keep", burst: float | None = None, seed: int | None = None) -> None:
+        """Change faults for the next requests. ``rps=None`` or 0 turns the rate limit off.
+
+        ``error_share`` of requests get a 5xx before anything is done;
+        ``lost_reply_share`` of the successful writes are saved and then
+        answered with a 5xx, as when the reply is lost on the way back.
+        """
         with self._lock:
             f = self._faults
+            if lost_reply_share is not None:
+                f.lost_reply_share = float(lost_reply_share)
             if latency is not None:
                 f.latency = float(latency)
             if jitter is not None:
@@ -1101,6 +1110,13 @@ class FakeNotion:
                 return _error_for(429, None, max(1, math.ceil(wait)))
             if f.error_share and f.random.random() < f.error_share:
                 return _error_for(f.random.choice((500, 502, 503, 504)), None, None)
+        return None
+
+    def _lost_reply(self) -> NotionError | None:
+        with self._lock:
+            f = self._faults
+            if f.lost_reply_share and f.random.random() < f.lost_reply_share:
+                return _error_for(f.random.choice((500, 502, 504)), None, None)
         return None
 
     def _delay(self) -> float:
@@ -1346,6 +1362,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(split.query, keep_blank_values=True)
         result = self._dispatch(endpoint, object_id, body, query)
         lost = self.fake._queued(method, split.path, after=True)
+        if lost is None and method in ("POST", "PATCH", "DELETE"):
+            lost = self.fake._lost_reply()
         if lost is not None:
             raise lost
         return result
@@ -1429,7 +1447,7 @@ def start_fake_notion(*, database: str | None = "full", status_type: str = "sele
 
     ``database`` is "full", "original" (the original pipeline's schema) or None.
     Other keyword arguments go to :class:`FakeNotion` (token, integration_name,
-    latency, jitter, error_share, rate_limit_share, retry_after, rps, burst, seed).
+    latency, jitter, error_share, lost_reply_share, rate_limit_share, retry_after, rps, burst, seed).
     """
     fake = FakeNotion(**options)
     try:

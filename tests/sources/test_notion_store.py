@@ -585,3 +585,37 @@ def test_at_notion_max_rps_the_fake_never_rate_limits() -> None:
         run(store, scenario)
         stats = fake.stats()
         assert stats["rate_limited"] == 0 and stats["max_in_1s"] <= 4
+
+
+def test_under_faults_and_concurrency_every_item_ends_with_one_page_and_one_body() -> None:
+    """5xx and lost replies at random, five workers: nothing is lost or written twice."""
+    with start_fake_notion(rps=None, seed=11) as fake:
+        store, events = notion_store(fake, retries=10)
+        texts = {n: article(3 + n % 4, seed=n) for n in range(24)}
+
+        async def scenario(store: NotionStore) -> None:
+            fake.configure(error_share=0.15, lost_reply_share=0.15)
+            limit = asyncio.Semaphore(5)
+
+            async def add(n: int) -> None:
+                async with limit:
+                    await store.add(NewItem(title=f"T{n}", source_type=SourceType.RSS, hash=f"h{n}",
+                                            url=f"https://e.com/{n}"))
+
+            async def enrich(item: Item) -> None:
+                async with limit:
+                    await store.write_enrichment(item, ENRICHMENT, texts[int(item.title[1:])])
+
+            await asyncio.gather(*(add(n) for n in range(24)))
+            await asyncio.gather(*[enrich(item) async for item in store.inbox()])
+            fake.configure(error_share=0, lost_reply_share=0)
+            for item in [i async for i in store.list_items()]:
+                body = await store.body(item.id)
+                assert "\n\n".join(body["Raw"]) == texts[int(item.title[1:])]
+
+        run(store, scenario)
+        pages = fake.pages()
+        assert sorted(fake.values(p["id"])["Title"] for p in pages) == sorted(f"T{n}" for n in range(24))
+        assert all(fake.values(p["id"])["Status"] == "Enriched" for p in pages)
+        assert all(toggles(fake, p["id"]) == list(BODY_TOGGLES) for p in pages)
+        assert len(events.of("api_call_retry")) > 10
