@@ -107,6 +107,11 @@ async def _fail(item: Item, deps: Deps, started: float, reason: str, error_type:
         await deps.store.mark_failed(item, reason)
     except FatalRunError:
         raise
+    except ServiceError as exc:
+        if exc.fatal:
+            raise FatalRunError(str(exc)) from exc
+        stored = False
+        reason = f"{reason} (could not record the failure: {_one_line(str(exc))})"
     except Exception as exc:  # the item stays in the Inbox and is tried again next run
         stored = False
         reason = f"{reason} (could not record the failure: {_one_line(str(exc))})"

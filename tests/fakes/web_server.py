@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -139,6 +140,10 @@ class FakeWebServer:
 def _handler_for(server: FakeWebServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle delay per reply
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
             pass
