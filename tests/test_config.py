@@ -90,3 +90,29 @@ def test_a_bad_value_stops_the_script_before_any_work(tmp_path: Path, script: st
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "RSS_WINDOW_DAYS" in lines[0] and "'abc'" in lines[0]
     assert list(tmp_path.iterdir()) == [], "a configuration error must create nothing"
+
+
+BAD_VALUES = {
+    "SOURCES_BACKEND": "mysql", "ENRICHER": "claude", "RSS_WINDOW_DAYS": "1.5", "API_TIMEOUT": "0",
+    "RETRY_ATTEMPTS": "-1", "LOG_LEVEL": "TRACE", "LOG_MAX_BYTES": "10", "LOG_BACKUP_COUNT": "0",
+    "USE_ENHANCED": "2", "ENABLE_PARALLEL": "si", "PARALLEL_MAX_WORKERS": "five", "PARALLEL_RATE_LIMIT": "fast",
+    "NOTION_MAX_RPS": "-3", "SHUTDOWN_GRACE_SECONDS": "-5", "NOTION_BASE_URL": "ftp://notion",
+    "NOTION_MAX_RAW_CHARS": "-1", "OPENAI_BASE_URL": "localhost", "MAX_INPUT_TOKENS": "10", "MAX_CHUNKS": "0",
+    "MAX_COST_USD": "-1", "OPENAI_PRICES_FILE": "/nonexistent/prices.json", "OPENAI_PRICES": "[1, 2]",
+    "MAX_DOWNLOAD_MB": "lots", "MAX_PDF_PAGES": "0", "ALLOW_PRIVATE_URLS": "perhaps", "ALERT_FAILURE_RATE": "-0.1",
+    "ALERT_WEBHOOK_URL": "hooks.slack.com/x",
+}
+FREE_TEXT = {"SOURCES_DB_PATH", "JOURNAL_PATH", "RSS_FEEDS", "PDF_DIR", "LOG_DIR", "NOTION_TOKEN", "NOTION_SOURCES_DB",
+             "NOTION_PARENT_PAGE", "RSS_URL_PROP", "CREATED_PROP", "PDF_URL_PROP", "OPENAI_API_KEY", "OPENAI_MODEL",
+             "METRICS_TEXTFILE"}
+
+
+def test_every_variable_is_either_validated_here_or_free_text():
+    assert set(BAD_VALUES) | FREE_TEXT == set(VARIABLES)
+
+
+@pytest.mark.parametrize(("name", "value"), sorted(BAD_VALUES.items()))
+def test_every_validated_variable_rejects_a_wrong_type_or_range_in_one_line(name, value):
+    with pytest.raises(ConfigError) as info:
+        load_settings({name: value}, env_file=None)
+    assert str(info.value).startswith(f"{name}=") and "\n" not in str(info.value)
