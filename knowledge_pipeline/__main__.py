@@ -1,4 +1,4 @@
-"""``python3 -m knowledge_pipeline``: the commands that are not in the operations guide.
+"""The commands that are not in the operations guide (python3 -m knowledge_pipeline).
 
 list (the Sources as a table or JSON), report (runs from the logs),
 notion setup / notion check (the Sources database schema).
