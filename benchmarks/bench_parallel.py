@@ -22,7 +22,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -137,23 +136,6 @@ def _jittered(mean: float, share: float) -> tuple[float, float]:
     return mean * (1 - share), 2 * mean * share
 
 
-def _no_delay(web: FakeWebServer) -> None:
-    """TCP_NODELAY on the fake web server's replies (its handler lacks it; see docs/performance.md).
-
-    Without it, Nagle's algorithm and the client's delayed ACK hold the body
-    of each reply up to ~40 ms, which would be measured as pipeline time.
-    """
-    server = web._server  # noqa: SLF001 - the benchmark's own workaround, the fake itself is not changed
-    base = server.RequestHandlerClass
-
-    class NoDelayHandler(base):  # type: ignore[misc, valid-type]
-        def setup(self) -> None:
-            super().setup()
-            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    server.RequestHandlerClass = NoDelayHandler
-
-
 @dataclass
 class Fakes:
     notion: FakeNotion
@@ -167,7 +149,6 @@ def start_fakes(config: BenchConfig) -> Iterator[Fakes]:
     with ExitStack() as stack:
         web = FakeWebServer(seed=config.seed)
         stack.callback(web.close)
-        _no_delay(web)
         base, extra = _jittered(config.web_latency, config.jitter)
         web.configure(latency=base, jitter=extra, error_rate=config.error_share,
                       rate_limit_rate=config.rate_limit_share, retry_after=config.retry_after)
@@ -441,6 +422,14 @@ def run_benchmark(config: BenchConfig, *, skip_sequential: bool, keep: Path | No
     return summarise(config, sequential, parallel)
 
 
+def within_cap(config: BenchConfig, notion: dict[str, Any]) -> bool | None:
+    """Whether Notion saw at most its cap: averaged over any 10 s, and within the bucket's burst over any 1 s."""
+    if not config.notion_rps:
+        return None
+    return (notion["max_in_10s"] <= 10 * config.notion_rps + config.notion_burst
+            and notion["max_in_1s"] <= config.notion_rps + config.notion_burst)
+
+
 def summarise(config: BenchConfig, sequential: dict | None, parallel: dict) -> dict[str, Any]:
     bound_ips = parallel["bound"]["items_per_second"]
     ips = parallel["items_per_second"]
@@ -471,6 +460,7 @@ def summarise(config: BenchConfig, sequential: dict | None, parallel: dict) -> d
             s: {"1s": services[s]["max_in_1s"], "10s": round(services[s]["max_in_10s"] / 10.0, 2)} for s in SERVICES
         },
         "http_429": {s: services[s]["http_429"] for s in SERVICES},
+        "notion_within_cap": within_cap(config, services["notion"]),
         "failed_items": parallel["failed_items"],
         "peak_rss_mb": parallel["peak_rss_mb"],
         "cpu_ms_per_item": parallel["cpu_ms_per_item"],
@@ -593,6 +583,8 @@ def table(result: dict[str, Any]) -> str:
     lines.append(f"speedup {_fmt(result['speedup'])}x (enrichment phase {_fmt(result['speedup_enrich_phase'])}x)   "
                  f"efficiency (parallel / bound) {_fmt(result['efficiency'])} "
                  f"(enrichment phase {_fmt(result['efficiency_enrich_phase'])})")
+    if result["notion_within_cap"] is not None:
+        lines.append(f"Notion within its cap (10 s average, 1 s burst): {result['notion_within_cap']}")
     lines.append("parallel run, as seen by the fakes:")
     for s in SERVICES:
         view = result["parallel"]["services"][s]
