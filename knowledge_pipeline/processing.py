@@ -64,7 +64,6 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
         repair = bool(entry and entry.writing)
         deps.journal.mark_writing(item.id)
         await deps.store.write_enrichment(item, enrichment, text, repair=repair)
-        deps.journal.mark_written(item.id)
     except FatalRunError:
         raise
     except ServiceError as exc:
@@ -75,10 +74,13 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
         return await _fail(item, deps, started, exc.reason, exc.error_type, len(text))
     except Exception as exc:  # one bad item never stops the others
         return await _fail(item, deps, started, f"{type(exc).__name__}: {exc}", type(exc).__name__, len(text))
+    journal_error = _forget(item, deps)
     duration = round(deps.clock() - started, 4)
     telemetry.event(
         "item_complete",
-        f"Enriched: {item.title} ({enrichment.content_type}) in {duration:.2f}s",
+        f"Enriched: {item.title} ({enrichment.content_type}) in {duration:.2f}s"
+        + (f"; its journal row stays: {journal_error}" if journal_error else ""),
+        level=logging.WARNING if journal_error else logging.INFO,
         item_id=item.id,
         title=item.title,
         duration=duration,
@@ -87,6 +89,7 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
         ai_primitives=list(enrichment.ai_primitives),
         vendor=enrichment.vendor,
         chunks=enrichment.chunks,
+        **({"journal_error": journal_error} if journal_error else {}),
     )
     return Outcome(
         item.id,
@@ -98,6 +101,20 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
         vendor=enrichment.vendor,
         chunks=enrichment.chunks,
     )
+
+
+def _forget(item: Item, deps: Deps) -> str | None:
+    """Drop the item's journal row once the store has everything; the error text if that failed.
+
+    The store has the whole enrichment at this point, so a journal that cannot
+    record it (disk full) must not turn the item Failed. The row left behind
+    is inert, as after a kill between the store's reply and this step.
+    """
+    try:
+        deps.journal.mark_written(item.id)
+    except Exception as exc:  # noqa: BLE001 - sqlite3 or OS errors of the journal file
+        return _one_line(f"{type(exc).__name__}: {exc}")
+    return None
 
 
 async def _fail(item: Item, deps: Deps, started: float, reason: str, error_type: str, length: int) -> Outcome:

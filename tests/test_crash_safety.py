@@ -524,3 +524,29 @@ def test_a_write_cut_off_is_repaired_next_time_and_the_llm_is_not_paid_twice(tmp
     assert enricher.calls == 1
     assert journal.get("p1") is None
     journal.close()
+
+
+class FullDiskJournal(Journal):
+    """The journal's disk fills up just as the store confirmed the write."""
+
+    def mark_written(self, item_id: str) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+
+def test_a_journal_that_cannot_record_the_confirmation_does_not_fail_a_written_item(tmp_path: Path):
+    item = Item(id="p1", title="Report 1", source_type=SourceType.RSS, content="\n\n".join(paragraphs(1)))
+    store, recorded = HalfWritingStore(), []
+    journal = FullDiskJournal(tmp_path / "journal.db")
+    journal.open()
+    telemetry = Telemetry("test")
+    telemetry.add_observer(lambda kind, data: recorded.append((kind, data)))
+    deps = Deps(store, CountingEnricher(), ContentExtractor(), journal, telemetry, Taxonomy())
+
+    outcome = asyncio.run(process_item(item, deps))
+
+    assert outcome.kind is OutcomeKind.ENRICHED, outcome.reason
+    assert store.status["p1"] == "Enriched", "the complete item is not marked Failed"
+    [complete] = [data for kind, data in recorded if kind == "item_complete"]
+    assert "disk is full" in complete["journal_error"], "the journal's trouble is reported with the item"
+    assert journal.get("p1").writing, "the row stays; it is inert once the item left the Inbox"
+    journal.close()
