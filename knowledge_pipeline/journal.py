@@ -75,8 +75,7 @@ class Journal:
         row = self.db.execute("SELECT enrichment, writing FROM steps WHERE item_id = ?", (item_id,)).fetchone()
         if row is None:
             return None
-        enrichment = Enrichment.from_dict(json.loads(row[0])) if row[0] else None
-        return JournalEntry(item_id, enrichment, bool(row[1]))
+        return JournalEntry(item_id, _enrichment(row[0]), bool(row[1]))
 
     def record_enrichment(self, item_id: str, enrichment: Enrichment) -> None:
         self.db.execute(
@@ -97,6 +96,20 @@ class Journal:
 
     def pending(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM steps").fetchone()[0])
+
+
+def _enrichment(kept: str | None) -> Enrichment | None:
+    """The kept enrichment, or None when it cannot be read back (another version's layout, damage).
+
+    The item is then enriched again; the ``writing`` flag still holds, so a
+    partial body is still repaired.
+    """
+    if not kept:
+        return None
+    try:
+        return Enrichment.from_dict(json.loads(kept))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 def _now() -> str:

@@ -550,3 +550,21 @@ def test_a_journal_that_cannot_record_the_confirmation_does_not_fail_a_written_i
     assert "disk is full" in complete["journal_error"], "the journal's trouble is reported with the item"
     assert journal.get("p1").writing, "the row stays; it is inert once the item left the Inbox"
     journal.close()
+
+
+@pytest.mark.parametrize("kept", ['{"summary": "from an older version"}', "not json at all"])
+def test_a_journal_row_that_cannot_be_read_back_is_paid_again_and_still_repaired(tmp_path: Path, kept: str):
+    """A row written by another version (or damaged) must not fail its item on every run."""
+    item = Item(id="p1", title="Report 1", source_type=SourceType.RSS, content="\n\n".join(paragraphs(1)))
+    store, enricher = HalfWritingStore(), CountingEnricher()
+    journal = Journal(tmp_path / "journal.db")
+    journal.open()
+    journal.db.execute("INSERT INTO steps VALUES ('p1', ?, 1, '2020-01-01T00:00:00+00:00')", (kept,))
+    deps = Deps(store, enricher, ContentExtractor(), journal, Telemetry("test"), Taxonomy())
+
+    outcome = asyncio.run(process_item(item, deps))
+
+    assert outcome.kind is OutcomeKind.ENRICHED, outcome.reason
+    assert enricher.calls == 1 and store.repairs == ["p1"], "the write-started flag still means repair"
+    assert journal.get("p1") is None
+    journal.close()
