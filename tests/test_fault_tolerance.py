@@ -381,3 +381,15 @@ def test_retry_failed_by_reason_on_the_original_schema_says_what_is_missing(tmp_
         assert statuses(w)[0] == "Failed"
         everything = run(w, retry_failed=True)
         assert everything.result.exit_code == EXIT_OK and statuses(w) == ["Enriched"] * ITEMS
+
+
+def test_a_corrupt_journal_stops_the_run_before_any_write_and_names_the_file(tmp_path: Path):
+    with world(tmp_path) as w:
+        journal = Path(w.env["JOURNAL_PATH"])
+        journal.write_bytes(b"this is not a database\n" * 200)
+        outcome = run(w)
+        assert statuses(w) == ["Inbox"] * ITEMS
+        assert all(toggles(w.notion, p) == [] for p in w.page_ids)
+    assert outcome.result.exit_code == EXIT_FAILED
+    assert f"cannot open journal {journal}" in outcome.result.error
+    assert outcome.of("run_aborted")
