@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from ..config import Settings
 from ..errors import ConfigError
+from ..logging_setup import Redactor
 from ..telemetry import Telemetry
 from . import checks as c
 from .atomic import atomic_write
@@ -334,12 +335,13 @@ def status(project: Project) -> StatusReport:
     except ConfigError as exc:
         settings, config_error = None, str(exc)
     flags = []
+    redact = Redactor(_secrets(project))
     for name in STATUS_VARIABLES:
         found = origin(project, name)
         shown = found.shown
         if found.source == DEFAULT and settings is not None and not is_secret(name):
             shown = _setting_text(settings, name) or "(unset)"
-        flags.append(FlagView(name, shown, found.source))
+        flags.append(FlagView(name, redact(shown), found.source))
     if settings is not None:
         phase = describe_phase(settings)
         logs = project.path(settings.log_dir)

@@ -23,7 +23,7 @@ from ..errors import FatalRunError, ItemError, ServiceError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 from ..services import ServiceGateway
 from .base import BODY_TOGGLES
-from .notion_api import NotionApi, resolve_data_source
+from .notion_api import NotionApi, may_have_applied, resolve_data_source
 from .notion_blocks import (
     MAX_TEXT,
     block_text,
@@ -351,7 +351,14 @@ class NotionStore:
             await self._remove_body(item.id, context)
             return None
 
-        response = await self._api.append_children(item.id, plan.first, before_retry=remove_partial, context=context)
+        try:
+            response = await self._api.append_children(
+                item.id, plan.first, before_retry=remove_partial, context=context
+            )
+        except ServiceError as exc:
+            if not exc.fatal and exc.__cause__ is not None and may_have_applied(exc.__cause__):
+                await self._remove_body_best_effort(item.id, context)
+            raise
         toggle_ids = [block["id"] for block in response.get("results", [])][-len(plan.first):]
         try:
             written = {index: len(block["toggle"].get("children", [])) for index, block in enumerate(plan.first)}
@@ -386,6 +393,14 @@ class NotionStore:
                 if exc.fatal:
                     raise
                 return
+
+    async def _remove_body_best_effort(self, page_id: str, context: dict) -> None:
+        """After a failed append that the server may still have applied: leave no stray toggles."""
+        try:
+            await self._remove_body(page_id, context)
+        except ServiceError as exc:
+            if exc.fatal:
+                raise
 
     async def _remove_body(self, page_id: str, context: dict) -> None:
         """Delete the top-level body toggles an earlier, cut-off write left on the page."""

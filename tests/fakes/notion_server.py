@@ -1315,6 +1315,9 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:  # the sender died mid-request: a real server never sees a whole request
+            self.close_connection = True
+            return
         if split.path.startswith("/__"):
             self._control(method, split.path, raw)
             return
