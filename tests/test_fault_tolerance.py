@@ -275,12 +275,6 @@ def test_slow_answers_everywhere_only_take_longer(tmp_path: Path):
 
 # --- permanent faults without retries: Failed with the last error, never a crash -----------------
 
-LEFT_BODY = pytest.mark.xfail(strict=True, reason=(
-    "knowledge_pipeline/sources/notion.py NotionStore.write_enrichment: when the first append fails for good in "
-    "a way that may have been applied (notion_api.may_have_applied: 5xx, timeout, dropped reply), the toggles it "
-    "may have left are not removed before the item is marked Failed (only follow-up/update failures _discard); "
-    "it should call _remove_body (best effort) before re-raising"))
-
 PERMANENT: dict[str, tuple[Inject, dict[str, str], str]] = {
     "web-503": (lambda w: w.web.route("/a/0", status=503, body=b"down"), {}, "HTTP 503 for http://"),
     "web-timeout": (lambda w: w.web.page("/a/0", article_html(0), delay=1.5), {"API_TIMEOUT": "0.5"},
@@ -300,8 +294,7 @@ PERMANENT: dict[str, tuple[Inject, dict[str, str], str]] = {
 }
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(case, marks=LEFT_BODY) if case == "notion-lost-reply-to-the-append" else case for case in PERMANENT])
+@pytest.mark.parametrize("case", list(PERMANENT))
 def test_without_retries_a_permanent_fault_fails_that_item_with_the_last_error(tmp_path: Path, case: str):
     inject, env, reason = PERMANENT[case]
     with world(tmp_path, RETRY_ATTEMPTS="0", **env) as w:
