@@ -81,6 +81,7 @@ class BenchConfig:
     jitter: float
     notion_rps: float | None
     notion_burst: float
+    pipeline_notion_rps: float | None
     rate_limit: float
     retry_attempts: int
     error_share: float
@@ -92,8 +93,8 @@ class BenchConfig:
 
     @property
     def notion_max_rps(self) -> float:
-        """What the pipeline is told (NOTION_MAX_RPS): the fake's cap, or the highest accepted value."""
-        return self.notion_rps if self.notion_rps else NO_CAP_RPS
+        """What the pipeline is told (NOTION_MAX_RPS): as asked, else the fake's cap, else the highest accepted."""
+        return self.pipeline_notion_rps or self.notion_rps or NO_CAP_RPS
 
 
 # -- the fake services ----------------------------------------------------------------------------
@@ -335,7 +336,8 @@ def bound(config: BenchConfig, workers: int, per_item: dict[str, float]) -> dict
       T     = sum over s of r_s * L_s   (mean service time of one item)
       r_s   = requests to s per item, as counted by the fake (retries and amortised queries included)
       L_s   = mean latency of one request to s
-      cap_s = 1 / PARALLEL_RATE_LIMIT for every s; for Notion also NOTION_MAX_RPS (the lesser)
+      cap_s = 1 / PARALLEL_RATE_LIMIT for every s; for Notion the least of that, NOTION_MAX_RPS and
+              Notion's own cap (the fake's token bucket)
     """
     latency = {"notion": config.notion_latency, "openai": config.openai_latency, "web": config.web_latency}
     limits: dict[str, float] = {}
@@ -343,8 +345,9 @@ def bound(config: BenchConfig, workers: int, per_item: dict[str, float]) -> dict
     if service_time > 0:
         limits["workers"] = workers / service_time
     spacing_cap = 1.0 / config.rate_limit if config.rate_limit > 0 else math.inf
+    told = config.notion_max_rps if config.notion_max_rps < NO_CAP_RPS else math.inf
     for s in SERVICES:
-        cap = min(spacing_cap, config.notion_rps or math.inf) if s == "notion" else spacing_cap
+        cap = min(spacing_cap, config.notion_rps or math.inf, told) if s == "notion" else spacing_cap
         if per_item[s] > 0 and cap < math.inf:
             limits[s] = cap / per_item[s]
     if not limits:
@@ -486,6 +489,8 @@ def parse_config(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespac
     parser.add_argument("--notion-rps", type=float,
                         help="Notion cap in requests/s, for the fake's token bucket and NOTION_MAX_RPS; 0: none")
     parser.add_argument("--notion-burst", type=float, default=3.0, help="the fake Notion bucket's burst (default 3)")
+    parser.add_argument("--notion-max-rps", type=float,
+                        help="NOTION_MAX_RPS given to the pipeline when it should differ from the fake's cap")
     parser.add_argument("--rate-limit", type=float, help="PARALLEL_RATE_LIMIT: seconds between request starts")
     parser.add_argument("--retry-attempts", type=int, default=3, help="RETRY_ATTEMPTS (default 3)")
     parser.add_argument("--error-share", type=float, default=0.0, help="share of 5xx answers on every service")
@@ -515,6 +520,7 @@ def parse_config(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespac
         jitter=pick(args.jitter, profile.jitter),
         notion_rps=profile.notion_rps,
         notion_burst=args.notion_burst,
+        pipeline_notion_rps=args.notion_max_rps,
         rate_limit=pick(args.rate_limit, profile.rate_limit),
         retry_attempts=args.retry_attempts,
         error_share=args.error_share,
