@@ -548,7 +548,9 @@ def table(result: dict[str, Any]) -> str:
     lines = [
         f"profile {result['profile']}: {result['items']} items, {result['workers']} workers, "
         f"OpenAI {config['openai_latency']}s, Notion {config['notion_latency']}s "
-        f"(cap {config['notion_rps'] or 'none'} req/s), web {config['web_latency']}s, jitter +-{config['jitter']:.0%}, "
+        f"(cap {config['notion_rps'] or 'none'} req/s"
+        + (f", NOTION_MAX_RPS {config['pipeline_notion_rps']}" if config["pipeline_notion_rps"] else "")
+        + f"), web {config['web_latency']}s, jitter +-{config['jitter']:.0%}, "
         f"PARALLEL_RATE_LIMIT {config['rate_limit']}, RETRY_ATTEMPTS {config['retry_attempts']}, "
         f"5xx {config['error_share']:.0%}, 429 {config['rate_limit_share']:.0%}",
         "",
