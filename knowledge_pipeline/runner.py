@@ -194,29 +194,29 @@ async def _capture(
     dry_run: bool = False,
 ) -> list[CaptureReport]:
     reports: list[CaptureReport] = []
-    if options.capture == "none" and not options.add_url:
-        return reports
+    feeds = options.capture == "feeds" and bool(settings.rss_feeds)
+    pdfs = options.capture == "pdfs" and settings.pdf_dir is not None
+    if options.capture == "feeds" and not feeds:
+        telemetry.event("capture_skipped", "RSS_FEEDS is empty: no feed capture", source="feeds")
+    if options.capture == "pdfs" and not pdfs:
+        telemetry.event("capture_skipped", "PDF_DIR is not set: no PDF capture", source="pdfs")
+    if not (feeds or pdfs or options.add_url):
+        return reports  # known_hashes() is a full paginated query on Notion: only when needed
     known = await store.known_hashes()
     if options.add_url:
         from .capture.manual import add_url
 
         reports.append(await add_url(options.add_url, store, telemetry, known_hashes=known, title=options.add_title))
-    if options.capture == "feeds":
+    if feeds:
         from .capture.feeds import capture_feeds
 
-        if settings.rss_feeds:
-            reports += await capture_feeds(
-                settings, store, extractor.fetcher, telemetry, known_hashes=known, dry_run=dry_run
-            )
-        else:
-            telemetry.event("capture_skipped", "RSS_FEEDS is empty: no feed capture", source="feeds")
-    elif options.capture == "pdfs":
+        reports += await capture_feeds(
+            settings, store, extractor.fetcher, telemetry, known_hashes=known, dry_run=dry_run
+        )
+    if pdfs:
         from .capture.pdfs import capture_pdfs
 
-        if settings.pdf_dir is not None:
-            reports.append(await capture_pdfs(settings, store, telemetry, known_hashes=known, dry_run=dry_run))
-        else:
-            telemetry.event("capture_skipped", "PDF_DIR is not set: no PDF capture", source="pdfs")
+        reports.append(await capture_pdfs(settings, store, telemetry, known_hashes=known, dry_run=dry_run))
     return reports
 
 

@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, TypeVar
 
-from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
@@ -36,12 +35,17 @@ _MIN_SLOW_INTERVAL = 0.05
 class ServiceLimiter:
     """Spacing between request starts, an average cap, and slow-down on 429.
 
-    ``spacing`` is the minimum time between the starts of two requests
-    (``PARALLEL_RATE_LIMIT``). ``max_rps`` caps the average rate with
-    aiolimiter (no burst beyond one request). A 429 doubles the interval for
-    every worker and pauses the service for the server's ``Retry-After``;
-    each success afterwards shrinks the interval by 10% until it is back to
-    normal.
+    Every request start is booked on one grid of start times per service:
+    the interval is ``spacing`` (``PARALLEL_RATE_LIMIT``) or ``1/max_rps``
+    (``NOTION_MAX_RPS``), whichever is longer, so over any window of T
+    seconds at most ``1 + T/interval`` requests start. A 429 doubles the
+    interval for every worker and pauses the service for the server's
+    ``Retry-After``; each success afterwards shrinks the interval by 10%
+    until it is back to normal.
+
+    Booking slots ahead (rather than timing each wait from a late wake-up,
+    as aiolimiter does) keeps the average at the cap instead of 2-3% under
+    it: measured with ``make bench``, see docs/performance.md.
     """
 
     def __init__(
@@ -63,14 +67,13 @@ class ServiceLimiter:
         self._sleep = sleep
         self._next_start = 0.0
         self._lock = asyncio.Lock()
-        self._cap = AsyncLimiter(1, 1.0 / max_rps) if max_rps else None
 
     @property
     def interval(self) -> float:
+        base = max(self.spacing, 1.0 / self.max_rps if self.max_rps else 0.0)
         if self.slow_factor <= 1.0:
-            return self.spacing
-        base = max(self.spacing, 1.0 / self.max_rps if self.max_rps else 0.0, _MIN_SLOW_INTERVAL)
-        return base * self.slow_factor
+            return base
+        return max(base, _MIN_SLOW_INTERVAL) * self.slow_factor
 
     async def acquire(self) -> None:
         async with self._lock:
@@ -79,8 +82,6 @@ class ServiceLimiter:
             self._next_start = start + self.interval
             if start > now:
                 await self._sleep(start - now)
-        if self._cap is not None:
-            await self._cap.acquire()
 
     def on_rate_limited(self, retry_after: float | None) -> None:
         self.slow_factor = min(self.slow_factor * 2.0, 64.0)

@@ -449,13 +449,13 @@ def test_secrets_never_reach_output_or_log(project: Path) -> None:
 def test_test_reports_a_missing_dependency(project: Path, tmp_path: Path) -> None:
     shadow = tmp_path / "shadow"
     shadow.mkdir()
-    (shadow / "aiolimiter.py").write_text('raise ImportError("simulated: aiolimiter is not installed")\n')
+    (shadow / "feedparser.py").write_text('raise ImportError("simulated: feedparser is not installed")\n')
 
     result = run_tool(project, "test", "--no-smoke", env={"PYTHONPATH": str(shadow)})
 
     assert result.returncode == 1
     [line] = [l for l in result.stdout.splitlines() if l.startswith("✗ dependencies:")]
-    assert "aiolimiter (import aiolimiter: ImportError: simulated: aiolimiter is not installed)" in line
+    assert "feedparser (import feedparser: ImportError: simulated: feedparser is not installed)" in line
     assert "pip install -r requirements.txt" in line
     assert "✓ python version" in result.stdout
     failed = [e for e in events(project, "migration_test")][-1]["extra_fields"]

@@ -90,7 +90,6 @@ class OpenAIEnricher:
             timeout=settings.api_timeout,
         )
         self._mode: str | None = None
-        self._mode_lock = asyncio.Lock()
         self._input_tokens = settings.max_input_tokens
         self._unpriced: set[str] = set()
 
@@ -206,34 +205,38 @@ class OpenAIEnricher:
     async def _structured_call(
         self, item: Item, taxonomy: Taxonomy, messages: list[dict[str, str]], partial: bool
     ) -> ChatCompletion:
-        if self._mode is None:
-            async with self._mode_lock:
-                if self._mode is None:
-                    return await self._probe_mode(item, taxonomy, messages, partial)
-        return await self._call_in_mode(self._mode, item, taxonomy, messages, partial)
+        """json_schema until the server says it does not take it, then json_object for the run.
 
-    async def _probe_mode(
-        self, item: Item, taxonomy: Taxonomy, messages: list[dict[str, str]], partial: bool
-    ) -> ChatCompletion:
-        """First structured call of the run (under the lock): does the server take json_schema?"""
+        No lock around the first call: holding every worker behind it cost
+        (workers - 1) model latencies per run. A server without json_schema
+        gets at most one rejected call per worker in flight; the fallback is
+        logged once.
+        """
+        if self._mode == JSON_OBJECT:
+            return await self._call_in_mode(JSON_OBJECT, item, taxonomy, messages, partial)
         try:
             response = await self._call_in_mode(JSON_SCHEMA, item, taxonomy, messages, partial)
         except ServiceError as exc:
             if exc.code != RESPONSE_FORMAT_UNSUPPORTED:
                 raise
-            self._mode = JSON_OBJECT
-            self._telemetry.event(
-                "openai_json_mode_fallback",
-                "openai: the server rejected response_format json_schema; "
-                "using json_object with the schema in the prompt for this run",
-                level=logging.WARNING,
-                item_id=item.id,
-                model=self._settings.openai_model,
-                error=str(exc),
-            )
+            self._fall_back_to_json_object(item, exc)
             return await self._call_in_mode(JSON_OBJECT, item, taxonomy, messages, partial)
-        self._mode = JSON_SCHEMA
+        self._mode = self._mode or JSON_SCHEMA
         return response
+
+    def _fall_back_to_json_object(self, item: Item, exc: ServiceError) -> None:
+        if self._mode == JSON_OBJECT:
+            return
+        self._mode = JSON_OBJECT
+        self._telemetry.event(
+            "openai_json_mode_fallback",
+            "openai: the server rejected response_format json_schema; "
+            "using json_object with the schema in the prompt for this run",
+            level=logging.WARNING,
+            item_id=item.id,
+            model=self._settings.openai_model,
+            error=str(exc),
+        )
 
     async def _call_in_mode(
         self, mode: str, item: Item, taxonomy: Taxonomy, messages: list[dict[str, str]], partial: bool
