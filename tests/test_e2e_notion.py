@@ -4,7 +4,8 @@
 on the original Sources schema and ENRICHER=openai, the default NOTION_MAX_RPS=3
 and the fake enforcing Notion's own average of 3 requests/s: every item ends
 Enriched with its properties and one set of body toggles, no 10 s window holds
-more than 30 requests, and nothing was left rate limited.
+more than 30 requests (up to a few ms of arrival jitter), and nothing was left
+rate limited.
 """
 
 from __future__ import annotations
@@ -22,6 +23,19 @@ from .fakes.notion_server import FakeNotion, start_fake_notion
 from .fakes.openai_server import start_fake_openai
 
 NOTION_RPS = 3.0
+# The fake timestamps arrivals: starts booked on the limiter's 1/3 s grid arrive a few ms early or late,
+# so a window of exactly 10 s can catch a 31st request sitting on its edge (measured: 31 in 9.98 s).
+ARRIVAL_JITTER = 0.05
+
+
+def busiest(times: list[float], window: float) -> int:
+    """The most requests that arrived within any ``window`` seconds."""
+    ordered, low, best = sorted(times), 0, 0
+    for high, t in enumerate(ordered):
+        while t - ordered[low] >= window:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
 
 
 def plain(block: dict) -> str:
@@ -75,7 +89,8 @@ def test_pipeline_on_the_examples_against_fake_notion_and_fake_openai(tmp_path: 
     assert any(r["Vendor"] for r in rows), "vendors found in the texts are set"
     assert calls["ok"] == len(rows), "one OpenAI call per item"
 
-    assert stats["max_in_10s"] <= 10 * NOTION_RPS, f"{stats['max_in_10s']} requests in a 10 s window"
+    most = busiest(stats["timestamps"], 10.0 - ARRIVAL_JITTER)
+    assert most <= 10 * NOTION_RPS, f"{most} requests within 10 s (less {ARRIVAL_JITTER} s of arrival jitter)"
     assert stats["rate_limited"] == 0, "the pipeline kept under Notion's average: no 429 at all"
     requests_per_item = (stats["by_endpoint"].get("blocks.children.append", 0)
                          + stats["by_endpoint"].get("pages.update", 0)) / len(rows)
