@@ -30,6 +30,9 @@ Classifier = Callable[[BaseException], ServiceError]
 
 MAX_RETRY_AFTER = 60.0
 _MIN_SLOW_INTERVAL = 0.05
+# Booked slots sit a hair above 1/max_rps so that even a window that catches the
+# first and the last slot exactly stays at or under the cap (clock skew headroom).
+_CAP_HEADROOM = 1.005
 
 
 class ServiceLimiter:
@@ -70,7 +73,7 @@ class ServiceLimiter:
 
     @property
     def interval(self) -> float:
-        base = max(self.spacing, 1.0 / self.max_rps if self.max_rps else 0.0)
+        base = max(self.spacing, _CAP_HEADROOM / self.max_rps if self.max_rps else 0.0)
         if self.slow_factor <= 1.0:
             return base
         return max(base, _MIN_SLOW_INTERVAL) * self.slow_factor
