@@ -141,7 +141,7 @@ def _latency_figure(runs: Sequence[RunReport]) -> go.Figure:
             durations[service].extend(values)
     figure = go.Figure([go.Box(name=service, y=values, boxpoints=False) for service, values in sorted(durations.items())])
     if not durations:
-        _empty(figure, "no api_call_complete events (notion/web calls are logged at LOG_LEVEL=DEBUG)")
+        _empty(figure, "no api_call_complete events in the shown runs")
     return _layout(figure, "chart-latency", yaxis_title="seconds", showlegend=False)
 
 
