@@ -1,0 +1,23 @@
+"""Fake Notion, OpenAI, web and webhook servers on 127.0.0.1 for tests and benchmarks."""
+
+from __future__ import annotations
+
+import sys
+from http.server import ThreadingHTTPServer
+
+_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer that does not print a traceback when a client hangs up.
+
+    Clients cut a download at its size cap, get killed by the crash tests or
+    drop a keep-alive connection: normal events for these fakes, not errors.
+    """
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001 - socketserver API
+        if isinstance(sys.exc_info()[1], _GONE):
+            return
+        super().handle_error(request, client_address)

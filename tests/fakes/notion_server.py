@@ -45,6 +45,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes import QuietHTTPServer
+
 NOTION_VERSION = "2025-09-03"
 DEFAULT_TOKEN = "ntn_fake_token_0123456789"
 DEFAULT_INTEGRATION_NAME = "knowledge-pipeline-fake"
@@ -990,7 +992,7 @@ class FakeNotion:
         self._rate_limited = 0
         self.configure(**faults)
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server = QuietHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-notion", daemon=True)

@@ -48,8 +48,10 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
+
+from tests.fakes import QuietHTTPServer
 
 DEFAULT_API_KEY = "sk-fake-test-key-0123456789abcdef"
 ANSWER_MODES = ("normal", "refusal", "length", "invalid_json", "off_taxonomy", "fenced")
@@ -344,7 +346,7 @@ class FakeOpenAI:
         self._in_flight = 0
         self._max_in_flight = 0
         self.configure(**options)
-        self._server = ThreadingHTTPServer((host, port), _Handler)
+        self._server = QuietHTTPServer((host, port), _Handler)
         self._server.daemon_threads = True
         self._server.fake = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None

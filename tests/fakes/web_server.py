@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
+from tests.fakes import QuietHTTPServer
+
 Body = bytes | str | Callable[[], Iterable[bytes]]
 
 
@@ -66,7 +68,7 @@ class FakeWebServer:
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._random = random.Random(seed)
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server = QuietHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"

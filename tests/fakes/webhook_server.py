@@ -25,8 +25,10 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
+
+from tests.fakes import QuietHTTPServer
 
 
 @dataclass
@@ -46,7 +48,7 @@ class FakeWebhook:
         self._lock = threading.Lock()
         self._random = random.Random(0)
         self._requests: list[dict[str, Any]] = []
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server = QuietHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
