@@ -14,10 +14,11 @@ Each adapter (Notion store, OpenAI enricher, web fetcher) passes a
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
@@ -33,6 +34,35 @@ _MIN_SLOW_INTERVAL = 0.05
 # Booked slots sit a hair above 1/max_rps so that even a window that catches the
 # first and the last slot exactly stays at or under the cap (clock skew headroom).
 _CAP_HEADROOM = 1.005
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds from a ``Retry-After`` value: delta seconds or an HTTP date; None if absent or garbled."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - now(), 0.0)
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None, now: Callable[[], float] = time.time) -> float | None:
+    """The server's advised wait from response headers: ``retry-after-ms`` (OpenAI), else ``retry-after``."""
+    if not headers:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    return parse_retry_after(headers.get("retry-after"), now)
 
 
 class ServiceLimiter:

@@ -18,7 +18,7 @@ import pytest
 from knowledge_pipeline.models import DEFAULT_AI_PRIMITIVES, DEFAULT_CONTENT_TYPES
 from knowledge_pipeline.sources.base import BODY_TOGGLES
 
-from .conftest import EXAMPLE_FEEDS, EXAMPLE_PDFS, events, run_script
+from .conftest import EXAMPLE_PDFS, events, run_script
 from .fakes.notion_server import FakeNotion, start_fake_notion
 from .fakes.openai_server import start_fake_openai
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +11,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 
 from knowledge_pipeline.budget import Budget
 from knowledge_pipeline.config import load_settings

@@ -15,7 +15,7 @@ import pytest
 
 from knowledge_pipeline.models import DEFAULT_AI_PRIMITIVES, DEFAULT_CONTENT_TYPES
 
-from .conftest import EXAMPLE_FEEDS, PYTHON, ROOT, clean_env, events, list_items, read_log, run_script
+from .conftest import EXAMPLE_FEEDS, PYTHON, ROOT, events, list_items, read_log, run_script
 from .fakes.openai_server import start_fake_openai
 from .fakes.web_server import FakeWebServer
 

@@ -170,3 +170,14 @@ def test_metrics_count_every_request_retry_and_tokens():
     summary = metrics.summary()["api_calls"]["openai"]
     assert (summary["count"], summary["errors"], summary["retries"]) == (2, 1, 1)
     assert summary["tokens"]["total"] == 15 and summary["estimated_cost_usd"] == 0.001
+
+
+def test_retry_after_from_headers_prefers_milliseconds_and_reads_dates():
+    from knowledge_pipeline.services import retry_after_seconds
+
+    assert retry_after_seconds({"retry-after-ms": "250", "retry-after": "3"}) == 0.25
+    assert retry_after_seconds({"retry-after": "2"}) == 2.0
+    assert retry_after_seconds({"retry-after": "Sat, 28 Nov 2026 10:00:30 GMT"},
+                               now=lambda: 1795860000.0) == 30.0
+    assert retry_after_seconds({"retry-after": "soon"}) is None
+    assert retry_after_seconds({}) is None

@@ -21,14 +21,11 @@ are off.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import difflib
-import email.utils
 import json
 import logging
 import re
-import time
 from datetime import date
 from typing import Any, NoReturn
 
@@ -39,7 +36,7 @@ from ..budget import Budget
 from ..config import Settings
 from ..errors import EnrichmentError, FatalRunError, ServiceError
 from ..models import Enrichment, Item, Taxonomy
-from ..services import ServiceGateway
+from ..services import ServiceGateway, retry_after_seconds
 from . import prompts
 from .chunking import CHARS_PER_TOKEN, evenly_spaced, split_text
 from .pricing import estimate_cost
@@ -455,28 +452,6 @@ def classify_error(
         retryable=retryable,
         retry_after=retry_after_seconds(exc.response.headers) if retryable else None,
     )
-
-
-def retry_after_seconds(headers: Any) -> float | None:
-    """The server's advised wait: ``retry-after-ms``, else ``retry-after`` (seconds or HTTP date)."""
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            return max(float(value) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
 
 
 def parse_date(value: Any) -> date | None:

@@ -15,10 +15,8 @@ and reported like every other API call.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import ipaddress
 import socket
-import time
 import typing
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -30,7 +28,7 @@ import httpx
 from .. import USER_AGENT
 from ..config import Settings
 from ..errors import ServiceError
-from ..services import ServiceGateway
+from ..services import ServiceGateway, parse_retry_after
 
 MAX_REDIRECTS = 5
 _REDIRECT_CODES = {301, 302, 303, 307, 308}
@@ -347,22 +345,6 @@ def _status_error(response: httpx.Response, url: str) -> ServiceError:
         retryable=retryable,
         retry_after=parse_retry_after(response.headers.get("retry-after")) if retryable else None,
     )
-
-
-def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - now(), 0.0)
 
 
 def classify_web_error(exc: BaseException, url: str = "") -> ServiceError:

@@ -12,8 +12,6 @@ as raw ``httpx.TransportError``.
 from __future__ import annotations
 
 import logging
-import time
-from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
@@ -23,7 +21,7 @@ from notion_client.errors import HTTPResponseError, RequestTimeoutError
 
 from ..config import Settings
 from ..errors import FatalRunError, ServiceError
-from ..services import ServiceGateway
+from ..services import ServiceGateway, retry_after_seconds
 
 SERVICE = "notion"
 PAGE_SIZE = 100
@@ -36,21 +34,6 @@ T = TypeVar("T")
 def _code(error: HTTPResponseError) -> str:
     code = error.code
     return code.value if isinstance(code, Enum) else str(code)
-
-
-def retry_after_seconds(headers: httpx.Headers | None) -> float | None:
-    """``Retry-After`` as seconds: whole seconds or an HTTP date."""
-    value = (headers or httpx.Headers()).get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(int(value)), 0.0)
-    except ValueError:
-        pass
-    try:
-        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError):
-        return None
 
 
 def _redact(message: str, secrets: tuple[str, ...]) -> str:

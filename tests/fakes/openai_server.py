@@ -47,7 +47,6 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
-from datetime import date
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 
