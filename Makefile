@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test test-slow bench install clean-demo
+.PHONY: run test lint test-slow bench install clean-demo
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,11 @@ run: $(VENV)/.installed
 	./pipeline_enhanced.sh
 	SOURCES_BACKEND=sqlite $(PY) -m knowledge_pipeline list
 
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed lint
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(PY) -m ruff check --select F --quiet knowledge_pipeline tests benchmarks *.py
 
 test-slow: $(VENV)/.dev-installed
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
