@@ -25,7 +25,7 @@ from .extract import TextExtractor
 from .journal import Journal, RunLock
 from .models import Item, NewItem, SourceType
 from .processing import Deps
-from .services import RetryPolicy, ServiceGateway
+from .services import ServiceGateway
 from .sources import open_store
 from .telemetry import Observer, RunMetrics, Telemetry
 
@@ -94,7 +94,7 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
     for observer in options.observers:
         telemetry.add_observer(observer)
     budget = Budget(settings.max_cost_usd)
-    gateway = _gateway(settings, telemetry)
+    gateway = ServiceGateway.from_settings(settings, telemetry)
     stop = asyncio.Event()
     result = RunResult(exit_code=EXIT_OK)
     store = open_store(settings, gateway)
@@ -175,13 +175,6 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
     return result
 
 
-def _gateway(settings: Settings, telemetry: Telemetry) -> ServiceGateway:
-    return ServiceGateway(
-        telemetry,
-        spacing=settings.parallel_rate_limit,
-        notion_max_rps=settings.notion_max_rps,
-        retry=RetryPolicy(retries=settings.retry_attempts),
-    )
 
 
 async def _capture(
@@ -287,7 +280,7 @@ async def _close_all(*resources: Any) -> None:
 
 async def _dry_run(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunResult:
     """What would be captured and enriched; writes nothing (no lock, no journal, no log)."""
-    gateway = _gateway(settings, telemetry)
+    gateway = ServiceGateway.from_settings(settings, telemetry)
     store = open_store(settings, gateway)
     extractor = TextExtractor(settings, gateway)
     result = RunResult(exit_code=EXIT_OK)

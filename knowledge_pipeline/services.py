@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable, Mapping, TypeVar
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
+from .config import Settings
 from .errors import ServiceError
 from .telemetry import Telemetry
 
@@ -171,6 +172,16 @@ class ServiceGateway:
         self._clock = clock
         self._sleep = sleep
         self._limiters: dict[str, ServiceLimiter] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, telemetry: Telemetry) -> ServiceGateway:
+        """The gateway every command uses: spacing, Notion cap and retries from the settings."""
+        return cls(
+            telemetry,
+            spacing=settings.parallel_rate_limit,
+            notion_max_rps=settings.notion_max_rps,
+            retry=RetryPolicy(retries=settings.retry_attempts),
+        )
 
     def limiter(self, key: str) -> ServiceLimiter:
         limiter = self._limiters.get(key)

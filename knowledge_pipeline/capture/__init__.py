@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..models import NewItem
+from ..telemetry import Telemetry
 
 
 @dataclass
@@ -18,3 +21,23 @@ class CaptureReport:
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
     would_add: list[NewItem] = field(default_factory=list)
+
+
+async def store_new(
+    store: Any, item: NewItem, report: CaptureReport, telemetry: Telemetry, *, dry_run: bool, **fields: Any
+) -> None:
+    """Add a new item (or, in a dry run, only list it) and report it as ``item_captured``."""
+    if dry_run:
+        report.would_add.append(item)
+        return
+    stored = await store.add(item)
+    report.added += 1
+    telemetry.event(
+        "item_captured",
+        f"captured {item.title[:80]!r} from {report.source}",
+        level=logging.DEBUG,
+        source=report.source,
+        item_id=stored.id,
+        title=item.title,
+        **fields,
+    )

@@ -31,7 +31,7 @@ from ..extract.html import html_to_text
 from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
-from . import CaptureReport
+from . import CaptureReport, store_new
 from .links import LinkError, canonical_link, title_from_link
 
 FULL_TEXT_MIN_CHARS = 500
@@ -161,21 +161,8 @@ async def _capture_entry(
         content=await asyncio.to_thread(_full_text, entry, link),
         created_date=published.date() if published else None,
     )
-    if dry_run:
-        report.would_add.append(item)
-        return
-    stored = await store.add(item)
-    report.added += 1
-    telemetry.event(
-        "item_captured",
-        f"captured {item.title[:80]!r} from {report.source}",
-        level=logging.DEBUG,
-        source=report.source,
-        item_id=stored.id,
-        title=item.title,
-        url=item.url,
-        has_content=item.content is not None,
-    )
+    await store_new(store, item, report, telemetry, dry_run=dry_run, url=item.url,
+                    has_content=item.content is not None)
 
 
 def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> None:

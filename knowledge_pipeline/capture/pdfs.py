@@ -17,7 +17,7 @@ from ..extract.pdf import pdf_metadata
 from ..models import NewItem, SourceType
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
-from . import CaptureReport
+from . import CaptureReport, store_new
 
 _HASH_CHUNK = 1024 * 1024
 
@@ -63,20 +63,7 @@ async def capture_pdfs(
             report.duplicates += 1
             continue
         known_hashes.add(item.hash)
-        if dry_run:
-            report.would_add.append(item)
-            continue
-        stored = await store.add(item)
-        report.added += 1
-        telemetry.event(
-            "item_captured",
-            f"captured PDF {path.name}",
-            level=logging.DEBUG,
-            source=report.source,
-            item_id=stored.id,
-            title=item.title,
-            pdf_path=item.pdf_path,
-        )
+        await store_new(store, item, report, telemetry, dry_run=dry_run, pdf_path=item.pdf_path)
     _complete(telemetry, report)
     return report
 

@@ -12,7 +12,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import PipelineError
 from ..models import Item, Status
-from ..services import RetryPolicy, ServiceGateway
+from ..services import ServiceGateway
 from ..sources import open_store
 from ..telemetry import Telemetry
 
@@ -42,8 +42,7 @@ def item_to_dict(item: Item) -> dict[str, Any]:
 
 
 async def _collect(settings: Settings, status: Status | None, limit: int) -> list[dict[str, Any]]:
-    store = open_store(settings, ServiceGateway(Telemetry("list"), spacing=0, notion_max_rps=settings.notion_max_rps,
-                                                retry=RetryPolicy(settings.retry_attempts)))
+    store = open_store(settings, ServiceGateway.from_settings(settings, Telemetry("list")))
     await store.open()
     try:
         items = []

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import PipelineError
-from ..services import RetryPolicy, ServiceGateway
+from ..services import ServiceGateway
 from ..sources.notion_schema import ERROR_SEVERITY, check_database, setup_database
 from ..telemetry import Telemetry
 
@@ -29,12 +29,7 @@ def add_parser(subparsers: Any) -> None:
 def _gateway(settings: Settings) -> ServiceGateway:
     telemetry = Telemetry("knowledge_pipeline.commands.notion")
     telemetry.logger.addHandler(logging.NullHandler())  # failures are printed once, below, not by logging's fallback
-    return ServiceGateway(
-        telemetry,
-        spacing=settings.parallel_rate_limit,
-        notion_max_rps=settings.notion_max_rps,
-        retry=RetryPolicy(retries=settings.retry_attempts),
-    )
+    return ServiceGateway.from_settings(settings, telemetry)
 
 
 def handle_setup(args: argparse.Namespace, settings: Settings) -> int:

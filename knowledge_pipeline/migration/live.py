@@ -15,18 +15,11 @@ import asyncio
 
 from ..config import Settings
 from ..errors import PipelineError
-from ..services import RetryPolicy, ServiceGateway
+from ..services import ServiceGateway
 from ..telemetry import Telemetry
 from .checks import Check, CheckFailed, CheckSkipped
 
 
-def _gateway(settings: Settings, telemetry: Telemetry) -> ServiceGateway:
-    return ServiceGateway(
-        telemetry,
-        spacing=settings.parallel_rate_limit,
-        notion_max_rps=settings.notion_max_rps,
-        retry=RetryPolicy(retries=settings.retry_attempts),
-    )
 
 
 async def _openai(settings: Settings, telemetry: Telemetry) -> str:
@@ -41,7 +34,7 @@ async def _openai(settings: Settings, telemetry: Telemetry) -> str:
         timeout=settings.api_timeout,
     )
     try:
-        page = await _gateway(settings, telemetry).call(
+        page = await ServiceGateway.from_settings(settings, telemetry).call(
             "openai",
             "models.list",
             lambda: client.models.list(),
@@ -73,7 +66,7 @@ def openai_check(settings: Settings, telemetry: Telemetry) -> Check:
 async def _notion(settings: Settings, telemetry: Telemetry) -> str:
     from ..sources.notion_schema import check_database
 
-    problems = await check_database(settings, _gateway(settings, telemetry))
+    problems = await check_database(settings, ServiceGateway.from_settings(settings, telemetry))
     if problems:
         listed = "; ".join(f"{p.property}: {p.problem} (fix: {p.fix})" for p in problems)
         raise CheckFailed(f"token accepted, but the Sources database needs changes: {listed}")
