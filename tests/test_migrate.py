@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import fcntl
 import os
 import shutil
 import sqlite3
@@ -230,6 +231,21 @@ def test_rollback_restores_bytes_and_modes(project: Path) -> None:
     assert undo.returncode == 0, undo.stderr
     assert (project / "enrich.py").read_text() == "broken = True\n"
     assert stat.S_IMODE((project / "enrich.py").stat().st_mode) == 0o600
+
+
+def test_rollback_waits_while_a_pipeline_run_holds_its_lock(project: Path) -> None:
+    assert run_tool(project, "migrate").returncode == 0
+    (project / "enrich.py").write_text("edited = True\n")
+    lock = project / "logs" / ".pipeline.lock"
+    lock.parent.mkdir(exist_ok=True)
+    with open(lock, "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        refused = run_tool(project, "rollback")
+    assert refused.returncode == 1
+    assert "a pipeline run is active" in refused.stdout + refused.stderr
+    assert (project / "enrich.py").read_text() == "edited = True\n"
+    assert run_tool(project, "rollback").returncode == 0, "once the run is over the rollback goes ahead"
+    assert (project / "enrich.py").read_text() != "edited = True\n"
 
 
 def test_rollback_without_argument_uses_the_migrate_backup_again(project: Path) -> None:

@@ -8,6 +8,7 @@ flags and check outcomes, never a setting's secret value.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,6 +209,28 @@ def default_rollback_target(infos: Sequence[BackupInfo]) -> Path | None:
     return None
 
 
+def _active_run(project: Project) -> str | None:
+    """Why a rollback must wait: a pipeline run holds its lock (files would change under it)."""
+    journal = project.path(_journal_path(project))
+    for lock in (log_dir(project) / ".pipeline.lock", journal.with_name(journal.name + ".lock")):
+        if not lock.exists():
+            continue
+        with open(lock, "a+") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return f"a pipeline run is active (lock {lock}); roll back when it has finished"
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return None
+
+
+def _journal_path(project: Project) -> Path:
+    try:
+        return project.settings().journal_path
+    except ConfigError:
+        return Path("data/journal.db")
+
+
 def rollback(
     project: Project,
     backup: Path | None = None,
@@ -224,6 +247,9 @@ def rollback(
     if not verification.ok or verification.manifest is None:
         return _refuse(tel, target, verification.reason)
     manifest = verification.manifest
+    busy = _active_run(project)
+    if busy:
+        return _refuse(tel, target, busy)
     settings = None
     if with_data:
         if not manifest.data:
