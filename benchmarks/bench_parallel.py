@@ -38,6 +38,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from knowledge_pipeline.config import VARIABLES  # noqa: E402
+from tests.fakes import max_in_window  # noqa: E402
 from tests.fakes.notion_server import FakeNotion  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 from tests.fakes.web_server import FakeWebServer  # noqa: E402
@@ -275,15 +276,6 @@ def enrich_phase(events: list[dict[str, Any]], mode: str) -> tuple[float | None,
 
 
 # -- what the services saw ------------------------------------------------------------------------
-
-def max_in_window(times: list[float], window: float) -> int:
-    best, low = 0, 0
-    ordered = sorted(times)
-    for high, t in enumerate(ordered):
-        while t - ordered[low] >= window:
-            low += 1
-        best = max(best, high - low + 1)
-    return best
 
 
 def service_view(times: list[float], statuses: Counter, endpoints: dict[str, int] | None) -> dict[str, Any]:

@@ -20,14 +20,13 @@ from pathlib import Path
 import pytest
 
 from knowledge_pipeline.capture.feeds import capture_feeds
-from knowledge_pipeline.errors import ExtractionError, ItemError, ServiceError
-from knowledge_pipeline.extract import TextExtractor
+from knowledge_pipeline.errors import ExtractionError, ServiceError
 from knowledge_pipeline.extract.fetch import Fetcher
 from knowledge_pipeline.extract.pdf import pdf_to_text
 from knowledge_pipeline.models import Item, SourceType, Status
 from tests.conftest import EXAMPLE_PDFS, ROOT, clean_env, list_items, run_script
 from tests.data import generate
-from tests.extract.support import all_items, make_gateway, make_settings, make_telemetry, open_store
+from tests.extract.support import extract, all_items, make_gateway, make_settings, make_telemetry, open_store
 from tests.fakes.web_server import FakeWebServer
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -160,7 +159,7 @@ _HUGE_FEED_PROBE = textwrap.dedent(
     import asyncio, json, resource, sys
     from pathlib import Path
     from tests.data.generate import huge_feed
-    from tests.extract.support import make_settings, make_telemetry, make_gateway, open_store, all_items
+    from tests.extract.support import extract, make_settings, make_telemetry, make_gateway, open_store, all_items
     from knowledge_pipeline.capture.feeds import capture_feeds
     from knowledge_pipeline.extract.fetch import Fetcher
 
@@ -201,21 +200,6 @@ def test_a_10000_entry_feed_is_captured_with_bounded_memory(tmp_path):
 # ---------------------------------------------------------------- pages
 
 
-def extract(target: Item, **env) -> str | ItemError:
-    env.setdefault("allow_private_urls", "true")
-    settings = make_settings(**env)
-    telemetry, _ = make_telemetry()
-
-    async def run():
-        extractor = TextExtractor(settings, make_gateway(telemetry, retries=0))
-        try:
-            return await extractor.extract(target)
-        except ItemError as exc:
-            return exc
-        finally:
-            await extractor.close()
-
-    return asyncio.run(run())
 
 
 def web_item(url: str) -> Item:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 from knowledge_pipeline.config import Settings, load_settings
+from knowledge_pipeline.errors import ItemError
+from knowledge_pipeline.extract import TextExtractor
 from knowledge_pipeline.extract.fetch import Fetcher
+from knowledge_pipeline.models import Item
 from knowledge_pipeline.services import RetryPolicy, ServiceGateway
 from knowledge_pipeline.sources.sqlite import SqliteStore
 from knowledge_pipeline.telemetry import Telemetry
@@ -75,3 +79,21 @@ async def open_store(path: Path) -> AsyncIterator[SqliteStore]:
 
 async def all_items(store: SqliteStore) -> list:
     return [item async for item in store.list_items()]
+
+
+def extract(target: Item, **env: Any) -> str | ItemError:
+    """The text of one item through a real TextExtractor (no retries), or the ItemError it raised."""
+    env.setdefault("allow_private_urls", "true")
+    settings = make_settings(**env)
+    telemetry, _ = make_telemetry()
+
+    async def run() -> str | ItemError:
+        extractor = TextExtractor(settings, make_gateway(telemetry, retries=0))
+        try:
+            return await extractor.extract(target)
+        except ItemError as exc:
+            return exc
+        finally:
+            await extractor.close()
+
+    return asyncio.run(run())

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from knowledge_pipeline.errors import ExtractionError, ItemError, ServiceError
+from knowledge_pipeline.errors import ExtractionError, ServiceError
 from knowledge_pipeline.extract import TextExtractor, clean_text
 from knowledge_pipeline.extract.fetch import Fetcher
 from knowledge_pipeline.models import Item, SourceType
 from tests.data.generate import ARTICLE_HTML, NO_TEXT_HTML, huge_html_chunks, sample_pdf
-from tests.extract.support import make_gateway, make_settings, make_telemetry
+from tests.extract.support import extract, make_gateway, make_settings, make_telemetry
 from tests.fakes.web_server import FakeWebServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pdfs"
@@ -35,21 +35,6 @@ def item(**fields) -> Item:
     return Item(id="item-1", title="An item", **fields)
 
 
-def extract(target: Item, **env) -> str | ItemError:
-    env.setdefault("allow_private_urls", "true")
-    settings = make_settings(**env)
-    telemetry, _ = make_telemetry()
-
-    async def run():
-        extractor = TextExtractor(settings, make_gateway(telemetry, retries=0))
-        try:
-            return await extractor.extract(target)
-        except ItemError as exc:
-            return exc
-        finally:
-            await extractor.close()
-
-    return asyncio.run(run())
 
 
 def test_feed_content_is_used_without_any_fetch(web):

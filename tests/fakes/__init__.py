@@ -21,3 +21,14 @@ class QuietHTTPServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], _GONE):
             return
         super().handle_error(request, client_address)
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """The most requests whose start times fit in any window of ``window`` seconds."""
+    best, low = 0, 0
+    ordered = sorted(times)
+    for high, t in enumerate(ordered):
+        while t - ordered[low] >= window:
+            low += 1
+        best = max(best, high - low + 1)
+    return best

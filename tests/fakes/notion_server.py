@@ -45,7 +45,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes import QuietHTTPServer
+from tests.fakes import QuietHTTPServer, max_in_window
 
 NOTION_VERSION = "2025-09-03"
 DEFAULT_TOKEN = "ntn_fake_token_0123456789"
@@ -1073,8 +1073,8 @@ class FakeNotion:
             "by_endpoint": dict(Counter(entry[1] for entry in log)),
             "by_status": {str(k): v for k, v in Counter(entry[3] for entry in log).items()},
             "rate_limited": limited,
-            "max_in_1s": _max_in_window(times, 1.0),
-            "max_in_10s": _max_in_window(times, 10.0),
+            "max_in_1s": max_in_window(times, 1.0),
+            "max_in_10s": max_in_window(times, 10.0),
             "timestamps": times,
             "log": [{"t": t, "endpoint": e, "path": p, "status": s} for t, e, p, s in log],
         }
@@ -1225,15 +1225,6 @@ def _error_for(status: int, message: str | None, retry_after: int | None) -> Not
         error.extra["__retry_after"] = retry_after if retry_after is not None else 1
     return error
 
-
-def _max_in_window(times: list[float], window: float) -> int:
-    best, low = 0, 0
-    ordered = sorted(times)
-    for high, t in enumerate(ordered):
-        while t - ordered[low] >= window:
-            low += 1
-        best = max(best, high - low + 1)
-    return best
 
 
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = [

@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass, field, fields
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 
-from tests.fakes import QuietHTTPServer
+from tests.fakes import QuietHTTPServer, max_in_window
 
 DEFAULT_API_KEY = "sk-fake-test-key-0123456789abcdef"
 ANSWER_MODES = ("normal", "refusal", "length", "invalid_json", "off_taxonomy", "fenced")
@@ -324,15 +324,6 @@ def _error(message: str, type_: str, code: str | None, param: str | None = None)
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def _max_in_window(times: list[float], window: float) -> int:
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 class FakeOpenAI:
     """The fake server; start it with ``start()`` or as a context manager."""
 
@@ -429,8 +420,8 @@ class FakeOpenAI:
                 for key in ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens")
             },
             "timestamps": times,
-            "max_in_1s": _max_in_window(times, 1.0),
-            "max_in_10s": _max_in_window(times, 10.0),
+            "max_in_1s": max_in_window(times, 1.0),
+            "max_in_10s": max_in_window(times, 10.0),
             "max_concurrency": max_in_flight,
         }
 
