@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
 
 from .runs import RunReport, top_errors
 from .text import format_cost, format_duration, format_rate, format_seconds, status_text
@@ -30,7 +31,8 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
 .meta { color: #666; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 1rem; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 1rem; }
+.chart { min-width: 0; }
 table { border-collapse: collapse; font-size: 0.85rem; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; vertical-align: top; }
 th { background: #f4f4f4; } td.l, th.l { text-align: left; }
@@ -58,19 +60,21 @@ def render_html(
     charts = [
         figure.to_html(
             full_html=False,
-            include_plotlyjs=(index == 0),
+            include_plotlyjs=False,
             div_id=div_id,
             config=_PLOTLY_CONFIG,
             default_height="380px",
         )
-        for index, (div_id, figure) in enumerate(figures)
+        for div_id, figure in figures
     ]
     shown_errors = top_errors(runs) if errors is None else list(errors)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title>",
-        f"<style>{_STYLE}</style></head><body>",
+        f"<style>{_STYLE}</style>",
+        # plotly.js inlined once, before any chart, so every chart is laid out in the finished grid
+        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>',
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="meta">{len(runs)} run(s), generated {generated}'
         + (f"; {skipped_lines} log line(s) skipped" if skipped_lines else "")
@@ -95,8 +99,8 @@ def _labels(runs: Sequence[RunReport]) -> list[str]:
 def _layout(figure: go.Figure, div_id: str, **extra: Any) -> go.Figure:
     figure.update_layout(
         title={"text": CHARTS[div_id]},
-        margin={"l": 50, "r": 30, "t": 50, "b": 40},
-        legend={"orientation": "h", "y": -0.2},
+        margin={"l": 50, "r": 30, "t": 70, "b": 40},
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
         **extra,
     )
     return figure
