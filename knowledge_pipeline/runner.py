@@ -8,11 +8,14 @@ events are shown (logging setup, progress bar).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import signal
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from .budget import Budget
@@ -78,12 +81,31 @@ def run(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunRes
 async def run_async(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunResult:
     if options.dry_run:
         return await _dry_run(settings, options, telemetry)
-    lock = RunLock(settings.journal_path.with_name(settings.journal_path.name + ".lock"))
-    lock.acquire()
+    locks = [RunLock(path) for path in run_lock_paths(settings)]
+    held: list[RunLock] = []
     try:
+        for lock in locks:
+            lock.acquire()
+            held.append(lock)
         return await _locked_run(settings, options, telemetry)
     finally:
-        lock.release()
+        for lock in reversed(held):
+            lock.release()
+
+
+def run_lock_paths(settings: Settings) -> tuple[Path, Path]:
+    """The journal's lock, and one per Sources store shared by every run on this machine.
+
+    The second catches two runs on the same store started from different
+    directories (so with different relative JOURNAL_PATHs).
+    """
+    journal_lock = settings.journal_path.with_name(settings.journal_path.name + ".lock")
+    if settings.sources_backend == "notion":
+        identity = f"notion:{settings.notion_base_url}:{settings.notion_sources_db}"
+    else:
+        identity = f"sqlite:{settings.sources_db_path.resolve()}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return journal_lock, Path(tempfile.gettempdir()) / f"knowledge-pipeline-{digest}.lock"
 
 
 async def _locked_run(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunResult:

@@ -277,3 +277,23 @@ def test_retry_failed_puts_failed_items_back(tmp_path: Path, demo_env: dict):
 def test_every_script_has_help(tmp_path: Path, script: str):
     done = run_script([script, "--help"], tmp_path)
     assert done.returncode == 0 and "usage:" in done.stdout
+
+
+def test_two_runs_on_one_store_exclude_each_other_whatever_their_journal(tmp_path: Path, demo_env: dict):
+    """Started from different directories, relative JOURNAL_PATHs differ; the store's own lock still holds."""
+    with FakeWebServer() as web:
+        web.page("/slow", ARTICLE.format(t="Slow", p=PARAGRAPHS), delay=3)
+        feed = feed_file(tmp_path / "slow.xml", [("Slow", f"{web.url}/slow")])
+        env = {**demo_env, "RSS_FEEDS": str(feed), "ALLOW_PRIVATE_URLS": "true", "JOURNAL_PATH": "journal.db"}
+        first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+        first_dir.mkdir()
+        second_dir.mkdir()
+        first = subprocess.Popen([PYTHON, str(ROOT / "enrich_rss_enhanced.py")], cwd=first_dir, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not web.paths():
+            time.sleep(0.05)
+        second = run_script(["enrich_rss.py"], second_dir, env)
+        first.communicate(timeout=60)
+    assert second.returncode == 75 and "another enrichment run is active" in second.stderr
+    assert first.returncode == 0
