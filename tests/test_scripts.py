@@ -199,38 +199,43 @@ def test_secrets_never_reach_logs_or_console(tmp_path: Path, demo_env: dict):
     assert "[REDACTED]" in written
 
 
-def test_a_second_concurrent_run_exits_at_once_with_its_own_code(tmp_path: Path, demo_env: dict):
+def second_run_while_the_first_is_busy(
+    tmp_path: Path, env: dict, first: list[str], second: list[str],
+    first_cwd: Path | None = None, second_cwd: Path | None = None,
+) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess, float]:
+    """Start ``first`` on a feed whose one article takes 3 s, run ``second`` while it fetches.
+
+    Returns both results and how long the second run took.
+    """
     with FakeWebServer() as web:
         web.page("/slow", ARTICLE.format(t="Slow", p=PARAGRAPHS), delay=3)
         feed = feed_file(tmp_path / "slow.xml", [("Slow", f"{web.url}/slow")])
-        env = {**demo_env, "RSS_FEEDS": str(feed), "ALLOW_PRIVATE_URLS": "true", "LOG_DIR": str(tmp_path / "logs")}
-        first = subprocess.Popen([str(ROOT / "pipeline_enhanced.sh")], cwd=tmp_path, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env = {**env, "RSS_FEEDS": str(feed), "ALLOW_PRIVATE_URLS": "true"}
+        command = [PYTHON, str(ROOT / first[0]), *first[1:]] if first[0].endswith(".py") else [str(ROOT / first[0])]
+        running = subprocess.Popen(command, cwd=first_cwd or tmp_path, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not web.paths():
             time.sleep(0.05)
         started = time.monotonic()
-        second = run_script(["pipeline_enhanced.sh"], tmp_path, env)
+        other = run_script(second, second_cwd or tmp_path, env)
         elapsed = time.monotonic() - started
-        first.communicate(timeout=60)
+        out, err = running.communicate(timeout=60)
+    return subprocess.CompletedProcess(command, running.returncode, out, err), other, elapsed
+
+
+def test_a_second_concurrent_run_exits_at_once_with_its_own_code(tmp_path: Path, demo_env: dict):
+    env = {**demo_env, "LOG_DIR": str(tmp_path / "logs")}
+    first, second, elapsed = second_run_while_the_first_is_busy(
+        tmp_path, env, ["pipeline_enhanced.sh"], ["pipeline_enhanced.sh"])
     assert second.returncode == 75
     assert "another pipeline run is active" in second.stderr
     assert elapsed < 2
-    assert first.returncode == 0
+    assert first.returncode == 0, first.stderr
 
 
 def test_enrich_scripts_refuse_to_run_twice_even_by_hand(tmp_path: Path, demo_env: dict):
-    with FakeWebServer() as web:
-        web.page("/slow", ARTICLE.format(t="Slow", p=PARAGRAPHS), delay=3)
-        feed = feed_file(tmp_path / "slow.xml", [("Slow", f"{web.url}/slow")])
-        env = {**demo_env, "RSS_FEEDS": str(feed), "ALLOW_PRIVATE_URLS": "true"}
-        first = subprocess.Popen([PYTHON, str(ROOT / "enrich_rss_enhanced.py")], cwd=tmp_path, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not web.paths():
-            time.sleep(0.05)
-        second = run_script(["enrich.py"], tmp_path, env)
-        first.communicate(timeout=60)
+    _, second, _ = second_run_while_the_first_is_busy(tmp_path, demo_env, ["enrich_rss_enhanced.py"], ["enrich.py"])
     assert second.returncode == 75 and "another enrichment run is active" in second.stderr
 
 
@@ -281,19 +286,11 @@ def test_every_script_has_help(tmp_path: Path, script: str):
 
 def test_two_runs_on_one_store_exclude_each_other_whatever_their_journal(tmp_path: Path, demo_env: dict):
     """Started from different directories, relative JOURNAL_PATHs differ; the store's own lock still holds."""
-    with FakeWebServer() as web:
-        web.page("/slow", ARTICLE.format(t="Slow", p=PARAGRAPHS), delay=3)
-        feed = feed_file(tmp_path / "slow.xml", [("Slow", f"{web.url}/slow")])
-        env = {**demo_env, "RSS_FEEDS": str(feed), "ALLOW_PRIVATE_URLS": "true", "JOURNAL_PATH": "journal.db"}
-        first_dir, second_dir = tmp_path / "a", tmp_path / "b"
-        first_dir.mkdir()
-        second_dir.mkdir()
-        first = subprocess.Popen([PYTHON, str(ROOT / "enrich_rss_enhanced.py")], cwd=first_dir, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not web.paths():
-            time.sleep(0.05)
-        second = run_script(["enrich_rss.py"], second_dir, env)
-        first.communicate(timeout=60)
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    first, second, _ = second_run_while_the_first_is_busy(
+        tmp_path, {**demo_env, "JOURNAL_PATH": "journal.db"}, ["enrich_rss_enhanced.py"], ["enrich_rss.py"],
+        first_cwd=first_dir, second_cwd=second_dir)
     assert second.returncode == 75 and "another enrichment run is active" in second.stderr
-    assert first.returncode == 0
+    assert first.returncode == 0, first.stderr

@@ -26,6 +26,7 @@ import feedparser
 
 from ..config import Settings
 from ..errors import ItemError
+from ..extract import read_file_capped
 from ..extract.fetch import Fetcher
 from ..extract.html import html_to_text
 from ..models import NewItem, SourceType, sha256_text
@@ -221,16 +222,11 @@ def _parse(data: bytes, headers: dict[str, str]) -> feedparser.FeedParserDict:
 
 
 def _read_file(path: Path, cap: int) -> bytes:
-    if path.exists() and not path.is_file():
-        raise FeedError(f"not a regular file: {path}")
     try:
-        with path.open("rb") as handle:
-            data = handle.read(cap + 1)
-    except FileNotFoundError:
-        raise FeedError(f"feed file not found: {path}") from None
-    except OSError as exc:
-        raise FeedError(f"cannot read feed file {path}: {exc.strerror or exc}") from None
-    if len(data) > cap:
+        data, truncated = read_file_capped(path, cap, "feed file")
+    except ItemError as exc:
+        raise FeedError(exc.reason) from None
+    if truncated:
         raise FeedError(f"feed file larger than MAX_DOWNLOAD_MB ({cap / 1048576:g} MB): {path}")
     return data
 

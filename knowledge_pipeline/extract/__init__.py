@@ -73,7 +73,7 @@ class TextExtractor:
             raise ExtractionError(f"unsupported PDF location scheme {scheme}: (use a path, file:// or http(s)://)")
         else:
             path = Path(location).expanduser()
-        data, truncated = await asyncio.to_thread(_read_capped, path, self.settings.max_download_bytes)
+        data, truncated = await asyncio.to_thread(read_file_capped, path, self.settings.max_download_bytes, "PDF")
         return await self._pdf_bytes(data, truncated)
 
     async def _pdf_bytes(self, data: bytes, truncated: bool) -> str:
@@ -102,16 +102,17 @@ def _content_text(content: str, url: str | None) -> str:
     return content
 
 
-def _read_capped(path: Path, cap: int) -> tuple[bytes, bool]:
+def read_file_capped(path: Path, cap: int, what: str) -> tuple[bytes, bool]:
+    """At most ``cap`` bytes of a local file and whether it was longer; one-line errors naming ``what``."""
     if path.exists() and not path.is_file():
-        raise ExtractionError(f"PDF path is not a regular file: {path}")
+        raise ExtractionError(f"{what} is not a regular file: {path}")
     try:
         with path.open("rb") as handle:
             data = handle.read(cap + 1)
     except FileNotFoundError:
-        raise ExtractionError(f"PDF not found: {path}") from None
+        raise ExtractionError(f"{what} not found: {path}") from None
     except OSError as exc:
-        raise ExtractionError(f"cannot read PDF {path}: {exc.strerror or exc}") from None
+        raise ExtractionError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     return data[:cap], len(data) > cap
 
 
