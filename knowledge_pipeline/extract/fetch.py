@@ -10,6 +10,10 @@ the peer address of the socket it actually opened.
 Every request goes through :meth:`ServiceGateway.call` as service ``web`` with
 one limiter per host (``web:<host>``), so retries and rate limits are shared
 and reported like every other API call.
+
+Bodies are read raw and decoded here (:mod:`.decoding`), one content-coding
+layer at most, so the size cap bounds what decompression produces, not only
+what it is left with: a few kilobytes of nested gzip never become gigabytes.
 """
 
 from __future__ import annotations
@@ -29,10 +33,15 @@ from .. import USER_AGENT
 from ..config import Settings
 from ..errors import ServiceError
 from ..services import ServiceGateway, parse_retry_after
+from .decoding import ContentCodingError, Decoder, accept_encoding, decoder_for
 
 MAX_REDIRECTS = 5
+# A compressed body that reaches the size cap while inflating more than this is
+# refused as a bomb; honest HTML and feeds compress 3-20x.
+MAX_INFLATE_RATIO = 100
 _REDIRECT_CODES = {301, 302, 303, 307, 308}
 _CHUNK = 64 * 1024
+_RAW_CHUNK = 16 * 1024
 _ACCEPT = "text/html,application/xhtml+xml,application/pdf,application/xml;q=0.9,*/*;q=0.8"
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -251,7 +260,7 @@ class Fetcher:
         self._client = httpx.AsyncClient(
             transport=_GuardedTransport(_GuardedBackend(self.guard, network_backend)),
             timeout=httpx.Timeout(settings.api_timeout),
-            headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT},
+            headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT, "Accept-Encoding": accept_encoding()},
             follow_redirects=False,
             trust_env=False,
         )
@@ -313,25 +322,80 @@ class Fetcher:
                 return _Hop(url, response.status_code, "", response.headers["location"], b"", False)
             if response.status_code >= 400:
                 raise _status_error(response, url)
-            body = bytearray()
-            truncated = False
-            async for chunk in response.aiter_bytes(_CHUNK):
-                room = cap - len(body)
-                if len(chunk) > room:
-                    body += chunk[:room]
-                    truncated = True
-                    break
-                body += chunk
+            try:
+                decoder = decoder_for(response.headers.get("content-encoding"))
+                body = _CappedBody(cap, decoder)
+                async for raw in response.aiter_raw(_RAW_CHUNK if decoder else _CHUNK):
+                    if body.take(raw):
+                        break
+                else:
+                    body.finish()
+            except ContentCodingError as exc:
+                raise ServiceError("web", exc.at(_shown(url)), code="content_coding") from None
+            if body.bomb:
+                raise ServiceError(
+                    "web",
+                    f"refused {_shown(url)}: its {response.headers.get('content-encoding', '').strip()} content "
+                    f"inflates more than {MAX_INFLATE_RATIO}x, past MAX_DOWNLOAD_MB ({cap / 1048576:g} MB): "
+                    "a possible decompression bomb",
+                    code="decompression_bomb",
+                )
             content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
             return _Hop(
                 url=str(response.url),
                 status_code=response.status_code,
                 content_type=content_type,
                 location=None,
-                body=bytes(body),
-                truncated=truncated,
+                body=bytes(body.data),
+                truncated=body.truncated,
                 charset=response.charset_encoding,
             )
+
+
+class _CappedBody:
+    """A response body kept up to ``cap`` bytes, decoded with every step's output bounded by the room left."""
+
+    def __init__(self, cap: int, decoder: Decoder | None) -> None:
+        self.cap = cap
+        self.decoder = decoder
+        self.data = bytearray()
+        self.raw_bytes = 0
+        self.truncated = False
+
+    @property
+    def bomb(self) -> bool:
+        if not self.truncated or self.decoder is None:
+            return False
+        return len(self.data) > MAX_INFLATE_RATIO * (self.raw_bytes - self.decoder.buffered)
+
+    def take(self, raw: bytes) -> bool:
+        """Add a raw chunk; True once the cap is reached (read no further)."""
+        self.raw_bytes += len(raw)
+        if self.decoder is None:
+            return self._keep(raw)
+        piece = self.decoder.decode(raw, self._room + 1)
+        while not self._keep(piece):
+            if not self.decoder.pending:
+                return False
+            piece = self.decoder.decode(b"", self._room + 1)
+        return True
+
+    def finish(self) -> None:
+        if self.decoder is not None:
+            self._keep(self.decoder.finish(self._room + 1))
+
+    @property
+    def _room(self) -> int:
+        return self.cap - len(self.data)
+
+    def _keep(self, piece: bytes) -> bool:
+        room = self._room
+        if len(piece) > room:
+            self.data += piece[:room]
+            self.truncated = True
+            return True
+        self.data += piece
+        return False
 
 
 def _status_error(response: httpx.Response, url: str) -> ServiceError:

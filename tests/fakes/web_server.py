@@ -159,6 +159,7 @@ def _handler_for(server: FakeWebServer) -> type[BaseHTTPRequestHandler]:
                     "time": time.monotonic(),
                     "user_agent": self.headers.get("User-Agent"),
                     "host": self.headers.get("Host"),
+                    "accept_encoding": self.headers.get("Accept-Encoding"),
                 }
             )
             if path == "/__stats":
