@@ -78,14 +78,47 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+
 def blocked_reason(address: str) -> str | None:
-    """Why ``address`` must not be fetched (``"loopback"``, ``"private"``...), or None if public."""
+    """Why ``address`` must not be fetched (``"loopback"``, ``"private"``...), or None if public.
+
+    An IPv6 address that carries an IPv4 one (mapped, 6to4, NAT64, Teredo) is
+    judged like the IPv4 address it leads to.
+    """
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return "unparsable"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        else:
+            embedded = _embedded_ipv4(ip)
+            if embedded is not None:
+                kind, carried = embedded
+                reasons = [_reason(v4) for v4 in carried]
+                return next((f"{kind}-embedded {r}" for r in reasons if r is not None), None)
+    return _reason(ip)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[str, list[ipaddress.IPv4Address]] | None:
+    """The IPv4 addresses a 6to4, NAT64 (RFC 6052 /96 and /48) or Teredo address carries."""
+    if ip.sixtofour is not None:
+        return "6to4", [ip.sixtofour]
+    if ip.teredo is not None:
+        return "Teredo", list(ip.teredo)
+    packed = ip.packed
+    if ip in _NAT64:
+        return "NAT64", [ipaddress.IPv4Address(packed[12:16])]
+    if ip in _NAT64_LOCAL:  # bits 64-71 are the reserved "u" octet
+        return "NAT64", [ipaddress.IPv4Address(packed[6:8] + packed[9:11])]
+    return None
+
+
+def _reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     for check, label in (
         ("is_unspecified", "unspecified"),
         ("is_loopback", "loopback"),
