@@ -19,6 +19,7 @@ from .journal import Journal
 from .models import Item, Outcome, OutcomeKind, Taxonomy
 from .sources.base import SourceStore
 from .telemetry import Telemetry
+from .urls import strip_userinfo
 
 MAX_REASON_CHARS = 500
 
@@ -35,7 +36,7 @@ class Deps:
 
 
 def _one_line(text: str) -> str:
-    line = " ".join(str(text).split())
+    line = strip_userinfo(" ".join(str(text).split()))
     return line[: MAX_REASON_CHARS - 1] + "…" if len(line) > MAX_REASON_CHARS else line
 
 

@@ -32,6 +32,7 @@ from ..extract.html import html_to_text
 from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
+from ..urls import shown_url, strip_userinfo
 from . import CaptureReport, store_new
 from .links import LinkError, canonical_link, title_from_link
 
@@ -87,7 +88,7 @@ async def _capture_one(
     known_hashes: set[str],
     dry_run: bool,
 ) -> CaptureReport:
-    report = CaptureReport(source=_shown(source))
+    report = CaptureReport(source=shown_url(source, limit=None))
     telemetry.event("capture_start", f"reading feed {report.source}", source=report.source, kind="feed")
     try:
         parsed = await _read_and_parse(source, fetcher, settings.max_download_bytes)
@@ -162,7 +163,7 @@ async def _capture_entry(
         content=await asyncio.to_thread(_full_text, entry, link),
         created_date=published.date() if published else None,
     )
-    await store_new(store, item, report, telemetry, dry_run=dry_run, url=item.url,
+    await store_new(store, item, report, telemetry, dry_run=dry_run, url=shown_url(link, limit=None),
                     has_content=item.content is not None)
 
 
@@ -246,7 +247,7 @@ def _entry_title(entry: Any, link: str) -> str:
     title = entry.get("title") or ""
     if "<" in title and ">" in title:
         title = html_to_text(title) or title
-    title = " ".join(_CONTROL.sub(" ", title).split())
+    title = strip_userinfo(" ".join(_CONTROL.sub(" ", title).split()))
     if not title:
         return title_from_link(link)
     return title if len(title) <= _MAX_TITLE else title[: _MAX_TITLE - 1] + "…"
@@ -274,14 +275,3 @@ def _full_text(entry: Any, link: str) -> str | None:
 def _one_line(exc: object) -> str:
     text = " ".join(str(exc).split()) if exc is not None else "unknown problem"
     return text[:200]
-
-
-def _shown(source: str) -> str:
-    """A feed location fit for logs: credentials removed."""
-    try:
-        parts = urlsplit(source)
-        if parts.username or parts.password:
-            return parts._replace(netloc=parts.hostname or "").geturl()
-    except ValueError:
-        pass
-    return source

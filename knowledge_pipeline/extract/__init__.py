@@ -18,6 +18,7 @@ from ..config import Settings
 from ..errors import ExtractionError
 from ..models import Item, SourceType
 from ..services import ServiceGateway
+from ..urls import shown_url
 from .fetch import Fetched, Fetcher
 from .html import html_to_text
 from .pdf import pdf_to_text
@@ -88,10 +89,10 @@ class TextExtractor:
         if fetched.content_type in _TEXT_TYPES:
             return _decode(fetched)
         if fetched.content_type not in _HTML_TYPES and not _looks_like_html(fetched.body):
-            raise ExtractionError(f"unsupported content type {fetched.content_type} at {fetched.url}")
+            raise ExtractionError(f"unsupported content type {fetched.content_type} at {shown_url(fetched.url)}")
         text = await asyncio.to_thread(html_to_text, fetched.body, fetched.url)
         if not text.strip():
-            raise ExtractionError(f"no article text found at {fetched.url}")
+            raise ExtractionError(f"no article text found at {shown_url(fetched.url)}")
         return text
 
 

@@ -33,6 +33,7 @@ from .. import USER_AGENT
 from ..config import Settings
 from ..errors import ServiceError
 from ..services import ServiceGateway, parse_retry_after
+from ..urls import shown_url
 from .decoding import ContentCodingError, Decoder, accept_encoding, decoder_for
 
 MAX_REDIRECTS = 5
@@ -146,13 +147,13 @@ class AddressGuard:
             parts = urlsplit(url.strip())
             port = parts.port
         except ValueError as exc:
-            raise UnsafeURLError(f"refused URL {_shown(url)}: malformed ({exc})") from None
+            raise UnsafeURLError(f"refused URL {shown_url(url)}: malformed ({exc})") from None
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             shown = f"{scheme}:" if scheme else "no scheme"
-            raise UnsafeURLError(f"refused URL {_shown(url)}: only http and https are fetched ({shown})")
+            raise UnsafeURLError(f"refused URL {shown_url(url)}: only http and https are fetched ({shown})")
         if not parts.hostname:
-            raise UnsafeURLError(f"refused URL {_shown(url)}: no host")
+            raise UnsafeURLError(f"refused URL {shown_url(url)}: no host")
         return parts.hostname, port or (443 if scheme == "https" else 80)
 
     async def check_url(self, url: str) -> None:
@@ -316,13 +317,13 @@ class Fetcher:
             except UnsafeURLError as exc:
                 if current == url.strip():
                     raise
-                raise UnsafeURLError(f"{exc} (redirected from {_shown(url)})") from None
+                raise UnsafeURLError(f"{exc} (redirected from {shown_url(url)})") from None
             hop = await self._get(current, cap)
             if hop.location is None:
                 return Fetched(hop.url, hop.status_code, hop.content_type, hop.body, hop.truncated, hop.charset)
             current = urljoin(current, hop.location)
         raise ServiceError(
-            "web", f"too many redirects (more than {MAX_REDIRECTS}) from {_shown(url)}", code="too_many_redirects"
+            "web", f"too many redirects (more than {MAX_REDIRECTS}) from {shown_url(url)}", code="too_many_redirects"
         )
 
     async def _get(self, url: str, cap: int) -> _Hop:
@@ -335,7 +336,7 @@ class Fetcher:
             except (TimeoutError, httpx.TimeoutException):
                 raise ServiceError(
                     "web",
-                    f"timed out after {self.settings.api_timeout:g}s fetching {_shown(url)}",
+                    f"timed out after {self.settings.api_timeout:g}s fetching {shown_url(url)}",
                     code="timeout",
                     retryable=True,
                 ) from None
@@ -364,11 +365,11 @@ class Fetcher:
                 else:
                     body.finish()
             except ContentCodingError as exc:
-                raise ServiceError("web", exc.at(_shown(url)), code="content_coding") from None
+                raise ServiceError("web", exc.at(shown_url(url)), code="content_coding") from None
             if body.bomb:
                 raise ServiceError(
                     "web",
-                    f"refused {_shown(url)}: its {response.headers.get('content-encoding', '').strip()} content "
+                    f"refused {shown_url(url)}: its {response.headers.get('content-encoding', '').strip()} content "
                     f"inflates more than {MAX_INFLATE_RATIO}x, past MAX_DOWNLOAD_MB ({cap / 1048576:g} MB): "
                     "a possible decompression bomb",
                     code="decompression_bomb",
@@ -436,7 +437,7 @@ def _status_error(response: httpx.Response, url: str) -> ServiceError:
     retryable = status == 429 or status >= 500 or status == 408
     return ServiceError(
         "web",
-        f"HTTP {status} for {_shown(url)}",
+        f"HTTP {status} for {shown_url(url)}",
         status_code=status,
         code=f"http_{status}",
         retryable=retryable,
@@ -448,7 +449,7 @@ def classify_web_error(exc: BaseException, url: str = "") -> ServiceError:
     """Map an httpx / network exception to a ServiceError: timeouts and connection errors retry."""
     if isinstance(exc, ServiceError):
         return exc
-    where = f" for {_shown(url)}" if url else ""
+    where = f" for {shown_url(url)}" if url else ""
     detail = (str(exc).splitlines() or [""])[0] or type(exc).__name__
     if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
         return ServiceError("web", f"timed out{where}: {type(exc).__name__}", code="timeout", retryable=True)
@@ -461,15 +462,3 @@ def classify_web_error(exc: BaseException, url: str = "") -> ServiceError:
     if isinstance(exc, httpx.DecodingError):
         return ServiceError("web", f"could not decode the response{where}: {detail}", code="decoding_error")
     return ServiceError("web", f"request failed{where}: {type(exc).__name__}: {detail}", code="error")
-
-
-def _shown(url: str, limit: int = 200) -> str:
-    """A URL fit for a one-line message: no credentials, no newlines, bounded length."""
-    text = " ".join(url.split())
-    try:
-        parts = urlsplit(text)
-        if parts.username or parts.password:
-            text = parts._replace(netloc=parts.hostname or "").geturl()
-    except ValueError:
-        pass
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -160,6 +160,7 @@ def _handler_for(server: FakeWebServer) -> type[BaseHTTPRequestHandler]:
                     "user_agent": self.headers.get("User-Agent"),
                     "host": self.headers.get("Host"),
                     "accept_encoding": self.headers.get("Accept-Encoding"),
+                    "authorization": self.headers.get("Authorization"),
                 }
             )
             if path == "/__stats":
