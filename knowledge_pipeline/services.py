@@ -209,8 +209,16 @@ class ServiceGateway:
         limiter_key: str | None = None,
         fields: Callable[[T], dict[str, Any]] | None = None,
         context: dict[str, Any] | None = None,
+        before_retry: Callable[[], Awaitable[T | None]] | None = None,
     ) -> T:
-        """Call ``fn`` with limits and retries; raise ServiceError when it fails for good."""
+        """Call ``fn`` with limits and retries; raise ServiceError when it fails for good.
+
+        Each attempt takes its own slot of the service's limiter right before
+        it is sent. ``before_retry`` runs before every retry, outside that
+        slot (its own requests take theirs): a non-idempotent write uses it to
+        look whether a failed attempt landed after all, and its non-None
+        result is returned instead of sending again.
+        """
         limiter = self.limiter(limiter_key or service)
         extra = dict(context or {})
         retrying = AsyncRetrying(
@@ -224,6 +232,10 @@ class ServiceGateway:
         async for attempt in retrying:
             number = attempt.retry_state.attempt_number
             with attempt:
+                if number > 1 and before_retry is not None:
+                    landed = await before_retry()
+                    if landed is not None:
+                        return landed
                 await limiter.acquire()
                 started = self._clock()
                 try:

@@ -386,3 +386,39 @@ def test_a_corrupt_journal_stops_the_run_before_any_write_and_names_the_file(tmp
     assert outcome.result.exit_code == EXIT_FAILED
     assert f"cannot open journal {journal}" in outcome.result.error
     assert outcome.of("run_aborted")
+
+
+# --- every request under the limiter (issue 12, point 12) -----------------------------------------
+
+
+def long_article_html(paragraphs: int) -> str:
+    """An article whose Raw toggle needs more than one append (over 100 blocks): follow-up appends."""
+    text = "".join(f"<p>Anthropic paragraph {p}: agents, benchmarks and budgets, measured again.</p>"
+                   for p in range(paragraphs))
+    return f"<html><body><article><h1>Long note</h1>{text}</article></body></html>"
+
+
+def test_repairs_lookups_and_follow_up_appends_all_wait_for_the_notion_limiter(tmp_path: Path):
+    """A lost reply makes the store look before it writes again; that look and the write each take a slot."""
+    rps = 10.0
+    with world(tmp_path, NOTION_MAX_RPS=f"{rps:g}", PARALLEL_MAX_WORKERS="3") as w:
+        w.web.page("/a/1", long_article_html(150))
+        w.notion.fail_next(502, method="PATCH", path="/children", after_apply=True, count=3)
+        w.notion.fail_next(504, method="PATCH", path="/v1/pages/", after_apply=True, count=2)
+        outcome = run(w)
+        check_all_enriched_once(w)
+        stats = w.notion.stats()
+    assert outcome.result.exit_code == EXIT_OK
+    assert stats["by_status"].get("502") == 3 and stats["by_endpoint"]["blocks.children.list"] >= 3
+    times = sorted(stats["timestamps"])
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    # the client books starts 1/rps apart; arrival jitter on a busy machine is far below a quarter of that
+    assert min(gaps) >= 0.25 / rps, sorted(gaps)[:5]
+    for window in (1.0, 2.0):
+        assert busiest(times, window) <= 1 + window * rps, (window, busiest(times, window))
+
+
+def busiest(times: list[float], window: float) -> int:
+    from .fakes import max_in_window
+
+    return max_in_window(times, window)

@@ -129,6 +129,43 @@ def test_retries_honour_retry_after_and_are_reported():
     assert [e for e, _ in seen if e.startswith("api_call")][-1] == "api_call_complete"
 
 
+def test_the_look_before_a_retry_and_the_retry_each_take_their_own_limiter_slot():
+    time = FakeTime()
+    telemetry, _ = recorder()
+    gw = ServiceGateway(telemetry, spacing=0.5, notion_max_rps=None, retry=RetryPolicy(retries=2, backoff_base=0),
+                        clock=time.clock, sleep=time.sleep)
+    sent: list[tuple[str, float]] = []
+    failures = [ServiceError("notion", "lost reply", status_code=502, retryable=True)]
+
+    async def write() -> str:
+        sent.append(("write", time.now))
+        if failures:
+            raise failures.pop(0)
+        return "written"
+
+    async def look() -> None:
+        async def lookup() -> None:
+            sent.append(("look", time.now))
+
+        await gw.call("notion", "blocks.children.list", lookup, classify=classify)
+        return None
+
+    result = asyncio.run(gw.call("notion", "blocks.children.append", write, classify=classify, before_retry=look))
+    assert result == "written"
+    assert sent == [("write", 0.0), ("look", 0.5), ("write", 1.0)]
+
+
+def test_what_the_look_before_a_retry_finds_is_the_result():
+    gw, _, _ = gateway()
+    fn, calls = flaky([ServiceError("notion", "lost reply", status_code=502, retryable=True)])
+
+    async def landed() -> str:
+        return "it landed"
+
+    assert asyncio.run(gw.call("notion", "pages.create", fn, classify=classify, before_retry=landed)) == "it landed"
+    assert calls["n"] == 1
+
+
 def test_gives_up_after_the_retry_budget_with_one_error_event():
     gw, _, seen = gateway(retries=2)
     fn, calls = flaky([ServiceError("web", f"503 #{i}", status_code=503, retryable=True) for i in range(5)])
