@@ -31,7 +31,9 @@ T = TypeVar("T")
 Classifier = Callable[[BaseException], ServiceError]
 
 MAX_RETRY_AFTER = 60.0
+RECOVERY_SECONDS = 1.0
 _MIN_SLOW_INTERVAL = 0.05
+_MAX_SLOW_FACTOR = 16.0
 # Booked slots sit a hair above 1/max_rps so that even a window that catches the
 # first and the last slot exactly stays at or under the cap (clock skew headroom).
 _CAP_HEADROOM = 1.005
@@ -72,10 +74,17 @@ class ServiceLimiter:
     Every request start is booked on one grid of start times per service:
     the interval is ``spacing`` (``PARALLEL_RATE_LIMIT``) or ``1/max_rps``
     (``NOTION_MAX_RPS``), whichever is longer, so over any window of T
-    seconds at most ``1 + T/interval`` requests start. A 429 doubles the
-    interval for every worker and pauses the service for the server's
-    ``Retry-After``; each success afterwards shrinks the interval by 10%
-    until it is back to normal.
+    seconds at most ``1 + T/interval`` requests start.
+
+    On a 429 the rate is halved for every worker (multiplicative decrease),
+    once per ``Retry-After`` window: the answers to requests sent before the
+    slow-down took effect add nothing. The request that got the 429 waits the
+    server's ``Retry-After`` before its retry (the gateway's wait); the other
+    workers go on at the lower rate. Each success then adds rate back in
+    proportion to the time since the last step (additive increase), so the
+    configured rate returns within ``RECOVERY_SECONDS`` of successes. A
+    steady share of 429s thus costs throughput in proportion to it instead
+    of ratcheting the rate down.
 
     Booking slots ahead (rather than timing each wait from a late wake-up,
     as aiolimiter does) keeps the average at the cap instead of 2-3% under
@@ -100,6 +109,8 @@ class ServiceLimiter:
         self._clock = clock
         self._sleep = sleep
         self._next_start = 0.0
+        self._hold_until = float("-inf")
+        self._last_step = 0.0
         self._lock = asyncio.Lock()
 
     @property
@@ -107,7 +118,7 @@ class ServiceLimiter:
         base = max(self.spacing, _CAP_HEADROOM / self.max_rps if self.max_rps else 0.0)
         if self.slow_factor <= 1.0:
             return base
-        return max(base, _MIN_SLOW_INTERVAL) * self.slow_factor
+        return (base or _MIN_SLOW_INTERVAL) * self.slow_factor
 
     async def acquire(self) -> None:
         async with self._lock:
@@ -118,16 +129,26 @@ class ServiceLimiter:
                 await self._sleep(start - now)
 
     def on_rate_limited(self, retry_after: float | None) -> None:
-        self.slow_factor = min(self.slow_factor * 2.0, 64.0)
-        pause = min(retry_after, MAX_RETRY_AFTER) if retry_after else 0.0
-        self._next_start = max(self._next_start, self._clock() + pause)
+        now = self._clock()
+        if now < self._hold_until:
+            return
+        self.slow_factor = min(self.slow_factor * 2.0, _MAX_SLOW_FACTOR)
+        window = min(retry_after, MAX_RETRY_AFTER) if retry_after else 0.0
+        self._hold_until = now + max(window, self.interval)
+        self._last_step = now
         self._report("slow_down", retry_after)
 
     def on_success(self) -> None:
-        if self.slow_factor > 1.0:
-            self.slow_factor = max(1.0, self.slow_factor * 0.9)
-            if self.slow_factor == 1.0:
-                self._report("recovered", None)
+        if self.slow_factor <= 1.0:
+            return
+        now = self._clock()
+        climb = (1.0 - 1.0 / _MAX_SLOW_FACTOR) / RECOVERY_SECONDS
+        rate = min(1.0, 1.0 / self.slow_factor + climb * max(now - self._last_step, 0.0))
+        self._last_step = now
+        self.slow_factor = 1.0 / rate
+        if rate >= 1.0:
+            self.slow_factor = 1.0
+            self._report("recovered", None)
 
     def _report(self, reason: str, retry_after: float | None) -> None:
         if self._telemetry is None:
@@ -143,7 +164,6 @@ class ServiceLimiter:
             requests_per_second=round(1.0 / interval, 3) if interval > 0 else None,
             retry_after=retry_after,
         )
-
 
 @dataclass(frozen=True)
 class RetryPolicy:

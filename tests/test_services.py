@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from knowledge_pipeline.errors import ServiceError
-from knowledge_pipeline.services import RetryPolicy, ServiceGateway, ServiceLimiter
+from knowledge_pipeline.services import RECOVERY_SECONDS, RetryPolicy, ServiceGateway, ServiceLimiter
 from knowledge_pipeline.telemetry import RunMetrics, Telemetry
 
 
@@ -55,24 +55,69 @@ def test_zero_spacing_disables_the_gate():
     assert time.sleeps == []
 
 
-def test_a_429_slows_the_service_for_everyone_and_recovers_gradually():
+def test_a_429_halves_the_rate_for_everyone_but_pauses_no_other_request():
     time = FakeTime()
     telemetry, seen = recorder()
-    limiter = ServiceLimiter("openai", 0.1, telemetry=telemetry, clock=time.clock, sleep=time.sleep)
+    limiter = ServiceLimiter("notion", 0.1, telemetry=telemetry, clock=time.clock, sleep=time.sleep)
+    asyncio.run(limiter.acquire())
     limiter.on_rate_limited(retry_after=2.0)
     assert limiter.interval == pytest.approx(0.2)
     asyncio.run(limiter.acquire())
-    assert time.now == pytest.approx(2.0), "the server's Retry-After pauses the service"
-    limiter.on_rate_limited(retry_after=None)
-    assert limiter.interval == pytest.approx(0.4)
-    intervals = []
-    for _ in range(20):
+    assert time.now == pytest.approx(0.1), "only the request that got the 429 waits its Retry-After (the retry)"
+    [adjusted] = [d for e, d in seen if e == "rate_limit_adjusted"]
+    assert adjusted["reason"] == "slow_down" and adjusted["retry_after"] == 2.0
+
+
+def test_429s_within_one_retry_after_window_are_one_slow_down():
+    time = FakeTime()
+    limiter = ServiceLimiter("notion", 0.1, clock=time.clock, sleep=time.sleep)
+    for _ in range(5):
+        limiter.on_rate_limited(retry_after=1.0)
+        time.now += 0.1
+    assert limiter.interval == pytest.approx(0.2), "replies to requests sent before the first 429 add nothing"
+    time.now = 1.05
+    limiter.on_rate_limited(retry_after=1.0)
+    assert limiter.interval == pytest.approx(0.4), "a 429 after the window is a new signal"
+
+
+def test_after_a_slow_down_successes_bring_the_configured_rate_back_within_seconds():
+    time = FakeTime()
+    telemetry, seen = recorder()
+    limiter = ServiceLimiter("notion", 0.1, telemetry=telemetry, clock=time.clock, sleep=time.sleep)
+    for n in range(4):
+        time.now = n * 1.5
+        limiter.on_rate_limited(retry_after=1.0)
+    assert limiter.interval == pytest.approx(1.6)
+    rates = []
+    while limiter.interval > 0.1 and time.now < 60:
+        time.now += 0.05
         limiter.on_success()
-        intervals.append(limiter.interval)
-    assert intervals == sorted(intervals, reverse=True), "recovery only speeds up"
-    assert intervals[0] > 0.3 and intervals[-1] == pytest.approx(0.1)
-    adjusted = [d for e, d in seen if e == "rate_limit_adjusted"]
-    assert [d["reason"] for d in adjusted] == ["slow_down", "slow_down", "recovered"]
+        rates.append(1 / limiter.interval)
+    assert time.now - 4.5 <= RECOVERY_SECONDS + 0.1, "back to the configured rate within RECOVERY_SECONDS"
+    steps = [later - earlier for earlier, later in zip(rates, rates[1:-1])]
+    assert max(steps) - min(steps) < 0.01, "the rate climbs back linearly (additive increase)"
+    assert [d["reason"] for e, d in seen if e == "rate_limit_adjusted"][-1] == "recovered"
+
+
+def test_a_steady_429_share_costs_throughput_in_proportion_not_a_collapse():
+    """Every 5th request gets a 429 (Retry-After 1 s): the service keeps most of its configured rate."""
+    time = FakeTime()
+    limiter = ServiceLimiter("notion", 0.0, max_rps=30, clock=time.clock, sleep=time.sleep)
+
+    async def requests(count: int) -> int:
+        ok = 0
+        for n in range(count):
+            await limiter.acquire()
+            if n % 5 == 4:
+                limiter.on_rate_limited(retry_after=1.0)
+            else:
+                limiter.on_success()
+                ok += 1
+        return ok
+
+    ok = asyncio.run(requests(3000))
+    successes_per_second = ok / time.now
+    assert successes_per_second >= 0.6 * 30, successes_per_second
 
 
 def test_notion_cap_averages_at_most_the_configured_rate():
