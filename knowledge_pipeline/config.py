@@ -65,6 +65,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ALERT_FAILURE_RATE": ("0.5", "A run whose failure rate exceeds this exits 1 and logs an alert"),
     "ALERT_WEBHOOK_URL": ("(unset)", "Slack-style webhook receiving alerts as a JSON POST"),
     "METRICS_TEXTFILE": ("(unset)", "Prometheus textfile written after each run"),
+    # issue 12: web and services
+    "ITEM_TIMEOUT": ("300", "Deadline in seconds for one item (fetch, redirects, retries, LLM calls, writes) or one feed"),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -113,6 +115,7 @@ class Settings:
     alert_failure_rate: float = 0.5
     alert_webhook_url: str | None = None
     metrics_textfile: Path | None = None
+    item_timeout: float = 300.0
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -303,4 +306,5 @@ def load_settings(
         alert_failure_rate=r.number("ALERT_FAILURE_RATE", 0.5, minimum=0, maximum=1),
         alert_webhook_url=r.url("ALERT_WEBHOOK_URL"),
         metrics_textfile=Path(metrics_textfile) if metrics_textfile else None,
+        item_timeout=r.number("ITEM_TIMEOUT", 300.0, minimum=0, exclusive_minimum=True, maximum=86_400),
     )

@@ -7,6 +7,7 @@ and how the events are reported.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from .enrichers.base import Enricher
 from .errors import ExtractionError, FatalRunError, ItemError, ServiceError
 from .extract import TextExtractor
 from .journal import Journal
-from .models import Item, Outcome, OutcomeKind, Taxonomy
+from .models import Enrichment, Item, Outcome, OutcomeKind, Taxonomy
 from .sources.base import SourceStore
 from .telemetry import Telemetry
 from .urls import strip_userinfo
@@ -33,6 +34,7 @@ class Deps:
     telemetry: Telemetry
     taxonomy: Taxonomy
     clock: Callable[[], float] = field(default=time.monotonic)
+    item_timeout: float | None = None
 
 
 def _one_line(text: str) -> str:
@@ -41,10 +43,13 @@ def _one_line(text: str) -> str:
 
 
 async def process_item(item: Item, deps: Deps) -> Outcome:
-    """Extract, enrich, write; a failure marks only this item Failed.
+    """Extract, enrich, write, within ``deps.item_timeout``; a failure marks only this item Failed.
 
     Raises FatalRunError (nothing further can succeed) and CancelledError
-    (shutdown); everything else becomes this item's outcome.
+    (shutdown); everything else becomes this item's outcome. An item cut at
+    its deadline is Failed; a store write cut there stays marked ``writing``
+    in the journal and is repaired when the item is tried again, as after a
+    crash.
     """
     started = deps.clock()
     telemetry = deps.telemetry
@@ -52,29 +57,26 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
     if item.archived:
         telemetry.event("item_skipped", f"Skipped (archived): {item.title}", item_id=item.id, title=item.title, reason="archived")
         return Outcome(item.id, item.title, OutcomeKind.SKIPPED, reason="archived")
-    text = ""
+    done = _Progress()
+    deadline = asyncio.timeout(deps.item_timeout)
     try:
-        entry = deps.journal.get(item.id)
-        text = await deps.extractor.extract(item)
-        if not text.strip():
-            raise ExtractionError("empty text after extraction")
-        enrichment = entry.enrichment if entry else None
-        if enrichment is None:
-            enrichment = await deps.enricher.enrich(item, text, deps.taxonomy)
-            deps.journal.record_enrichment(item.id, enrichment)
-        repair = bool(entry and entry.writing)
-        deps.journal.mark_writing(item.id)
-        await deps.store.write_enrichment(item, enrichment, text, repair=repair)
+        async with deadline:
+            await _enrich_and_write(item, deps, done)
     except FatalRunError:
         raise
     except ServiceError as exc:
         if exc.fatal:
             raise FatalRunError(str(exc)) from exc
-        return await _fail(item, deps, started, exc.reason, exc.error_type if not exc.code else exc.code, len(text))
+        return await _fail(item, deps, started, exc.reason, exc.error_type if not exc.code else exc.code, len(done.text))
     except ItemError as exc:
-        return await _fail(item, deps, started, exc.reason, exc.error_type, len(text))
+        return await _fail(item, deps, started, exc.reason, exc.error_type, len(done.text))
     except Exception as exc:  # one bad item never stops the others
-        return await _fail(item, deps, started, f"{type(exc).__name__}: {exc}", type(exc).__name__, len(text))
+        if isinstance(exc, TimeoutError) and deadline.expired():
+            reason = f"item took longer than ITEM_TIMEOUT={deps.item_timeout:g}s"
+            return await _fail(item, deps, started, reason, "item_timeout", len(done.text))
+        return await _fail(item, deps, started, f"{type(exc).__name__}: {exc}", type(exc).__name__, len(done.text))
+    text, enrichment = done.text, done.enrichment
+    assert enrichment is not None  # set by _enrich_and_write's last step
     journal_error = _forget(item, deps)
     duration = round(deps.clock() - started, 4)
     telemetry.event(
@@ -102,6 +104,27 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
         vendor=enrichment.vendor,
         chunks=enrichment.chunks,
     )
+
+
+@dataclass
+class _Progress:
+    text: str = ""
+    enrichment: Enrichment | None = None
+
+
+async def _enrich_and_write(item: Item, deps: Deps, done: _Progress) -> None:
+    entry = deps.journal.get(item.id)
+    done.text = await deps.extractor.extract(item)
+    if not done.text.strip():
+        raise ExtractionError("empty text after extraction")
+    enrichment = entry.enrichment if entry else None
+    if enrichment is None:
+        enrichment = await deps.enricher.enrich(item, done.text, deps.taxonomy)
+        deps.journal.record_enrichment(item.id, enrichment)
+    repair = bool(entry and entry.writing)
+    deps.journal.mark_writing(item.id)
+    await deps.store.write_enrichment(item, enrichment, done.text, repair=repair)
+    done.enrichment = enrichment
 
 
 def _forget(item: Item, deps: Deps) -> str | None:

@@ -96,7 +96,7 @@ BAD_VALUES = {
     "SOURCES_BACKEND": "mysql", "ENRICHER": "claude", "RSS_WINDOW_DAYS": "1.5", "API_TIMEOUT": "0",
     "RETRY_ATTEMPTS": "-1", "LOG_LEVEL": "TRACE", "LOG_MAX_BYTES": "10", "LOG_BACKUP_COUNT": "0",
     "USE_ENHANCED": "2", "ENABLE_PARALLEL": "si", "PARALLEL_MAX_WORKERS": "five", "PARALLEL_RATE_LIMIT": "fast",
-    "NOTION_MAX_RPS": "-3", "SHUTDOWN_GRACE_SECONDS": "-5", "NOTION_BASE_URL": "ftp://notion",
+    "NOTION_MAX_RPS": "-3", "SHUTDOWN_GRACE_SECONDS": "-5", "ITEM_TIMEOUT": "0", "NOTION_BASE_URL": "ftp://notion",
     "NOTION_MAX_RAW_CHARS": "-1", "OPENAI_BASE_URL": "localhost", "MAX_INPUT_TOKENS": "10", "MAX_CHUNKS": "0",
     "MAX_COST_USD": "-1", "OPENAI_PRICES_FILE": "/nonexistent/prices.json", "OPENAI_PRICES": "[1, 2]",
     "MAX_DOWNLOAD_MB": "lots", "MAX_PDF_PAGES": "0", "ALLOW_PRIVATE_URLS": "perhaps", "ALERT_FAILURE_RATE": "-0.1",

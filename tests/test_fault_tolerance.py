@@ -422,3 +422,39 @@ def busiest(times: list[float], window: float) -> int:
     from .fakes import max_in_window
 
     return max_in_window(times, window)
+
+
+# --- one deadline per item (issue 12, point 2) ----------------------------------------------------
+
+
+def test_a_chain_of_slow_redirects_ending_on_a_trickle_is_cut_at_item_timeout(tmp_path: Path):
+    """Each hop and each retry stays under API_TIMEOUT; together they would hold a worker for many of them."""
+    with world(tmp_path, API_TIMEOUT="1", RETRY_ATTEMPTS="3", ITEM_TIMEOUT="2") as w:
+        for hop in range(5):
+            w.web.route("/a/0" if hop == 0 else f"/slow/{hop}", status=302, headers={"Location": f"/slow/{hop + 1}"},
+                        delay=0.5)
+        w.web.route("/slow/5", body=lambda: (b"<p>drip</p>" for _ in range(1000)), chunk_delay=0.2)
+        outcome = run(w, parallel=False)
+        first = w.notion.values(w.page_ids[0])
+        assert statuses(w)[1:] == ["Enriched"] * (ITEMS - 1), "the run went on"
+    assert first["Status"] == "Failed" and first["Error"] == "item took longer than ITEM_TIMEOUT=2s"
+    [error] = outcome.of("item_error")
+    assert error["error_type"] == "item_timeout" and 2.0 <= error["duration"] < 3.0
+    assert outcome.result.exit_code == EXIT_OK
+
+
+def test_a_write_cut_at_the_deadline_is_repaired_by_the_next_run(tmp_path: Path):
+    with world(tmp_path, ITEM_TIMEOUT="0.5") as w:
+        w.notion.configure(latency=0.3)
+        outcome = run(w)
+        assert statuses(w) == ["Failed"] * ITEMS
+        assert {e["error_type"] for e in outcome.of("item_error")} == {"item_timeout"}
+        import sqlite3
+
+        with sqlite3.connect(w.env["JOURNAL_PATH"]) as journal:
+            writing = journal.execute("SELECT COUNT(*) FROM steps WHERE writing = 1").fetchone()[0]
+        assert writing == ITEMS, "each cut write is marked in the journal, as after a crash"
+        w.notion.configure(latency=0.0)
+        retried = run(w, retry_failed=True)
+        assert retried.result.exit_code == EXIT_OK
+        check_all_enriched_once(w)

@@ -91,7 +91,7 @@ async def _capture_one(
     report = CaptureReport(source=shown_url(source, limit=None))
     telemetry.event("capture_start", f"reading feed {report.source}", source=report.source, kind="feed")
     try:
-        parsed = await _read_and_parse(source, fetcher, settings.max_download_bytes)
+        parsed = await _read_within(settings, source, fetcher)
     except FeedError as exc:
         report.errors.append(str(exc))
         telemetry.event(
@@ -184,6 +184,18 @@ def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> Non
         too_old=tally.too_old,
         errors=list(report.errors),
     )
+
+
+async def _read_within(settings: Settings, source: str, fetcher: Fetcher) -> feedparser.FeedParserDict:
+    """One feed is one deadline (ITEM_TIMEOUT), like one item: redirects, retries and parsing included."""
+    deadline = asyncio.timeout(settings.item_timeout)
+    try:
+        async with deadline:
+            return await _read_and_parse(source, fetcher, settings.max_download_bytes)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise FeedError(f"feed took longer than ITEM_TIMEOUT={settings.item_timeout:g}s") from None
 
 
 async def _read_and_parse(source: str, fetcher: Fetcher, cap: int) -> feedparser.FeedParserDict:
