@@ -21,6 +21,7 @@ from .errors import ConfigError
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 DEFAULT_NOTION_BASE_URL = "https://api.notion.com"
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 # name -> (default shown in docs, meaning)
 VARIABLES: dict[str, tuple[str, str]] = {
@@ -67,6 +68,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "METRICS_TEXTFILE": ("(unset)", "Prometheus textfile written after each run"),
     # issue 12: web and services
     "ITEM_TIMEOUT": ("300", "Deadline in seconds for one item (fetch, redirects, retries, LLM calls, writes) or one feed"),
+    "CIRCUIT_BREAKER_FAILURES": ("5", "Connection failures or timeouts in a row to OpenAI or Notion after which the run stops"),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -116,6 +118,7 @@ class Settings:
     alert_webhook_url: str | None = None
     metrics_textfile: Path | None = None
     item_timeout: float = 300.0
+    circuit_breaker_failures: int = 5
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -307,4 +310,5 @@ def load_settings(
         alert_webhook_url=r.url("ALERT_WEBHOOK_URL"),
         metrics_textfile=Path(metrics_textfile) if metrics_textfile else None,
         item_timeout=r.number("ITEM_TIMEOUT", 300.0, minimum=0, exclusive_minimum=True, maximum=86_400),
+        circuit_breaker_failures=int(r.number("CIRCUIT_BREAKER_FAILURES", 5, cast=int, minimum=1, maximum=1000)),
     )

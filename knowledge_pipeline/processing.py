@@ -19,6 +19,7 @@ from .extract import TextExtractor
 from .journal import Journal
 from .models import Enrichment, Item, Outcome, OutcomeKind, Taxonomy
 from .sources.base import SourceStore
+from .services import CircuitBreaker
 from .telemetry import Telemetry
 from .urls import strip_userinfo
 
@@ -35,6 +36,7 @@ class Deps:
     taxonomy: Taxonomy
     clock: Callable[[], float] = field(default=time.monotonic)
     item_timeout: float | None = None
+    breaker: CircuitBreaker | None = None
 
 
 def _one_line(text: str) -> str:
@@ -67,7 +69,8 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
     except ServiceError as exc:
         if exc.fatal:
             raise FatalRunError(str(exc)) from exc
-        return await _fail(item, deps, started, exc.reason, exc.error_type if not exc.code else exc.code, len(done.text))
+        return await _fail(item, deps, started, exc.reason, exc.error_type if not exc.code else exc.code,
+                           len(done.text), service=exc.service)
     except ItemError as exc:
         return await _fail(item, deps, started, exc.reason, exc.error_type, len(done.text))
     except Exception as exc:  # one bad item never stops the others
@@ -141,7 +144,9 @@ def _forget(item: Item, deps: Deps) -> str | None:
     return None
 
 
-async def _fail(item: Item, deps: Deps, started: float, reason: str, error_type: str, length: int) -> Outcome:
+async def _fail(
+    item: Item, deps: Deps, started: float, reason: str, error_type: str, length: int, *, service: str | None = None
+) -> Outcome:
     reason = _one_line(reason) or error_type
     stored = True
     try:
@@ -156,6 +161,8 @@ async def _fail(item: Item, deps: Deps, started: float, reason: str, error_type:
     except Exception as exc:  # the item stays in the Inbox and is tried again next run
         stored = False
         reason = f"{reason} (could not record the failure: {_one_line(str(exc))})"
+    if stored and deps.breaker is not None:
+        deps.breaker.note_failed_item(item, service, error_type, reason)
     duration = round(deps.clock() - started, 4)
     deps.telemetry.event(
         "item_error",

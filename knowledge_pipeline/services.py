@@ -18,19 +18,25 @@ import email.utils
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from .config import Settings
-from .errors import ServiceError
+from .config import DEFAULT_OPENAI_BASE_URL, Settings
+from .errors import ServiceError, ServiceUnavailableError
 from .telemetry import Telemetry
+from .urls import shown_url
+
+if TYPE_CHECKING:
+    from .models import Item
 
 T = TypeVar("T")
 Classifier = Callable[[BaseException], ServiceError]
 
 MAX_RETRY_AFTER = 60.0
+OUTAGE_CODES = frozenset({"connection_error", "timeout"})
+DEFAULT_BREAKER_FAILURES = 5
 RECOVERY_SECONDS = 1.0
 _MIN_SLOW_INTERVAL = 0.05
 _MAX_SLOW_FACTOR = 16.0
@@ -165,6 +171,65 @@ class ServiceLimiter:
             retry_after=retry_after,
         )
 
+class CircuitBreaker:
+    """Opens for a service after ``threshold`` connection failures or timeouts in a row.
+
+    Watched are the services every item needs (``openai``, ``notion``), not
+    web hosts: a dead article host fails its item, never the run. Any answer
+    from the service (a success, a 4xx, a 5xx) closes the streak. Once open,
+    every further call to the service fails at once with
+    :class:`ServiceUnavailableError` (a FatalRunError: the engine starts no new
+    item). Items marked Failed during the streak with such an error failed
+    only because of the outage: :meth:`casualties` lists them so the engine
+    puts them back in the Inbox.
+    """
+
+    def __init__(self, base_urls: Mapping[str, str], threshold: int, telemetry: Telemetry | None = None) -> None:
+        self.base_urls = {service: shown_url(url) for service, url in base_urls.items()}
+        self.threshold = threshold
+        self._telemetry = telemetry
+        self._streak: dict[str, int] = {}
+        self._open: dict[str, tuple[int, str]] = {}
+        self._casualties: dict[str, list[tuple[Item, str]]] = {}
+
+    def check(self, service: str) -> None:
+        """Raise ServiceUnavailableError if the service's breaker is open."""
+        if service in self._open:
+            failures, last = self._open[service]
+            raise ServiceUnavailableError(service, self.base_urls[service], failures, last)
+
+    def answered(self, service: str) -> None:
+        self._streak.pop(service, None)
+        self._casualties.pop(service, None)
+
+    def failed(self, service: str, error: ServiceError) -> ServiceUnavailableError | None:
+        """Count a failed attempt; the error to raise instead when the breaker opens now."""
+        if service not in self.base_urls:
+            return None
+        if error.code not in OUTAGE_CODES:
+            self.answered(service)
+            return None
+        streak = self._streak[service] = self._streak.get(service, 0) + 1
+        if streak < self.threshold or service in self._open:
+            return None
+        self._open[service] = (streak, str(error))
+        outage = ServiceUnavailableError(service, self.base_urls[service], streak, str(error))
+        if self._telemetry is not None:
+            self._telemetry.event(
+                "service_unavailable", str(outage), level=logging.ERROR, service=service,
+                base_url=self.base_urls[service], failures=streak, error=str(error),
+            )
+        return outage
+
+    def note_failed_item(self, item: Item, service: str | None, code: str | None, reason: str) -> None:
+        """An item was marked Failed; keep it if the failure may be the outage's (its service is in a streak)."""
+        if service in self._streak and code in OUTAGE_CODES:
+            self._casualties.setdefault(service, []).append((item, reason))
+
+    def casualties(self, service: str) -> list[tuple[Item, str]]:
+        return list(self._casualties.get(service, ()))
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     retries: int = 3
@@ -184,8 +249,10 @@ class ServiceGateway:
         retry: RetryPolicy = RetryPolicy(),
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.telemetry = telemetry
+        self.breaker = breaker or CircuitBreaker({}, DEFAULT_BREAKER_FAILURES, telemetry)
         self.spacing = spacing
         self.notion_max_rps = notion_max_rps
         self.retry = retry
@@ -196,11 +263,13 @@ class ServiceGateway:
     @classmethod
     def from_settings(cls, settings: Settings, telemetry: Telemetry) -> ServiceGateway:
         """The gateway every command uses: spacing, Notion cap and retries from the settings."""
+        base_urls = {"openai": settings.openai_base_url or DEFAULT_OPENAI_BASE_URL, "notion": settings.notion_base_url}
         return cls(
             telemetry,
             spacing=settings.parallel_rate_limit,
             notion_max_rps=settings.notion_max_rps,
             retry=RetryPolicy(retries=settings.retry_attempts),
+            breaker=CircuitBreaker(base_urls, settings.circuit_breaker_failures, telemetry),
         )
 
     def limiter(self, key: str) -> ServiceLimiter:
@@ -239,6 +308,7 @@ class ServiceGateway:
         look whether a failed attempt landed after all, and its non-None
         result is returned instead of sending again.
         """
+        self.breaker.check(service)
         limiter = self.limiter(limiter_key or service)
         extra = dict(context or {})
         retrying = AsyncRetrying(
@@ -263,6 +333,9 @@ class ServiceGateway:
                 except Exception as exc:  # every library error is classified, none escapes raw
                     error = exc if isinstance(exc, ServiceError) else classify(exc)
                     duration = round(self._clock() - started, 4)
+                    outage = self.breaker.failed(service, error)
+                    if outage is not None:
+                        raise outage from error
                     if error.status_code == 429:
                         limiter.on_rate_limited(error.retry_after)
                     error.duration = duration
@@ -273,6 +346,7 @@ class ServiceGateway:
                     raise error from exc
                 duration = round(self._clock() - started, 4)
                 limiter.on_success()
+                self.breaker.answered(service)
                 data = fields(result) if fields else {}
                 self.telemetry.event(
                     "api_call_complete",

@@ -458,3 +458,62 @@ def test_a_write_cut_at_the_deadline_is_repaired_by_the_next_run(tmp_path: Path)
         retried = run(w, retry_failed=True)
         assert retried.result.exit_code == EXIT_OK
         check_all_enriched_once(w)
+
+
+# --- a circuit breaker per service (issue 12, point 8) --------------------------------------------
+
+
+def run_with(w: World, on_start: Callable[[], None], **env: str) -> Outcome:
+    """A sequential ``run`` with ``on_start`` called when the first item starts (the Inbox was read)."""
+    settings = load_settings({**w.env, **env}, env_file=None)
+    recorded: list[tuple[str, dict]] = []
+    telemetry = Telemetry("tests.fault_tolerance")
+
+    def observe(kind: str, data: dict) -> None:
+        recorded.append((kind, data))
+        if kind == "item_start":
+            on_start()
+
+    telemetry.add_observer(observe)
+    options = RunOptions(script="enrich_rss_enhanced.py", source_types=FEED_TYPES, capture="none", parallel=False)
+    return Outcome(asyncio.run(run_async(settings, options, telemetry)), recorded)
+
+
+@pytest.mark.parametrize("how", ["refused", "timeouts"])
+def test_an_unreachable_llm_stops_the_run_and_leaves_every_item_in_the_inbox(tmp_path: Path, how: str):
+    with world(tmp_path, RETRY_ATTEMPTS="1", CIRCUIT_BREAKER_FAILURES="5", API_TIMEOUT="0.3") as w:
+        base_url, port = w.openai.url, urlsplit(w.openai.url).port
+        if how == "refused":
+            w.openai.close()
+        else:
+            w.openai.configure(latency=2.0)
+        outcome = run(w, parallel=False)
+        assert statuses(w) == ["Inbox"] * ITEMS, "items that failed only because of the outage are put back"
+        assert len(outcome.of("item_start")) == 3, "2 items x 2 attempts, then the 5th failure stops new items"
+        assert len(outcome.of("item_requeued")) == 2
+        summary = outcome.of("pipeline_summary")[0]
+        assert summary["metrics"]["items_failed"] == 0 and summary["exit_code"] == EXIT_FAILED
+        if how == "refused":
+            with start_fake_openai(port=port, seed=SEED):
+                back = run(w)
+                check_all_enriched_once(w)
+            assert back.result.exit_code == EXIT_OK
+    assert outcome.result.exit_code == EXIT_FAILED
+    error = outcome.result.error
+    assert error.startswith(f"openai is unreachable at {base_url}: 5 connection failures or timeouts in a row")
+    assert w.openai.api_key not in error and "\n" not in error
+    [tripped] = outcome.of("service_unavailable")
+    assert tripped["service"] == "openai" and tripped["base_url"] == base_url
+
+
+def test_notion_going_down_mid_run_stops_the_run_after_a_few_failures(tmp_path: Path):
+    with world(tmp_path, resets="notion", RETRY_ATTEMPTS="3", CIRCUIT_BREAKER_FAILURES="5") as w:
+        proxy = w.proxies["notion"]
+        proxy.share = 0.0
+        outcome = run_with(w, lambda: setattr(proxy, "share", 1.0))
+        proxy.share = 0.0
+        assert statuses(w) == ["Inbox"] * ITEMS
+    assert outcome.result.exit_code == EXIT_FAILED
+    assert outcome.result.error.startswith(f"notion is unreachable at {w.env['NOTION_BASE_URL']}: 5 connection")
+    assert len(outcome.of("item_start")) == 1, "no item starts once the breaker is open"
+    assert not outcome.of("item_error")

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from knowledge_pipeline.errors import ServiceError
-from knowledge_pipeline.services import RECOVERY_SECONDS, RetryPolicy, ServiceGateway, ServiceLimiter
+from knowledge_pipeline.errors import ServiceError, ServiceUnavailableError
+from knowledge_pipeline.services import RECOVERY_SECONDS, CircuitBreaker, RetryPolicy, ServiceGateway, ServiceLimiter
 from knowledge_pipeline.telemetry import RunMetrics, Telemetry
 
 
@@ -263,3 +263,55 @@ def test_retry_after_from_headers_prefers_milliseconds_and_reads_dates():
                                now=lambda: 1795860000.0) == 30.0
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None
+
+
+def breaker_gateway(threshold: int = 3) -> tuple[ServiceGateway, list]:
+    time = FakeTime()
+    telemetry, seen = recorder()
+    breaker = CircuitBreaker({"openai": "http://user:pw@llm.local/v1"}, threshold, telemetry)
+    gw = ServiceGateway(telemetry, spacing=0, retry=RetryPolicy(retries=0), clock=time.clock, sleep=time.sleep,
+                        breaker=breaker)
+    return gw, seen
+
+
+def down(service: str, code: str = "connection_error"):
+    calls = {"n": 0}
+
+    async def call() -> str:
+        calls["n"] += 1
+        raise ServiceError(service, f"{service} {code}", code=code, retryable=True)
+
+    return call, calls
+
+
+def test_the_breaker_opens_after_failures_in_a_row_and_then_sends_nothing():
+    gw, seen = breaker_gateway(threshold=3)
+    fn, calls = down("openai", "timeout")
+    for _ in range(2):
+        with pytest.raises(ServiceError):
+            asyncio.run(gw.call("openai", "chat", fn, classify=classify))
+    with pytest.raises(ServiceUnavailableError) as opened:
+        asyncio.run(gw.call("openai", "chat", fn, classify=classify))
+    assert str(opened.value).startswith("openai is unreachable at http://llm.local/v1: 3 connection failures")
+    with pytest.raises(ServiceUnavailableError):
+        asyncio.run(gw.call("openai", "chat", fn, classify=classify))
+    assert calls["n"] == 3, "an open breaker sends no request"
+    assert [d["service"] for e, d in seen if e == "service_unavailable"] == ["openai"]
+
+
+def test_any_answer_closes_the_streak_and_web_hosts_never_open_it():
+    gw, _ = breaker_gateway(threshold=2)
+    fn, _ = down("openai")
+    answered, _ = flaky([ServiceError("openai", "bad request", status_code=400)])
+    for _ in range(3):
+        with pytest.raises(ServiceError) as failed:
+            asyncio.run(gw.call("openai", "chat", fn, classify=classify))
+        assert not isinstance(failed.value, ServiceUnavailableError)
+        with pytest.raises(ServiceError):
+            asyncio.run(gw.call("openai", "chat", answered, classify=classify))
+        answered, _ = flaky([ServiceError("openai", "bad request", status_code=400)])
+    dead_host, _ = down("web")
+    for _ in range(5):
+        with pytest.raises(ServiceError) as failed:
+            asyncio.run(gw.call("web", "GET", dead_host, classify=classify, limiter_key="web:dead.example"))
+        assert not isinstance(failed.value, ServiceUnavailableError)

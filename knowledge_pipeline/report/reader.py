@@ -66,6 +66,10 @@ KNOWN_EVENTS = frozenset(
         "taxonomy_label_mapped",
         "taxonomy_fallback",
         "notion_schema_warning",
+        # circuit breaker (issue 12)
+        "service_unavailable",
+        "item_requeued",
+        "item_requeue_failed",
         # migrate_to_parallel.py
         "migration_preflight",
         "migration_backup",

@@ -418,6 +418,12 @@ class NotionStore:
             properties[ERROR] = {"rich_text": rich_text(cut_words(reason, MAX_TEXT))}
         await self._api.update_page(item.id, properties=properties, context={"item_id": item.id})
 
+    async def return_to_inbox(self, item: Item) -> None:
+        properties: dict[str, Any] = {STATUS: self._status(Status.INBOX)}
+        if self._has(ERROR, "rich_text"):
+            properties[ERROR] = {"rich_text": []}
+        await self._api.update_page(item.id, properties=properties, context={"item_id": item.id})
+
     async def retry_failed(
         self, reason: str | None = None, source_types: Collection[SourceType] | None = None
     ) -> int:

@@ -258,6 +258,13 @@ class SqliteStore:
                 (Status.FAILED.value, reason, _now(), item.id),
             )
 
+    async def return_to_inbox(self, item: Item) -> None:
+        with self._transaction():
+            self.db.execute(
+                "UPDATE items SET status=?, error=NULL, updated_at=? WHERE id=? AND status=?",
+                (Status.INBOX.value, _now(), item.id, Status.FAILED.value),
+            )
+
     async def retry_failed(
         self, reason: str | None = None, source_types: Collection[SourceType] | None = None
     ) -> int:
