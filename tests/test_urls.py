@@ -67,7 +67,8 @@ def test_a_password_in_a_url_is_used_for_the_request_and_shown_nowhere(tmp_path)
         rows = {title: (status, url, error) for title, status, url, error
                 in db.execute("SELECT title, status, url, error FROM items")}
     assert rows[f"Read http://127.0.0.1:{web.port}/article"][:2] == ("Enriched", f"{base}/article")
-    assert rows[f"127.0.0.1/missing"] == ("Failed", f"{base}/missing", f"HTTP 404 for http://127.0.0.1:{web.port}/missing")
+    missing = ("Failed", f"{base}/missing", f"HTTP 404 for http://127.0.0.1:{web.port}/missing")
+    assert rows["127.0.0.1/missing"] == missing
     assert rows[f"http://127.0.0.1:{web.port}/gone"][0] == "Failed"
     auth = "Basic " + base64.b64encode(f"alice:{secret}".encode()).decode()
     assert {r["path"]: r["authorization"] for r in requests}["/article"] == auth

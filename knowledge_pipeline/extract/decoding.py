@@ -98,7 +98,21 @@ def decoder_for(content_encoding: str | None) -> Decoder | None:
     )
 
 
-class _ZlibDecoder:
+class _TailDecoder:
+    """A decoder that keeps the input it has not decoded yet in ``_tail``."""
+
+    _tail = b""
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._tail)
+
+    @property
+    def buffered(self) -> int:
+        return len(self._tail)
+
+
+class _ZlibDecoder(_TailDecoder):
     """zlib's ``max_length``: exact output bound, unused input kept in ``unconsumed_tail``."""
 
     def __init__(self, wbits: int, name: str) -> None:
@@ -123,14 +137,6 @@ class _ZlibDecoder:
         """Data after the end of the stream: another gzip member, or trailing bytes (ignored, as browsers do)."""
         self._inflater = zlib.decompressobj(self._wbits)
         self._tail = rest if self._name == "gzip" and _GZIP_MAGIC.startswith(rest[:2]) else b""
-
-    @property
-    def pending(self) -> bool:
-        return bool(self._tail)
-
-    @property
-    def buffered(self) -> int:
-        return len(self._tail)
 
     def finish(self, limit: int) -> bytes:
         try:
@@ -201,7 +207,7 @@ class _BrotliDecoder:
         return b""
 
 
-class _ZstdDecoder:
+class _ZstdDecoder(_TailDecoder):
     def __init__(self) -> None:
         self._decompressor = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
         self._tail = b""
@@ -214,14 +220,6 @@ class _ZstdDecoder:
             return self._decompressor.decompress(piece) if piece else b""
         except zstandard.ZstdError as exc:
             raise ContentCodingError("corrupt zstd content", str(exc)) from None
-
-    @property
-    def pending(self) -> bool:
-        return bool(self._tail)
-
-    @property
-    def buffered(self) -> int:
-        return len(self._tail)
 
     def finish(self, limit: int) -> bytes:
         return b""
