@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..config import Settings
@@ -41,15 +42,22 @@ class TextExtractor:
 
     def __init__(self, settings: Settings, gateway: ServiceGateway, *, fetcher: Fetcher | None = None) -> None:
         self.settings = settings
+        self.gateway = gateway
         self._owns_fetcher = fetcher is None
         self.fetcher = fetcher or Fetcher(settings, gateway)
+        self._readers: dict[str, Any] = {}
 
     async def close(self) -> None:
+        for reader in self._readers.values():
+            await reader.close()
         if self._owns_fetcher:
             await self.fetcher.close()
 
     async def extract(self, item: Item) -> str:
-        if item.content and item.content.strip():
+        reader = None if item.content and item.content.strip() else self._source_reader(item)
+        if reader is not None:
+            text = await reader.read(item)
+        elif item.content and item.content.strip():
             text = await asyncio.to_thread(_content_text, item.content, item.url)
         elif item.source_type is SourceType.PDF and (item.pdf_path or item.url):
             text = await self._pdf(item.pdf_path or item.url or "")
@@ -61,6 +69,17 @@ class TextExtractor:
         if not text:
             raise ExtractionError("empty text after extraction")
         return text
+
+    def _source_reader(self, item: Item) -> Any | None:
+        """The reader of the source kind that claims the item (a Drive file...), made on first use."""
+        from ..capture.registry import reader_classes
+
+        for name, reader_class in reader_classes():
+            if reader_class.accepts(item):
+                if name not in self._readers:
+                    self._readers[name] = reader_class(self.settings, self.gateway, self.fetcher)
+                return self._readers[name]
+        return None
 
     async def _pdf(self, location: str) -> str:
         scheme = urlsplit(location).scheme.lower()
