@@ -367,6 +367,7 @@ _DRIVE_FOLDER_URL = re.compile(r"/folders/([A-Za-z0-9_-]+)")
 
 def _source_settings(r: _Reader) -> dict:
     folder = r.string("DRIVE_FOLDER_ID")
+    folder_id = _drive_folder_id(folder) if folder else None
     credentials = r.string("GOOGLE_APP_CREDENTIALS")
     if folder and not credentials:
         raise ConfigError("GOOGLE_APP_CREDENTIALS", "", "required when DRIVE_FOLDER_ID is set "
@@ -381,7 +382,7 @@ def _source_settings(r: _Reader) -> dict:
     auth_file = r.string("WEBSITE_AUTH_CONFIGS")
     return {
         "google_app_credentials": Path(credentials).expanduser() if credentials else None,
-        "drive_folder_id": _drive_folder_id(folder) if folder else None,
+        "drive_folder_id": folder_id,
         "drive_recursive": r.boolean("DRIVE_RECURSIVE", False),
         "drive_export_docs": r.boolean("DRIVE_EXPORT_DOCS", False),
         "google_drive_base_url": r.url("GOOGLE_DRIVE_BASE_URL", DEFAULT_DRIVE_BASE_URL) or DEFAULT_DRIVE_BASE_URL,
