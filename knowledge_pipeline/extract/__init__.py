@@ -16,12 +16,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..config import Settings
-from ..errors import ExtractionError
+from ..errors import ExtractionError, ServiceError
 from ..models import Item, SourceType
 from ..services import ServiceGateway
 from .fetch import Fetched, Fetcher
 from .html import html_to_text
 from .pdf import pdf_to_text
+from .render import RENDER_MIN_CHARS, Firecrawl
 
 __all__ = ["TextExtractor", "Fetcher", "Fetched", "html_to_text", "pdf_to_text", "clean_text"]
 
@@ -46,10 +47,13 @@ class TextExtractor:
         self._owns_fetcher = fetcher is None
         self.fetcher = fetcher or Fetcher(settings, gateway)
         self._readers: dict[str, Any] = {}
+        self._firecrawl: Firecrawl | None = None
 
     async def close(self) -> None:
         for reader in self._readers.values():
             await reader.close()
+        if self._firecrawl is not None:
+            await self._firecrawl.close()
         if self._owns_fetcher:
             await self.fetcher.close()
 
@@ -109,9 +113,23 @@ class TextExtractor:
         if fetched.content_type not in _HTML_TYPES and not _looks_like_html(fetched.body):
             raise ExtractionError(f"unsupported content type {fetched.content_type} at {fetched.url}")
         text = await asyncio.to_thread(html_to_text, fetched.body, fetched.url)
+        if len(text.strip()) < RENDER_MIN_CHARS and self.settings.firecrawl_api_key:
+            text = await self._rendered(fetched.url, text)
         if not text.strip():
             raise ExtractionError(f"no article text found at {fetched.url}")
         return text
+
+    async def _rendered(self, url: str, text: str) -> str:
+        """Firecrawl's rendering of a page that gave too little text; ours if it does no better."""
+        if self._firecrawl is None:
+            self._firecrawl = Firecrawl(self.settings, self.gateway)
+        try:
+            rendered = await self._firecrawl.scrape(url)
+        except ServiceError as exc:
+            if text.strip():
+                return text
+            raise ExtractionError(f"no article text found at {url}, and {exc}") from None
+        return rendered if len(rendered.strip()) > len(text.strip()) else text
 
 
 def _content_text(content: str, url: str | None) -> str:

@@ -307,8 +307,23 @@ class Fetcher:
             fields=lambda hop: {"status_code": hop.status_code, "bytes": len(hop.body), "host": host},
         )
 
+    def _site_headers(self, url: str) -> dict[str, str]:
+        """WEBSITE_AUTH_CONFIGS headers and cookies for this URL's own domain only, hop by hop.
+
+        Redirects are followed by hand, so a hop to another domain never gets them; plain http
+        gets them only on loopback (a local test server). Never logged.
+        """
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme != "https" and blocked_reason(host) != "loopback" and host != "localhost":
+            return {}
+        for auth in self.settings.website_auth.values():
+            if auth.matches(host):
+                return auth.request_headers()
+        return {}
+
     async def _download(self, url: str, cap: int) -> _Hop:
-        async with self._client.stream("GET", url) as response:
+        async with self._client.stream("GET", url, headers=self._site_headers(url)) as response:
             if response.status_code in _REDIRECT_CODES and response.headers.get("location"):
                 return _Hop(url, response.status_code, "", response.headers["location"], b"", False)
             if response.status_code >= 400:

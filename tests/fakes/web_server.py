@@ -159,6 +159,7 @@ def _handler_for(server: FakeWebServer) -> type[BaseHTTPRequestHandler]:
                     "time": time.monotonic(),
                     "user_agent": self.headers.get("User-Agent"),
                     "host": self.headers.get("Host"),
+                    "headers": dict(self.headers.items()),
                 }
             )
             if path == "/__stats":
