@@ -257,6 +257,8 @@ async def _capture_kind(
         reason = f"{kind.label}: {exc}"
         telemetry.event("capture_error", f"{reason}; the other sources go on", level=logging.ERROR,
                         source=kind.name, kind=kind.name, error=str(exc))
+        telemetry.event("capture_complete", f"{kind.label}: not captured ({exc})", source=kind.name,
+                        kind=kind.name, found=0, added=0, duplicates=0, rejected=0, errors=[reason])
         return [CaptureReport(source=kind.name, errors=[reason])]
     return list(result) if isinstance(result, (list, tuple)) else [result]
 
