@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal
 
 from ..config import Settings
-from ..models import Item, SourceType
+from ..models import SourceType
 
 Script = Literal["feeds", "pdfs"]
 
@@ -140,13 +140,6 @@ def locator_property(source_type: SourceType, settings: Settings) -> str | None:
 def reader_classes() -> list[tuple[str, Any]]:
     """(kind name, reader class) of every kind with its own reader, in registry order."""
     return [(kind.name, kind.reader_class()) for kind in SOURCE_KINDS if kind.reader]
-
-
-def script_for(item: Item) -> Script | None:
-    for kind in SOURCE_KINDS:
-        if kind.source_type is item.source_type:
-            return kind.script
-    return None
 
 
 def described(kinds: Iterable[SourceKind]) -> str:

@@ -244,3 +244,17 @@ def test_folder_id_accepts_the_folder_url_and_needs_a_key(tmp_path, drive):
         make_settings(drive_folder_id="1AbCdEfGhIjKlMnOp")
     with pytest.raises(ConfigError, match="DRIVE_FOLDER_ID"):
         make_settings(drive_folder_id="not a folder!")
+
+
+def test_a_broken_private_key_or_a_file_id_instead_of_a_folder_is_one_line(tmp_path, drive):
+    account = drive.service_account(tmp_path)
+    folder = drive.folder("Reports", shared_with=account.email)
+    pdf = drive.file("a.pdf", sample_pdf("A"), parent=folder)
+    report, _, _ = capture(tmp_path / "a", settings_for(drive, account.key_file, pdf))
+    assert "is a file ('a.pdf'), not a folder" in report.errors[0]
+    info = json.loads(account.key_file.read_text())
+    info["private_key"] = "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"
+    account.key_file.write_text(json.dumps(info))
+    report, _, recorder = capture(tmp_path / "b", settings_for(drive, account.key_file, folder))
+    assert "the private key cannot be read" in report.errors[0] and "download a new JSON key" in report.errors[0]
+    assert "not a key" not in json.dumps(recorder.events)
