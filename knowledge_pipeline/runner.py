@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .budget import Budget
-from .capture import CaptureReport
+from .capture import CaptureReport, report_complete
 from .capture.registry import SourceKind, kinds_of, source_types_of
 from .config import Settings
 from .engine import EngineResult, ParallelEnricher
@@ -257,9 +257,9 @@ async def _capture_kind(
         reason = f"{kind.label}: {exc}"
         telemetry.event("capture_error", f"{reason}; the other sources go on", level=logging.ERROR,
                         source=kind.name, kind=kind.name, error=str(exc))
-        telemetry.event("capture_complete", f"{kind.label}: not captured ({exc})", source=kind.name,
-                        kind=kind.name, found=0, added=0, duplicates=0, rejected=0, errors=[reason])
-        return [CaptureReport(source=kind.name, errors=[reason])]
+        report = CaptureReport(source=kind.name, errors=[reason])
+        report_complete(telemetry, report, kind.name, f"{kind.label}: not captured ({exc})")
+        return [report]
     return list(result) if isinstance(result, (list, tuple)) else [result]
 
 

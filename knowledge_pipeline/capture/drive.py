@@ -27,7 +27,7 @@ from ..models import Item, NewItem, SourceType, sha256_text
 from ..services import ServiceGateway
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
-from . import CaptureReport, store_new
+from . import CaptureReport, report_complete, store_new
 from .drive_api import FOLDER, GOOGLE_DOC, PDF, DriveApi, DriveError
 
 _DRIVE_HOSTS = ("drive.google.com", "docs.google.com")
@@ -150,19 +150,9 @@ def _folder_reason(exc: ServiceError, folder_id: str, api: DriveApi | None) -> s
 
 
 def _complete(telemetry: Telemetry, report: CaptureReport) -> None:
-    telemetry.event(
-        "capture_complete",
-        f"Google Drive {report.source}: {report.found} files, {report.added} added, "
-        f"{report.duplicates} duplicates" + (f", error: {report.errors[0]}" if report.errors else ""),
-        source=report.source,
-        kind="drive",
-        found=report.found,
-        added=report.added,
-        would_add=len(report.would_add),
-        duplicates=report.duplicates,
-        rejected=report.rejected,
-        errors=list(report.errors),
-    )
+    report_complete(telemetry, report, "drive", f"Google Drive {report.source}: {report.found} files, "
+                    f"{report.added} added, {report.duplicates} duplicates"
+                    + (f", error: {report.errors[0]}" if report.errors else ""))
 
 
 class DriveReader:

@@ -34,7 +34,7 @@ from ..extract.fetch import Fetcher
 from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
-from . import CaptureReport, store_new
+from . import CaptureReport, report_complete, store_new
 from .links import LinkError, canonical_link, title_from_link
 
 ROBOTS_CAP = 512 * 1024
@@ -380,20 +380,9 @@ def _page_links(body: bytes, base: str, section: _Section) -> list[_Candidate]:
 
 
 def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> None:
-    telemetry.event(
-        "capture_complete",
+    report_complete(
+        telemetry, report, "website",
         f"website {report.source}: {report.found} articles found ({tally.via}), {report.added} added, "
         f"{report.duplicates} duplicates, {tally.too_old} older than the window, {tally.over_cap} over the cap",
-        source=report.source,
-        kind="website",
-        via=tally.via,
-        found=report.found,
-        added=report.added,
-        would_add=len(report.would_add),
-        duplicates=report.duplicates,
-        rejected=report.rejected,
-        too_old=tally.too_old,
-        over_cap=tally.over_cap,
-        disallowed=tally.disallowed,
-        errors=list(report.errors),
+        via=tally.via, too_old=tally.too_old, over_cap=tally.over_cap, disallowed=tally.disallowed,
     )

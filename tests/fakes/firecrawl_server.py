@@ -19,7 +19,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes import QuietHTTPServer
+from tests.fakes import QuietHTTPServer, reply
 
 FORMATS = {"markdown", "html", "rawHtml", "links", "screenshot", "screenshot@fullPage", "summary", "images", "json"}
 _ERRORS = {
@@ -101,13 +101,6 @@ def _handler_for(fake: FakeFirecrawl) -> type[BaseHTTPRequestHandler]:
                 status, payload, headers = 404, {"success": False, "error": "Not Found"}, {}
             else:
                 status, payload, headers = fake.scrape(self.headers.get("Authorization"), body)
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
+            reply(self, status, json.dumps(payload).encode(), "application/json; charset=utf-8", headers)
 
     return Handler
