@@ -152,7 +152,7 @@ def _folder_reason(exc: ServiceError, folder_id: str, api: DriveApi | None) -> s
 def _complete(telemetry: Telemetry, report: CaptureReport) -> None:
     report_complete(telemetry, report, "drive", f"Google Drive {report.source}: {report.found} files, "
                     f"{report.added} added, {report.duplicates} duplicates"
-                    + (f", error: {report.errors[0]}" if report.errors else ""))
+                    + (", not listed (see the error above)" if report.errors else ""))
 
 
 class DriveReader:

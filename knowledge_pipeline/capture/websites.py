@@ -193,7 +193,7 @@ async def _robots(fetcher: Fetcher, origin: str) -> _Robots:
     """The origin's robots.txt. Missing (4xx): everything allowed; 401/403: nothing; 5xx or unreachable: skip."""
     parser = RobotFileParser(origin + "/robots.txt")
     try:
-        fetched = await fetcher.fetch(origin + "/robots.txt", max_bytes=ROBOTS_CAP)
+        fetched = await fetcher.fetch(origin + "/robots.txt", max_bytes=ROBOTS_CAP, missing_ok=True)
     except ServiceError as exc:
         status = exc.status_code
         if status in (401, 403):
@@ -205,6 +205,9 @@ async def _robots(fetcher: Fetcher, origin: str) -> _Robots:
         return _Robots(parser)
     except ItemError as exc:
         raise SectionError(f"robots.txt of {origin}: {exc}") from None
+    if fetched.status_code >= 400:
+        parser.allow_all = True
+        return _Robots(parser)
     parser.parse(fetched.body.decode("utf-8", errors="replace").splitlines())
     return _Robots(parser)
 
@@ -249,7 +252,7 @@ async def _from_sitemaps(
             tally.disallowed += 1
             continue
         try:
-            data = await _sitemap_bytes(fetcher, url, settings.max_download_bytes)
+            data = await _sitemap_bytes(fetcher, url, settings.max_download_bytes, missing_ok=url == guessed)
             kind, entries = await asyncio.to_thread(_parse_sitemap, data)
         except (ItemError, SectionError) as exc:
             if url != guessed:  # /sitemap.xml tried on a guess may be anything
@@ -273,8 +276,10 @@ async def _from_sitemaps(
     return list(found.values())
 
 
-async def _sitemap_bytes(fetcher: Fetcher, url: str, cap: int) -> bytes:
-    fetched = await fetcher.fetch(url, max_bytes=cap)
+async def _sitemap_bytes(fetcher: Fetcher, url: str, cap: int, *, missing_ok: bool) -> bytes:
+    fetched = await fetcher.fetch(url, max_bytes=cap, missing_ok=missing_ok)
+    if fetched.status_code >= 400:
+        raise SectionError(f"HTTP {fetched.status_code}")
     if fetched.truncated:
         raise SectionError(f"larger than MAX_DOWNLOAD_MB ({cap / 1048576:g} MB)")
     body = fetched.body

@@ -8,7 +8,8 @@ from datetime import date, datetime, timezone
 
 from knowledge_pipeline.capture.websites import capture_websites
 from knowledge_pipeline.models import SourceType
-from tests.extract.support import all_items, fetcher_for, make_settings, make_telemetry, open_store
+from knowledge_pipeline.extract.fetch import Fetcher
+from tests.extract.support import all_items, fetcher_for, make_gateway, make_settings, make_telemetry, open_store
 from tests.fakes.web_server import FakeWebServer
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
@@ -39,13 +40,16 @@ def capture(tmp_path, sources: list[str], **env):
     settings = make_settings(website_sources=",".join(sources), allow_private_urls="true", **env)
 
     async def run():
-        async with fetcher_for(settings) as (fetcher, _):
-            telemetry, recorder = make_telemetry()
+        telemetry, recorder = make_telemetry()
+        fetcher = Fetcher(settings, make_gateway(telemetry))
+        try:
             async with open_store(tmp_path) as store:
                 known = await store.known_hashes()
                 reports = await capture_websites(settings=settings, store=store, telemetry=telemetry,
                                                  known_hashes=known, fetcher=fetcher, now=NOW)
                 return reports, await all_items(store), recorder
+        finally:
+            await fetcher.close()
 
     return asyncio.run(run())
 
@@ -166,3 +170,12 @@ def test_dry_run_lists_the_articles_without_storing_them(tmp_path):
 
         reports, items = asyncio.run(run())
     assert items == [] and [i.url for i in reports[0].would_add] == [f"{base}/x/two", f"{base}/x/one"]
+
+
+def test_a_missing_robots_txt_or_guessed_sitemap_is_not_an_error(tmp_path):
+    with FakeWebServer() as web:
+        web.page("/news/", '<a href="/news/a-long-article">A long article title</a>')
+        reports, items, recorder = capture(tmp_path, [f"{web.url}/news/"])
+        paths = web.paths()
+    assert paths[:2] == ["/robots.txt", "/sitemap.xml"] and len(items) == 1 and reports[0].errors == []
+    assert recorder.of("api_call_error") == [], "a 404 for robots.txt or /sitemap.xml is normal, not an ERROR line"
