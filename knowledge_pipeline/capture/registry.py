@@ -93,7 +93,8 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         locator="rss_url_prop",
         needs=("fetcher",),
     ),
-    # email: registration point for capture/email.py (helper w16b), one entry like the others.
+    # REGISTRATION POINT (email, capture/email.py, not on main yet): SourceKind(name="email", script="feeds",
+    # source_type=SourceType.EMAIL, settings=("EMAIL_IMAP_HOST", ...), capture="...capture.email:capture_email").
     SourceKind(
         name="pdfs",
         label="PDF folder",

@@ -258,3 +258,19 @@ def test_a_broken_private_key_or_a_file_id_instead_of_a_folder_is_one_line(tmp_p
     report, _, recorder = capture(tmp_path / "b", settings_for(drive, account.key_file, folder))
     assert "the private key cannot be read" in report.errors[0] and "download a new JSON key" in report.errors[0]
     assert "not a key" not in json.dumps(recorder.events)
+
+
+def test_a_grant_signed_with_another_key_is_refused_by_its_signature(tmp_path, drive):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    account = drive.service_account(tmp_path)
+    folder = drive.folder("Reports", shared_with=account.email)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    info = json.loads(account.key_file.read_text())
+    info["private_key"] = other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()).decode()
+    account.key_file.write_text(json.dumps(info))
+    report, _, _ = capture(tmp_path, settings_for(drive, account.key_file, folder))
+    assert "(invalid_grant: Invalid JWT Signature.)" in report.errors[0]
+    assert drive.api_requests() == [], "no Drive request without a token"
