@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 
@@ -58,8 +59,7 @@ def test_subdomains_match_and_plain_http_to_a_public_host_gets_nothing():
 
     auth = SiteAuth("ft.com", (("X-Key", "k1234"),))
     assert auth.matches("www.ft.com") and auth.matches("FT.com") and not auth.matches("notft.com")
-    settings = make_settings()
-    object.__setattr__(settings, "website_auth", {"ft.com": auth})
+    settings = dataclasses.replace(make_settings(), website_auth={"ft.com": auth})
 
     async def headers():
         async with fetcher_for(settings) as (fetcher, _):
