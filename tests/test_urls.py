@@ -71,6 +71,6 @@ def test_a_password_in_a_url_is_used_for_the_request_and_shown_nowhere(tmp_path)
     assert rows["127.0.0.1/missing"] == missing
     assert rows[f"http://127.0.0.1:{web.port}/gone"][0] == "Failed"
     auth = "Basic " + base64.b64encode(f"alice:{secret}".encode()).decode()
-    assert {r["path"]: r["authorization"] for r in requests}["/article"] == auth
+    assert {r["path"]: r["headers"].get("Authorization") for r in requests}["/article"] == auth
     feed_error = next(r for r in read_log(tmp_path / "logs") if r["extra_fields"].get("event_type") == "feed_error")
     assert f"http://127.0.0.1:{web.port}/no-feed.xml" in feed_error["message"]

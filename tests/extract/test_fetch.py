@@ -171,7 +171,7 @@ def test_a_compressed_page_is_decoded_and_only_decodable_codings_are_asked_for(w
     web.route("/gz", body=gzip.compress(ARTICLE_HTML.encode()), headers={"Content-Encoding": "gzip"})
     fetched, recorder = fetch(web.url + "/gz")
     assert fetched.body == ARTICLE_HTML.encode() and not fetched.truncated
-    assert web.stats()["requests"][0]["accept_encoding"] == accept_encoding()
+    assert web.stats()["requests"][0]["headers"]["Accept-Encoding"] == accept_encoding()
     assert recorder.of("api_call_complete")[0]["bytes"] == len(ARTICLE_HTML.encode())
 
 
