@@ -11,7 +11,7 @@ input it has not used yet. Anything else is refused with a one-line reason.
 from __future__ import annotations
 
 import zlib
-from typing import Protocol
+from typing import Any, Protocol
 
 try:
     import brotli
@@ -27,6 +27,13 @@ except ImportError:  # optional: zstd is then neither asked for nor accepted
 _ZSTD_MAX_RATIO = 32 * 1024
 _ZSTD_MAX_BLOCK = 128 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
+
+
+# A compressed body that reaches the size cap while inflating more than this is
+# refused as a bomb; honest HTML, feeds and JSON compress 3-20x.
+MAX_INFLATE_RATIO = 100
+_CHUNK = 64 * 1024
+_RAW_CHUNK = 16 * 1024
 
 
 class ContentCodingError(ValueError):
@@ -223,3 +230,70 @@ class _ZstdDecoder(_TailDecoder):
 
     def finish(self, limit: int) -> bytes:
         return b""
+
+
+async def read_capped(response: Any, cap: int) -> CappedBody:
+    """An httpx response's body, decoded and kept up to ``cap`` bytes; ContentCodingError if refused.
+
+    Reads ``aiter_raw()``, so the response must come from a client that did
+    not decode it (every streamed httpx response qualifies).
+    """
+    coding = response.headers.get("content-encoding")
+    body = CappedBody(cap, decoder_for(coding), " ".join((coding or "").split()))
+    async for raw in response.aiter_raw(_RAW_CHUNK if body.decoder else _CHUNK):
+        if body.take(raw):
+            return body
+    body.finish()
+    return body
+
+
+class CappedBody:
+    """A response body kept up to ``cap`` bytes, decoded with every step's output bounded by the room left."""
+
+    def __init__(self, cap: int, decoder: Decoder | None, coding: str = "") -> None:
+        self.cap = cap
+        self.decoder = decoder
+        self.coding = coding
+        self.data = bytearray()
+        self.raw_bytes = 0
+        self.truncated = False
+
+    @property
+    def bomb(self) -> bool:
+        """The cap was reached while inflating more than MAX_INFLATE_RATIO times the input used."""
+        if not self.truncated or self.decoder is None:
+            return False
+        return len(self.data) > MAX_INFLATE_RATIO * (self.raw_bytes - self.decoder.buffered)
+
+    def bomb_reason(self, where: str, cap: int) -> str:
+        return (f"refused {where}: its {self.coding} content inflates more than {MAX_INFLATE_RATIO}x, "
+                f"past MAX_DOWNLOAD_MB ({cap / 1048576:g} MB): a possible decompression bomb")
+
+    def take(self, raw: bytes) -> bool:
+        """Add a raw chunk; True once the cap is reached (read no further)."""
+        self.raw_bytes += len(raw)
+        if self.decoder is None:
+            return self._keep(raw)
+        piece = self.decoder.decode(raw, self._room + 1)
+        while not self._keep(piece):
+            if not self.decoder.pending:
+                return False
+            piece = self.decoder.decode(b"", self._room + 1)
+        return True
+
+    def finish(self) -> None:
+        if self.decoder is not None:
+            self._keep(self.decoder.finish(self._room + 1))
+
+    @property
+    def _room(self) -> int:
+        return self.cap - len(self.data)
+
+    def _keep(self, piece: bytes) -> bool:
+        room = self._room
+        if len(piece) > room:
+            self.data += piece[:room]
+            self.truncated = True
+            return True
+        self.data += piece
+        return False

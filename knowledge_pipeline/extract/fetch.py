@@ -34,15 +34,10 @@ from ..config import Settings
 from ..errors import ServiceError
 from ..services import ServiceGateway, parse_retry_after
 from ..urls import shown_url
-from .decoding import ContentCodingError, Decoder, accept_encoding, decoder_for
+from .decoding import ContentCodingError, accept_encoding, read_capped
 
 MAX_REDIRECTS = 5
-# A compressed body that reaches the size cap while inflating more than this is
-# refused as a bomb; honest HTML and feeds compress 3-20x.
-MAX_INFLATE_RATIO = 100
 _REDIRECT_CODES = {301, 302, 303, 307, 308}
-_CHUNK = 64 * 1024
-_RAW_CHUNK = 16 * 1024
 _ACCEPT = "text/html,application/xhtml+xml,application/pdf,application/xml;q=0.9,*/*;q=0.8"
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -376,23 +371,11 @@ class Fetcher:
             if response.status_code >= 400:
                 raise _status_error(response, url)
             try:
-                decoder = decoder_for(response.headers.get("content-encoding"))
-                body = _CappedBody(cap, decoder)
-                async for raw in response.aiter_raw(_RAW_CHUNK if decoder else _CHUNK):
-                    if body.take(raw):
-                        break
-                else:
-                    body.finish()
+                body = await read_capped(response, cap)
             except ContentCodingError as exc:
                 raise ServiceError("web", exc.at(shown_url(url)), code="content_coding") from None
             if body.bomb:
-                raise ServiceError(
-                    "web",
-                    f"refused {shown_url(url)}: its {response.headers.get('content-encoding', '').strip()} content "
-                    f"inflates more than {MAX_INFLATE_RATIO}x, past MAX_DOWNLOAD_MB ({cap / 1048576:g} MB): "
-                    "a possible decompression bomb",
-                    code="decompression_bomb",
-                )
+                raise ServiceError("web", body.bomb_reason(shown_url(url), cap), code="decompression_bomb")
             content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
             return _Hop(
                 url=str(response.url),
@@ -403,52 +386,6 @@ class Fetcher:
                 truncated=body.truncated,
                 charset=response.charset_encoding,
             )
-
-
-class _CappedBody:
-    """A response body kept up to ``cap`` bytes, decoded with every step's output bounded by the room left."""
-
-    def __init__(self, cap: int, decoder: Decoder | None) -> None:
-        self.cap = cap
-        self.decoder = decoder
-        self.data = bytearray()
-        self.raw_bytes = 0
-        self.truncated = False
-
-    @property
-    def bomb(self) -> bool:
-        if not self.truncated or self.decoder is None:
-            return False
-        return len(self.data) > MAX_INFLATE_RATIO * (self.raw_bytes - self.decoder.buffered)
-
-    def take(self, raw: bytes) -> bool:
-        """Add a raw chunk; True once the cap is reached (read no further)."""
-        self.raw_bytes += len(raw)
-        if self.decoder is None:
-            return self._keep(raw)
-        piece = self.decoder.decode(raw, self._room + 1)
-        while not self._keep(piece):
-            if not self.decoder.pending:
-                return False
-            piece = self.decoder.decode(b"", self._room + 1)
-        return True
-
-    def finish(self) -> None:
-        if self.decoder is not None:
-            self._keep(self.decoder.finish(self._room + 1))
-
-    @property
-    def _room(self) -> int:
-        return self.cap - len(self.data)
-
-    def _keep(self, piece: bytes) -> bool:
-        room = self._room
-        if len(piece) > room:
-            self.data += piece[:room]
-            self.truncated = True
-            return True
-        self.data += piece
-        return False
 
 
 def _status_error(response: httpx.Response, url: str) -> ServiceError:
