@@ -200,6 +200,25 @@ def test_the_look_before_a_retry_and_the_retry_each_take_their_own_limiter_slot(
     assert sent == [("write", 0.0), ("look", 0.5), ("write", 1.0)]
 
 
+def test_the_first_request_of_a_service_keeps_one_interval_from_its_end():
+    """Its connection set-up makes it arrive late: the next start must not crowd it at the server."""
+    time = FakeTime()
+    telemetry, _ = recorder()
+    gw = ServiceGateway(telemetry, spacing=0.5, notion_max_rps=None, clock=time.clock, sleep=time.sleep)
+    sent: list[float] = []
+
+    async def request(seconds: float) -> None:
+        sent.append(time.now)
+        await time.sleep(seconds)
+
+    async def three() -> None:
+        for seconds in (0.3, 0.01, 0.01):
+            await gw.call("notion", "pages.update", lambda: request(seconds), classify=classify)
+
+    asyncio.run(three())
+    assert sent == [0.0, pytest.approx(0.8), pytest.approx(1.3)]
+
+
 def test_what_the_look_before_a_retry_finds_is_the_result():
     gw, _, _ = gateway()
     fn, calls = flaky([ServiceError("notion", "lost reply", status_code=502, retryable=True)])
