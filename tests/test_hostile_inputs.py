@@ -266,34 +266,35 @@ def test_a_50mb_page_is_cut_at_max_download_mb_and_still_used(web):
 BOMB_CODINGS = {"gzip": "gzip", "deflate": "deflate", "gzip-gzip": "gzip, gzip", "br": "br", "zstd": "zstd"}
 
 
-def run_measured(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 180) -> tuple[int, float, str]:
-    """Run a script; its exit code, peak RSS in MB (its own, from wait4) and stderr.
-
-    Its address space is capped at 3 GB so that a regression fails this test
-    instead of taking the memory of the machine.
+_MEASURE = textwrap.dedent(
     """
-    import os
-    import resource
+    import json, os, resource, subprocess, sys
+    limit = int(sys.argv[1])
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    with open(sys.argv[2], "wb") as err:
+        child = subprocess.Popen(sys.argv[3:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+    print(json.dumps({"exit_code": os.waitstatus_to_exitcode(status), "peak_mb": usage.ru_maxrss / 1024}))
+    """
+)
 
-    def cap_memory() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (3 * 1024 * MB, 3 * 1024 * MB))
 
-    with open(cwd / "stderr.txt", "wb") as err:
-        process = subprocess.Popen([sys.executable, str(ROOT / args[0]), *args[1:]], cwd=cwd, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                   preexec_fn=cap_memory)
-        started = time.monotonic()
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - started > timeout:
-                process.kill()
-                _, status, usage = os.wait4(process.pid, 0)
-                break
-            time.sleep(0.05)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage.ru_maxrss / 1024, (cwd / "stderr.txt").read_text(errors="replace")
+def run_measured(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 180) -> tuple[int, float, str]:
+    """Run a script; its exit code, its own peak RSS in MB (wait4) and stderr.
+
+    A small launcher starts it: Linux carries the high-water mark of the
+    process that forks into the child's ru_maxrss, and the pytest process
+    may already be large. The launcher also caps the address space at 3 GB,
+    so that a regression fails this test instead of taking the machine's memory.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(3 * 1024 * MB), str(cwd / "stderr.txt"),
+         sys.executable, str(ROOT / args[0]), *args[1:]],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout)
+    return measured["exit_code"], measured["peak_mb"], (cwd / "stderr.txt").read_text(errors="replace")
 
 
 def test_compression_bombs_as_feeds_and_articles_fail_clearly_with_bounded_memory(tmp_path):
