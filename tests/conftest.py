@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,21 @@ _SCRUBBED = (
     "PARALLEL_MAX_WORKERS", "PARALLEL_RATE_LIMIT", "LOG_DIR", "LOG_LEVEL", "METRICS_TEXTFILE",
     "ALERT_WEBHOOK_URL", "SOURCES_DB_PATH", "JOURNAL_PATH", "MAX_COST_USD", "RSS_WINDOW_DAYS",
 )
+
+
+def require_system_dep(name: str, command: str) -> str:
+    """The path of a system program a test needs (e.g. ``promtool``).
+
+    Missing: the test is skipped with the reason, or fails when
+    ``KP_REQUIRE_SYSTEM_DEPS=1`` (CI sets it, and .ci/run installs the program).
+    """
+    path = shutil.which(command)
+    if path is None:
+        message = f"{name} is not installed ({command} not on PATH; .ci/run installs it)"
+        if os.environ.get("KP_REQUIRE_SYSTEM_DEPS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
