@@ -18,4 +18,4 @@ __all__ = ["Deps", "EngineResult", "ParallelEnricher", "ServiceGateway", "Servic
 if __name__ == "__main__":
     from knowledge_pipeline.cli.scripts import enrich_main
 
-    sys.exit(enrich_main(["--parallel", *sys.argv[1:]], script="enrich_rss_enhanced.py", capture="feeds", enhanced=True))
+    sys.exit(enrich_main(["--parallel", *sys.argv[1:]], script="parallel_enricher.py", capture="feeds", enhanced=True))

@@ -15,7 +15,7 @@ import pytest
 
 from knowledge_pipeline.models import DEFAULT_AI_PRIMITIVES, DEFAULT_CONTENT_TYPES
 
-from .conftest import EXAMPLE_FEEDS, PYTHON, ROOT, events, list_items, read_log, run_script
+from .conftest import EXAMPLE_FEEDS, PYTHON, ROOT, clean_env, events, list_items, read_log, run_script
 from .fakes.openai_server import start_fake_openai
 from .fakes.web_server import FakeWebServer
 
@@ -278,10 +278,27 @@ def test_retry_failed_puts_failed_items_back(tmp_path: Path, demo_env: dict):
 
 
 @pytest.mark.parametrize("script", ["enrich.py", "enrich_rss.py", "enrich_enhanced.py", "enrich_rss_enhanced.py",
-                                    "parallel_enricher.py", "migrate_to_parallel.py"])
-def test_every_script_has_help(tmp_path: Path, script: str):
+                                    "parallel_enricher.py", "migrate_to_parallel.py", "structured_logging.py"])
+def test_every_script_has_help_that_names_it(tmp_path: Path, script: str):
     done = run_script([script, "--help"], tmp_path)
-    assert done.returncode == 0 and "usage:" in done.stdout
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: {script} ")
+
+
+def test_the_package_help_introduces_the_tool(tmp_path: Path):
+    done = run_script(["-m", "knowledge_pipeline", "--help"], tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("usage: python3 -m knowledge_pipeline ")
+    intro = done.stdout.split("\n\n")[1]
+    assert "not in the guide" not in done.stdout
+    assert "Sources" in intro and "enrich" in intro
+    for command in ("list", "report", "notion"):
+        assert f"    {command} " in done.stdout
+
+
+def test_structured_logging_prints_where_the_log_is(tmp_path: Path):
+    done = run_script(["structured_logging.py"], tmp_path, clean_env(LOG_DIR=str(tmp_path / "mylogs")))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(tmp_path / "mylogs" / "pipeline.jsonl")
 
 
 def test_two_runs_on_one_store_exclude_each_other_whatever_their_journal(tmp_path: Path, demo_env: dict):
