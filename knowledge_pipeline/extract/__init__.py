@@ -19,7 +19,7 @@ from ..errors import ExtractionError
 from ..models import Item, SourceType
 from ..services import ServiceGateway
 from .fetch import Fetched, Fetcher
-from .html import html_to_text
+from .html import html_to_text, looks_like_html
 from .pdf import pdf_to_text
 
 __all__ = ["TextExtractor", "Fetcher", "Fetched", "html_to_text", "pdf_to_text", "clean_text"]
@@ -87,7 +87,7 @@ class TextExtractor:
             return await self._pdf_bytes(fetched.body, fetched.truncated)
         if fetched.content_type in _TEXT_TYPES:
             return _decode(fetched)
-        if fetched.content_type not in _HTML_TYPES and not _looks_like_html(fetched.body):
+        if fetched.content_type not in _HTML_TYPES and not looks_like_html(fetched.body):
             raise ExtractionError(f"unsupported content type {fetched.content_type} at {fetched.url}")
         text = await asyncio.to_thread(html_to_text, fetched.body, fetched.url)
         if not text.strip():
@@ -121,8 +121,3 @@ def _decode(fetched: Fetched) -> str:
         return fetched.body.decode(fetched.charset or "utf-8", errors="replace")
     except LookupError:
         return fetched.body.decode("utf-8", errors="replace")
-
-
-def _looks_like_html(body: bytes) -> bool:
-    head = body[:2048].lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html", b"<?xml")) or b"<body" in head

@@ -43,6 +43,16 @@ def html_to_text(html: str | bytes, url: str | None = None) -> str:
     return (trafilatura.html2txt(tree) or "").strip() if tree is not None else ""
 
 
+def looks_like_html(data: bytes) -> bool:
+    """Whether bytes are an HTML page (a login or error page served in place of a file)."""
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if not head.startswith(b"<"):
+        return False
+    return head.startswith((b"<!doctype html", b"<html")) or any(
+        tag in head for tag in (b"<html", b"<head", b"<body", b"<title", b"<meta")
+    )
+
+
 def _parse(document: str | bytes) -> HtmlElement | None:
     """A fresh tree (trafilatura's extractors prune the tree they are given)."""
     return trafilatura.load_html(document)

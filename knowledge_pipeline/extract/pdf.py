@@ -19,6 +19,7 @@ from pypdf import PdfReader, apply_configuration
 from pypdf.errors import FileNotDecryptedError, LimitReachedError, PyPdfError
 
 from ..errors import ExtractionError
+from .html import looks_like_html
 
 MAX_STREAM_BYTES = 32 * 1024 * 1024
 _LIMITS = {
@@ -41,12 +42,14 @@ _BOMB = "PDF content inflates beyond the decompression limit (possible decompres
 def pdf_to_text(data: bytes, max_pages: int) -> str:
     """The text of the first ``max_pages`` pages of a PDF, pages separated by blank lines.
 
-    Raises ExtractionError: "corrupt PDF: ...", "encrypted PDF",
+    Raises ExtractionError: "corrupt PDF: ...", "not a PDF (looks like HTML)", "encrypted PDF",
     "no extractable text ..." (image-only or scanned) or the decompression
     bomb reason.
     """
     if not data.strip():
         raise ExtractionError("corrupt PDF: empty file")
+    if b"%PDF-" not in data[:1024] and looks_like_html(data):
+        raise ExtractionError("not a PDF (looks like HTML)")
     with apply_configuration(**_LIMITS):
         reader = _open(data)
         pages = [text for text in _page_texts(reader, max_pages) if text]

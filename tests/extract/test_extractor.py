@@ -160,3 +160,15 @@ def test_a_shared_fetcher_is_not_closed_by_the_extractor(web):
 
 def test_clean_text():
     assert clean_text("a\r\nb\rc\x07\x00d\n\n\n\n e") == "a\nb\ncd\n\n e"
+
+
+def test_an_html_page_served_as_a_pdf_is_not_a_corrupt_pdf(web, tmp_path):
+    login = b"<!doctype html><html><head><title>Sign in</title></head><body>Please log in</body></html>"
+    web.pdf("/paywalled.pdf", login)
+    saved = tmp_path / "report.pdf"
+    saved.write_bytes(login)
+    for target in (item(source_type=SourceType.PDF, pdf_path=web.url + "/paywalled.pdf"),
+                   item(url=web.url + "/paywalled.pdf"),
+                   item(source_type=SourceType.PDF, pdf_path=str(saved))):
+        error = extract(target)
+        assert isinstance(error, ExtractionError) and str(error) == "not a PDF (looks like HTML)"

@@ -54,12 +54,28 @@ def test_an_image_only_pdf_has_no_extractable_text():
 
 @pytest.mark.parametrize(
     "data",
-    [generate.corrupt_pdf(), generate.truncated_pdf(), b"", b"   ", b"<html>not a pdf</html>"],
-    ids=["garbage", "truncated", "empty", "blank", "html"],
+    [generate.corrupt_pdf(), generate.truncated_pdf(), b"", b"   "],
+    ids=["garbage", "truncated", "empty", "blank"],
 )
 def test_unreadable_pdfs_are_corrupt(data):
     with pytest.raises(ExtractionError, match=r"^corrupt PDF: "):
         pdf_to_text(data, max_pages=10)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"<html>not a pdf</html>",
+        b"\xef\xbb\xbf\n  <!DOCTYPE html>\n<html lang=en><head><title>Sign in</title></head><body>Log in</body></html>",
+        b"<?xml version='1.0'?><html xmlns='http://www.w3.org/1999/xhtml'><body>Moved</body></html>",
+        b"<head><meta charset=utf-8><title>Error 403</title></head><body>Forbidden</body>",
+    ],
+    ids=["bare", "bom-doctype", "xhtml", "no-html-tag"],
+)
+def test_an_html_page_named_pdf_is_not_a_pdf(data):
+    with pytest.raises(ExtractionError) as caught:
+        pdf_to_text(data, max_pages=10)
+    assert str(caught.value) == "not a PDF (looks like HTML)"
 
 
 def test_metadata_title_and_creation_date(tmp_path):
