@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from pypdf import PdfReader, apply_configuration
-from pypdf.errors import FileNotDecryptedError, LimitReachedError, PyPdfError
+from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PyPdfError
 
 from ..errors import ExtractionError
 from .html import looks_like_html
@@ -34,7 +34,8 @@ _LIMITS = {
     "stream_decoding_work_maximum_length": 4 * MAX_STREAM_BYTES,
 }
 _PAGE_ERRORS = (
-    PyPdfError, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError
+    PyPdfError, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError,
+    DependencyError, NotImplementedError, ArithmeticError, LookupError,
 )
 _BOMB = "PDF content inflates beyond the decompression limit (possible decompression bomb)"
 
@@ -91,12 +92,24 @@ def _open(data: bytes) -> PdfReader:
         raise ExtractionError("encrypted PDF (a password is needed to read it)") from None
     except LimitReachedError:
         raise ExtractionError(_BOMB) from None
+    except DependencyError as exc:
+        raise ExtractionError(_missing_dependency(exc)) from None
     except (PyPdfError, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
         raise ExtractionError(f"corrupt PDF: {_reason(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - any other library error is this file's problem, in one line
+        raise ExtractionError(f"unreadable PDF: {type(exc).__name__}: {_reason(exc)}") from None
     return reader
 
 
+def _missing_dependency(exc: DependencyError) -> str:
+    """pypdf's DependencyError as what to install (AES needs cryptography, listed in requirements.txt)."""
+    if "AES" in str(exc) or "cryptography" in str(exc):
+        return "encrypted PDF (AES) needs the cryptography package: pip install -r requirements.txt"
+    return f"PDF needs a component that is not installed: {_reason(exc)}"
+
+
 def _decrypts_without_password(reader: PdfReader) -> bool:
+    """Whether the empty user password opens it; DependencyError (AES without cryptography) propagates."""
     try:
         return bool(reader.decrypt(""))
     except (PyPdfError, NotImplementedError, ValueError):
@@ -117,6 +130,11 @@ def _page_texts(reader: PdfReader, max_pages: int) -> Iterator[str]:
             text = reader.pages[index].extract_text() or ""
         except LimitReachedError:
             raise ExtractionError(_BOMB) from None
+        except DependencyError as exc:
+            if index == 0 and reader.is_encrypted:
+                raise ExtractionError(_missing_dependency(exc)) from None
+            failures.append(_reason(exc))
+            continue
         except _PAGE_ERRORS as exc:
             failures.append(_reason(exc))
             continue

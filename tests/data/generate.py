@@ -155,6 +155,17 @@ def encrypted_pdf(password: str = "s3cret") -> bytes:
     return out.getvalue()
 
 
+def aes_encrypted_pdf(title: str = "Protected report") -> bytes:
+    """AES-256 with an empty user password: anyone may open it (common for "protected" reports)."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(sample_pdf(title))))
+    writer.encrypt(user_password="", owner_password="no-editing", algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def corrupt_pdf() -> bytes:
     """A PDF header followed by garbage: no objects, no xref, no trailer."""
     return b"%PDF-1.7\n" + bytes((i * 7919) % 251 for i in range(4000)) + b"\n%%EOF\n"
@@ -352,6 +363,7 @@ def write_all(outdir: Path) -> None:
         "pdfs/image_only.pdf": image_only_pdf(),
         "pdfs/bomb.pdf": bomb_pdf(),
         "pdfs/encrypted.pdf": encrypted_pdf(),
+        "pdfs/aes_encrypted.pdf": aes_encrypted_pdf(),
         "pdfs/corrupt.pdf": corrupt_pdf(),
         "pdfs/truncated.pdf": truncated_pdf(),
         "feeds/huge.xml": huge_feed(),
