@@ -19,6 +19,7 @@ from ..errors import ExtractionError
 from ..models import Item, SourceType
 from ..services import ServiceGateway
 from .fetch import Fetched, Fetcher
+from .charset import decode_html, decode_text
 from .html import html_to_text, looks_like_html
 from .pdf import pdf_to_text
 
@@ -86,10 +87,10 @@ class TextExtractor:
         if fetched.is_pdf:
             return await self._pdf_bytes(fetched.body, fetched.truncated)
         if fetched.content_type in _TEXT_TYPES:
-            return _decode(fetched)
+            return decode_text(fetched.body, fetched.charset)
         if fetched.content_type not in _HTML_TYPES and not looks_like_html(fetched.body):
             raise ExtractionError(f"unsupported content type {fetched.content_type} at {fetched.url}")
-        text = await asyncio.to_thread(html_to_text, fetched.body, fetched.url)
+        text = await asyncio.to_thread(_page_text, fetched)
         if not text.strip():
             raise ExtractionError(f"no article text found at {fetched.url}")
         return text
@@ -116,8 +117,5 @@ def read_file_capped(path: Path, cap: int, what: str) -> tuple[bytes, bool]:
     return data[:cap], len(data) > cap
 
 
-def _decode(fetched: Fetched) -> str:
-    try:
-        return fetched.body.decode(fetched.charset or "utf-8", errors="replace")
-    except LookupError:
-        return fetched.body.decode("utf-8", errors="replace")
+def _page_text(fetched: Fetched) -> str:
+    return html_to_text(decode_html(fetched.body, fetched.charset), fetched.url)
