@@ -9,6 +9,11 @@ Run the pipeline with ``python3 enrich_rss_enhanced.py --parallel`` (or
 
 import sys
 
+if __name__ == "__main__":  # before the imports below, which need the dependencies
+    from knowledge_pipeline.project_venv import use_project_venv
+
+    use_project_venv()
+
 from knowledge_pipeline.engine import EngineResult, ParallelEnricher
 from knowledge_pipeline.processing import Deps, process_item
 from knowledge_pipeline.services import ServiceGateway, ServiceLimiter

@@ -10,6 +10,11 @@ import argparse
 import logging
 import sys
 
+if __name__ == "__main__":  # before the imports below, which need the dependencies
+    from knowledge_pipeline.project_venv import use_project_venv
+
+    use_project_venv()
+
 from knowledge_pipeline.logging_setup import (
     LOG_FILE_NAME,
     PipelineJsonFormatter,

@@ -14,6 +14,11 @@ import importlib
 import sys
 from typing import Sequence
 
+if __name__ == "__main__":  # before the imports below, which need the dependencies
+    from .project_venv import use_project_venv
+
+    use_project_venv(module="knowledge_pipeline")
+
 from .config import load_settings
 from .errors import ConfigError
 

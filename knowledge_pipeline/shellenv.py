@@ -17,6 +17,11 @@ import shlex
 import sys
 from typing import Sequence
 
+if __name__ == "__main__":  # before the imports below, which need the dependencies
+    from .project_venv import use_project_venv
+
+    use_project_venv(module="knowledge_pipeline.shellenv")
+
 from .config import Settings, load_settings
 from .errors import ConfigError
 
