@@ -10,6 +10,13 @@ set -uo pipefail
 
 PROJECT_DIR="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
 cd "$PROJECT_DIR" || exit 1
+
+# say FD LINE: one line to stdout (1) or stderr (2), dated like the scripts' lines when not a terminal (cron's log)
+say() {
+    local fd=$1
+    shift
+    if [ -t "$fd" ]; then echo "$*" >&"$fd"; else echo "$(date '+%Y-%m-%d %H:%M:%S') $*" >&"$fd"; fi
+}
 EXIT_CONFIG=2
 EXIT_LOCKED=75
 
@@ -21,18 +28,18 @@ PYTHON=python3
 settings=$("$PYTHON" -m knowledge_pipeline.shellenv --for pipeline_enhanced.sh)
 code=$?
 if [ "$code" -ne 0 ]; then
-    [ "$code" -eq 1 ] && echo "pipeline_enhanced.sh: cannot read the settings with $PYTHON (run make install)" >&2
+    [ "$code" -eq 1 ] && say 2 "pipeline_enhanced.sh: cannot read the settings with $PYTHON (run make install)"
     exit $EXIT_CONFIG
 fi
 use_enhanced=true enable_parallel=false log_dir=logs workers=5 rate_limit=0.1
 eval "$settings"
 
 LOCK_DIR="$log_dir"
-mkdir -p "$LOCK_DIR" || { echo "pipeline_enhanced.sh: cannot create LOG_DIR '$LOCK_DIR'" >&2; exit $EXIT_CONFIG; }
+mkdir -p "$LOCK_DIR" || { say 2 "pipeline_enhanced.sh: cannot create LOG_DIR '$LOCK_DIR'"; exit $EXIT_CONFIG; }
 LOCK_FILE="$LOCK_DIR/.pipeline.lock"
-exec 9>>"$LOCK_FILE" || { echo "pipeline_enhanced.sh: cannot open lock file $LOCK_FILE" >&2; exit $EXIT_CONFIG; }
+exec 9>>"$LOCK_FILE" || { say 2 "pipeline_enhanced.sh: cannot open lock file $LOCK_FILE"; exit $EXIT_CONFIG; }
 if ! flock -n 9; then
-    echo "pipeline_enhanced.sh: another pipeline run is active (lock $LOCK_FILE); exiting with code $EXIT_LOCKED" >&2
+    say 2 "pipeline_enhanced.sh: another pipeline run is active (lock $LOCK_FILE); exiting with code $EXIT_LOCKED"
     exit $EXIT_LOCKED
 fi
 
@@ -50,13 +57,13 @@ else
     args=()
     mode="original scripts (USE_ENHANCED=false)"
 fi
-echo "== knowledge pipeline: $mode; logs: $log_dir/pipeline.jsonl =="
+say 1 "== knowledge pipeline: $mode; logs: $log_dir/pipeline.jsonl =="
 
 for step in "${steps[@]}"; do
     "$PYTHON" "$step" "${args[@]}" "$@"
     code=$?
     if [ "$code" -ne 0 ]; then
-        echo "pipeline_enhanced.sh: $step failed with exit code $code; stopping" >&2
+        say 2 "pipeline_enhanced.sh: $step failed with exit code $code; stopping"
         exit "$code"
     fi
 done
