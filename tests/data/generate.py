@@ -145,11 +145,11 @@ def bomb_pdf(inflated_bytes: int = 400 * 1024 * 1024) -> bytes:
     return pdf_bytes([(b"/FlateDecode", b"".join(parts))], title="Looks harmless")
 
 
-def encrypted_pdf(password: str = "s3cret") -> bytes:
+def encrypted_pdf(password: str = "s3cret", *, algorithm: str = "RC4-128", title: str = "Confidential") -> bytes:
     from pypdf import PdfReader, PdfWriter
 
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(sample_pdf("Confidential"))))
-    writer.encrypt(user_password=password, owner_password=password + "-owner", algorithm="RC4-128")
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(sample_pdf(title))))
+    writer.encrypt(user_password=password, owner_password=password + "-owner", algorithm=algorithm)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -157,13 +157,7 @@ def encrypted_pdf(password: str = "s3cret") -> bytes:
 
 def aes_encrypted_pdf(title: str = "Protected report") -> bytes:
     """AES-256 with an empty user password: anyone may open it (common for "protected" reports)."""
-    from pypdf import PdfReader, PdfWriter
-
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(sample_pdf(title))))
-    writer.encrypt(user_password="", owner_password="no-editing", algorithm="AES-256")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
+    return encrypted_pdf("", algorithm="AES-256", title=title)
 
 
 def incremental_pdf(pages: int, title: str = "Long report") -> tuple[bytes, int]:
