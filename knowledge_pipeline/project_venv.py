@@ -21,14 +21,21 @@ from pathlib import Path
 REQUIRED_MODULES = (
     "openai", "notion_client", "feedparser", "httpx", "charset_normalizer", "pypdf", "cryptography",
     "pythonjsonlogger", "tenacity", "trafilatura", "lxml_html_clean", "tqdm", "dotenv", "prometheus_client",
-    "plotly",
+    "plotly", "google.auth",
 )
 _GUARD = "KNOWLEDGE_PIPELINE_REEXEC"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def missing_modules() -> list[str]:
-    return [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+    return [name for name in REQUIRED_MODULES if not _importable(name)]
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:  # the parent package of a dotted name is missing
+        return False
 
 
 def use_project_venv(module: str | None = None) -> None:

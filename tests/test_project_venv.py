@@ -51,8 +51,10 @@ def base_interpreter() -> Path:
 def test_the_module_list_is_requirements_txt():
     distributions = metadata.packages_distributions()
     declared = {r.name.lower().replace("_", "-") for r in _declared()}
-    provided = {dist.lower().replace("_", "-") for module in REQUIRED_MODULES for dist in distributions.get(module, [])}
-    assert provided == declared
+    provided = {module: {d.lower().replace("_", "-") for d in distributions.get(module.split(".")[0], [])} & declared
+                for module in REQUIRED_MODULES}
+    assert all(provided.values()), f"modules of no declared requirement: {[m for m, d in provided.items() if not d]}"
+    assert set().union(*provided.values()) == declared
 
 
 def test_the_documented_commands_are_the_ones_this_test_runs():

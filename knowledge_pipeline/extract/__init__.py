@@ -16,16 +16,18 @@ import asyncio
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..config import Settings
-from ..errors import ExtractionError
+from ..errors import ExtractionError, ServiceError
 from ..models import Item, PartialRead, SourceType
 from ..services import ServiceGateway
-from .fetch import Fetched, Fetcher
 from .charset import decode_html, decode_text
+from .fetch import Fetched, Fetcher
 from .html import html_title, html_to_text, looks_like_html
 from .pdf import pdf_to_text, read_pdf
+from .render import RENDER_MIN_CHARS, Firecrawl
 from .titles import best_title, normalize
 
 __all__ = ["TextExtractor", "Extracted", "Fetcher", "Fetched", "html_to_text", "pdf_to_text", "clean_text"]
@@ -47,10 +49,17 @@ class TextExtractor:
 
     def __init__(self, settings: Settings, gateway: ServiceGateway, *, fetcher: Fetcher | None = None) -> None:
         self.settings = settings
+        self.gateway = gateway
         self._owns_fetcher = fetcher is None
         self.fetcher = fetcher or Fetcher(settings, gateway)
+        self._readers: dict[str, Any] = {}
+        self._firecrawl: Firecrawl | None = None
 
     async def close(self) -> None:
+        for reader in self._readers.values():
+            await reader.close()
+        if self._firecrawl is not None:
+            await self._firecrawl.close()
         if self._owns_fetcher:
             await self.fetcher.close()
 
@@ -59,7 +68,11 @@ class TextExtractor:
 
     async def read(self, item: Item, *, title: bool = False) -> Extracted:
         """The item's text and partial reads; with ``title``, also a title the document gives itself."""
-        if item.content and item.content.strip():
+        reader = None if item.content and item.content.strip() else self._source_reader(item)
+        if reader is not None:
+            text = await reader.read(item)
+            extracted = Extracted(text, best_title(None, text) if title else None)
+        elif item.content and item.content.strip():
             text = await asyncio.to_thread(_content_text, item.content, item.url)
             extracted = Extracted(text, best_title(None, text) if title else None)
         elif item.source_type is SourceType.PDF and (item.pdf_path or item.url):
@@ -72,6 +85,17 @@ class TextExtractor:
         if not text:
             raise ExtractionError("empty text after extraction")
         return Extracted(text, normalize(extracted.title) or None if title else None, extracted.warnings)
+
+    def _source_reader(self, item: Item) -> Any | None:
+        """The reader of the source kind that claims the item (a Drive file...), made on first use."""
+        from ..capture.registry import reader_classes
+
+        for name, reader_class in reader_classes():
+            if reader_class.accepts(item):
+                if name not in self._readers:
+                    self._readers[name] = reader_class(self.settings, self.gateway, self.fetcher)
+                return self._readers[name]
+        return None
 
     async def _pdf(self, location: str) -> Extracted:
         scheme = urlsplit(location).scheme.lower()
@@ -106,9 +130,23 @@ class TextExtractor:
         if fetched.content_type not in _HTML_TYPES and not looks_like_html(fetched.body):
             raise ExtractionError(f"unsupported content type {fetched.content_type} at {fetched.url}")
         text, page_title = await asyncio.to_thread(_page_text, fetched, title)
+        if len(text.strip()) < RENDER_MIN_CHARS and self.settings.firecrawl_api_key:
+            text = await self._rendered(fetched.url, text)
         if not text.strip():
             raise ExtractionError(f"no article text found at {fetched.url}")
         return Extracted(text, page_title, cut)
+
+    async def _rendered(self, url: str, text: str) -> str:
+        """Firecrawl's rendering of a page that gave too little text; ours if it does no better."""
+        if self._firecrawl is None:
+            self._firecrawl = Firecrawl(self.settings, self.gateway)
+        try:
+            rendered = await self._firecrawl.scrape(url)
+        except ServiceError as exc:
+            if text.strip():
+                return text
+            raise ExtractionError(f"no article text found at {url}, and {exc}") from None
+        return rendered if len(rendered.strip()) > len(text.strip()) else text
 
 
 @dataclass(frozen=True)
