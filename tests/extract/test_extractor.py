@@ -80,10 +80,21 @@ def test_http_errors_are_service_errors_with_the_status(web):
     assert isinstance(error, ServiceError) and str(error) == f"HTTP 404 for {web.url}/gone"
 
 
-def test_a_cut_html_page_is_still_used(web):
+def test_a_cut_html_page_is_still_used_and_says_so(web):
     web.stream("/huge", lambda: huge_html_chunks(20 * 1024 * 1024))
     text = extract(item(url=web.url + "/huge"), max_download_mb="0.5")
     assert "Microsoft and OpenAI signed another agreement" in text
+    settings = make_settings(max_download_mb="0.5", allow_private_urls="true")
+
+    async def read():
+        extractor = TextExtractor(settings, make_gateway(make_telemetry()[0], retries=0))
+        try:
+            return await extractor.read(item(url=web.url + "/huge"))
+        finally:
+            await extractor.close()
+
+    [cut] = asyncio.run(read()).warnings
+    assert str(cut) == "524,288 bytes read (page cut at MAX_DOWNLOAD_MB = 0.5 MB)"
 
 
 def test_a_local_pdf_path_and_a_file_url_are_read():
