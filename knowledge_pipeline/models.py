@@ -18,6 +18,7 @@ class SourceType(str, Enum):
     RSS = "RSS"
     WEBSITE = "Website"
     PDF = "PDF"
+    EMAIL = "Email"
 
 
 DEFAULT_CONTENT_TYPES: tuple[str, ...] = (
@@ -58,6 +59,7 @@ class NewItem:
     pdf_path: str | None = None
     content: str | None = None
     created_date: date | None = None
+    sender: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ class Item:
 
     ``url`` is the Article URL (RSS, Website); ``pdf_path`` is the PDF location
     (a local path or a ``file://``/``http(s)://`` URL). ``content`` is text the
-    capture already had (a feed's full article), so no fetch is needed.
+    capture already had (a feed's full article, an email's text), so no fetch
+    is needed. ``sender`` is an email's From (``Name <address>``).
     """
 
     id: str
@@ -84,6 +87,7 @@ class Item:
     vendor: str | None = None
     error: str | None = None
     archived: bool = False
+    sender: str | None = None
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ EXIT_CONFIG = 2
 EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
 
-FEED_TYPES = frozenset({SourceType.RSS, SourceType.WEBSITE})
+FEED_TYPES = frozenset({SourceType.RSS, SourceType.WEBSITE, SourceType.EMAIL})
 PDF_TYPES = frozenset({SourceType.PDF})
 
 
@@ -215,7 +215,8 @@ async def _capture(
         telemetry.event("capture_skipped", "RSS_FEEDS is empty: no feed capture", source="feeds")
     if options.capture == "pdfs" and not pdfs:
         telemetry.event("capture_skipped", "PDF_DIR is not set: no PDF capture", source="pdfs")
-    if not (feeds or pdfs or options.add_url):
+    emails = options.capture == "feeds" and bool(settings.email_imap_host)  # issue 16; silent when unset
+    if not (feeds or pdfs or emails or options.add_url):
         return reports  # known_hashes() is a full paginated query on Notion: only when needed
     known = await store.known_hashes()
     if options.add_url:
@@ -232,6 +233,11 @@ async def _capture(
         from .capture.pdfs import capture_pdfs
 
         reports.append(await capture_pdfs(settings, store, telemetry, known_hashes=known, dry_run=dry_run))
+    if emails:
+        from .capture.email import capture_emails
+
+        reports.append(await capture_emails(settings, store, telemetry, known_hashes=known, dry_run=dry_run,
+                                            gateway=extractor.fetcher.gateway))
     return reports
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,10 +26,25 @@ _SCRUBBED = (
 
 def clean_env(**overrides: str) -> dict[str, str]:
     """The test process's environment without any pipeline setting, plus overrides."""
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED and not k.startswith("EMAIL_")}
     env["PYTHONPATH"] = str(ROOT)
     env.update({k: str(v) for k, v in overrides.items()})
     return env
+
+
+def require_system_dep(name: str, executable: str, install: str) -> str:
+    """The path of a system component a test needs (Dovecot, Chromium...).
+
+    Missing, the test is skipped with the reason, unless KP_REQUIRE_SYSTEM_DEPS=1
+    (CI): then it fails, so a missing component never passes for a tested one.
+    """
+    path = shutil.which(executable) or shutil.which(executable, path="/usr/sbin:/sbin:/usr/local/sbin")
+    if path:
+        return path
+    reason = f"{name} is not installed ({executable} not found; {install})"
+    if os.environ.get("KP_REQUIRE_SYSTEM_DEPS") == "1":
+        pytest.fail(f"KP_REQUIRE_SYSTEM_DEPS=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 def run_script(

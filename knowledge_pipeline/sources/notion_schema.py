@@ -26,6 +26,7 @@ CONTENT_TYPE = "Content-Type"
 AI_PRIMITIVE = "AI-Primitive"
 VENDOR = "Vendor"
 ERROR = "Error"
+SENDER = "Sender"
 
 ERROR_SEVERITY = "error"
 RECOMMENDED = "recommended"
@@ -66,7 +67,7 @@ def sources_schema(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> list[
     return [
         PropertySpec(TITLE, ("title",), purpose="item title"),
         PropertySpec(STATUS, ("select", "status"), options=tuple(STATUS_COLORS), purpose="Inbox, Enriched or Failed"),
-        PropertySpec(SOURCE_TYPE, ("select",), options=tuple(t.value for t in SourceType), purpose="RSS, Website or PDF"),
+        PropertySpec(SOURCE_TYPE, ("select",), options=tuple(t.value for t in SourceType), purpose="RSS, Website, PDF or Email"),
         PropertySpec(settings.rss_url_prop, ("url",), setting="RSS_URL_PROP", purpose="article URL (RSS, Website)"),
         PropertySpec(settings.pdf_url_prop, ("url",), setting="PDF_URL_PROP", purpose="PDF location (file:// or https://)"),
         PropertySpec(HASH, ("rich_text",), purpose="dedup key"),
@@ -76,7 +77,19 @@ def sources_schema(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> list[
         PropertySpec(AI_PRIMITIVE, ("multi_select",), options=taxonomy.ai_primitives, purpose="taxonomy: AI primitives"),
         PropertySpec(VENDOR, ("select",), purpose="vendor named by the item"),
         PropertySpec(ERROR, ("rich_text",), required=False, purpose="why the item failed (added by this project)"),
+        *_email_properties(settings),
     ]
+
+
+def _email_properties(settings: Settings) -> list[PropertySpec]:
+    """Recommended once email capture is configured (EMAIL_IMAP_HOST)."""
+    if not settings.email_imap_host:
+        return []
+    specs = [PropertySpec(SENDER, ("rich_text",), required=False, purpose="an email's sender")]
+    if settings.email_url_prop != settings.rss_url_prop:
+        specs.append(PropertySpec(settings.email_url_prop, ("url",), required=False, setting="EMAIL_URL_PROP",
+                                  purpose="an email's view-in-browser link"))
+    return specs
 
 
 def schema_problems(properties: Mapping[str, dict], settings: Settings) -> list[SchemaProblem]:

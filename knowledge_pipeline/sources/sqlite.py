@@ -63,8 +63,14 @@ def _execute_script(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
+def _m002_sender(db: sqlite3.Connection) -> None:
+    """Email items carry their sender (issue 16)."""
+    db.execute("ALTER TABLE items ADD COLUMN sender TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", _m001_initial),
+    ("m002_sender", _m002_sender),
 ]
 
 
@@ -96,6 +102,7 @@ def _row_to_item(row: sqlite3.Row) -> Item:
         vendor=row["vendor"],
         error=row["error"],
         archived=bool(row["archived"]),
+        sender=row["sender"],
     )
 
 
@@ -167,7 +174,7 @@ class SqliteStore:
         with self._transaction():
             cursor = self.db.execute(
                 """INSERT OR IGNORE INTO items (id, title, status, source_type, url, pdf_path, hash,
-                   content, created_date, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                   content, created_date, sender, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (
                     item_id,
                     item.title,
@@ -178,6 +185,7 @@ class SqliteStore:
                     item.hash,
                     item.content,
                     item.created_date.isoformat() if item.created_date else None,
+                    item.sender,
                     now,
                     now,
                 ),
