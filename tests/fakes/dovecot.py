@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -117,12 +118,11 @@ class Dovecot:
         if process is None:
             return
         if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            try:  # the master and its children: a session of their own (start_new_session), nothing to keep
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait(timeout=10)
         if process.stderr is not None:
             process.stderr.close()
 
@@ -154,7 +154,7 @@ class Dovecot:
         return (
             f"base_dir = {root}/run\nstate_dir = {root}/state\nlog_path = {root}/dovecot.log\n"
             f"protocols = imap\nlisten = {self.host}\n{tls}auth_mechanisms = plain\n"
-            "auth_failure_delay = 0\nlogin_trusted_networks =\nmail_fsync = never\n"
+            "auth_failure_delay = 0\nmail_fsync = never\n"
             f"passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {root}/passwd\n}}\n"
             f"userdb {{\n  driver = static\n  args = uid={self.uid} gid={self.gid} home={root}/home/%u\n}}\n"
             "mail_location = maildir:~/Maildir\n"
