@@ -32,8 +32,8 @@ EXIT_CODES_HELP = (
 )
 
 _DESCRIPTIONS = {
-    "feeds": "Capture new entries of RSS_FEEDS into the Sources store, then enrich Inbox items "
-    "of Source Type RSS and Website.",
+    "feeds": "Capture new entries of RSS_FEEDS (and newsletters of EMAIL_IMAP_HOST) into the Sources store, "
+    "then enrich Inbox items of Source Type RSS, Website and Email.",
     "pdfs": "Capture new PDFs of PDF_DIR into the Sources store, then enrich Inbox items of Source Type PDF.",
 }
 

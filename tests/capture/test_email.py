@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from knowledge_pipeline.capture.email import capture_emails, sender_allowed
+from knowledge_pipeline.commands.listing import item_to_dict
 from knowledge_pipeline.models import Item, SourceType, Status
 from knowledge_pipeline.runner import EXIT_OK, FEED_TYPES, RunOptions, run_async
 from knowledge_pipeline.sources.notion import NotionStore
@@ -257,6 +258,9 @@ def test_the_feeds_script_captures_and_enriches_newsletters(tmp_path, dovecot):
 
     items = asyncio.run(stored())
     assert {i.status for i in items} == {Status.ENRICHED} and {i.source_type for i in items} == {SourceType.EMAIL}
+    listed = {row["title"]: row for row in map(item_to_dict, items)}
+    assert listed[newsletters.SUBJECTS["substack"]]["sender"] == "Lenny's Newsletter <lenny@substack.com>"
+    assert listed[newsletters.SUBJECTS["substack"]]["url"] == newsletters.VIEW_URLS["substack"]
 
 
 def test_without_email_imap_host_the_feeds_script_never_mentions_email(tmp_path):
