@@ -49,7 +49,9 @@ class TextExtractor:
             await self.fetcher.close()
 
     async def extract(self, item: Item) -> str:
-        if item.content and item.content.strip():
+        if item.content and item.content.strip() and item.source_type is SourceType.EMAIL:
+            text = item.content  # made text at capture (extract/email.py); "<" and ">" are just characters
+        elif item.content and item.content.strip():
             text = await asyncio.to_thread(_content_text, item.content, item.url)
         elif item.source_type is SourceType.PDF and (item.pdf_path or item.url):
             text = await self._pdf(item.pdf_path or item.url or "")

@@ -13,7 +13,6 @@ from knowledge_pipeline.capture.email import capture_emails, sender_allowed
 from knowledge_pipeline.commands.listing import item_to_dict
 from knowledge_pipeline.models import Item, SourceType, Status
 from knowledge_pipeline.runner import EXIT_OK, FEED_TYPES, RunOptions, run_async
-from knowledge_pipeline.sources.notion import NotionStore
 from knowledge_pipeline.telemetry import Telemetry
 from tests.capture.conftest import imap_env
 from tests.data import newsletters

@@ -108,3 +108,13 @@ def test_an_article_that_talks_about_unsubscribing_keeps_that_sentence():
     raw = (b"From: n@x.example\r\nSubject: s\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html.encode())
     text = read_email(raw).text
     assert text == "Streaming services made it harder to unsubscribe, and regulators noticed."
+
+
+def test_an_emails_text_reaches_the_enricher_as_it_was_captured():
+    """Email content is text already: never re-parsed as HTML because it holds a "<" and a ">"."""
+    from knowledge_pipeline.models import Item, SourceType
+    from tests.extract.support import extract
+
+    text = "Revenue grew >20% while costs stayed <5% of sales.\n\nSecond paragraph: a<b and c>d.\n\nThird."
+    item = Item(id="e1", title="Numbers", source_type=SourceType.EMAIL, content=text)
+    assert extract(item) == text
