@@ -208,6 +208,38 @@ def test_capture_into_notion_keeps_sender_link_and_the_text_for_a_later_run(dove
         assert fake.stats()["by_endpoint"].get("blocks.children.list", 0) == 6, "two reads per email"
 
 
+def test_an_email_whose_text_cannot_be_read_back_fails_alone_with_a_warning():
+    from knowledge_pipeline.models import NewItem
+
+    with start_fake_notion(rps=None) as fake:
+        first, _ = notion_store(fake)
+
+        async def add() -> None:
+            await first.open()
+            try:
+                for n in (1, 2):
+                    await first.add(NewItem(title=f"Issue {n}", source_type=SourceType.EMAIL, hash=f"h{n}",
+                                            content=f"Text of issue {n}."))
+            finally:
+                await first.close()
+
+        asyncio.run(add())
+        later, events = notion_store(fake, retries=0)
+        fake.fail_next(503, count=1, method="GET", path="/children")
+
+        async def inbox() -> list[Item]:
+            await later.open()
+            try:
+                return [item async for item in later.inbox()]
+            finally:
+                await later.close()
+
+        items = asyncio.run(inbox())
+    assert [(i.title, i.content) for i in items] == [("Issue 1", None), ("Issue 2", "Text of issue 2.")]
+    warning = events.of("email_text_unavailable")
+    assert len(warning) == 1 and warning[0]["item_id"] == items[0].id and "503" in warning[0]["error"]
+
+
 def test_without_a_sender_property_or_link_property_notion_still_takes_the_email(dovecot):
     dovecot.deliver(newsletters.substack())
     with start_fake_notion(database="original", rps=None) as fake:
