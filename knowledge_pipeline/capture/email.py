@@ -33,7 +33,7 @@ from ..models import NewItem, SourceType
 from ..services import ServiceGateway
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
-from . import CaptureReport, store_new
+from . import CaptureReport, report_complete, store_new
 from .imap import FETCH_BATCH, ImapConfig, ImapError, ImapMailbox, MessageHeader
 
 SERVICE = "imap"
@@ -221,20 +221,12 @@ def _reject(telemetry: Telemetry, report: CaptureReport, info: EmailHeader, reas
 
 
 def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> None:
-    telemetry.event(
-        "capture_complete",
+    report_complete(
+        telemetry, report, "email",
         f"mailbox {report.source}: {report.found} messages, {report.added} added, {report.duplicates} duplicates, "
         f"{report.rejected} skipped, {tally.filtered} filtered by sender, {tally.too_old} older than the window",
-        source=report.source,
-        kind="email",
-        found=report.found,
-        added=report.added,
-        would_add=len(report.would_add),
-        duplicates=report.duplicates,
-        rejected=report.rejected,
         too_old=tally.too_old,
         filtered_senders=tally.filtered,
         too_large=tally.too_large,
         same_text=tally.same_text,
-        errors=list(report.errors),
     )

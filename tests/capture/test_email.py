@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -317,3 +318,51 @@ def test_notion_setup_and_check_know_the_email_properties_once_email_is_configur
 def test_the_password_is_a_secret_of_the_settings():
     settings = make_settings(email_imap_host="imap.example.com", email_imap_user="u", email_imap_password=PASSWORD)
     assert PASSWORD in settings.secrets and PASSWORD not in repr(settings)
+
+
+# -- the scripts end to end ----------------------------------------------------------------------
+
+
+def test_pipeline_enhanced_sh_captures_newsletters_once_with_their_counts_everywhere(tmp_path, dovecot):
+    from tests.conftest import clean_env, events, list_items, run_script
+
+    deliver_the_three(dovecot)
+    env = clean_env(SOURCES_DB_PATH=str(tmp_path / "data" / "sources.db"),
+                    JOURNAL_PATH=str(tmp_path / "data" / "journal.db"), LOG_DIR=str(tmp_path / "logs"),
+                    **imap_env(dovecot))
+    done = run_script(["pipeline_enhanced.sh"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    again = run_script(["pipeline_enhanced.sh"], tmp_path, env)
+    items = list_items(tmp_path, env)
+    report = run_script(["-m", "knowledge_pipeline", "report", "--json"], tmp_path, env)
+    assert again.returncode == 0 and "captured 0 new" in again.stdout
+    assert {(i["source_type"], i["status"]) for i in items} == {("Email", "Enriched")} and len(items) == 3
+    assert PASSWORD not in done.stdout + done.stderr + (tmp_path / "logs" / "pipeline.jsonl").read_text()
+    completes = [(e["kind"], e["found"], e["added"], e["duplicates"]) for e in events(tmp_path / "logs", "capture_complete")
+                 if e["kind"] == "email"]
+    assert completes == [("email", 3, 3, 0), ("email", 3, 0, 3)]
+    summaries = [e for e in events(tmp_path / "logs", "pipeline_summary") if e["script"] == "enrich_rss_enhanced.py"]
+    assert summaries[0]["metrics"]["captured"]["email"] == {"found": 3, "added": 3, "duplicates": 0, "rejected": 0,
+                                                             "errors": 0}
+    runs = json.loads(report.stdout)["runs"]
+    assert any(run.get("captured_by_kind", {}).get("email", {}).get("added") == 3 for run in runs)
+    assert dovecot.flags()  # the mailbox is still there, flags checked in the capture tests
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_newsletters_in_notion_are_found_in_the_inbox_and_enriched(tmp_path, dovecot, parallel):
+    deliver_the_three(dovecot)
+    with start_fake_notion(database="original", rps=None) as notion:
+        settings = make_settings(**{k.lower(): v for k, v in imap_env(dovecot).items()},
+                                 sources_backend="notion", notion_token=notion.token,
+                                 notion_sources_db=notion.database_id, notion_base_url=notion.url,
+                                 notion_max_rps="1000", journal_path=tmp_path / "journal.db",
+                                 log_dir=tmp_path / "logs")
+        options = RunOptions(script="enrich_rss_enhanced.py", source_types=FEED_TYPES, capture="feeds",
+                             parallel=parallel)
+        result = asyncio.run(run_async(settings, options, Telemetry("test")))
+        rows = [notion.values(page["id"]) for page in notion.pages()]
+    assert result.exit_code == EXIT_OK, result.error
+    assert result.metrics["items_processed"] == 3 and result.metrics["captured"]["email"]["added"] == 3
+    assert {(r["Source Type"], r["Status"]) for r in rows} == {("Email", "Enriched")}
+    assert {r["Article URL"] for r in rows} == set(newsletters.VIEW_URLS.values())

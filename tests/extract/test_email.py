@@ -110,11 +110,12 @@ def test_an_article_that_talks_about_unsubscribing_keeps_that_sentence():
     assert text == "Streaming services made it harder to unsubscribe, and regulators noticed."
 
 
-def test_an_emails_text_reaches_the_enricher_as_it_was_captured():
-    """Email content is text already: never re-parsed as HTML because it holds a "<" and a ">"."""
+@pytest.mark.parametrize("source_type", ["Email", "RSS"])
+def test_captured_text_reaches_the_enricher_as_it_was_captured(source_type):
+    """Captured content that is text is never re-parsed as HTML because it holds a "<" and a ">"."""
     from knowledge_pipeline.models import Item, SourceType
     from tests.extract.support import extract
 
     text = "Revenue grew >20% while costs stayed <5% of sales.\n\nSecond paragraph: a<b and c>d.\n\nThird."
-    item = Item(id="e1", title="Numbers", source_type=SourceType.EMAIL, content=text)
+    item = Item(id="e1", title="Numbers", source_type=SourceType(source_type), content=text)
     assert extract(item) == text
