@@ -67,6 +67,18 @@ def run_script(
     )
 
 
+def pipeline_twice(tmp_path: Path, **settings: str) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess,
+                                                              list[dict], subprocess.CompletedProcess]:
+    """``pipeline_enhanced.sh`` run twice on a temp embedded store: (first, second, items, ``report --json``)."""
+    env = clean_env(SOURCES_DB_PATH=str(tmp_path / "data" / "sources.db"),
+                    JOURNAL_PATH=str(tmp_path / "data" / "journal.db"), LOG_DIR=str(tmp_path / "logs"), **settings)
+    done = run_script(["pipeline_enhanced.sh"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    again = run_script(["pipeline_enhanced.sh"], tmp_path, env)
+    items = list_items(tmp_path, env)
+    return done, again, items, run_script(["-m", "knowledge_pipeline", "report", "--json"], tmp_path, env)
+
+
 def list_items(cwd: Path, env: dict[str, str]) -> list[dict]:
     done = run_script(["-m", "knowledge_pipeline", "list", "--json"], cwd, env)
     assert done.returncode == 0, done.stderr

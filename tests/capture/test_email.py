@@ -324,17 +324,10 @@ def test_the_password_is_a_secret_of_the_settings():
 
 
 def test_pipeline_enhanced_sh_captures_newsletters_once_with_their_counts_everywhere(tmp_path, dovecot):
-    from tests.conftest import clean_env, events, list_items, run_script
+    from tests.conftest import events, pipeline_twice
 
     deliver_the_three(dovecot)
-    env = clean_env(SOURCES_DB_PATH=str(tmp_path / "data" / "sources.db"),
-                    JOURNAL_PATH=str(tmp_path / "data" / "journal.db"), LOG_DIR=str(tmp_path / "logs"),
-                    **imap_env(dovecot))
-    done = run_script(["pipeline_enhanced.sh"], tmp_path, env)
-    assert done.returncode == 0, done.stderr
-    again = run_script(["pipeline_enhanced.sh"], tmp_path, env)
-    items = list_items(tmp_path, env)
-    report = run_script(["-m", "knowledge_pipeline", "report", "--json"], tmp_path, env)
+    done, again, items, report = pipeline_twice(tmp_path, **imap_env(dovecot))
     assert again.returncode == 0 and "captured 0 new" in again.stdout
     assert {(i["source_type"], i["status"]) for i in items} == {("Email", "Enriched")} and len(items) == 3
     assert PASSWORD not in done.stdout + done.stderr + (tmp_path / "logs" / "pipeline.jsonl").read_text()
