@@ -36,6 +36,7 @@ KNOWN_EVENTS = frozenset(
         "item_skipped",
         "item_error",
         "item_cancelled",
+        "item_warning",
         "progress_update",
         "pipeline_summary",
         "run_aborted",
@@ -49,6 +50,8 @@ KNOWN_EVENTS = frozenset(
         "capture_error",
         "item_captured",
         "entry_rejected",
+        "entry_duplicate",
+        "email_text_unavailable",
         "feed_error",
         "feed_warning",
         # external calls, limits, money

@@ -63,8 +63,18 @@ def _execute_script(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
+def _m002_item_warnings(db: sqlite3.Connection) -> None:
+    """Partial reads kept with the item (JSON list of one-line warnings), see processing.py."""
+    db.execute("ALTER TABLE items ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'")
+def _m003_sender(db: sqlite3.Connection) -> None:
+    """Email items carry their sender (issue 16)."""
+    db.execute("ALTER TABLE items ADD COLUMN sender TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", _m001_initial),
+    ("m002_item_warnings", _m002_item_warnings),
+    ("m003_sender", _m003_sender),
 ]
 
 
@@ -96,6 +106,8 @@ def _row_to_item(row: sqlite3.Row) -> Item:
         vendor=row["vendor"],
         error=row["error"],
         archived=bool(row["archived"]),
+        warnings=tuple(json.loads(row["warnings"] or "[]")),
+        sender=row["sender"],
     )
 
 
@@ -111,6 +123,7 @@ class SqliteStore:
     """Sources in a local SQLite file (the embedded default)."""
 
     name = "sqlite"
+    max_raw_chars: int | None = None  # the Raw body keeps the whole text
 
     def __init__(self, path: Path, taxonomy: Taxonomy | None = None) -> None:
         self.path = Path(path)
@@ -167,7 +180,7 @@ class SqliteStore:
         with self._transaction():
             cursor = self.db.execute(
                 """INSERT OR IGNORE INTO items (id, title, status, source_type, url, pdf_path, hash,
-                   content, created_date, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                   content, created_date, sender, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (
                     item_id,
                     item.title,
@@ -178,6 +191,7 @@ class SqliteStore:
                     item.hash,
                     item.content,
                     item.created_date.isoformat() if item.created_date else None,
+                    item.sender,
                     now,
                     now,
                 ),
@@ -238,7 +252,7 @@ class SqliteStore:
             )
             self.db.execute(
                 """UPDATE items SET status=?, summary=?, content_type=?, ai_primitives=?, vendor=?,
-                   created_date=?, error=NULL, updated_at=? WHERE id=?""",
+                   created_date=?, error=NULL, warnings=?, title=coalesce(?, title), updated_at=? WHERE id=?""",
                 (
                     Status.ENRICHED.value,
                     enrichment.executive_summary,
@@ -246,6 +260,8 @@ class SqliteStore:
                     json.dumps(list(enrichment.ai_primitives)),
                     enrichment.vendor,
                     created.isoformat() if created else None,
+                    json.dumps(list(enrichment.warnings), ensure_ascii=False),
+                    enrichment.title,
                     _now(),
                     item.id,
                 ),
