@@ -64,6 +64,16 @@ def events(log_dir: Path, event_type: str) -> list[dict]:
     return [r["extra_fields"] for r in read_log(log_dir) if r["extra_fields"].get("event_type") == event_type]
 
 
+def jq_values(output: str) -> list:
+    """The JSON values jq printed (pretty-printed, one after another)."""
+    decoder, values, text = json.JSONDecoder(), [], output.strip()
+    while text:
+        value, end = decoder.raw_decode(text)
+        values.append(value)
+        text = text[end:].lstrip()
+    return values
+
+
 @pytest.fixture
 def demo_env(tmp_path: Path) -> dict[str, str]:
     """Settings for a run on the example feeds and PDFs into a temp embedded store."""

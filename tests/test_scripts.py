@@ -15,7 +15,7 @@ import pytest
 
 from knowledge_pipeline.models import DEFAULT_AI_PRIMITIVES, DEFAULT_CONTENT_TYPES
 
-from .conftest import EXAMPLE_FEEDS, PYTHON, ROOT, events, list_items, read_log, run_script
+from .conftest import EXAMPLE_FEEDS, PYTHON, ROOT, events, jq_values, list_items, read_log, run_script
 from .fakes.openai_server import start_fake_openai
 from .fakes.web_server import FakeWebServer
 
@@ -120,15 +120,6 @@ def sh(command: str, cwd: Path) -> str:
     done = subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def jq_values(output: str) -> list:
-    decoder, values, text = json.JSONDecoder(), [], output.strip()
-    while text:
-        value, end = decoder.raw_decode(text)
-        values.append(value)
-        text = text[end:].lstrip()
-    return values
 
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed (CI installs it in .ci/run)")

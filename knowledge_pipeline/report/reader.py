@@ -76,8 +76,9 @@ KNOWN_EVENTS = frozenset(
         "metrics_export_failed",
         "alert",
         "alert_webhook_failed",
-        # a plain log record of the pipeline's logging setup (no event data)
+        # the logging setup itself: a plain record (no event data), a torn last line moved aside
         "log",
+        "log_repaired",
     }
 )
 
