@@ -30,6 +30,7 @@ from typing import IO
 
 from .errors import LockHeldError, StoreError
 from .models import Enrichment
+from .sqlite_files import connect
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,7 @@ class Journal:
 
     def open(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = connect(self.path)
             db.execute(
                 """CREATE TABLE IF NOT EXISTS steps (
                        item_id TEXT PRIMARY KEY,
