@@ -23,7 +23,7 @@ from .atomic import atomic_write
 from .backup import PIPELINE_FILES, BackupInfo, BackupResult, DataSource, copy_sqlite, create_backup, list_backups
 from .envfile import Change, read_env_file, update_env_file
 from .environment import DEFAULT, effective_environment, is_secret, origin
-from .manifest import FileEntry, ManifestError, safe_relative, sha256_bytes, verify_backup
+from .manifest import SAFE_MODE_BITS, FileEntry, ManifestError, safe_relative, sha256_bytes, verify_backup
 from .phases import HEADER, PHASES, ROLLBACK_FLAGS, describe_phase
 from .project import Project
 from .runlog import RunSummary, last_summary
@@ -304,7 +304,7 @@ def _restore_file(project: Project, real: Path, entry: FileEntry) -> None:
         raise ManifestError(f"{entry.path} changed while restoring")
     dest = project.root / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(dest, content, entry.mode)
+    atomic_write(dest, content, entry.mode & SAFE_MODE_BITS)
 
 
 def _refuse(tel: Telemetry, target: Path | None, reason: str) -> RollbackResult:
