@@ -26,7 +26,7 @@ from .enrichers import make_enricher
 from .errors import FatalRunError, PipelineError, StoreError
 from .extract import TextExtractor
 from .journal import Journal, RunLock
-from .models import Item, NewItem, SourceType
+from .models import Item, NewItem, SourceType, Status
 from .processing import Deps
 from .services import ServiceGateway
 from .sources import open_store
@@ -38,6 +38,7 @@ EXIT_CONFIG = 2
 EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
 
+DRY_RUN_LISTED = 1000
 FEED_TYPES = frozenset({SourceType.RSS, SourceType.WEBSITE})
 PDF_TYPES = frozenset({SourceType.PDF})
 
@@ -68,6 +69,7 @@ class RunResult:
     captures: list[CaptureReport] = field(default_factory=list)
     would_enrich: list[Item] = field(default_factory=list)
     would_add: list[NewItem] = field(default_factory=list)
+    would_retry: list[Item] = field(default_factory=list)
     retried: int = 0
     engine: EngineResult | None = None
     error: str | None = None
@@ -221,7 +223,8 @@ async def _capture(
     if options.add_url:
         from .capture.manual import add_url
 
-        reports.append(await add_url(options.add_url, store, telemetry, known_hashes=known, title=options.add_title))
+        reports.append(await add_url(options.add_url, store, telemetry, known_hashes=known, title=options.add_title,
+                                     dry_run=dry_run))
     if feeds:
         from .capture.feeds import capture_feeds
 
@@ -301,24 +304,42 @@ async def _close_all(*resources: Any) -> None:
 
 
 async def _dry_run(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunResult:
-    """What would be captured and enriched; writes nothing (no lock, no journal, no log)."""
+    """What would be captured, put back and enriched; writes nothing (no lock, no journal, no log).
+
+    The store is opened read-only: a SQLite file is neither created nor
+    changed, and any write would raise instead of happening.
+    """
     gateway = ServiceGateway.from_settings(settings, telemetry)
-    store = open_store(settings, gateway)
+    store = open_store(settings, gateway, read_only=True)
     extractor = TextExtractor(settings, gateway)
     result = RunResult(exit_code=EXIT_OK)
     try:
         await store.open()
         result.captures = await _capture(settings, options, store, extractor, telemetry, dry_run=True)
         result.would_add = [item for report in result.captures for item in report.would_add]
+        if options.retry_failed:
+            result.would_retry = await _failed_matching(store, options)
         async for item in store.inbox(options.source_types):
             result.would_enrich.append(item)
-            if len(result.would_enrich) >= 1000:
+            if len(result.would_enrich) >= DRY_RUN_LISTED:
                 break
     except PipelineError as exc:
         result.exit_code, result.error = EXIT_FAILED, str(exc)
     finally:
         await _close_all(store, extractor)
     return result
+
+
+async def _failed_matching(store: Any, options: RunOptions) -> list[Item]:
+    """The Failed items --retry-failed [REASON] would put back (as the stores select them)."""
+    wanted = options.retry_reason.lower() if options.retry_reason else None
+    matching = []
+    async for item in store.list_items(Status.FAILED):
+        if item.source_type in options.source_types and (wanted is None or wanted in (item.error or "").lower()):
+            matching.append(item)
+            if len(matching) >= DRY_RUN_LISTED:
+                break
+    return matching
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -47,6 +48,42 @@ def run_script(
         command, cwd=cwd, env=env if env is not None else clean_env(), capture_output=True, text=True,
         timeout=timeout, stdin=subprocess.DEVNULL, **kwargs,
     )
+
+
+_SCRIPTS = {
+    "enrich_rss.py": ("feeds", False), "enrich_rss_enhanced.py": ("feeds", True),
+    "enrich.py": ("pdfs", False), "enrich_enhanced.py": ("pdfs", True),
+}
+
+
+@pytest.fixture
+def enrich_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Run one of the four enrich scripts' main() in this process, with ``env`` and ``cwd`` as run_script sets them.
+
+    For tests where the process itself is not the point: much faster than a subprocess.
+    """
+    from knowledge_pipeline.cli.scripts import enrich_main
+
+    def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+        for name in _SCRUBBED:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            if os.environ.get(name) != value:
+                monkeypatch.setenv(name, value)
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        capture, enhanced = _SCRIPTS[args[0]]
+        try:
+            code = enrich_main(args[1:], script=args[0], capture=capture, enhanced=enhanced)
+        finally:
+            root = logging.getLogger()
+            for handler in list(root.handlers):
+                root.removeHandler(handler)
+                handler.close()
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+    return run
 
 
 def list_items(cwd: Path, env: dict[str, str]) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -234,9 +235,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, demo_env: dict):
     assert done.returncode == 0, done.stderr
     assert "would capture [RSS]" in done.stdout
     assert not (tmp_path / "logs").exists()
-    store = Path(demo_env["SOURCES_DB_PATH"])
-    if store.exists():
-        assert list_items(tmp_path, demo_env) == []
+    assert not Path(demo_env["SOURCES_DB_PATH"]).exists()
     assert not Path(demo_env["JOURNAL_PATH"]).exists()
 
 
@@ -284,3 +283,53 @@ def test_two_runs_on_one_store_exclude_each_other_whatever_their_journal(tmp_pat
         first_cwd=first_dir, second_cwd=second_dir)
     assert second.returncode == 75 and "another enrichment run is active" in second.stderr
     assert first.returncode == 0, first.stderr
+
+
+def files_of(folder: Path) -> dict[str, tuple]:
+    """Every file under ``folder`` with its size, mtime and content hash."""
+    state = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            st = path.stat()
+            state[str(path.relative_to(folder))] = (st.st_size, st.st_mtime_ns, hashlib.sha256(path.read_bytes()).digest())
+    return state
+
+
+DRY_RUNS = {
+    "feeds": ["enrich_rss_enhanced.py", "--dry-run"],
+    "pdfs": ["enrich_enhanced.py", "--dry-run"],
+    "add": ["enrich_rss.py", "--dry-run", "--add", "https://example.com/read-later", "--title", "Later"],
+    "retry-failed": ["enrich_rss_enhanced.py", "--dry-run", "--retry-failed", "503"],
+}
+DRY_RUN_SAYS = {
+    "feeds": "would capture [RSS]", "pdfs": "would capture [PDF]", "add": "would capture [Website] Later",
+    "retry-failed": "would put 1 Failed items back in the Inbox",
+}
+
+
+@pytest.mark.parametrize("path", list(DRY_RUNS))
+def test_a_dry_run_writes_nothing_on_any_path(tmp_path: Path, demo_env: dict, enrich_in_process, path: str):
+    """Store, journal and log unchanged (or not created), whatever the dry run would have done."""
+    with FakeWebServer() as web:
+        web.route("/flaky", status=503, body=b"down")
+        failing = feed_file(tmp_path / "failing.xml", [("Flaky", f"{web.url}/flaky")])
+        env = {**demo_env, "ALLOW_PRIVATE_URLS": "true", "RETRY_ATTEMPTS": "0", "ALERT_FAILURE_RATE": "1"}
+        first = enrich_in_process(["enrich_rss_enhanced.py"], tmp_path, {**env, "RSS_FEEDS": str(failing)})
+    assert first.returncode == 0, first.stderr
+    assert [i["status"] for i in list_items(tmp_path, env)] == ["Failed"]
+    before = files_of(tmp_path)
+    assert {"data/sources.db", "data/journal.db", "logs/pipeline.jsonl"} <= set(before)
+
+    done = enrich_in_process(DRY_RUNS[path], tmp_path, env)
+
+    assert done.returncode == 0, done.stderr
+    assert DRY_RUN_SAYS[path] in done.stdout
+    assert files_of(tmp_path) == before
+    assert [i["status"] for i in list_items(tmp_path, env)] == ["Failed"]
+
+
+@pytest.mark.parametrize("path", list(DRY_RUNS))
+def test_a_dry_run_on_a_new_project_creates_no_file(tmp_path: Path, demo_env: dict, enrich_in_process, path: str):
+    done = enrich_in_process(DRY_RUNS[path], tmp_path, demo_env)
+    assert done.returncode == 0, done.stderr
+    assert files_of(tmp_path) == {}

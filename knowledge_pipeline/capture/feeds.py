@@ -15,8 +15,7 @@ import calendar
 import io
 import logging
 import re
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,6 @@ class FeedError(Exception):
 class _Tally:
     found: int = 0
     too_old: int = 0
-    rejected: Counter = field(default_factory=Counter)
 
 
 async def capture_feeds(
@@ -139,21 +137,13 @@ async def _capture_entry(
             raise LinkError("entry without a link")
         canonical = canonical_link(link)
     except LinkError as exc:
-        tally.rejected[str(exc).split(" (", 1)[0]] += 1
-        report.rejected += 1
-        telemetry.event(
-            "entry_rejected",
-            f"feed {report.source}: entry {(entry.get('title') or '')[:80]!r} rejected: {exc}",
-            level=logging.DEBUG,
-            source=report.source,
-            reason=str(exc),
-        )
+        report.reject(telemetry, f"entry {(entry.get('title') or '')[:80]!r}", str(exc), level=logging.DEBUG,
+                      error=False)
         return
     digest = sha256_text(canonical)
     if digest in known_hashes:
         report.duplicates += 1
         return
-    known_hashes.add(digest)
     item = NewItem(
         title=_entry_title(entry, link),
         source_type=SourceType.RSS,
@@ -162,7 +152,7 @@ async def _capture_entry(
         content=await asyncio.to_thread(_full_text, entry, link),
         created_date=published.date() if published else None,
     )
-    await store_new(store, item, report, telemetry, dry_run=dry_run, url=item.url,
+    await store_new(store, item, report, telemetry, known_hashes=known_hashes, dry_run=dry_run, url=item.url,
                     has_content=item.content is not None)
 
 
@@ -179,7 +169,7 @@ def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> Non
         would_add=len(report.would_add),
         duplicates=report.duplicates,
         rejected=report.rejected,
-        rejected_reasons=dict(tally.rejected),
+        rejected_reasons=dict(report.rejected_reasons),
         too_old=tally.too_old,
         errors=list(report.errors),
     )

@@ -62,8 +62,8 @@ async def capture_pdfs(
         if item.hash in known_hashes:
             report.duplicates += 1
             continue
-        known_hashes.add(item.hash)
-        await store_new(store, item, report, telemetry, dry_run=dry_run, pdf_path=item.pdf_path)
+        await store_new(store, item, report, telemetry, known_hashes=known_hashes, dry_run=dry_run,
+                        pdf_path=item.pdf_path)
     _complete(telemetry, report)
     return report
 
@@ -101,7 +101,7 @@ def _complete(telemetry: Telemetry, report: CaptureReport) -> None:
     telemetry.event(
         "capture_complete",
         f"PDF folder {report.source}: {report.found} files, {report.added} added, "
-        f"{report.duplicates} duplicates, {report.rejected} unreadable",
+        f"{report.duplicates} duplicates, {report.rejected} rejected",
         source=report.source,
         kind="pdf",
         found=report.found,
@@ -109,6 +109,7 @@ def _complete(telemetry: Telemetry, report: CaptureReport) -> None:
         would_add=len(report.would_add),
         duplicates=report.duplicates,
         rejected=report.rejected,
+        rejected_reasons=dict(report.rejected_reasons),
         errors=list(report.errors),
     )
 

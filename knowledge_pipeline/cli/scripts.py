@@ -130,7 +130,7 @@ def _progress_factory(total: int):
 
 def _print_result(script: str, settings: Settings, options: RunOptions, result: RunResult) -> None:
     if options.dry_run:
-        _print_dry_run(script, result)
+        _print_dry_run(script, options, result)
         return
     found = sum(r.added for r in result.captures)
     m = result.metrics
@@ -144,7 +144,7 @@ def _print_result(script: str, settings: Settings, options: RunOptions, result: 
         print(f"{script}: error: {result.error}", file=sys.stderr)
 
 
-def _print_dry_run(script: str, result: RunResult) -> None:
+def _print_dry_run(script: str, options: RunOptions, result: RunResult) -> None:
     print(f"{script} --dry-run: nothing is written")
     for report in result.captures:
         print(f"  capture {report.source}: {report.found} found, {len(report.would_add)} new, "
@@ -153,8 +153,13 @@ def _print_dry_run(script: str, result: RunResult) -> None:
             print(f"    ! {error}")
     for item in result.would_add:
         print(f"  would capture [{item.source_type.value}] {item.title}")
+    if result.would_retry or options.retry_failed:
+        print(f"  would put {len(result.would_retry)} Failed items back in the Inbox")
+        for item in result.would_retry:
+            print(f"  would retry [{item.source_type.value}] {item.title}: {item.error or ''}")
+    also = [what for what, some in (("just captured", result.would_add), ("put back", result.would_retry)) if some]
     print(f"  would enrich {len(result.would_enrich)} Inbox items"
-          + (" (and those just captured)" if result.would_add else ""))
+          + (f" (and those {' and '.join(also)})" if also else ""))
     for item in result.would_enrich:
         print(f"  would enrich [{item.source_type.value}] {item.title}")
     if result.error:

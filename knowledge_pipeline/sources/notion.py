@@ -96,8 +96,10 @@ class NotionStore:
 
     name = "notion"
 
-    def __init__(self, settings: Settings, gateway: ServiceGateway, *, client: AsyncClient | None = None) -> None:
+    def __init__(self, settings: Settings, gateway: ServiceGateway, *, client: AsyncClient | None = None,
+                 read_only: bool = False) -> None:
         self.settings = settings
+        self.read_only = read_only
         self.telemetry = gateway.telemetry
         self._api = NotionApi(settings, gateway, client)
         self._data_source_id: str | None = None
@@ -156,6 +158,10 @@ class NotionStore:
 
     def _has(self, name: str, *kinds: str) -> bool:
         return (self._properties.get(name) or {}).get("type") in kinds
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError("the Notion store is open read-only (dry run): nothing is written")
 
     @property
     def data_source_id(self) -> str:
@@ -274,6 +280,7 @@ class NotionStore:
     # -- writing ----------------------------------------------------------------------
 
     async def add(self, item: NewItem) -> Item:
+        self._check_writable()
         for location in (item.url, item.pdf_path):
             if location and utf16_len(location) > MAX_URL:
                 raise ItemError(f"URL longer than {MAX_URL} characters (Notion's limit): {location[:80]}...")
@@ -342,6 +349,7 @@ class NotionStore:
         self, item: Item, enrichment: Enrichment, text: str, *, repair: bool = False
     ) -> None:
         """The four toggles in one append (more only for long texts), then every property in one update."""
+        self._check_writable()
         context = {"item_id": item.id}
         if repair:
             await self._remove_body(item.id, context)
@@ -413,6 +421,7 @@ class NotionStore:
             await self._api.delete_block(block_id, context=context)
 
     async def mark_failed(self, item: Item, reason: str) -> None:
+        self._check_writable()
         properties: dict[str, Any] = {STATUS: self._status(Status.FAILED)}
         if self._has(ERROR, "rich_text"):
             properties[ERROR] = {"rich_text": rich_text(cut_words(reason, MAX_TEXT))}
@@ -422,6 +431,7 @@ class NotionStore:
         self, reason: str | None = None, source_types: Collection[SourceType] | None = None
     ) -> int:
         """Failed -> Inbox. The matching ids are collected first, so updates cannot move the query's cursor."""
+        self._check_writable()
         clauses = [self._status_filter(Status.FAILED)]
         if reason:
             if not self._has(ERROR, "rich_text"):

@@ -16,7 +16,7 @@ from typing import AsyncIterator, Callable, Collection
 
 from ..errors import ItemError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
-from ..sqlite_files import connect
+from ..sqlite_files import connect, connect_readonly
 from .base import BODY_TOGGLES
 
 PAGE_SIZE = 100
@@ -113,8 +113,9 @@ class SqliteStore:
 
     name = "sqlite"
 
-    def __init__(self, path: Path, taxonomy: Taxonomy | None = None) -> None:
+    def __init__(self, path: Path, taxonomy: Taxonomy | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self._taxonomy = taxonomy or Taxonomy()
         self._db: sqlite3.Connection | None = None
 
@@ -125,6 +126,9 @@ class SqliteStore:
         return self._db
 
     async def open(self) -> None:
+        if self.read_only:
+            self._open_read_only()
+            return
         try:
             db = connect(self.path)
             db.row_factory = sqlite3.Row
@@ -135,6 +139,24 @@ class SqliteStore:
         self._db = db
         self._migrate()
 
+    def _open_read_only(self) -> None:
+        """The file as it is, never written; an empty store in memory when there is none yet."""
+        try:
+            db = connect_readonly(self.path)
+            if db is not None and db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'items'"
+            ).fetchone() is None:
+                db.close()
+                db = None
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot read SQLite store {self.path}: {exc}") from exc
+        if db is None:
+            db = sqlite3.connect(":memory:", isolation_level=None)
+            self._db = db
+            self._migrate()
+        db.row_factory = sqlite3.Row
+        self._db = db
+
     def _migrate(self) -> None:
         db = self.db
         db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
@@ -142,11 +164,13 @@ class SqliteStore:
         for name, migration in MIGRATIONS:
             if name in done:
                 continue
-            with self._transaction():
+            with _Transaction(db):
                 migration(db)
                 db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, _now()))
 
     def _transaction(self) -> _Transaction:
+        if self.read_only:
+            raise StoreError(f"the SQLite store {self.path} is open read-only (dry run): nothing is written")
         return _Transaction(self.db)
 
     async def close(self) -> None:
