@@ -187,8 +187,18 @@ class SqliteStore:
     async def add(self, item: NewItem) -> Item:
         item_id = uuid.uuid4().hex
         now = _now()
+        try:
+            cursor = self._insert(item_id, item, now)
+        except sqlite3.Error as exc:
+            raise ItemError(f"the SQLite store refused the item: {exc}") from exc
+        if cursor.rowcount == 0:
+            row = self.db.execute("SELECT * FROM items WHERE hash = ?", (item.hash,)).fetchone()
+            return _row_to_item(row)
+        return await self.get(item_id)
+
+    def _insert(self, item_id: str, item: NewItem, now: str) -> sqlite3.Cursor:
         with self._transaction():
-            cursor = self.db.execute(
+            return self.db.execute(
                 """INSERT OR IGNORE INTO items (id, title, status, source_type, url, pdf_path, hash,
                    content, created_date, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
                 (
@@ -205,10 +215,6 @@ class SqliteStore:
                     now,
                 ),
             )
-        if cursor.rowcount == 0:
-            row = self.db.execute("SELECT * FROM items WHERE hash = ?", (item.hash,)).fetchone()
-            return _row_to_item(row)
-        return await self.get(item_id)
 
     async def get(self, item_id: str) -> Item:
         row = self.db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
