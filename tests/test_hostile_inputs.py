@@ -276,7 +276,8 @@ def test_a_50mb_page_is_cut_at_max_download_mb_and_still_used(web):
     ],
 )
 def test_broken_pdfs_fail_with_a_clear_reason(name, reason):
-    error = extract(Item(id="p", title=name, source_type=SourceType.PDF, pdf_path=str(DATA / "pdfs" / name)))
+    error = extract(Item(id="p", title=name, source_type=SourceType.PDF, pdf_path=str(DATA / "pdfs" / name)),
+                    pdf_dir=str(DATA / "pdfs"))
     assert isinstance(error, ExtractionError)
     assert str(error).startswith(reason)
 
@@ -298,7 +299,8 @@ def test_a_decompression_bomb_is_refused_with_bounded_memory(bomb):
 
 def test_thousands_of_pages_are_read_up_to_max_pdf_pages(many_pages):
     started = time.monotonic()
-    text = extract(Item(id="m", title="many", source_type=SourceType.PDF, pdf_path=str(many_pages)), max_pdf_pages="40")
+    text = extract(Item(id="m", title="many", source_type=SourceType.PDF, pdf_path=str(many_pages)), max_pdf_pages="40",
+                   pdf_dir=str(many_pages.parent))
     assert "PAGE-0040" in text and "PAGE-0041" not in text
     assert time.monotonic() - started < 30
 

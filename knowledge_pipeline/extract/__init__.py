@@ -1,7 +1,8 @@
 """Text extraction: the full text of one item, from feed content, a PDF or a web page.
 
-``TextExtractor.extract(item)`` is the one entry point. It never returns empty
-text: every way of getting no text raises an :class:`ItemError` with a
+``TextExtractor.extract(item)`` is the one entry point. A local PDF is read
+only if it is a regular file inside ``PDF_DIR`` (whatever path the store
+holds, and wherever a symlink there leads). It never returns empty text: every way of getting no text raises an :class:`ItemError` with a
 one-line reason (``ExtractionError`` for content problems, ``ServiceError``
 for a failed download). Parsing (trafilatura, pypdf) runs in a worker thread
 so parallel workers keep the event loop free.
@@ -16,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..config import Settings
 from ..errors import ExtractionError
+from ..localfiles import open_regular
 from ..models import Item, SourceType
 from ..services import ServiceGateway
 from .fetch import Fetched, Fetcher
@@ -73,7 +75,11 @@ class TextExtractor:
             raise ExtractionError(f"unsupported PDF location scheme {scheme}: (use a path, file:// or http(s)://)")
         else:
             path = Path(location).expanduser()
-        data, truncated = await asyncio.to_thread(read_file_capped, path, self.settings.max_download_bytes, "PDF")
+        if self.settings.pdf_dir is None:
+            raise ExtractionError(f"local PDF {path} not read: local PDFs are read only inside PDF_DIR, which is not set")
+        data, truncated = await asyncio.to_thread(
+            read_file_capped, path, self.settings.max_download_bytes, "PDF", within=self.settings.pdf_dir
+        )
         return await self._pdf_bytes(data, truncated)
 
     async def _pdf_bytes(self, data: bytes, truncated: bool) -> str:
@@ -102,17 +108,16 @@ def _content_text(content: str, url: str | None) -> str:
     return content
 
 
-def read_file_capped(path: Path, cap: int, what: str) -> tuple[bytes, bool]:
-    """At most ``cap`` bytes of a local file and whether it was longer; one-line errors naming ``what``."""
-    if path.exists() and not path.is_file():
-        raise ExtractionError(f"{what} is not a regular file: {path}")
-    try:
-        with path.open("rb") as handle:
+def read_file_capped(path: Path, cap: int, what: str, *, within: Path | None = None) -> tuple[bytes, bool]:
+    """At most ``cap`` bytes of a regular local file (inside ``within``) and whether it was longer.
+
+    One-line errors naming ``what`` (see :func:`localfiles.open_regular`).
+    """
+    with open_regular(path, what=what, within=within) as handle:
+        try:
             data = handle.read(cap + 1)
-    except FileNotFoundError:
-        raise ExtractionError(f"{what} not found: {path}") from None
-    except OSError as exc:
-        raise ExtractionError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+        except OSError as exc:
+            raise ExtractionError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     return data[:cap], len(data) > cap
 
 
