@@ -30,6 +30,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ENRICHER": ("openai if OPENAI_API_KEY is set, else local", "Who writes summaries: local (offline) or openai"),
     "RSS_FEEDS": ("(empty)", "Comma-separated feed URLs or local file paths; empty skips feed capture"),
     "RSS_WINDOW_DAYS": ("90", "Keep feed entries newer than this many days; 0 keeps all"),
+    "FEED_MAX_ENTRIES": ("200", "New entries one feed adds per run at most (the newest); the rest are counted and left for later runs"),
     "PDF_DIR": ("(empty)", "Folder whose PDFs become Inbox items; empty skips PDF capture"),
     "API_TIMEOUT": ("60", "Timeout in seconds for one API or web request"),
     "RETRY_ATTEMPTS": ("3", "Retries after the first attempt of a failed API call (429, 5xx, timeouts)"),
@@ -79,6 +80,7 @@ class Settings:
     enricher: str = "local"
     rss_feeds: tuple[str, ...] = ()
     rss_window_days: int = 90
+    feed_max_entries: int = 200
     pdf_dir: Path | None = None
     api_timeout: float = 60.0
     retry_attempts: int = 3
@@ -269,6 +271,7 @@ def load_settings(
         enricher=enricher,
         rss_feeds=feeds,
         rss_window_days=int(r.number("RSS_WINDOW_DAYS", 90, cast=int, minimum=0)),
+        feed_max_entries=int(r.number("FEED_MAX_ENTRIES", 200, cast=int, minimum=1, maximum=1_000_000)),
         pdf_dir=Path(pdf_dir) if pdf_dir else None,
         api_timeout=r.number("API_TIMEOUT", 60.0, minimum=0, exclusive_minimum=True, maximum=3600),
         retry_attempts=int(r.number("RETRY_ATTEMPTS", 3, cast=int, minimum=0, maximum=20)),

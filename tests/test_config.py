@@ -101,6 +101,8 @@ BAD_VALUES = {
     "MAX_COST_USD": "-1", "OPENAI_PRICES_FILE": "/nonexistent/prices.json", "OPENAI_PRICES": "[1, 2]",
     "MAX_DOWNLOAD_MB": "lots", "MAX_PDF_PAGES": "0", "ALLOW_PRIVATE_URLS": "perhaps", "ALERT_FAILURE_RATE": "-0.1",
     "ALERT_WEBHOOK_URL": "hooks.slack.com/x",
+    # issue 12 (runs, capture and files)
+    "FEED_MAX_ENTRIES": "0",
 }
 FREE_TEXT = {"SOURCES_DB_PATH", "JOURNAL_PATH", "RSS_FEEDS", "PDF_DIR", "LOG_DIR", "NOTION_TOKEN", "NOTION_SOURCES_DB",
              "NOTION_PARENT_PAGE", "RSS_URL_PROP", "CREATED_PROP", "PDF_URL_PROP", "OPENAI_API_KEY", "OPENAI_MODEL",

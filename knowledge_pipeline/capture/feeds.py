@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import io
+import heapq
 import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import unquote, urlsplit
 
 import feedparser
@@ -31,7 +31,7 @@ from ..extract.html import html_to_text
 from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
-from . import CaptureReport, store_new
+from . import CaptureReport, feed_slices, store_new
 from .links import LinkError, canonical_link, title_from_link
 
 FULL_TEXT_MIN_CHARS = 500
@@ -47,6 +47,33 @@ class FeedError(Exception):
 class _Tally:
     found: int = 0
     too_old: int = 0
+
+
+class _Newest:
+    """The ``limit`` newest new entries of one feed (FEED_MAX_ENTRIES); the others are counted in ``over``.
+
+    Newest by publication date; an entry without a date counts as newer than
+    any dated one (the window keeps undated entries too), and among equals the
+    one earlier in the feed wins (feeds list newest first).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.over = 0
+        self.seen: set[str] = set()
+        self._heap: list[tuple] = []
+
+    def offer(self, entry: Any, digest: str, published: datetime | None, position: int) -> None:
+        self.seen.add(digest)
+        rank = (1, 0.0, -position) if published is None else (0, published.timestamp(), -position)
+        heapq.heappush(self._heap, (rank, position, digest, published, entry))
+        if len(self._heap) > self.limit:
+            heapq.heappop(self._heap)
+            self.over += 1
+
+    def kept(self) -> list[tuple[Any, str, datetime | None]]:
+        """The kept entries in feed order."""
+        return [(entry, digest, published) for _, _, digest, published, entry in sorted(self._heap, key=lambda k: k[1])]
 
 
 async def capture_feeds(
@@ -88,7 +115,9 @@ async def _capture_one(
     report = CaptureReport(source=_shown(source))
     telemetry.event("capture_start", f"reading feed {report.source}", source=report.source, kind="feed")
     try:
-        parsed = await _read_and_parse(source, fetcher, settings.max_download_bytes)
+        parts = await _read_and_slice(source, fetcher, settings.max_download_bytes)
+        parsed = await asyncio.to_thread(next, parts)
+        _check_feed(parsed)
     except FeedError as exc:
         report.errors.append(str(exc))
         telemetry.event(
@@ -98,35 +127,50 @@ async def _capture_one(
             source=report.source,
             error=str(exc),
         )
-        _complete(telemetry, report, _Tally())
+        _complete(telemetry, report, _Tally(), 0)
         return report
     if parsed.get("bozo"):
         warning = _one_line(parsed.get("bozo_exception"))
         telemetry.event(
             "feed_warning",
-            f"feed {report.source} is not well-formed ({warning}); its {len(parsed.entries)} entries are kept",
+            f"feed {report.source} is not well-formed ({warning}); its complete entries are kept",
             level=logging.WARNING,
             source=report.source,
             warning=warning,
         )
-    tally = _Tally()
-    for entry in parsed.entries:
-        tally.found += 1
-        await _capture_entry(entry, report, tally, store, telemetry, cutoff, known_hashes, dry_run)
-    _complete(telemetry, report, tally)
+    tally, newest = _Tally(), _Newest(settings.feed_max_entries)
+    while parsed is not None:
+        for entry in parsed.entries:
+            tally.found += 1
+            _screen(entry, report, tally, telemetry, cutoff, known_hashes, newest)
+        parsed = await asyncio.to_thread(next, parts, None)
+    for entry, digest, published in newest.kept():
+        await _capture_entry(entry, digest, published, report, store, telemetry, known_hashes, dry_run)
+    if newest.over:
+        telemetry.event(
+            "feed_entries_capped",
+            f"feed {report.source}: {newest.over} more new entries than FEED_MAX_ENTRIES={newest.limit}; "
+            f"the {newest.limit} newest were taken, the others are left for the next runs",
+            level=logging.WARNING,
+            source=report.source,
+            limit=newest.limit,
+            kept=len(newest.kept()),
+            over_limit=newest.over,
+        )
+    _complete(telemetry, report, tally, newest.over)
     return report
 
 
-async def _capture_entry(
+def _screen(
     entry: Any,
     report: CaptureReport,
     tally: _Tally,
-    store: SourceStore,
     telemetry: Telemetry,
     cutoff: datetime | None,
     known_hashes: set[str],
-    dry_run: bool,
+    newest: _Newest,
 ) -> None:
+    """Window, link and dedup checks; an entry that passes them competes for FEED_MAX_ENTRIES."""
     published = _entry_datetime(entry)
     if cutoff is not None and published is not None and published < cutoff:
         tally.too_old += 1
@@ -141,9 +185,23 @@ async def _capture_entry(
                       error=False)
         return
     digest = sha256_text(canonical)
-    if digest in known_hashes:
+    if digest in known_hashes or digest in newest.seen:
         report.duplicates += 1
         return
+    newest.offer(entry, digest, published, tally.found)
+
+
+async def _capture_entry(
+    entry: Any,
+    digest: str,
+    published: datetime | None,
+    report: CaptureReport,
+    store: SourceStore,
+    telemetry: Telemetry,
+    known_hashes: set[str],
+    dry_run: bool,
+) -> None:
+    link = entry.get("link").strip()
     item = NewItem(
         title=_entry_title(entry, link),
         source_type=SourceType.RSS,
@@ -156,12 +214,13 @@ async def _capture_entry(
                     has_content=item.content is not None)
 
 
-def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> None:
+def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally, over_limit: int) -> None:
     report.found = tally.found
     telemetry.event(
         "capture_complete",
         f"feed {report.source}: {tally.found} entries, {report.added} added, {report.duplicates} duplicates, "
-        f"{report.rejected} rejected, {tally.too_old} older than the window",
+        f"{report.rejected} rejected, {tally.too_old} older than the window"
+        + (f", {over_limit} beyond FEED_MAX_ENTRIES" if over_limit else ""),
         source=report.source,
         kind="feed",
         found=tally.found,
@@ -171,12 +230,13 @@ def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> Non
         rejected=report.rejected,
         rejected_reasons=dict(report.rejected_reasons),
         too_old=tally.too_old,
+        over_limit=over_limit,
         errors=list(report.errors),
     )
 
 
-async def _read_and_parse(source: str, fetcher: Fetcher, cap: int) -> feedparser.FeedParserDict:
-    """Download or read the feed (size-capped), then parse it from memory."""
+async def _read_and_slice(source: str, fetcher: Fetcher, cap: int) -> Iterator[feedparser.FeedParserDict]:
+    """Download or read the feed (size-capped); its parse, slice by slice, from memory."""
     scheme = urlsplit(source).scheme.lower()
     headers: dict[str, str] = {}
     if scheme in ("http", "https"):
@@ -195,20 +255,17 @@ async def _read_and_parse(source: str, fetcher: Fetcher, cap: int) -> feedparser
         data = await asyncio.to_thread(_read_file, path, cap)
     else:
         raise FeedError(f"unsupported feed location {scheme}: (use http(s):// or a file path)")
-    parsed = await asyncio.to_thread(_parse, data, headers)
-    del data
+    return feed_slices.slices(data, headers)
+
+
+def _check_feed(parsed: feedparser.FeedParserDict) -> None:
+    """A FeedError when the (first part of the) document holds no entry and is no feed."""
     if not parsed.entries:
         problem = f" ({_one_line(parsed.get('bozo_exception'))})" if parsed.get("bozo") else ""
         if not parsed.get("version"):
             raise FeedError("not an RSS or Atom feed" + problem)
         if problem:
             raise FeedError("cannot parse feed" + problem)
-    return parsed
-
-
-def _parse(data: bytes, headers: dict[str, str]) -> feedparser.FeedParserDict:
-    # A stream, never bytes or str: feedparser would treat those as a file name or URL to open.
-    return feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=True)
 
 
 def _read_file(path: Path, cap: int) -> bytes:

@@ -51,6 +51,7 @@ KNOWN_EVENTS = frozenset(
         "entry_rejected",
         "feed_error",
         "feed_warning",
+        "feed_entries_capped",
         # external calls, limits, money
         "api_call_complete",
         "api_call_retry",
