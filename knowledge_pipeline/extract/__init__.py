@@ -57,8 +57,10 @@ class TextExtractor:
             text = await self._pdf(item.pdf_path or item.url or "")
         elif item.url:
             text = await self._web(item.url)
+        elif item.source_type is SourceType.PDF:
+            raise ExtractionError("nothing to extract: a PDF item without a PDF location or URL")
         else:
-            raise ExtractionError("nothing to extract: the item has no URL, PDF or content")
+            raise ExtractionError("nothing to extract: the item has no article URL and no content")
         text = clean_text(text)
         if not text:
             raise ExtractionError("empty text after extraction")

@@ -185,8 +185,10 @@ class NotionStore:
         kind = self._properties[STATUS]["type"]
         return {"property": STATUS, kind: {"equals": status.value}}
 
-    def _types_filter(self, source_types: Collection[SourceType]) -> dict:
+    def _types_filter(self, source_types: Collection[SourceType], *, untyped: bool = False) -> dict:
         clauses = [{"property": SOURCE_TYPE, "select": {"equals": t.value}} for t in source_types]
+        if untyped:
+            clauses.append({"property": SOURCE_TYPE, "select": {"is_empty": True}})
         return clauses[0] if len(clauses) == 1 else {"or": clauses}
 
     def _item(self, page: dict) -> Item | None:
@@ -230,19 +232,22 @@ class NotionStore:
                     yield item
 
     def _inbox_filter(self, source_types: Collection[SourceType] | None) -> dict:
-        wanted = list(dict.fromkeys(SourceType(t) for t in source_types)) if source_types else list(SourceType)
-        located = []
-        if SourceType.RSS in wanted or SourceType.WEBSITE in wanted:
-            located.append({"property": self.settings.rss_url_prop, "url": {"is_not_empty": True}})
-        if SourceType.PDF in wanted:
-            located.append({"property": self.settings.pdf_url_prop, "url": {"is_not_empty": True}})
-        clauses = [self._status_filter(Status.INBOX), located[0] if len(located) == 1 else {"or": located}]
-        if source_types:
-            clauses.append(self._types_filter(wanted))
-        return {"and": clauses}
+        """Status Inbox and one of the types, whether or not the item has a URL.
+
+        An item with nothing to read must come out too: the run marks it
+        Failed with the reason instead of leaving it in the Inbox unseen,
+        and it costs no request of its own. A page without a Source Type is
+        taken with the article types (RSS, Website), whose run then infers it.
+        """
+        inbox = self._status_filter(Status.INBOX)
+        if not source_types:
+            return inbox
+        wanted = list(dict.fromkeys(SourceType(t) for t in source_types))
+        untyped = SourceType.RSS in wanted or SourceType.WEBSITE in wanted
+        return {"and": [inbox, self._types_filter(wanted, untyped=untyped)]}
 
     def inbox(self, source_types: Collection[SourceType] | None = None) -> AsyncIterator[Item]:
-        """Inbox items that have a URL to read, oldest first, 100 per request."""
+        """Inbox items of these types, oldest first, 100 per request."""
         return self._items(self._inbox_filter(source_types))
 
     async def count_inbox(self, source_types: Collection[SourceType] | None = None) -> int:

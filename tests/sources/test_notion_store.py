@@ -188,7 +188,8 @@ def test_inbox_is_streamed_one_query_per_hundred_pages() -> None:
         assert events.notion_calls().count("data_sources.query") == 3
 
 
-def test_inbox_needs_status_inbox_and_a_url_for_its_type() -> None:
+def test_inbox_needs_status_inbox_and_the_type_not_a_url() -> None:
+    """An item with nothing to read is listed too, so the run can mark it Failed (issue 12, point 10)."""
     with start_fake_notion(rps=None) as fake:
         fake.seed([
             {"Title": "ok rss", "Status": "Inbox", "Source Type": "RSS", "Article URL": "https://e.com/1", "Hash": "1"},
@@ -206,8 +207,8 @@ def test_inbox_needs_status_inbox_and_a_url_for_its_type() -> None:
                     await store.count_inbox(), await store.known_hashes())
 
         every, pdfs, feeds, count, hashes = run(store, scenario)
-        assert every == ["ok rss", "ok pdf", "website"]
-        assert (pdfs, feeds, count) == (["ok pdf"], ["ok rss"], 3)
+        assert every == ["ok rss", "no url", "ok pdf", "website"]
+        assert (pdfs, feeds, count) == (["ok pdf"], ["ok rss", "no url"], 4)
         assert hashes == {"1", "2", "3", "4"}
 
 
