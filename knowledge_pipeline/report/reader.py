@@ -67,6 +67,7 @@ KNOWN_EVENTS = frozenset(
         "taxonomy_label_mapped",
         "taxonomy_fallback",
         "notion_schema_warning",
+        "notion_data_sources",
         # migrate_to_parallel.py
         "migration_preflight",
         "migration_backup",

@@ -92,7 +92,12 @@ def _as_url(location: str) -> str:
 
 
 class NotionStore:
-    """Sources in a Notion database, through its (first) data source."""
+    """Sources in a Notion data source: NOTION_SOURCES_DB's own, or the first of the database it names.
+
+    A database with several data sources is used through its first one, with
+    a ``notion_data_sources`` warning at open naming them all and how to pick
+    another (its data source id).
+    """
 
     name = "notion"
 
@@ -115,8 +120,12 @@ class NotionStore:
             raise FatalRunError("NOTION_SOURCES_DB is not set")
         await self._api.open()
         try:
-            source = await resolve_data_source(self._api, self.settings.notion_sources_db)
-            self._use_schema(source)
+            choice = await resolve_data_source(self._api, self.settings.notion_sources_db)
+            if choice.ambiguous:
+                self._warn("notion_data_sources", f"{choice.explanation()}; {choice.fix}",
+                           database_id=choice.database_id, used=choice.source["id"], fix=choice.fix,
+                           data_sources=[{"id": i, "name": n} for i, n in choice.available])
+            self._use_schema(choice.source)
         except ServiceError as exc:
             await self._api.close()
             raise FatalRunError(f"cannot open the Notion Sources database: {exc}") from exc

@@ -620,3 +620,26 @@ def test_under_faults_and_concurrency_every_item_ends_with_one_page_and_one_body
         assert all(fake.values(p["id"])["Status"] == "Enriched" for p in pages)
         assert all(toggles(fake, p["id"]) == list(BODY_TOGGLES) for p in pages)
         assert len(events.of("api_call_retry")) > 10
+
+
+def test_a_database_with_two_data_sources_says_which_it_uses_and_how_to_choose() -> None:
+    """NOTION_SOURCES_DB as the database: the first data source, with a warning naming both; as a data source id: that one."""
+    with start_fake_notion(rps=None) as fake:
+        archive = fake.add_data_source("Archive")
+        fake.seed([{"Title": "in archive", "Status": "Inbox", "Source Type": "RSS", "Hash": "x",
+                    "Article URL": "https://e.com/x"}], data_source_id=archive)
+
+        async def inbox(store: NotionStore) -> list[str]:
+            return [i.title async for i in store.inbox()]
+
+        store, events = notion_store(fake)
+        assert run(store, inbox) == []
+        [warning] = events.of("notion_data_sources")
+        assert warning["used"] == fake.data_source_id and warning["database_id"] == fake.database_id
+        assert warning["data_sources"] == [{"id": fake.data_source_id, "name": "Sources"},
+                                           {"id": archive, "name": "Archive"}]
+        assert "set NOTION_SOURCES_DB to its data source id" in warning["fix"]
+
+        chosen, chosen_events = notion_store(fake, notion_sources_db=archive)
+        assert run(chosen, inbox) == ["in archive"]
+        assert chosen_events.of("notion_data_sources") == []
