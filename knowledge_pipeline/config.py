@@ -30,7 +30,6 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ENRICHER": ("openai if OPENAI_API_KEY is set, else local", "Who writes summaries: local (offline) or openai"),
     "RSS_FEEDS": ("(empty)", "Comma-separated feed URLs or local file paths; empty skips feed capture"),
     "RSS_WINDOW_DAYS": ("90", "Keep feed entries newer than this many days; 0 keeps all"),
-    "FEED_MAX_ENTRIES": ("200", "New entries one feed adds per run at most (the newest); the rest are counted and left for later runs"),
     "PDF_DIR": ("(empty)", "Folder whose PDFs become Inbox items; empty skips PDF capture"),
     "API_TIMEOUT": ("60", "Timeout in seconds for one API or web request"),
     "RETRY_ATTEMPTS": ("3", "Retries after the first attempt of a failed API call (429, 5xx, timeouts)"),
@@ -66,6 +65,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ALERT_FAILURE_RATE": ("0.5", "A run whose failure rate exceeds this exits 1 and logs an alert"),
     "ALERT_WEBHOOK_URL": ("(unset)", "Slack-style webhook receiving alerts as a JSON POST"),
     "METRICS_TEXTFILE": ("(unset)", "Prometheus textfile written after each run"),
+    # issue 12 (runs, capture and files)
+    "FEED_MAX_ENTRIES": ("200", "New entries one feed adds per run at most (the newest); the rest are counted and left for later runs"),
+    "XDG_STATE_HOME": ("~/.local/state", "Per-user state folder; the Notion run locks live in its knowledge-pipeline/ (not in TMPDIR)"),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -115,6 +117,7 @@ class Settings:
     alert_failure_rate: float = 0.5
     alert_webhook_url: str | None = None
     metrics_textfile: Path | None = None
+    state_dir: Path = field(default_factory=lambda: default_state_dir())
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -124,6 +127,16 @@ class Settings:
     @property
     def max_download_bytes(self) -> int:
         return int(self.max_download_mb * 1024 * 1024)
+
+
+def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/knowledge-pipeline``, else ``~/.local/state/knowledge-pipeline``.
+
+    A relative XDG_STATE_HOME is ignored, as the XDG specification says.
+    """
+    base = (os.environ if environ is None else environ).get("XDG_STATE_HOME", "").strip()
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "state"
+    return root / "knowledge-pipeline"
 
 
 def merged_environment(
@@ -306,4 +319,5 @@ def load_settings(
         alert_failure_rate=r.number("ALERT_FAILURE_RATE", 0.5, minimum=0, maximum=1),
         alert_webhook_url=r.url("ALERT_WEBHOOK_URL"),
         metrics_textfile=Path(metrics_textfile) if metrics_textfile else None,
+        state_dir=default_state_dir({**os.environ, **r.env}),
     )

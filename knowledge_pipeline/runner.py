@@ -8,10 +8,8 @@ events are shown (logging setup, progress bar).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import signal
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,11 +21,12 @@ from .capture import CaptureReport
 from .config import Settings
 from .engine import EngineResult, ParallelEnricher
 from .enrichers import make_enricher
-from .errors import FatalRunError, PipelineError, StoreError
+from .errors import FatalRunError, LockHeldError, PipelineError, StoreError
 from .extract import TextExtractor
 from .journal import Journal, RunLock
 from .models import Item, NewItem, SourceType, Status
 from .processing import Deps
+from .run_locks import notion_lock_path, run_lock_paths
 from .services import ServiceGateway
 from .sources import open_store
 from .telemetry import Observer, RunMetrics, Telemetry
@@ -83,34 +82,28 @@ def run(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunRes
 async def run_async(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunResult:
     if options.dry_run:
         return await _dry_run(settings, options, telemetry)
-    locks = [RunLock(path) for path in run_lock_paths(settings)]
     held: list[RunLock] = []
     try:
-        for lock in locks:
-            lock.acquire()
-            held.append(lock)
-        return await _locked_run(settings, options, telemetry)
+        for path in run_lock_paths(settings):
+            _take(held, path)
+        return await _locked_run(settings, options, telemetry, held)
     finally:
         for lock in reversed(held):
             lock.release()
 
 
-def run_lock_paths(settings: Settings) -> tuple[Path, Path]:
-    """The journal's lock, and one per Sources store shared by every run on this machine.
-
-    The second catches two runs on the same store started from different
-    directories (so with different relative JOURNAL_PATHs).
-    """
-    journal_lock = settings.journal_path.with_name(settings.journal_path.name + ".lock")
-    if settings.sources_backend == "notion":
-        identity = f"notion:{settings.notion_base_url}:{settings.notion_sources_db}"
-    else:
-        identity = f"sqlite:{settings.sources_db_path.resolve()}"
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return journal_lock, Path(tempfile.gettempdir()) / f"knowledge-pipeline-{digest}.lock"
+def _take(held: list[RunLock], path: Path) -> None:
+    """Acquire one more run lock (see run_locks.py); LockHeldError when another run has it."""
+    if any(lock.path == path for lock in held):
+        return
+    lock = RunLock(path)
+    lock.acquire()
+    held.append(lock)
 
 
-async def _locked_run(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunResult:
+async def _locked_run(
+    settings: Settings, options: RunOptions, telemetry: Telemetry, held: list[RunLock]
+) -> RunResult:
     run_id = uuid.uuid4().hex[:12]
     telemetry.bind(run_id=run_id)
     metrics = RunMetrics()
@@ -127,8 +120,11 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
     enricher = make_enricher(settings, gateway, budget)
     progress: Observer | None = None
     _install_signal_handlers(stop, telemetry)
+    locked_out = False
     try:
         await store.open()
+        if settings.sources_backend == "notion":
+            _take(held, notion_lock_path(settings, store.data_source_id))
         journal.open()
         taxonomy = await store.taxonomy()
         result.captures = await _capture(settings, options, store, extractor, telemetry)
@@ -174,6 +170,9 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
         result.engine = await engine.run(store.inbox(options.source_types), total, mode=options.mode)
         result.exit_code = _exit_code(result.engine, metrics, settings)
         result.error = result.engine.fatal_error
+    except LockHeldError:
+        locked_out = True
+        raise
     except FatalRunError as exc:
         result.exit_code, result.error = EXIT_FAILED, str(exc)
         telemetry.event("run_aborted", f"Run stopped: {exc}", level=logging.ERROR, error=str(exc))
@@ -195,7 +194,8 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
                 close()
         result.metrics = metrics.summary()
         await _close_all(store, journal, extractor, enricher)
-        await _finish(settings, options, telemetry, result)
+        if not locked_out:
+            await _finish(settings, options, telemetry, result)
     return result
 
 

@@ -24,6 +24,18 @@ _SCRUBBED = (
 )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _state_dir_of_the_test_session(tmp_path_factory: pytest.TempPathFactory):
+    """Run locks of Notion stores (XDG_STATE_HOME) go to a folder of this session, not ~/.local/state."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
+
+
 def clean_env(**overrides: str) -> dict[str, str]:
     """The test process's environment without any pipeline setting, plus overrides."""
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}

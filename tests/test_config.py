@@ -106,7 +106,7 @@ BAD_VALUES = {
 }
 FREE_TEXT = {"SOURCES_DB_PATH", "JOURNAL_PATH", "RSS_FEEDS", "PDF_DIR", "LOG_DIR", "NOTION_TOKEN", "NOTION_SOURCES_DB",
              "NOTION_PARENT_PAGE", "RSS_URL_PROP", "CREATED_PROP", "PDF_URL_PROP", "OPENAI_API_KEY", "OPENAI_MODEL",
-             "METRICS_TEXTFILE"}
+             "METRICS_TEXTFILE", "XDG_STATE_HOME"}
 
 
 def test_every_variable_is_either_validated_here_or_free_text():

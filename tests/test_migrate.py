@@ -233,10 +233,12 @@ def test_rollback_restores_bytes_and_modes(project: Path) -> None:
     assert stat.S_IMODE((project / "enrich.py").stat().st_mode) == 0o600
 
 
-def test_rollback_waits_while_a_pipeline_run_holds_its_lock(project: Path) -> None:
+@pytest.mark.parametrize("held", ["logs/.pipeline.lock", "data/sources.db.lock", "data/journal.db.lock"])
+def test_rollback_waits_while_a_pipeline_run_holds_its_lock(project: Path, held: str) -> None:
+    """The shell script's lock, the store's (an enrich script run by hand) and the journal's."""
     assert run_tool(project, "migrate").returncode == 0
     (project / "enrich.py").write_text("edited = True\n")
-    lock = project / "logs" / ".pipeline.lock"
+    lock = project / held
     lock.parent.mkdir(exist_ok=True)
     with open(lock, "a+") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -16,6 +16,7 @@ import pytest
 from knowledge_pipeline.models import DEFAULT_AI_PRIMITIVES, DEFAULT_CONTENT_TYPES
 
 from .conftest import EXAMPLE_FEEDS, PYTHON, ROOT, events, jq_values, list_items, read_log, run_script
+from .fakes.notion_server import start_fake_notion
 from .fakes.openai_server import start_fake_openai
 from .fakes.web_server import FakeWebServer
 
@@ -192,11 +193,12 @@ def test_secrets_never_reach_logs_or_console(tmp_path: Path, demo_env: dict):
 
 def second_run_while_the_first_is_busy(
     tmp_path: Path, env: dict, first: list[str], second: list[str],
-    first_cwd: Path | None = None, second_cwd: Path | None = None,
+    first_cwd: Path | None = None, second_cwd: Path | None = None, second_env: dict | None = None,
 ) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess, float]:
     """Start ``first`` on a feed whose one article takes 3 s, run ``second`` while it fetches.
 
-    Returns both results and how long the second run took.
+    ``second_env`` (default: ``env``) gets the same feed. Returns both results
+    and how long the second run took.
     """
     with FakeWebServer() as web:
         web.page("/slow", ARTICLE.format(t="Slow", p=PARAGRAPHS), delay=3)
@@ -209,7 +211,9 @@ def second_run_while_the_first_is_busy(
         while time.monotonic() < deadline and not web.paths():
             time.sleep(0.05)
         started = time.monotonic()
-        other = run_script(second, second_cwd or tmp_path, env)
+        other_env = env if second_env is None else {**second_env, "RSS_FEEDS": env["RSS_FEEDS"],
+                                                     "ALLOW_PRIVATE_URLS": "true"}
+        other = run_script(second, second_cwd or tmp_path, other_env)
         elapsed = time.monotonic() - started
         out, err = running.communicate(timeout=60)
     return subprocess.CompletedProcess(command, running.returncode, out, err), other, elapsed
@@ -333,3 +337,43 @@ def test_a_dry_run_on_a_new_project_creates_no_file(tmp_path: Path, demo_env: di
     done = enrich_in_process(DRY_RUNS[path], tmp_path, demo_env)
     assert done.returncode == 0, done.stderr
     assert files_of(tmp_path) == {}
+
+
+def test_two_runs_on_one_sqlite_store_exclude_each_other_whatever_tmpdir_and_spelling(tmp_path: Path, demo_env: dict):
+    """The store's lock lies beside the database file, found by its real path (not in TMPDIR)."""
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    for folder in (first_dir, second_dir, tmp_path / "t1", tmp_path / "t2"):
+        folder.mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "data", target_is_directory=True)
+    (tmp_path / "data").mkdir()
+    first_env = {**demo_env, "JOURNAL_PATH": "journal.db", "TMPDIR": str(tmp_path / "t1")}
+    second_env = {**first_env, "TMPDIR": str(tmp_path / "t2"),
+                  "SOURCES_DB_PATH": str(tmp_path / "link" / ".." / "link" / "sources.db")}
+    first, second, _ = second_run_while_the_first_is_busy(
+        tmp_path, first_env, ["enrich_rss_enhanced.py"], ["enrich_rss.py"],
+        first_cwd=first_dir, second_cwd=second_dir, second_env=second_env)
+    assert second.returncode == 75 and "another enrichment run is active" in second.stderr
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "data" / "sources.db.lock").exists()
+
+
+@pytest.mark.parametrize("spelling", ["undashed-capitals-trailing-slash", "data-source-id"])
+def test_two_runs_on_one_notion_database_exclude_each_other_however_it_is_spelled(
+        tmp_path: Path, demo_env: dict, spelling: str):
+    """The Notion lock is keyed on the normalized id in a per-user state folder, and on the data source it resolves to."""
+    with start_fake_notion(rps=None) as notion:
+        common = {**demo_env, "SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token,
+                  "XDG_STATE_HOME": str(tmp_path / "state"), "PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000"}
+        first_env = {**common, "NOTION_SOURCES_DB": notion.database_id, "NOTION_BASE_URL": notion.url,
+                     "TMPDIR": str(tmp_path / "t1"), "JOURNAL_PATH": str(tmp_path / "j1.db")}
+        other_id = (notion.database_id.replace("-", "").upper() if spelling.startswith("undashed")
+                    else notion.data_source_id)
+        second_env = {**common, "NOTION_SOURCES_DB": other_id, "NOTION_BASE_URL": notion.url + "/",
+                      "TMPDIR": str(tmp_path / "t2"), "JOURNAL_PATH": str(tmp_path / "j2.db")}
+        for folder in ("t1", "t2"):
+            (tmp_path / folder).mkdir()
+        first, second, _ = second_run_while_the_first_is_busy(
+            tmp_path, first_env, ["enrich_rss_enhanced.py"], ["enrich_rss.py"], second_env=second_env)
+    assert second.returncode == 75 and "another enrichment run is active" in second.stderr, second.stderr
+    assert first.returncode == 0, first.stderr
+    assert list((tmp_path / "state" / "knowledge-pipeline").glob("notion-*.lock"))
