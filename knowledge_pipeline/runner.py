@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from .budget import Budget
 from .capture import CaptureReport
@@ -28,6 +27,7 @@ from .models import Item, NewItem, SourceType, Status
 from .processing import Deps
 from .run_locks import notion_lock_path, run_lock_paths
 from .services import ServiceGateway
+from .shutdown import Shutdown, finish_or_cancel, run_bounded
 from .sources import open_store
 from .telemetry import Observer, RunMetrics, Telemetry
 
@@ -37,6 +37,7 @@ EXIT_CONFIG = 2
 EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
 
+T = TypeVar("T")
 DRY_RUN_LISTED = 1000
 FEED_TYPES = frozenset({SourceType.RSS, SourceType.WEBSITE})
 PDF_TYPES = frozenset({SourceType.PDF})
@@ -55,6 +56,7 @@ class RunOptions:
     add_title: str | None = None
     observers: list[Observer] = field(default_factory=list)
     progress_factory: Callable[[int], Observer | None] | None = None
+    extractor_factory: Callable[[Settings, ServiceGateway], TextExtractor] | None = None
 
     @property
     def mode(self) -> str:
@@ -75,8 +77,8 @@ class RunResult:
 
 
 def run(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunResult:
-    """Run synchronously (the scripts' entry); see :func:`run_async`."""
-    return asyncio.run(run_async(settings, options, telemetry))
+    """Run synchronously (the scripts' entry); see :func:`run_async`. Its clean-up cannot hang (shutdown.py)."""
+    return run_bounded(run_async(settings, options, telemetry))
 
 
 async def run_async(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunResult:
@@ -112,24 +114,32 @@ async def _locked_run(
         telemetry.add_observer(observer)
     budget = Budget(settings.max_cost_usd)
     gateway = ServiceGateway.from_settings(settings, telemetry)
-    stop = asyncio.Event()
+    shutdown = Shutdown(telemetry)
     result = RunResult(exit_code=EXIT_OK)
     store = open_store(settings, gateway)
     journal = Journal(settings.journal_path)
-    extractor = TextExtractor(settings, gateway)
+    extractor = (options.extractor_factory or TextExtractor)(settings, gateway)
     enricher = make_enricher(settings, gateway, budget)
     progress: Observer | None = None
-    _install_signal_handlers(stop, telemetry)
+    shutdown.install()
     locked_out = False
+
+    async def until_stopped(work: Awaitable[T]) -> T:
+        """Capture and --retry-failed: done, or cut short SHUTDOWN_GRACE_SECONDS after a signal."""
+        if shutdown.stop.is_set():
+            work.close()  # type: ignore[attr-defined]
+            raise asyncio.CancelledError
+        return await finish_or_cancel(work, shutdown.stop, settings.shutdown_grace_seconds)
+
     try:
         await store.open()
         if settings.sources_backend == "notion":
             _take(held, notion_lock_path(settings, store.data_source_id))
         journal.open()
         taxonomy = await store.taxonomy()
-        result.captures = await _capture(settings, options, store, extractor, telemetry)
+        result.captures = await until_stopped(_capture(settings, options, store, extractor, telemetry))
         if options.retry_failed:
-            result.retried = await store.retry_failed(options.retry_reason, options.source_types)
+            result.retried = await until_stopped(store.retry_failed(options.retry_reason, options.source_types))
             telemetry.event(
                 "retry_failed",
                 f"Put {result.retried} failed items back in the Inbox",
@@ -164,7 +174,7 @@ async def _locked_run(
             rate_limit=settings.parallel_rate_limit,
             metrics=metrics,
             budget=budget,
-            stop=stop,
+            stop=shutdown.stop,
             grace_seconds=settings.shutdown_grace_seconds,
         )
         result.engine = await engine.run(store.inbox(options.source_types), total, mode=options.mode)
@@ -173,6 +183,9 @@ async def _locked_run(
     except LockHeldError:
         locked_out = True
         raise
+    except asyncio.CancelledError:  # a second signal, or work cut short after the grace period
+        result.exit_code, result.error = EXIT_INTERRUPTED, "interrupted"
+        _uncancel()
     except FatalRunError as exc:
         result.exit_code, result.error = EXIT_FAILED, str(exc)
         telemetry.event("run_aborted", f"Run stopped: {exc}", level=logging.ERROR, error=str(exc))
@@ -187,16 +200,30 @@ async def _locked_run(
                                     "error_type": type(exc).__name__}},
         )
     finally:
-        _remove_signal_handlers()
         if progress is not None:
             close = getattr(progress, "close", None)
             if close:
                 close()
+        if shutdown.interrupted and not locked_out:
+            result.exit_code = EXIT_INTERRUPTED
         result.metrics = metrics.summary()
-        await _close_all(store, journal, extractor, enricher)
-        if not locked_out:
-            await _finish(settings, options, telemetry, result)
+        try:
+            await _close_all(store, journal, extractor, enricher)
+            if not locked_out:
+                await _finish(settings, options, telemetry, result)
+        except asyncio.CancelledError:  # a second signal while closing: what is written stays written
+            _uncancel()
+        finally:
+            shutdown.remove()
     return result
+
+
+def _uncancel() -> None:
+    """The run's own task caught its cancellation: the clean-up after it must not be cancelled again."""
+    task = asyncio.current_task()
+    if task is not None:
+        while task.cancelling():
+            task.uncancel()
 
 
 
@@ -311,7 +338,7 @@ async def _dry_run(settings: Settings, options: RunOptions, telemetry: Telemetry
     """
     gateway = ServiceGateway.from_settings(settings, telemetry)
     store = open_store(settings, gateway, read_only=True)
-    extractor = TextExtractor(settings, gateway)
+    extractor = (options.extractor_factory or TextExtractor)(settings, gateway)
     result = RunResult(exit_code=EXIT_OK)
     try:
         await store.open()
@@ -340,36 +367,3 @@ async def _failed_matching(store: Any, options: RunOptions) -> list[Item]:
             if len(matching) >= DRY_RUN_LISTED:
                 break
     return matching
-
-
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def _install_signal_handlers(stop: asyncio.Event, telemetry: Telemetry) -> None:
-    loop = asyncio.get_running_loop()
-
-    def request_stop(signum: int) -> None:
-        if stop.is_set():
-            return
-        telemetry.event(
-            "shutdown_requested",
-            f"{signal.Signals(signum).name} received: finishing items in flight, starting no new one",
-            level=logging.WARNING,
-            signal=signal.Signals(signum).name,
-        )
-        stop.set()
-
-    for signum in _SIGNALS:
-        try:
-            loop.add_signal_handler(signum, request_stop, signum)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
-            pass
-
-
-def _remove_signal_handlers() -> None:
-    loop = asyncio.get_running_loop()
-    for signum in _SIGNALS:
-        try:
-            loop.remove_signal_handler(signum)
-        except (NotImplementedError, RuntimeError):
-            pass

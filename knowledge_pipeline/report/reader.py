@@ -40,6 +40,8 @@ KNOWN_EVENTS = frozenset(
         "pipeline_summary",
         "run_aborted",
         "shutdown_requested",
+        "shutdown_forced",
+        "shutdown_abandoned",
         "retry_failed",
         "retry_failed_skipped",
         # capture
