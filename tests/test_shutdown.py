@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -37,11 +38,12 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
                         "STUCK_MARKER": str(tmp_path / "stuck"), **extra})
 
 
-def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 60) -> None:
+def wait_for(ready: Callable[[], bool], proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Until ``ready()``; fails if the run ends or takes too long to get there."""
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    while not ready():
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the run never reached its first extraction"
+        assert time.monotonic() < deadline, "the run never got to the point where it waits"
         time.sleep(0.05)
 
 
@@ -79,7 +81,7 @@ def start_stuck(tmp_path: Path, mode: str, **extra: str) -> tuple[subprocess.Pop
     env = env_for(tmp_path, **extra)
     proc = subprocess.Popen([sys.executable, "-m", "tests.stuck_run", mode], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(tmp_path / "stuck", proc)
+    wait_for((tmp_path / "stuck").exists, proc)
     return proc, env
 
 
@@ -127,24 +129,32 @@ class SilentServer:
             connection.close()
 
 
-def test_sigterm_ends_the_real_script_while_its_one_worker_waits_on_a_silent_server(tmp_path: Path):
-    """The issue's case: one worker busy past the grace period, the producer blocked on a full queue."""
+def stopped_while_waiting_on_a_silent_server(
+    tmp_path: Path, args: list[str], settings: Callable[[SilentServer], dict[str, str]]
+) -> tuple[subprocess.Popen, float, str, dict[str, str]]:
+    """Run an enrich script whose requests go to a server that never answers; SIGTERM once one is waiting."""
     server = SilentServer()
     try:
-        feed = tmp_path / "silent.xml"
-        feed.write_text(rss_feed(rss_item(n, link=f"{server.url}/post/{n}") for n in range(6)))
-        env = {**env_for(tmp_path), "RSS_FEEDS": str(feed), "PARALLEL_MAX_WORKERS": "1", "API_TIMEOUT": "600",
-               "ALLOW_PRIVATE_URLS": "true"}
-        proc = subprocess.Popen([sys.executable, str(ROOT / "enrich_rss_enhanced.py"), "--parallel"], cwd=tmp_path,
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while not server.held and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
+        env = {**env_for(tmp_path), "API_TIMEOUT": "600", "ALLOW_PRIVATE_URLS": "true", **settings(server)}
+        proc = subprocess.Popen([sys.executable, str(ROOT / args[0]), *args[1:]], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: bool(server.held), proc)
         time.sleep(0.5)
         elapsed, err = stop(proc, signal.SIGTERM)
     finally:
         server.close()
+    return proc, elapsed, err, env
+
+
+def test_sigterm_ends_the_real_script_while_its_one_worker_waits_on_a_silent_server(tmp_path: Path):
+    """The issue's case: one worker busy past the grace period, the producer blocked on a full queue."""
+    def silent_articles(server: SilentServer) -> dict[str, str]:
+        feed = tmp_path / "silent.xml"
+        feed.write_text(rss_feed(rss_item(n, link=f"{server.url}/post/{n}") for n in range(6)))
+        return {"RSS_FEEDS": str(feed), "PARALLEL_MAX_WORKERS": "1"}
+
+    proc, elapsed, err, env = stopped_while_waiting_on_a_silent_server(
+        tmp_path, ["enrich_rss_enhanced.py", "--parallel"], silent_articles)
     assert proc.returncode == 130, err
     assert elapsed < BOUND, f"took {elapsed:.1f}s"
     check_after_the_stop(tmp_path, env)
@@ -152,19 +162,8 @@ def test_sigterm_ends_the_real_script_while_its_one_worker_waits_on_a_silent_ser
 
 def test_sigterm_during_capture_ends_it_after_the_grace_period(tmp_path: Path):
     """Capture is work in flight too: a feed whose server never answers does not hold the run for API_TIMEOUT."""
-    server = SilentServer()
-    try:
-        env = {**env_for(tmp_path), "RSS_FEEDS": f"{server.url}/feed.xml", "API_TIMEOUT": "600",
-               "ALLOW_PRIVATE_URLS": "true"}
-        proc = subprocess.Popen([sys.executable, str(ROOT / "enrich_rss_enhanced.py")], cwd=tmp_path, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while not server.held and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
-        elapsed, err = stop(proc, signal.SIGTERM)
-    finally:
-        server.close()
+    proc, elapsed, err, _ = stopped_while_waiting_on_a_silent_server(
+        tmp_path, ["enrich_rss_enhanced.py"], lambda server: {"RSS_FEEDS": f"{server.url}/feed.xml"})
     assert proc.returncode == 130, err
     assert elapsed < BOUND, f"took {elapsed:.1f}s"
     assert [s["exit_code"] for s in events(tmp_path / "logs", "pipeline_summary")] == [130]
