@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from knowledge_pipeline.config import load_settings
-from knowledge_pipeline.extract import TextExtractor
+from knowledge_pipeline.extract import Extracted, TextExtractor
 from knowledge_pipeline.logging_setup import setup_logging
 from knowledge_pipeline.models import Item
 from knowledge_pipeline.runner import FEED_TYPES, RunOptions, run
@@ -26,7 +26,7 @@ from knowledge_pipeline.telemetry import Telemetry
 class NeverReturns(TextExtractor):
     mode = "coroutine"
 
-    async def extract(self, item: Item) -> str:
+    async def read(self, item: Item, *, title: bool = False) -> Extracted:
         Path(os.environ["STUCK_MARKER"]).touch()
         if self.mode == "thread":
             await asyncio.to_thread(threading.Event().wait)

@@ -178,7 +178,7 @@ _HUGE_FEED_PROBE = textwrap.dedent(
 
     report, urls, complete = asyncio.run(main())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"found": report.found, "added": report.added, "urls": urls, "over_limit": complete["over_limit"],
+    print(json.dumps({"found": report.found, "added": report.added, "urls": urls, "over_cap": complete["over_cap"],
                       "growth_mb": (peak - before) / 1024, "peak_mb": peak / 1024}))
     """
 )
@@ -210,11 +210,11 @@ def check_huge_feed(tmp_path: Path, entries: int, max_growth_mb: float) -> dict:
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert (result["found"], result["added"], result["over_limit"]) == (entries, 200, entries - 200)
+    assert (result["found"], result["added"], result["over_cap"]) == (entries, 200, entries - 200)
     assert sorted(result["urls"]) == sorted(f"https://example.com/{n}" for n in range(200)), "the 200 newest"
     assert result["growth_mb"] < max_growth_mb, result
     print(f"{entries} entries, {feed.stat().st_size / MB:.1f} MB: peak {result['peak_mb']:.0f} MB, "
-          f"growth {result['growth_mb']:.0f} MB, {result['added']} added, {result['over_limit']} over the limit")
+          f"growth {result['growth_mb']:.0f} MB, {result['added']} added, {result['over_cap']} over the limit")
     return result
 
 

@@ -96,3 +96,21 @@ async def store_new(
     report.reject(telemetry, repr(item.title[:80]), f"not stored: {reason}",
                   kind="not stored: " + reason_kind(reason), **fields)
     return False
+
+
+def report_complete(telemetry: Telemetry, report: CaptureReport, kind: str, message: str, **extra: Any) -> None:
+    """The ``capture_complete`` event of one source: the counts every kind reports, plus its own."""
+    telemetry.event(
+        "capture_complete",
+        message,
+        source=report.source,
+        kind=kind,
+        found=report.found,
+        added=report.added,
+        would_add=len(report.would_add),
+        duplicates=report.duplicates,
+        rejected=report.rejected,
+        rejected_reasons=dict(report.rejected_reasons),
+        errors=list(report.errors),
+        **extra,
+    )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import feedparser
 
@@ -63,17 +63,18 @@ class _Newest:
         self.seen: set[str] = set()
         self._heap: list[tuple] = []
 
-    def offer(self, entry: Any, digest: str, published: datetime | None, position: int) -> None:
+    def offer(self, entry: Any, link: str, digest: str, published: datetime | None, position: int) -> None:
         self.seen.add(digest)
         rank = (1, 0.0, -position) if published is None else (0, published.timestamp(), -position)
-        heapq.heappush(self._heap, (rank, position, digest, published, entry))
+        heapq.heappush(self._heap, (rank, position, link, digest, published, entry))
         if len(self._heap) > self.limit:
             heapq.heappop(self._heap)
             self.over += 1
 
-    def kept(self) -> list[tuple[Any, str, datetime | None]]:
-        """The kept entries in feed order."""
-        return [(entry, digest, published) for _, _, digest, published, entry in sorted(self._heap, key=lambda k: k[1])]
+    def kept(self) -> list[tuple[Any, str, str, datetime | None]]:
+        """The kept entries (entry, resolved link, hash, date) in feed order."""
+        return [(entry, link, digest, published)
+                for _, _, link, digest, published, entry in sorted(self._heap, key=lambda k: k[1])]
 
 
 async def capture_feeds(
@@ -139,13 +140,14 @@ async def _capture_one(
             warning=warning,
         )
     tally, newest = _Tally(), _Newest(settings.feed_max_entries)
+    base = _feed_base(parsed, source)
     while parsed is not None:
         for entry in parsed.entries:
             tally.found += 1
-            _screen(entry, report, tally, telemetry, cutoff, known_hashes, newest)
+            _screen(entry, report, tally, telemetry, cutoff, known_hashes, newest, base)
         parsed = await asyncio.to_thread(next, parts, None)
-    for entry, digest, published in newest.kept():
-        await _capture_entry(entry, digest, published, report, store, telemetry, known_hashes, dry_run)
+    for entry, link, digest, published in newest.kept():
+        await _capture_entry(entry, link, digest, published, report, store, telemetry, known_hashes, dry_run)
     if newest.over:
         telemetry.event(
             "feed_entries_capped",
@@ -155,7 +157,7 @@ async def _capture_one(
             source=report.source,
             limit=newest.limit,
             kept=len(newest.kept()),
-            over_limit=newest.over,
+            over_cap=newest.over,
         )
     _complete(telemetry, report, tally, newest.over)
     return report
@@ -169,6 +171,7 @@ def _screen(
     cutoff: datetime | None,
     known_hashes: set[str],
     newest: _Newest,
+    base: str | None,
 ) -> None:
     """Window, link and dedup checks; an entry that passes them competes for FEED_MAX_ENTRIES."""
     published = _entry_datetime(entry)
@@ -179,20 +182,66 @@ def _screen(
     try:
         if not link:
             raise LinkError("entry without a link")
+        link = _resolved(entry, link, base)
         canonical = canonical_link(link)
     except LinkError as exc:
-        report.reject(telemetry, f"entry {(entry.get('title') or '')[:80]!r}", str(exc), level=logging.DEBUG,
-                      error=False)
+        report.reject(telemetry, f"entry {(entry.get('title') or '')[:80]!r}", str(exc), kind=exc.kind,
+                      level=logging.DEBUG, error=False)
         return
     digest = sha256_text(canonical)
     if digest in known_hashes or digest in newest.seen:
         report.duplicates += 1
         return
-    newest.offer(entry, digest, published, tally.found)
+    newest.offer(entry, link, digest, published, tally.found)
+
+
+def _feed_base(parsed: feedparser.FeedParserDict, source: str) -> str | None:
+    """What relative entry links resolve against after xml:base: the feed's self link, its
+    alternate (site) link, then the feed's own URL (None for a local file without either)."""
+    url = source if _is_web(source) else ""
+    links = (parsed.get("feed") or {}).get("links") or []
+    for rel in ("self", "alternate"):
+        for link in links:
+            href = _joined(url, link.get("href") or "") if link.get("rel") == rel else ""
+            if _is_web(href):
+                return href
+    return url or None
+
+
+def _resolved(entry: Any, link: str, base: str | None) -> str:
+    """``link`` made absolute with the entry's xml:base (itself resolved against ``base``), then ``base``."""
+    try:
+        if urlsplit(link).scheme:
+            return link
+    except ValueError:
+        return link  # canonical_link() says how it is malformed
+    details = [entry.get("title_detail"), entry.get("summary_detail"), *(entry.get("content") or ())]
+    xml_base = next((d.get("base") for d in details if d and d.get("base")), "")
+    root = _joined(base or "", xml_base) if xml_base else base or ""
+    if not _is_web(root):
+        raise LinkError(f"relative link {link[:200]!r} and no base to resolve it (no xml:base, self or "
+                        "alternate link in the feed)", "relative link and no base to resolve it")
+    return urljoin(root, link)
+
+
+def _joined(base: str, href: str) -> str:
+    try:
+        return urljoin(base, href.strip())
+    except ValueError:
+        return ""
+
+
+def _is_web(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
 async def _capture_entry(
     entry: Any,
+    link: str,
     digest: str,
     published: datetime | None,
     report: CaptureReport,
@@ -201,7 +250,6 @@ async def _capture_entry(
     known_hashes: set[str],
     dry_run: bool,
 ) -> None:
-    link = entry.get("link").strip()
     item = NewItem(
         title=_entry_title(entry, link),
         source_type=SourceType.RSS,
@@ -214,13 +262,19 @@ async def _capture_entry(
                     has_content=item.content is not None)
 
 
-def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally, over_limit: int) -> None:
+def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally, over_cap: int) -> None:
     report.found = tally.found
+    if report.rejected * 2 > tally.found:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in report.rejected_reasons.most_common())
+        warning = f"{report.rejected} of {tally.found} entries rejected ({reasons})"
+        telemetry.event("feed_warning", f"feed {report.source}: {warning}", level=logging.WARNING,
+                        source=report.source, warning=warning, rejected=report.rejected, found=tally.found,
+                        rejected_reasons=dict(report.rejected_reasons))
     telemetry.event(
         "capture_complete",
         f"feed {report.source}: {tally.found} entries, {report.added} added, {report.duplicates} duplicates, "
         f"{report.rejected} rejected, {tally.too_old} older than the window"
-        + (f", {over_limit} beyond FEED_MAX_ENTRIES" if over_limit else ""),
+        + (f", {over_cap} beyond FEED_MAX_ENTRIES" if over_cap else ""),
         source=report.source,
         kind="feed",
         found=tally.found,
@@ -230,7 +284,7 @@ def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally, over_l
         rejected=report.rejected,
         rejected_reasons=dict(report.rejected_reasons),
         too_old=tally.too_old,
-        over_limit=over_limit,
+        over_cap=over_cap,
         errors=list(report.errors),
     )
 
@@ -247,7 +301,6 @@ async def _read_and_slice(source: str, fetcher: Fetcher, cap: int) -> Iterator[f
         if fetched.truncated:
             raise FeedError(f"feed larger than MAX_DOWNLOAD_MB ({cap / 1048576:g} MB)")
         data = fetched.body
-        headers["content-location"] = fetched.url
         if fetched.content_type:
             headers["content-type"] = fetched.content_type + (f"; charset={fetched.charset}" if fetched.charset else "")
     elif scheme == "file" or not scheme or len(scheme) == 1:

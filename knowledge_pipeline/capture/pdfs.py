@@ -5,7 +5,9 @@ leading out of it, a FIFO, a device or a folder named ``*.pdf`` is rejected
 with its reason (``entry_rejected``, ``errors`` of ``capture_complete``).
 Files are deduplicated by the sha256 of their bytes (hashed in a stream), so a
 renamed or copied PDF is not added twice. The title is the PDF's own metadata
-title, else the file name.
+title when it looks like a title (not "Title", "Binder1.pdf", "Microsoft Word -
+Test.docx"...), else the first heading line of its first page, else the file
+name (extract/titles.py).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ async def capture_pdfs(
     for path in files:
         report.found += 1
         try:
-            item = await asyncio.to_thread(_new_item, path, folder, settings.max_download_bytes)
+            item = await asyncio.to_thread(_new_item, path, folder, settings.max_download_bytes, known_hashes)
         except ItemError as exc:
             report.reject(telemetry, path.name, exc.reason, file=path.name)
             continue
@@ -80,8 +82,9 @@ def _pdf_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".pdf")
 
 
-def _new_item(path: Path, folder: Path, metadata_cap: int) -> NewItem:
-    """Hash the file in a stream; its metadata is read from the same bytes when they fit ``metadata_cap``."""
+def _new_item(path: Path, folder: Path, metadata_cap: int, known_hashes: set[str] | None = None) -> NewItem:
+    """Hash the file in a stream; its title (which may parse the first page) only when the hash is new,
+    from the same bytes when they fit ``metadata_cap``."""
     digest = hashlib.sha256()
     kept: list[bytes] | None = []
     size = 0
@@ -93,7 +96,8 @@ def _new_item(path: Path, folder: Path, metadata_cap: int) -> NewItem:
                 kept.append(chunk)
             else:
                 kept = None
-    title, created = pdf_metadata(b"".join(kept)) if kept else (None, None)
+    known = known_hashes is not None and digest.hexdigest() in known_hashes
+    title, created = pdf_metadata(b"".join(kept)) if kept and not known else (None, None)
     return NewItem(
         title=title or _title_from_name(path),
         source_type=SourceType.PDF,

@@ -44,6 +44,7 @@ from .notion_schema import (
     STATUS,
     SUMMARY,
     VENDOR,
+    WARNINGS,
     schema_problems,
 )
 
@@ -112,6 +113,10 @@ class NotionStore:
         self._title = "Title"
         self._taxonomy = Taxonomy()
         self._content: dict[str, str] = {}
+
+    @property
+    def max_raw_chars(self) -> int:
+        return self.settings.notion_max_raw_chars
 
     # -- opening: the data source and its schema ---------------------------------
 
@@ -229,6 +234,7 @@ class NotionStore:
             vendor=_option(props.get(VENDOR)),
             error=_plain(props.get(ERROR)) or None,
             archived=bool(page.get("in_trash") or page.get("archived")),
+            warnings=tuple(line for line in _plain(props.get(WARNINGS)).split("\n") if line),
         )
 
     # -- reading ----------------------------------------------------------------------
@@ -356,6 +362,10 @@ class NotionStore:
             properties[created] = {"date": {"start": enrichment.published_date.isoformat()}}
         if self._has(ERROR, "rich_text"):
             properties[ERROR] = {"rich_text": []}
+        if self._has(WARNINGS, "rich_text"):
+            properties[WARNINGS] = {"rich_text": rich_text(cut_words("\n".join(enrichment.warnings), MAX_TEXT))}
+        if enrichment.title:
+            properties[self._title] = {"title": rich_text(cut_words(enrichment.title, MAX_TEXT))}
         properties[STATUS] = self._status(Status.ENRICHED)
         return properties
 
