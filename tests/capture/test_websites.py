@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import sqlite3
 from datetime import date, datetime, timezone
 
 from knowledge_pipeline.capture.websites import capture_websites
@@ -179,3 +180,25 @@ def test_a_missing_robots_txt_or_guessed_sitemap_is_not_an_error(tmp_path):
         paths = web.paths()
     assert paths[:2] == ["/robots.txt", "/sitemap.xml"] and len(items) == 1 and reports[0].errors == []
     assert recorder.of("api_call_error") == [], "a 404 for robots.txt or /sitemap.xml is normal, not an ERROR line"
+
+
+def test_an_article_the_store_refuses_is_rejected_and_tried_again_next_run(tmp_path):
+    """Issue 12, point 6, for this source too: one refused write is that article's, not the section's."""
+    with FakeWebServer() as web:
+        base = web.url
+        web.route("/robots.txt", body="User-agent: *\nAllow: /\n", content_type="text/plain")
+        entries = [(f"{base}/blog/post-{n}", f"2026-11-{10 + n:02d}") for n in range(4)]
+        web.route("/sitemap.xml", body=urlset(entries), content_type="application/xml")
+        capture(tmp_path, [f"{base}/nothing-here"])  # creates the store
+        db = sqlite3.connect(tmp_path / "sources.db")
+        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.url LIKE '%/post-2' "
+                   "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+        db.commit()
+        first, items, recorder = capture(tmp_path, [f"{base}/blog"])
+        db.execute("DROP TRIGGER refuse")
+        db.commit()
+        db.close()
+        second, after, _ = capture(tmp_path, [f"{base}/blog"])
+    assert (first[0].added, first[0].rejected) == (3, 1) and len(items) == 3
+    assert "refused by the test" in recorder.of("entry_rejected")[0]["reason"]
+    assert (second[0].added, second[0].duplicates) == (1, 3) and len(after) == 4
