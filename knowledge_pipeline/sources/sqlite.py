@@ -75,6 +75,17 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
 ]
 
 
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def _pending_migrations(db: sqlite3.Connection) -> bool:
+    if not _has_table(db, "_migrations"):
+        return True
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    return any(name not in done for name, _ in MIGRATIONS)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -148,25 +159,29 @@ class SqliteStore:
         self._migrate()
 
     def _open_read_only(self) -> None:
-        """The file as it is, never written; an empty store in memory when there is none yet."""
+        """The file as it is, never written.
+
+        No file yet: an empty store in memory. A file an older version wrote
+        (migrations pending): a copy in memory, migrated there, never the file.
+        """
         try:
             db = connect_readonly(self.path)
-            if db is not None and db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'items'"
-            ).fetchone() is None:
+            if db is not None and _pending_migrations(db):
+                copy = sqlite3.connect(":memory:", isolation_level=None)
+                if _has_table(db, "items"):
+                    db.backup(copy)
                 db.close()
-                db = None
+                db = copy
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot read SQLite store {self.path}: {exc}") from exc
-        if db is None:
-            db = sqlite3.connect(":memory:", isolation_level=None)
-            self._db = db
-            self._migrate()
-        db.row_factory = sqlite3.Row
-        self._db = db
+        self._db = db or sqlite3.connect(":memory:", isolation_level=None)
+        self._migrate()
+        self._db.row_factory = sqlite3.Row
 
     def _migrate(self) -> None:
         db = self.db
+        if not _pending_migrations(db):
+            return
         db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
         for name, migration in MIGRATIONS:
