@@ -432,3 +432,13 @@ def test_partial_reads_are_logged_and_kept_with_the_item(tmp_path: Path, demo_en
                       "30 of 40 pages read (MAX_PDF_PAGES)": ("pages", 30, 40, "MAX_PDF_PAGES")}
     warned = [r for r in read_log(Path(env["LOG_DIR"])) if r["extra_fields"]["event_type"] == "item_warning"]
     assert {r["level"] for r in warned} == {"WARNING"}
+
+
+def test_a_store_whose_folder_cannot_be_made_is_one_line_and_exit_1(tmp_path: Path, demo_env: dict, enrich_in_process):
+    """The store's lock lies beside it: a path under a file fails there, cleanly, before anything is written."""
+    (tmp_path / "a-file").write_text("")
+    env = {**demo_env, "SOURCES_DB_PATH": str(tmp_path / "a-file" / "data" / "sources.db")}
+    done = enrich_in_process(["enrich_rss_enhanced.py"], tmp_path, env)
+    assert done.returncode == 1
+    assert "a-file" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

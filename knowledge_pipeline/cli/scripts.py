@@ -14,10 +14,11 @@ from typing import Sequence
 
 from ..capture.registry import described, kinds_of
 from ..config import Settings, load_settings
-from ..errors import ConfigError, LockHeldError
+from ..errors import ConfigError, LockHeldError, PipelineError
 from ..logging_setup import console_line, setup_logging
 from ..runner import (
     EXIT_CONFIG,
+    EXIT_FAILED,
     EXIT_LOCKED,
     FEED_TYPES,
     PDF_TYPES,
@@ -115,6 +116,9 @@ def enrich_main(argv: Sequence[str] | None, *, script: str, capture: str, enhanc
     except KeyboardInterrupt:
         print(console_line(f"{script}: interrupted", sys.stderr), file=sys.stderr)
         return 130
+    except PipelineError as exc:  # before the run started (its lock could not be taken): nothing was done
+        print(console_line(f"{script}: error: {exc}", sys.stderr), file=sys.stderr)
+        return EXIT_FAILED
     _print_result(script, settings, options, result)
     return result.exit_code
 
