@@ -17,7 +17,7 @@ from knowledge_pipeline.config import load_settings
 from knowledge_pipeline.runner import EXIT_OK, FEED_TYPES, PDF_TYPES, RunOptions, run_async
 from knowledge_pipeline.telemetry import Telemetry
 from tests.data.generate import rss_feed, rss_item
-from tests.extract.support import Recorder
+from tests.extract.support import Recorder, store_refusing
 from tests.fakes.notion_server import start_fake_notion
 from tests.fakes.web_server import FakeWebServer
 
@@ -54,6 +54,14 @@ def web_feed(tmp_path: Path, web: FakeWebServer, names: list[str]) -> str:
     feed.write_text(rss_feed(rss_item(n, link=link, title=name) for n, (name, link) in
                              enumerate(zip(names, links))))
     return str(feed)
+
+
+def rows_of(tmp_path: Path) -> list[tuple[str, str]]:
+    db = sqlite3.connect(tmp_path / "sources.db")
+    try:
+        return db.execute("SELECT title, status FROM items ORDER BY title").fetchall()
+    finally:
+        db.close()
 
 
 def titles(notion) -> dict[str, str]:
@@ -127,17 +135,11 @@ def test_on_sqlite_an_entry_the_database_refuses_is_rejected_and_tried_again(tmp
         feed = web_feed(tmp_path, web, ["kept", "refused", "also-kept"])
         env = sqlite_env(tmp_path, RSS_FEEDS=feed)
         run(sqlite_env(tmp_path))  # creates the store
-        db = sqlite3.connect(tmp_path / "sources.db")
-        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.url LIKE '%/refused' "
-                   "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
-        db.commit()
-        code, events = run(env)
-        rows = db.execute("SELECT title, status FROM items ORDER BY title").fetchall()
-        db.execute("DROP TRIGGER refuse")
-        db.commit()
+        with store_refusing(tmp_path / "sources.db", "%/refused"):
+            code, events = run(env)
+        rows = rows_of(tmp_path)
         _, again = run(env)
-        after = db.execute("SELECT title, status FROM items ORDER BY title").fetchall()
-        db.close()
+        after = rows_of(tmp_path)
     assert code == EXIT_OK
     assert rows == [("also-kept", "Enriched"), ("kept", "Enriched")]
     [rejected] = events.of("entry_rejected")
