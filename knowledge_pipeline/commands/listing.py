@@ -45,7 +45,7 @@ def item_to_dict(item: Item) -> dict[str, Any]:
 
 
 async def _collect(settings: Settings, status: Status | None, limit: int) -> list[dict[str, Any]]:
-    store = open_store(settings, ServiceGateway.from_settings(settings, Telemetry("list")))
+    store = open_store(settings, ServiceGateway.from_settings(settings, Telemetry("list")), read_only=True)
     await store.open()
     try:
         items = []
