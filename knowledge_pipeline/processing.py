@@ -7,6 +7,8 @@ and how the events are reported.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -16,9 +18,12 @@ from .enrichers.base import Enricher
 from .errors import ExtractionError, FatalRunError, ItemError, ServiceError
 from .extract import TextExtractor
 from .journal import Journal
-from .models import Item, Outcome, OutcomeKind, Taxonomy
+from .capture.links import title_from_link
+from .models import Enrichment, Item, Outcome, OutcomeKind, PartialRead, Taxonomy
 from .sources.base import SourceStore
+from .services import CircuitBreaker
 from .telemetry import Telemetry
+from .urls import shown_url, strip_userinfo
 
 MAX_REASON_CHARS = 500
 
@@ -32,18 +37,23 @@ class Deps:
     telemetry: Telemetry
     taxonomy: Taxonomy
     clock: Callable[[], float] = field(default=time.monotonic)
+    item_timeout: float | None = None
+    breaker: CircuitBreaker | None = None
 
 
 def _one_line(text: str) -> str:
-    line = " ".join(str(text).split())
+    line = strip_userinfo(" ".join(str(text).split()))
     return line[: MAX_REASON_CHARS - 1] + "…" if len(line) > MAX_REASON_CHARS else line
 
 
 async def process_item(item: Item, deps: Deps) -> Outcome:
-    """Extract, enrich, write; a failure marks only this item Failed.
+    """Extract, enrich, write, within ``deps.item_timeout``; a failure marks only this item Failed.
 
     Raises FatalRunError (nothing further can succeed) and CancelledError
-    (shutdown); everything else becomes this item's outcome.
+    (shutdown); everything else becomes this item's outcome. An item cut at
+    its deadline is Failed; a store write cut there stays marked ``writing``
+    in the journal and is repaired when the item is tried again, as after a
+    crash.
     """
     started = deps.clock()
     telemetry = deps.telemetry
@@ -51,29 +61,27 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
     if item.archived:
         telemetry.event("item_skipped", f"Skipped (archived): {item.title}", item_id=item.id, title=item.title, reason="archived")
         return Outcome(item.id, item.title, OutcomeKind.SKIPPED, reason="archived")
-    text = ""
+    done = _Progress()
+    deadline = asyncio.timeout(deps.item_timeout)
     try:
-        entry = deps.journal.get(item.id)
-        text = await deps.extractor.extract(item)
-        if not text.strip():
-            raise ExtractionError("empty text after extraction")
-        enrichment = entry.enrichment if entry else None
-        if enrichment is None:
-            enrichment = await deps.enricher.enrich(item, text, deps.taxonomy)
-            deps.journal.record_enrichment(item.id, enrichment)
-        repair = bool(entry and entry.writing)
-        deps.journal.mark_writing(item.id)
-        await deps.store.write_enrichment(item, enrichment, text, repair=repair)
+        async with deadline:
+            await _enrich_and_write(item, deps, done)
     except FatalRunError:
         raise
     except ServiceError as exc:
         if exc.fatal:
             raise FatalRunError(str(exc)) from exc
-        return await _fail(item, deps, started, exc.reason, exc.error_type if not exc.code else exc.code, len(text))
+        return await _fail(item, deps, started, exc.reason, exc.error_type if not exc.code else exc.code,
+                           len(done.text), service=exc.service)
     except ItemError as exc:
-        return await _fail(item, deps, started, exc.reason, exc.error_type, len(text))
+        return await _fail(item, deps, started, exc.reason, exc.error_type, len(done.text))
     except Exception as exc:  # one bad item never stops the others
-        return await _fail(item, deps, started, f"{type(exc).__name__}: {exc}", type(exc).__name__, len(text))
+        if isinstance(exc, TimeoutError) and deadline.expired():
+            reason = f"item took longer than ITEM_TIMEOUT={deps.item_timeout:g}s"
+            return await _fail(item, deps, started, reason, "item_timeout", len(done.text))
+        return await _fail(item, deps, started, f"{type(exc).__name__}: {exc}", type(exc).__name__, len(done.text))
+    text, enrichment = done.text, done.enrichment
+    assert enrichment is not None  # set by _enrich_and_write's last step
     journal_error = _forget(item, deps)
     duration = round(deps.clock() - started, 4)
     telemetry.event(
@@ -103,6 +111,57 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
     )
 
 
+@dataclass
+class _Progress:
+    text: str = ""
+    enrichment: Enrichment | None = None
+
+
+async def _enrich_and_write(item: Item, deps: Deps, done: _Progress) -> None:
+    entry = deps.journal.get(item.id)
+    extracted = await deps.extractor.read(item, title=has_stand_in_title(item))
+    done.text = extracted.text
+    if not done.text.strip():
+        raise ExtractionError("empty text after extraction")
+    enrichment = entry.enrichment if entry else None
+    if enrichment is None:
+        enrichment = await deps.enricher.enrich(item, done.text, deps.taxonomy)
+        deps.journal.record_enrichment(item.id, enrichment)
+    enrichment = _with_extraction(item, enrichment, extracted.title,
+                                  _partial_reads(item, deps, extracted.warnings, len(done.text)))
+    repair = bool(entry and entry.writing)
+    deps.journal.mark_writing(item.id)
+    await deps.store.write_enrichment(item, enrichment, done.text, repair=repair)
+    done.enrichment = enrichment
+
+
+def has_stand_in_title(item: Item) -> bool:
+    """Whether the title only stands in for one (the URL, ``host/path``): extraction may find the real one."""
+    title = " ".join(item.title.split())
+    links = [link.strip() for link in (item.url, item.pdf_path) if link]
+    return not title or any(title in (link, link[:300], shown_url(link, 300), title_from_link(link)) for link in links)
+
+
+def _partial_reads(item: Item, deps: Deps, found: tuple[PartialRead, ...], length: int) -> list[PartialRead]:
+    """What extraction only partly read, plus what the store will cut; each one an ``item_warning`` event."""
+    reads = list(found)
+    cap = getattr(deps.store, "max_raw_chars", None)
+    if cap is not None and length > cap:
+        reads.append(PartialRead("characters", cap, length, "NOTION_MAX_RAW_CHARS", verb="kept in the Raw toggle"))
+    for read in reads:
+        deps.telemetry.event(
+            "item_warning", f"Partly read: {item.title}: {read}", level=logging.WARNING, item_id=item.id,
+            title=item.title, warning=str(read), unit=read.unit, kept=read.kept, total=read.total, cause=read.cause,
+        )
+    return reads
+
+
+def _with_extraction(item: Item, enrichment: Enrichment, title: str | None, reads: list[PartialRead]) -> Enrichment:
+    """The enrichment with what extraction adds: the document's title for a stand-in one, the warnings."""
+    better = title if title and has_stand_in_title(item) else None
+    return dataclasses.replace(enrichment, title=better, warnings=tuple(str(read) for read in reads))
+
+
 def _forget(item: Item, deps: Deps) -> str | None:
     """Drop the item's journal row once the store has everything; the error text if that failed.
 
@@ -117,7 +176,9 @@ def _forget(item: Item, deps: Deps) -> str | None:
     return None
 
 
-async def _fail(item: Item, deps: Deps, started: float, reason: str, error_type: str, length: int) -> Outcome:
+async def _fail(
+    item: Item, deps: Deps, started: float, reason: str, error_type: str, length: int, *, service: str | None = None
+) -> Outcome:
     reason = _one_line(reason) or error_type
     stored = True
     try:
@@ -132,6 +193,8 @@ async def _fail(item: Item, deps: Deps, started: float, reason: str, error_type:
     except Exception as exc:  # the item stays in the Inbox and is tried again next run
         stored = False
         reason = f"{reason} (could not record the failure: {_one_line(str(exc))})"
+    if stored and deps.breaker is not None:
+        deps.breaker.note_failed_item(item, service, error_type, reason)
     duration = round(deps.clock() - started, 4)
     deps.telemetry.event(
         "item_error",

@@ -12,11 +12,13 @@ import argparse
 import sys
 from typing import Sequence
 
+from ..capture.registry import described, kinds_of
 from ..config import Settings, load_settings
-from ..errors import ConfigError, LockHeldError
-from ..logging_setup import setup_logging
+from ..errors import ConfigError, LockHeldError, PipelineError
+from ..logging_setup import console_line, setup_logging
 from ..runner import (
     EXIT_CONFIG,
+    EXIT_FAILED,
     EXIT_LOCKED,
     FEED_TYPES,
     PDF_TYPES,
@@ -31,15 +33,18 @@ EXIT_CODES_HELP = (
     "2 configuration error; 75 another run is active; 130 interrupted (SIGINT/SIGTERM)"
 )
 
-_DESCRIPTIONS = {
-    "feeds": "Capture new entries of RSS_FEEDS into the Sources store, then enrich Inbox items "
-    "of Source Type RSS and Website.",
-    "pdfs": "Capture new PDFs of PDF_DIR into the Sources store, then enrich Inbox items of Source Type PDF.",
-}
+
+
+def _description(capture: str) -> str:
+    """What the script captures and enriches, from the source registry."""
+    kinds = kinds_of(capture)  # type: ignore[arg-type]
+    types = ", ".join(sorted({kind.source_type.value for kind in kinds}))
+    return (f"Capture new items of {described(kinds)} into the Sources store (each source runs only when "
+            f"its setting is set), then enrich Inbox items of Source Type {types}.")
 
 
 def build_parser(script: str, capture: str, enhanced: bool) -> argparse.ArgumentParser:
-    description = _DESCRIPTIONS[capture]
+    description = _description(capture)
     if enhanced:
         description += " Enhanced: structured JSONL logging ($LOG_DIR/pipeline.jsonl) and run metrics."
     parser = argparse.ArgumentParser(
@@ -106,11 +111,14 @@ def enrich_main(argv: Sequence[str] | None, *, script: str, capture: str, enhanc
     try:
         result = run(settings, options, Telemetry(script.removesuffix(".py")))
     except LockHeldError as exc:
-        print(f"{script}: {exc}; exiting (code {EXIT_LOCKED})", file=sys.stderr)
+        print(console_line(f"{script}: {exc}; exiting (code {EXIT_LOCKED})", sys.stderr), file=sys.stderr)
         return EXIT_LOCKED
     except KeyboardInterrupt:
-        print(f"{script}: interrupted", file=sys.stderr)
+        print(console_line(f"{script}: interrupted", sys.stderr), file=sys.stderr)
         return 130
+    except PipelineError as exc:  # before the run started (its lock could not be taken): nothing was done
+        print(console_line(f"{script}: error: {exc}", sys.stderr), file=sys.stderr)
+        return EXIT_FAILED
     _print_result(script, settings, options, result)
     return result.exit_code
 
@@ -123,14 +131,14 @@ def _progress_factory(total: int):
         import logging
 
         for handler in logging.getLogger().handlers:
-            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-                handler.setLevel(max(handler.level, logging.WARNING))
+            if getattr(handler, "stream", None) is sys.stdout and not isinstance(handler, logging.FileHandler):
+                handler.setLevel(logging.CRITICAL + 1)  # the bar shows progress on stdout; warnings stay on stderr
     return bar
 
 
 def _print_result(script: str, settings: Settings, options: RunOptions, result: RunResult) -> None:
     if options.dry_run:
-        _print_dry_run(script, result)
+        _print_dry_run(script, options, result)
         return
     found = sum(r.added for r in result.captures)
     m = result.metrics
@@ -139,12 +147,12 @@ def _print_result(script: str, settings: Settings, options: RunOptions, result: 
         f"skipped {m.get('items_skipped', 0)}, failed {m.get('items_failed', 0)} "
         f"of {m.get('items_total', 0)} in the Inbox ({options.mode}, {m.get('duration_seconds', 0):.1f}s)"
     )
-    print(line)
+    print(console_line(line))
     if result.error:
-        print(f"{script}: error: {result.error}", file=sys.stderr)
+        print(console_line(f"{script}: error: {result.error}", sys.stderr), file=sys.stderr)
 
 
-def _print_dry_run(script: str, result: RunResult) -> None:
+def _print_dry_run(script: str, options: RunOptions, result: RunResult) -> None:
     print(f"{script} --dry-run: nothing is written")
     for report in result.captures:
         print(f"  capture {report.source}: {report.found} found, {len(report.would_add)} new, "
@@ -153,8 +161,13 @@ def _print_dry_run(script: str, result: RunResult) -> None:
             print(f"    ! {error}")
     for item in result.would_add:
         print(f"  would capture [{item.source_type.value}] {item.title}")
+    if result.would_retry or options.retry_failed:
+        print(f"  would put {len(result.would_retry)} Failed items back in the Inbox")
+        for item in result.would_retry:
+            print(f"  would retry [{item.source_type.value}] {item.title}: {item.error or ''}")
+    also = [what for what, some in (("just captured", result.would_add), ("put back", result.would_retry)) if some]
     print(f"  would enrich {len(result.would_enrich)} Inbox items"
-          + (" (and those just captured)" if result.would_add else ""))
+          + (f" (and those {' and '.join(also)})" if also else ""))
     for item in result.would_enrich:
         print(f"  would enrich [{item.source_type.value}] {item.title}")
     if result.error:

@@ -36,10 +36,13 @@ KNOWN_EVENTS = frozenset(
         "item_skipped",
         "item_error",
         "item_cancelled",
+        "item_warning",
         "progress_update",
         "pipeline_summary",
         "run_aborted",
         "shutdown_requested",
+        "shutdown_forced",
+        "shutdown_abandoned",
         "retry_failed",
         "retry_failed_skipped",
         # capture
@@ -49,8 +52,11 @@ KNOWN_EVENTS = frozenset(
         "capture_error",
         "item_captured",
         "entry_rejected",
+        "entry_duplicate",
+        "email_text_unavailable",
         "feed_error",
         "feed_warning",
+        "feed_entries_capped",
         # external calls, limits, money
         "api_call_complete",
         "api_call_retry",
@@ -66,6 +72,12 @@ KNOWN_EVENTS = frozenset(
         "taxonomy_label_mapped",
         "taxonomy_fallback",
         "notion_schema_warning",
+        # circuit breaker (issue 12)
+        "service_unavailable",
+        "item_requeued",
+        "item_requeue_failed",
+        # Notion (issue 12)
+        "notion_data_sources",
         # migrate_to_parallel.py
         "migration_preflight",
         "migration_backup",
@@ -76,8 +88,9 @@ KNOWN_EVENTS = frozenset(
         "metrics_export_failed",
         "alert",
         "alert_webhook_failed",
-        # a plain log record of the pipeline's logging setup (no event data)
+        # the logging setup itself: a plain record (no event data), a torn last line moved aside
         "log",
+        "log_repaired",
     }
 )
 

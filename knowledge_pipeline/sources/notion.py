@@ -6,10 +6,16 @@ toggles with their children) and one ``pages.update`` (every property and
 (over 100 blocks in a toggle or ~400 KB). Queries cost one request per 100
 pages. Feed content given to :meth:`add` is kept for this process only: the
 page body is not read back, because that would cost a request per item.
+
+An email (Source Type Email) has no page to fetch again, so its text also
+goes into the page it is created with, in an "Email" toggle (same request);
+an Inbox email whose text this process does not hold reads it back from
+there (two requests) when the Inbox is streamed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from datetime import date
@@ -26,6 +32,7 @@ from .base import BODY_TOGGLES
 from .notion_api import NotionApi, may_have_applied, resolve_data_source
 from .notion_blocks import (
     MAX_TEXT,
+    PARAGRAPH_SEPARATOR,
     block_text,
     cut_words,
     paragraph_blocks,
@@ -40,16 +47,19 @@ from .notion_schema import (
     ERROR,
     ERROR_SEVERITY,
     HASH,
+    SENDER,
     SOURCE_TYPE,
     STATUS,
     SUMMARY,
     VENDOR,
+    WARNINGS,
     schema_problems,
 )
 
 MAX_URL = 2000
 MAX_SELECT_NAME = 100
 MAX_MULTI_SELECT = 100
+EMAIL_TOGGLE = "Email"
 
 
 def select_name(value: str | None) -> str | None:
@@ -92,12 +102,19 @@ def _as_url(location: str) -> str:
 
 
 class NotionStore:
-    """Sources in a Notion database, through its (first) data source."""
+    """Sources in a Notion data source: NOTION_SOURCES_DB's own, or the first of the database it names.
+
+    A database with several data sources is used through its first one, with
+    a ``notion_data_sources`` warning at open naming them all and how to pick
+    another (its data source id).
+    """
 
     name = "notion"
 
-    def __init__(self, settings: Settings, gateway: ServiceGateway, *, client: AsyncClient | None = None) -> None:
+    def __init__(self, settings: Settings, gateway: ServiceGateway, *, client: AsyncClient | None = None,
+                 read_only: bool = False) -> None:
         self.settings = settings
+        self.read_only = read_only
         self.telemetry = gateway.telemetry
         self._api = NotionApi(settings, gateway, client)
         self._data_source_id: str | None = None
@@ -106,6 +123,10 @@ class NotionStore:
         self._taxonomy = Taxonomy()
         self._content: dict[str, str] = {}
 
+    @property
+    def max_raw_chars(self) -> int:
+        return self.settings.notion_max_raw_chars
+
     # -- opening: the data source and its schema ---------------------------------
 
     async def open(self) -> None:
@@ -113,8 +134,12 @@ class NotionStore:
             raise FatalRunError("NOTION_SOURCES_DB is not set")
         await self._api.open()
         try:
-            source = await resolve_data_source(self._api, self.settings.notion_sources_db)
-            self._use_schema(source)
+            choice = await resolve_data_source(self._api, self.settings.notion_sources_db)
+            if choice.ambiguous:
+                self._warn("notion_data_sources", f"{choice.explanation()}; {choice.fix}",
+                           database_id=choice.database_id, used=choice.source["id"], fix=choice.fix,
+                           data_sources=[{"id": i, "name": n} for i, n in choice.available])
+            self._use_schema(choice.source)
         except ServiceError as exc:
             await self._api.close()
             raise FatalRunError(f"cannot open the Notion Sources database: {exc}") from exc
@@ -157,6 +182,10 @@ class NotionStore:
     def _has(self, name: str, *kinds: str) -> bool:
         return (self._properties.get(name) or {}).get("type") in kinds
 
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError("the Notion store is open read-only (dry run): nothing is written")
+
     @property
     def data_source_id(self) -> str:
         if self._data_source_id is None:
@@ -179,8 +208,10 @@ class NotionStore:
         kind = self._properties[STATUS]["type"]
         return {"property": STATUS, kind: {"equals": status.value}}
 
-    def _types_filter(self, source_types: Collection[SourceType]) -> dict:
+    def _types_filter(self, source_types: Collection[SourceType], *, untyped: bool = False) -> dict:
         clauses = [{"property": SOURCE_TYPE, "select": {"equals": t.value}} for t in source_types]
+        if untyped:
+            clauses.append({"property": SOURCE_TYPE, "select": {"is_empty": True}})
         return clauses[0] if len(clauses) == 1 else {"or": clauses}
 
     def _item(self, page: dict) -> Item | None:
@@ -195,6 +226,8 @@ class NotionStore:
             source_type = SourceType(type_name)
         else:
             source_type = SourceType.PDF if pdf and not url else SourceType.WEBSITE
+        if source_type is SourceType.EMAIL:
+            url = (props.get(self.settings.email_url_prop) or {}).get("url")
         primitives = (props.get(AI_PRIMITIVE) or {}).get("multi_select") or []
         return Item(
             id=page["id"],
@@ -212,6 +245,8 @@ class NotionStore:
             vendor=_option(props.get(VENDOR)),
             error=_plain(props.get(ERROR)) or None,
             archived=bool(page.get("in_trash") or page.get("archived")),
+            warnings=tuple(line for line in _plain(props.get(WARNINGS)).split("\n") if line),
+            sender=_plain(props.get(SENDER)) if self._has(SENDER, "rich_text") else None,
         )
 
     # -- reading ----------------------------------------------------------------------
@@ -224,20 +259,48 @@ class NotionStore:
                     yield item
 
     def _inbox_filter(self, source_types: Collection[SourceType] | None) -> dict:
-        wanted = list(dict.fromkeys(SourceType(t) for t in source_types)) if source_types else list(SourceType)
-        located = []
-        if SourceType.RSS in wanted or SourceType.WEBSITE in wanted:
-            located.append({"property": self.settings.rss_url_prop, "url": {"is_not_empty": True}})
-        if SourceType.PDF in wanted:
-            located.append({"property": self.settings.pdf_url_prop, "url": {"is_not_empty": True}})
-        clauses = [self._status_filter(Status.INBOX), located[0] if len(located) == 1 else {"or": located}]
-        if source_types:
-            clauses.append(self._types_filter(wanted))
-        return {"and": clauses}
+        """Status Inbox and one of the types, whether or not the item has a URL.
+
+        An item with nothing to read must come out too: the run marks it
+        Failed with the reason instead of leaving it in the Inbox unseen,
+        and it costs no request of its own. A page without a Source Type is
+        taken with the article types (RSS, Website), whose run then infers it.
+        """
+        inbox = self._status_filter(Status.INBOX)
+        if not source_types:
+            return inbox
+        wanted = list(dict.fromkeys(SourceType(t) for t in source_types))
+        untyped = SourceType.RSS in wanted or SourceType.WEBSITE in wanted
+        return {"and": [inbox, self._types_filter(wanted, untyped=untyped)]}
 
     def inbox(self, source_types: Collection[SourceType] | None = None) -> AsyncIterator[Item]:
-        """Inbox items that have a URL to read, oldest first, 100 per request."""
-        return self._items(self._inbox_filter(source_types))
+        """Inbox items of these types (emails with their text), oldest first, 100 per request."""
+        return self._with_email_text(self._items(self._inbox_filter(source_types)))
+
+    async def _with_email_text(self, items: AsyncIterator[Item]) -> AsyncIterator[Item]:
+        async for item in items:
+            if item.source_type is SourceType.EMAIL and not item.content:
+                try:
+                    text = await self._email_text(item.id)
+                except ServiceError as exc:
+                    if exc.fatal:
+                        raise
+                    self._warn("email_text_unavailable", f"Cannot read the text of email {item.id}: {exc}",
+                               item_id=item.id, error=str(exc))
+                    text = None
+                if text:
+                    item = dataclasses.replace(item, content=text)
+            yield item
+
+    async def _email_text(self, page_id: str) -> str | None:
+        """The text :meth:`add` put in the page's "Email" toggle."""
+        context = {"item_id": page_id}
+        toggles = [block async for block in self._api.list_children(page_id, context=context)
+                   if block.get("type") == "toggle" and block_text(block) == EMAIL_TOGGLE]
+        if not toggles or not toggles[0].get("has_children"):
+            return None
+        parts = [block_text(child) async for child in self._api.list_children(toggles[0]["id"], context=context)]
+        return PARAGRAPH_SEPARATOR.join(parts) or None
 
     async def count_inbox(self, source_types: Collection[SourceType] | None = None) -> int:
         count = 0
@@ -274,6 +337,7 @@ class NotionStore:
     # -- writing ----------------------------------------------------------------------
 
     async def add(self, item: NewItem) -> Item:
+        self._check_writable()
         for location in (item.url, item.pdf_path):
             if location and utf16_len(location) > MAX_URL:
                 raise ItemError(f"URL longer than {MAX_URL} characters (Notion's limit): {location[:80]}...")
@@ -283,8 +347,11 @@ class NotionStore:
             SOURCE_TYPE: {"select": {"name": item.source_type.value}},
             HASH: {"rich_text": rich_text(item.hash)},
         }
-        if item.url:
-            properties[self.settings.rss_url_prop] = {"url": item.url}
+        url_prop = self.settings.email_url_prop if item.source_type is SourceType.EMAIL else self.settings.rss_url_prop
+        if item.url and (item.source_type is not SourceType.EMAIL or self._has(url_prop, "url")):
+            properties[url_prop] = {"url": item.url}
+        if item.sender and self._has(SENDER, "rich_text"):
+            properties[SENDER] = {"rich_text": rich_text(cut_words(item.sender, MAX_TEXT))}
         if item.pdf_path:
             properties[self.settings.pdf_url_prop] = {"url": _as_url(item.pdf_path)}
         if item.created_date and self._has(self.settings.created_prop, "date"):
@@ -297,10 +364,11 @@ class NotionStore:
                     return pages[0]
             return None
 
-        page = await self._api.create_page(
-            {"parent": {"data_source_id": self.data_source_id}, "properties": properties},
-            before_retry=created_already,
-        )
+        body: dict[str, Any] = {"parent": {"data_source_id": self.data_source_id}, "properties": properties}
+        if item.source_type is SourceType.EMAIL and item.content:
+            text = item.content[: self.settings.notion_max_raw_chars]
+            body["children"] = plan_body([(EMAIL_TOGGLE, paragraph_blocks(text))]).first  # what fits in one request
+        page = await self._api.create_page(body, before_retry=created_already)
         if item.content:
             self._content[page["id"]] = item.content
         created = self._item(page)
@@ -335,6 +403,10 @@ class NotionStore:
             properties[created] = {"date": {"start": enrichment.published_date.isoformat()}}
         if self._has(ERROR, "rich_text"):
             properties[ERROR] = {"rich_text": []}
+        if self._has(WARNINGS, "rich_text"):
+            properties[WARNINGS] = {"rich_text": rich_text(cut_words("\n".join(enrichment.warnings), MAX_TEXT))}
+        if enrichment.title:
+            properties[self._title] = {"title": rich_text(cut_words(enrichment.title, MAX_TEXT))}
         properties[STATUS] = self._status(Status.ENRICHED)
         return properties
 
@@ -342,6 +414,7 @@ class NotionStore:
         self, item: Item, enrichment: Enrichment, text: str, *, repair: bool = False
     ) -> None:
         """The four toggles in one append (more only for long texts), then every property in one update."""
+        self._check_writable()
         context = {"item_id": item.id}
         if repair:
             await self._remove_body(item.id, context)
@@ -413,15 +486,23 @@ class NotionStore:
             await self._api.delete_block(block_id, context=context)
 
     async def mark_failed(self, item: Item, reason: str) -> None:
+        self._check_writable()
         properties: dict[str, Any] = {STATUS: self._status(Status.FAILED)}
         if self._has(ERROR, "rich_text"):
             properties[ERROR] = {"rich_text": rich_text(cut_words(reason, MAX_TEXT))}
+        await self._api.update_page(item.id, properties=properties, context={"item_id": item.id})
+
+    async def return_to_inbox(self, item: Item) -> None:
+        properties: dict[str, Any] = {STATUS: self._status(Status.INBOX)}
+        if self._has(ERROR, "rich_text"):
+            properties[ERROR] = {"rich_text": []}
         await self._api.update_page(item.id, properties=properties, context={"item_id": item.id})
 
     async def retry_failed(
         self, reason: str | None = None, source_types: Collection[SourceType] | None = None
     ) -> int:
         """Failed -> Inbox. The matching ids are collected first, so updates cannot move the query's cursor."""
+        self._check_writable()
         clauses = [self._status_filter(Status.FAILED)]
         if reason:
             if not self._has(ERROR, "rich_text"):

@@ -16,6 +16,7 @@ from typing import AsyncIterator, Callable, Collection
 
 from ..errors import ItemError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
+from ..sqlite_files import connect, connect_readonly
 from .base import BODY_TOGGLES
 
 PAGE_SIZE = 100
@@ -63,9 +64,30 @@ def _execute_script(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
+def _m002_item_warnings(db: sqlite3.Connection) -> None:
+    """Partial reads kept with the item (JSON list of one-line warnings), see processing.py."""
+    db.execute("ALTER TABLE items ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'")
+def _m003_sender(db: sqlite3.Connection) -> None:
+    """Email items carry their sender (issue 16)."""
+    db.execute("ALTER TABLE items ADD COLUMN sender TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", _m001_initial),
+    ("m002_item_warnings", _m002_item_warnings),
+    ("m003_sender", _m003_sender),
 ]
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def _pending_migrations(db: sqlite3.Connection) -> bool:
+    if not _has_table(db, "_migrations"):
+        return True
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    return any(name not in done for name, _ in MIGRATIONS)
 
 
 def _now() -> str:
@@ -96,6 +118,8 @@ def _row_to_item(row: sqlite3.Row) -> Item:
         vendor=row["vendor"],
         error=row["error"],
         archived=bool(row["archived"]),
+        warnings=tuple(json.loads(row["warnings"] or "[]")),
+        sender=row["sender"],
     )
 
 
@@ -111,9 +135,11 @@ class SqliteStore:
     """Sources in a local SQLite file (the embedded default)."""
 
     name = "sqlite"
+    max_raw_chars: int | None = None  # the Raw body keeps the whole text
 
-    def __init__(self, path: Path, taxonomy: Taxonomy | None = None) -> None:
+    def __init__(self, path: Path, taxonomy: Taxonomy | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self._taxonomy = taxonomy or Taxonomy()
         self._db: sqlite3.Connection | None = None
 
@@ -124,11 +150,12 @@ class SqliteStore:
         return self._db
 
     async def open(self) -> None:
+        if self.read_only:
+            self._open_read_only()
+            return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db = connect(self.path)
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")
         except (OSError, sqlite3.Error) as exc:
@@ -136,18 +163,42 @@ class SqliteStore:
         self._db = db
         self._migrate()
 
+    def _open_read_only(self) -> None:
+        """The file as it is, never written.
+
+        No file yet: an empty store in memory. A file an older version wrote
+        (migrations pending): a copy in memory, migrated there, never the file.
+        """
+        try:
+            db = connect_readonly(self.path)
+            if db is not None and _pending_migrations(db):
+                copy = sqlite3.connect(":memory:", isolation_level=None)
+                if _has_table(db, "items"):
+                    db.backup(copy)
+                db.close()
+                db = copy
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot read SQLite store {self.path}: {exc}") from exc
+        self._db = db or sqlite3.connect(":memory:", isolation_level=None)
+        self._migrate()
+        self._db.row_factory = sqlite3.Row
+
     def _migrate(self) -> None:
         db = self.db
+        if not _pending_migrations(db):
+            return
         db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
         for name, migration in MIGRATIONS:
             if name in done:
                 continue
-            with self._transaction():
+            with _Transaction(db):
                 migration(db)
                 db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, _now()))
 
     def _transaction(self) -> _Transaction:
+        if self.read_only:
+            raise StoreError(f"the SQLite store {self.path} is open read-only (dry run): nothing is written")
         return _Transaction(self.db)
 
     async def close(self) -> None:
@@ -164,10 +215,20 @@ class SqliteStore:
     async def add(self, item: NewItem) -> Item:
         item_id = uuid.uuid4().hex
         now = _now()
+        try:
+            cursor = self._insert(item_id, item, now)
+        except sqlite3.Error as exc:
+            raise ItemError(f"the SQLite store refused the item: {exc}") from exc
+        if cursor.rowcount == 0:
+            row = self.db.execute("SELECT * FROM items WHERE hash = ?", (item.hash,)).fetchone()
+            return _row_to_item(row)
+        return await self.get(item_id)
+
+    def _insert(self, item_id: str, item: NewItem, now: str) -> sqlite3.Cursor:
         with self._transaction():
-            cursor = self.db.execute(
+            return self.db.execute(
                 """INSERT OR IGNORE INTO items (id, title, status, source_type, url, pdf_path, hash,
-                   content, created_date, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                   content, created_date, sender, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (
                     item_id,
                     item.title,
@@ -178,14 +239,11 @@ class SqliteStore:
                     item.hash,
                     item.content,
                     item.created_date.isoformat() if item.created_date else None,
+                    item.sender,
                     now,
                     now,
                 ),
             )
-        if cursor.rowcount == 0:
-            row = self.db.execute("SELECT * FROM items WHERE hash = ?", (item.hash,)).fetchone()
-            return _row_to_item(row)
-        return await self.get(item_id)
 
     async def get(self, item_id: str) -> Item:
         row = self.db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
@@ -238,7 +296,7 @@ class SqliteStore:
             )
             self.db.execute(
                 """UPDATE items SET status=?, summary=?, content_type=?, ai_primitives=?, vendor=?,
-                   created_date=?, error=NULL, updated_at=? WHERE id=?""",
+                   created_date=?, error=NULL, warnings=?, title=coalesce(?, title), updated_at=? WHERE id=?""",
                 (
                     Status.ENRICHED.value,
                     enrichment.executive_summary,
@@ -246,6 +304,8 @@ class SqliteStore:
                     json.dumps(list(enrichment.ai_primitives)),
                     enrichment.vendor,
                     created.isoformat() if created else None,
+                    json.dumps(list(enrichment.warnings), ensure_ascii=False),
+                    enrichment.title,
                     _now(),
                     item.id,
                 ),
@@ -256,6 +316,13 @@ class SqliteStore:
             self.db.execute(
                 "UPDATE items SET status=?, error=?, updated_at=? WHERE id=?",
                 (Status.FAILED.value, reason, _now(), item.id),
+            )
+
+    async def return_to_inbox(self, item: Item) -> None:
+        with self._transaction():
+            self.db.execute(
+                "UPDATE items SET status=?, error=NULL, updated_at=? WHERE id=? AND status=?",
+                (Status.INBOX.value, _now(), item.id, Status.FAILED.value),
             )
 
     async def retry_failed(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from knowledge_pipeline.capture import feed_slices
 from knowledge_pipeline.capture.feeds import capture_feeds
 from knowledge_pipeline.capture.links import canonical_link, link_hash
 from knowledge_pipeline.extract.fetch import Fetcher
@@ -189,6 +191,17 @@ def test_an_unreadable_feed_is_reported_and_the_others_go_on(tmp_path):
     assert [e["source"] for e in recorder.of("feed_error")] == sources[:3]
 
 
+def test_a_feed_that_trickles_is_cut_at_item_timeout_and_the_others_go_on(tmp_path):
+    with FakeWebServer() as web:
+        web.stream("/drip.xml", lambda: (b"<rss>" for _ in range(1000)), chunk_delay=0.1,
+                   content_type="application/rss+xml")
+        started = time.monotonic()
+        reports, items, _ = capture(tmp_path, [web.url + "/drip.xml", str(RSS)], api_timeout="30", item_timeout="1")
+        elapsed = time.monotonic() - started
+    assert reports[0].errors == ["feed took longer than ITEM_TIMEOUT=1s"]
+    assert reports[1].added == 7 and elapsed < 5
+
+
 def test_feed_urls_are_checked_for_safety_by_default(tmp_path):
     with FakeWebServer() as web:
         web.route("/rss", body=RSS.read_bytes(), content_type="application/rss+xml")
@@ -223,3 +236,131 @@ def test_dry_run_adds_nothing_and_lists_what_it_would_add(tmp_path):
 )
 def test_canonical_links(link, canonical):
     assert canonical_link(link) == canonical
+
+
+# --- relative entry links ---------------------------------------------------------------------------
+
+def atom(entries: str, head: str = "", base: str = "") -> str:
+    base_attr = f' xml:base="{base}"' if base else ""
+    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"{base_attr}>'
+            f"<title>Blog</title><id>urn:blog</id><updated>2013-01-30T00:00:00Z</updated>{head}{entries}</feed>")
+
+
+def atom_entry(n: int, href: str) -> str:
+    return (f"<entry><title>Post {n}</title><id>urn:post:{n}</id><updated>2013-01-30T00:00:00Z</updated>"
+            f'<link href="{href}"/></entry>')
+
+
+PLEX = atom_entry(1, "/blog/2013/01/30/Plex") + atom_entry(2, "2013/02/01/Kodi")
+
+
+@pytest.mark.parametrize("feed, expected", [
+    (atom(PLEX, base="https://blog.example.org/"),
+     ["https://blog.example.org/2013/02/01/Kodi", "https://blog.example.org/blog/2013/01/30/Plex"]),
+    (atom(PLEX, head='<link rel="self" href="https://blog.example.org/feeds/atom.xml"/>'),
+     ["https://blog.example.org/blog/2013/01/30/Plex", "https://blog.example.org/feeds/2013/02/01/Kodi"]),
+    (atom(PLEX, head='<link rel="alternate" href="https://blog.example.org/"/>'),
+     ["https://blog.example.org/2013/02/01/Kodi", "https://blog.example.org/blog/2013/01/30/Plex"]),
+    (atom(PLEX, head='<link rel="alternate" href="https://blog.example.org/"/>', base="/archive/"),
+     ["https://blog.example.org/archive/2013/02/01/Kodi", "https://blog.example.org/blog/2013/01/30/Plex"]),
+    (rss_feed([rss_item(1, link="/posts/one"), rss_item(2, link="posts/two")]),
+     ["https://example.com/posts/one", "https://example.com/posts/two"]),
+], ids=["xml-base", "self", "alternate", "relative-xml-base", "rss-channel-link"])
+def test_relative_links_of_a_feed_file_are_resolved(tmp_path, feed, expected):
+    reports, items, _ = capture(tmp_path, [write(tmp_path, "feed.xml", feed)])
+    assert sorted(i.url for i in items) == expected
+    assert reports[0].rejected == 0
+
+
+def test_relative_links_of_a_feed_over_http_fall_back_to_the_feed_url(tmp_path):
+    with FakeWebServer() as web:
+        web.route("/blog/feed.atom", body=atom(PLEX), content_type="application/atom+xml")
+        _, items, _ = capture(tmp_path, [web.url + "/blog/feed.atom"])
+    assert sorted(i.url for i in items) == [f"{web.url}/blog/2013/01/30/Plex", f"{web.url}/blog/2013/02/01/Kodi"]
+
+
+def test_a_feed_losing_most_entries_is_a_warning_with_counts_per_reason(tmp_path):
+    feed = write(tmp_path, "nobase.xml", atom(PLEX + atom_entry(3, "javascript:alert(1)")
+                                             + atom_entry(4, "https://example.net/kept")))
+    reports, items, recorder = capture(tmp_path, [feed])
+    assert [i.url for i in items] == ["https://example.net/kept"]
+    assert (reports[0].found, reports[0].added, reports[0].rejected) == (4, 1, 3)
+    [complete] = recorder.of("capture_complete")
+    assert complete["rejected_reasons"] == {"relative link and no base to resolve it": 2,
+                                            "unsupported link scheme javascript:": 1}
+    [warning] = [e for e in recorder.of("feed_warning") if "rejected" in e["warning"]]
+    assert warning["warning"] == ("3 of 4 entries rejected (relative link and no base to resolve it: 2, "
+                                  "unsupported link scheme javascript:: 1)")
+    assert warning["rejected_reasons"] == complete["rejected_reasons"]
+
+
+def test_losing_half_or_fewer_entries_is_no_warning(tmp_path):
+    feed = write(tmp_path, "half.xml", atom(atom_entry(1, "/relative") + atom_entry(2, "https://example.net/ok")))
+    reports, _, recorder = capture(tmp_path, [feed])
+    assert reports[0].rejected == 1
+    assert not recorder.of("feed_warning")
+
+
+def test_malformed_links_are_counted_under_one_reason(tmp_path):
+    feed = write(tmp_path, "hosts.xml", rss_feed([rss_item(1, link="http://:80/x"), rss_item(2, link="https://user@/x"),
+                                                  rss_item(3, link="http://[::1/broken")]))
+    _, _, recorder = capture(tmp_path, [feed])
+    assert recorder.of("capture_complete")[0]["rejected_reasons"] == {"link without a host": 2, "malformed link": 1}
+
+
+def test_a_malformed_self_link_or_xml_base_is_no_base(tmp_path):
+    feed = write(tmp_path, "odd.xml", atom(atom_entry(1, "/x"), head='<link rel="self" href="http://[::1/feed"/>',
+                                           base="http://[bad"))
+    reports, items, _ = capture(tmp_path, [feed])
+    assert (reports[0].rejected, items) == (1, [])
+def dated(n: int, newest: int) -> str:
+    """An entry ``n`` published ``newest`` minutes after a fixed date (larger is newer)."""
+    return rss_item(n, when=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=newest))
+
+
+def test_feed_max_entries_keeps_the_newest_and_counts_the_rest_for_the_next_runs(tmp_path):
+    feed = write(tmp_path, "f.xml", rss_feed([dated(0, 3), dated(1, 5), dated(2, 1), dated(3, 4), dated(4, 2)]))
+    [report], items, recorder = capture(tmp_path, [feed], feed_max_entries="2")
+    assert sorted(i.title for i in items) == ["Entry 1", "Entry 3"]
+    [complete] = recorder.of("capture_complete")
+    assert (complete["found"], complete["added"], complete["over_cap"]) == (5, 2, 3)
+    [capped] = recorder.of("feed_entries_capped")
+    assert (capped["kept"], capped["over_cap"], capped["limit"]) == (2, 3, 2)
+    _, items, recorder = capture(tmp_path, [feed], feed_max_entries="2")
+    assert sorted(i.title for i in items) == ["Entry 0", "Entry 1", "Entry 3", "Entry 4"]
+    assert recorder.of("capture_complete")[0]["over_cap"] == 1
+
+
+def test_undated_entries_count_as_the_newest_in_feed_order(tmp_path):
+    undated = [f"<item><title>Entry {n}</title><link>https://example.com/posts/{n}</link></item>" for n in range(3)]
+    feed = write(tmp_path, "f.xml", rss_feed([dated(9, 100), *undated]))
+    _, items, _ = capture(tmp_path, [feed], feed_max_entries="2")
+    assert sorted(i.title for i in items) == ["Entry 0", "Entry 1"]
+
+
+TRICKY = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+    "<channel><title>Tricky</title><link>https://example.com/</link><description>d</description>"
+    "<!-- <item><link>https://example.com/commented</link></item> -->"
+    "<item><title>One</title><link>https://example.com/1</link>"
+    "<content:encoded><![CDATA[<p>An </item> inside CDATA <item></p>]]></content:encoded></item>"
+    '<item id="x"><title>Two</title><link>https://example.com/2</link></item>'
+    "<item><title>Three</title><link>https://example.com/3</link></item>"
+    "<item><title>Four</title><link>https://example.com/4</link></item>"
+    "<item><title>Five</title><link>https://example.com/5</link></item>"
+    "</channel></rss>"
+)
+TRICKY_ATOM = (
+    '<?xml version="1.0" encoding="utf-8"?><a:feed xmlns:a="http://www.w3.org/2005/Atom"><a:title>T</a:title>'
+    + "".join(f'<a:entry><a:title>E{n}</a:title><a:link href="https://example.com/e{n}"/>'
+              f"<a:id>urn:e{n}</a:id><a:updated>2026-01-0{n + 1}T00:00:00Z</a:updated></a:entry>" for n in range(5))
+    + "<a:entry><a:title>cut"
+)
+
+
+@pytest.mark.parametrize("text", [TRICKY, TRICKY_ATOM], ids=["rss-cdata-comment", "atom-prefixed-truncated"])
+def test_a_feed_read_in_slices_gives_the_entries_of_the_whole(text):
+    data = text.encode()
+    whole = [e.get("link") for e in feed_slices.parse_whole(data, {}).entries]
+    sliced = [e.get("link") for part in feed_slices.slices(data, {}, size=2) for e in part.entries]
+    assert sliced == whole and len(whole) >= 5

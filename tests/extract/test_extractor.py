@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -80,17 +81,50 @@ def test_http_errors_are_service_errors_with_the_status(web):
     assert isinstance(error, ServiceError) and str(error) == f"HTTP 404 for {web.url}/gone"
 
 
-def test_a_cut_html_page_is_still_used(web):
+def test_a_cut_html_page_is_still_used_and_says_so(web):
     web.stream("/huge", lambda: huge_html_chunks(20 * 1024 * 1024))
     text = extract(item(url=web.url + "/huge"), max_download_mb="0.5")
     assert "Microsoft and OpenAI signed another agreement" in text
+    settings = make_settings(max_download_mb="0.5", allow_private_urls="true")
+
+    async def read():
+        extractor = TextExtractor(settings, make_gateway(make_telemetry()[0], retries=0))
+        try:
+            return await extractor.read(item(url=web.url + "/huge"))
+        finally:
+            await extractor.close()
+
+    [cut] = asyncio.run(read()).warnings
+    assert str(cut) == "524,288 bytes read (page cut at MAX_DOWNLOAD_MB = 0.5 MB)"
 
 
 def test_a_local_pdf_path_and_a_file_url_are_read():
     path = EXAMPLES / "enterprise_ai_adoption_2026.pdf"
     for location in (str(path), path.as_uri()):
-        text = extract(item(source_type=SourceType.PDF, pdf_path=location))
+        text = extract(item(source_type=SourceType.PDF, pdf_path=location), pdf_dir=str(EXAMPLES))
         assert text.startswith("State of Enterprise AI Adoption 2026")
+
+
+def test_a_local_pdf_outside_pdf_dir_is_not_read(tmp_path):
+    """A Drive URL typed into Notion, or a file swapped for a link after capture, cannot open a door."""
+    inbox, private = tmp_path / "inbox", tmp_path / "private"
+    inbox.mkdir()
+    private.mkdir()
+    secret = private / "salaries.pdf"
+    secret.write_bytes(sample_pdf("Salaries"))
+    (inbox / "report.pdf").symlink_to(secret)
+    for location, pdf_dir in ((secret.as_uri(), str(inbox)), (str(inbox / "report.pdf"), str(inbox)),
+                              (str(secret), None)):
+        error = extract(item(source_type=SourceType.PDF, pdf_path=location),
+                        **({"pdf_dir": pdf_dir} if pdf_dir else {}))
+        assert isinstance(error, ExtractionError), location
+        assert "PDF_DIR" in str(error) and "Salaries" not in str(error)
+
+
+def test_a_fifo_in_pdf_dir_is_refused_at_once(tmp_path):
+    os.mkfifo(tmp_path / "pipe.pdf")
+    error = extract(item(source_type=SourceType.PDF, pdf_path=str(tmp_path / "pipe.pdf")), pdf_dir=str(tmp_path))
+    assert isinstance(error, ExtractionError) and "not a regular file (FIFO)" in str(error)
 
 
 def test_a_pdf_url_is_fetched(web):
@@ -103,12 +137,12 @@ def test_a_pdf_item_with_only_a_url_is_read(web):
 
 
 def test_a_missing_pdf_is_reported(tmp_path):
-    error = extract(item(source_type=SourceType.PDF, pdf_path=str(tmp_path / "gone.pdf")))
+    error = extract(item(source_type=SourceType.PDF, pdf_path=str(tmp_path / "gone.pdf")), pdf_dir=str(tmp_path))
     assert isinstance(error, ExtractionError) and str(error) == f"PDF not found: {tmp_path / 'gone.pdf'}"
 
 
 def test_a_folder_is_not_a_pdf(tmp_path):
-    error = extract(item(source_type=SourceType.PDF, pdf_path=str(tmp_path)))
+    error = extract(item(source_type=SourceType.PDF, pdf_path=str(tmp_path)), pdf_dir=str(tmp_path))
     assert isinstance(error, ExtractionError) and "not a regular file" in str(error)
 
 
@@ -117,7 +151,8 @@ def test_a_pdf_over_the_size_cap_is_an_error_not_a_partial_read(tmp_path, web):
     big.write_bytes(sample_pdf() + b"%" + b"0" * (600 * 1024))
     web.pdf("/big.pdf", big.read_bytes())
     for location in (str(big), web.url + "/big.pdf"):
-        error = extract(item(source_type=SourceType.PDF, pdf_path=location), max_download_mb="0.5")
+        error = extract(item(source_type=SourceType.PDF, pdf_path=location), max_download_mb="0.5",
+                        pdf_dir=str(tmp_path))
         assert isinstance(error, ExtractionError)
         assert str(error) == "PDF larger than MAX_DOWNLOAD_MB (0.5 MB)"
 
@@ -160,3 +195,15 @@ def test_a_shared_fetcher_is_not_closed_by_the_extractor(web):
 
 def test_clean_text():
     assert clean_text("a\r\nb\rc\x07\x00d\n\n\n\n e") == "a\nb\ncd\n\n e"
+
+
+def test_an_html_page_served_as_a_pdf_is_not_a_corrupt_pdf(web, tmp_path):
+    login = b"<!doctype html><html><head><title>Sign in</title></head><body>Please log in</body></html>"
+    web.pdf("/paywalled.pdf", login)
+    saved = tmp_path / "report.pdf"
+    saved.write_bytes(login)
+    for target in (item(source_type=SourceType.PDF, pdf_path=web.url + "/paywalled.pdf"),
+                   item(url=web.url + "/paywalled.pdf"),
+                   item(source_type=SourceType.PDF, pdf_path=str(saved))):
+        error = extract(target, pdf_dir=str(tmp_path))
+        assert isinstance(error, ExtractionError) and str(error) == "not a PDF (looks like HTML)"
