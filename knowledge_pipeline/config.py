@@ -104,6 +104,12 @@ VARIABLES: dict[str, tuple[str, str]] = {
     # issue 12 (runs, capture and files)
     "FEED_MAX_ENTRIES": ("200", "New entries one feed adds per run at most (the newest); the rest are counted and left for later runs"),
     "XDG_STATE_HOME": ("~/.local/state", "Per-user state folder; the Notion run locks live in its knowledge-pipeline/ (not in TMPDIR)"),
+    # issue 15: enrich first, never pay twice, keep what was fetched
+    "CAPTURE_MODE": ("enrich-first", "enrich-first: a new item's page is created once, enriched (one request); inbox-first: created in the Inbox at capture, then enriched"),
+    "DEDUP_WINDOW_DAYS": ("90", "Duplicates (same canonical URL, same or nearly the same text) are looked for among the items of the last this many days; 0 keeps all"),
+    "DEDUP_PATH": ("dedup.db beside JOURNAL_PATH", "Local state file of the text fingerprints and URLs of enriched items"),
+    "CACHE_MAX_MB": ("200", "Size cap of the local cache of fetched texts (least recently used out first); 0 disables it"),
+    "CACHE_PATH": ("text_cache.db beside JOURNAL_PATH", "Local cache of feed and extracted texts, by item hash"),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -181,6 +187,12 @@ class Settings:
     email_sender_blacklist: tuple[str, ...] = ()
     email_url_prop: str = "Article URL"
     state_dir: Path = field(default_factory=lambda: default_state_dir())
+    # issue 15
+    capture_mode: str = "enrich-first"
+    dedup_window_days: int = 90
+    dedup_path: Path = Path("data/dedup.db")
+    cache_max_mb: float = 200.0
+    cache_path: Path = Path("data/text_cache.db")
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -192,6 +204,10 @@ class Settings:
     @property
     def max_download_bytes(self) -> int:
         return int(self.max_download_mb * 1024 * 1024)
+
+    @property
+    def enrich_first(self) -> bool:
+        return self.capture_mode == "enrich-first"
 
 
 MIGRATION_ENV_FILE = ".env.migration"
@@ -438,6 +454,20 @@ def load_settings(
         **_source_settings(r),
         **_email(r, rss_url_prop),  # type: ignore[arg-type]
         state_dir=default_state_dir({**os.environ, **r.env}),
+        **_run_state(r),
+    )
+
+
+def _run_state(r: _Reader) -> dict[str, object]:
+    """Issue 15: the capture mode, and the dedup state and text cache kept beside the journal."""
+    journal = Path(r.string("JOURNAL_PATH", "data/journal.db") or "data/journal.db")
+    dedup, cache = r.string("DEDUP_PATH"), r.string("CACHE_PATH")
+    return dict(
+        capture_mode=r.choice("CAPTURE_MODE", ("enrich-first", "inbox-first"), "enrich-first"),
+        dedup_window_days=int(r.number("DEDUP_WINDOW_DAYS", 90, cast=int, minimum=0, maximum=100_000)),
+        dedup_path=Path(dedup) if dedup else journal.with_name("dedup.db"),
+        cache_max_mb=r.number("CACHE_MAX_MB", 200.0, minimum=0, maximum=1_000_000),
+        cache_path=Path(cache) if cache else journal.with_name("text_cache.db"),
     )
 
 

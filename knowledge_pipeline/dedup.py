@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import re
 import sqlite3
 import struct
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import StoreError
+from .sqlite_files import connect
 
 BINS = 64
 ROWS = 3
@@ -189,12 +189,7 @@ class FingerprintIndex:
 
     def open(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fresh = not self.path.exists()
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            if fresh:
-                os.chmod(self.path, 0o600)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = connect(self.path)
             db.execute("PRAGMA foreign_keys=ON")
             for statement in _SCHEMA:
                 db.execute(statement)
@@ -289,6 +284,24 @@ class FingerprintIndex:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def fingerprint(self, key: str) -> Fingerprint | None:
+        """The fingerprint kept for ``key``, or None."""
+        row = self.db.execute("SELECT exact, near FROM fingerprints WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return Fingerprint(row[0], None if row[1] is None else _unpack(row[1]))
+
+    def alias(self, url_hash: str, match: Match) -> None:
+        """Remember ``url_hash`` (a duplicate's capture hash) as a URL of the item ``match`` found."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO urls (hash, key, title, location, seen_at) VALUES (?,?,?,?,?)",
+            (url_hash, match.key, match.title, match.location, self._clock()),
+        )
+
+    def url_hashes(self) -> set[str]:
+        """Every URL hash of the window: capture skips them (a duplicate is not captured again)."""
+        return {row[0] for row in self.db.execute("SELECT hash FROM urls WHERE seen_at >= ?", (self._cutoff(),))}
 
     def __len__(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM fingerprints").fetchone()[0])

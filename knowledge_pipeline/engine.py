@@ -1,7 +1,10 @@
 """Scheduling: the sequential path and the ParallelEnricher run the same process_item().
 
-Items are pulled from the store's paginated Inbox into a bounded queue as
-workers free up, so memory stays flat however long the Inbox is. Sequential
+Items reach one bounded queue as workers free up, so memory stays flat however
+long the Inbox is: either pulled from a stream (the store's paginated Inbox),
+or handed over by a *producer*, a coroutine that puts items as it finds them
+and waits while the queue is full (enrich-first mode: pending items of a killed
+run, then capture, then the Inbox; capture and enrichment overlap). Sequential
 mode is the same engine with one worker. On a stop request (SIGINT/SIGTERM,
 a fatal error, an exhausted budget) no new item starts; items in flight get
 ``grace`` seconds to finish and are then cancelled, which leaves them in the
@@ -17,7 +20,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Awaitable, Callable, Union
 
 from .budget import Budget
 from .errors import FatalRunError, ServiceUnavailableError
@@ -25,6 +28,10 @@ from .models import Item, OutcomeKind
 from .processing import Deps, process_item
 from .shutdown import CANCEL_WAIT, cancel_and_wait
 from .telemetry import RunMetrics
+
+# put(item) -> False once no new item may start (a stop, the budget); the producer should then return.
+Put = Callable[[Item], Awaitable[bool]]
+Producer = Callable[[Put], Awaitable[None]]
 
 
 @dataclass
@@ -72,7 +79,12 @@ class ParallelEnricher:
     def telemetry(self):
         return self.deps.telemetry
 
-    async def run(self, items: AsyncIterator[Item], total: int, *, mode: str = "parallel") -> EngineResult:
+    async def run(self, items: Union[AsyncIterator[Item], Producer], total: int, *,
+                  mode: str = "parallel") -> EngineResult:
+        """Process ``items`` (a stream, or a producer) with ``total`` known at the start.
+
+        A producer that finds more items calls :meth:`count_more` so progress shows the growing total.
+        """
         workers = self.max_workers if mode == "parallel" else 1
         self.metrics.items_total = total
         self._progress_step = max(1, total // 10)
@@ -85,7 +97,8 @@ class ParallelEnricher:
             rate_limit=self.rate_limit,
         )
         queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=workers)
-        producer = asyncio.create_task(self._produce(items, queue, workers))
+        produce = items if callable(items) else _streamed(items)
+        producer = asyncio.create_task(self._produce(produce, queue, workers))
         pool = [asyncio.create_task(self._work(queue)) for _ in range(workers)]
         tasks = [producer, *pool]
         try:
@@ -150,21 +163,20 @@ class ParallelEnricher:
                 tasks=len(stuck),
             )
 
-    async def _produce(self, items: AsyncIterator[Item], queue: asyncio.Queue, workers: int) -> None:
-        try:
-            async for item in items:
-                if not self._may_start():
-                    break
-                await queue.put(item)
-        finally:
-            close = getattr(items, "aclose", None)
-            if close is not None:
-                try:
-                    await asyncio.wait_for(close(), CANCEL_WAIT)
-                except (Exception, asyncio.CancelledError):  # noqa: BLE001 - closing must not mask the run's result
-                    pass
+    async def _produce(self, produce: Producer, queue: asyncio.Queue, workers: int) -> None:
+        async def put(item: Item) -> bool:
+            if not self._may_start():
+                return False
+            await queue.put(item)
+            return True
+
+        await produce(put)
         for _ in range(workers):
             await queue.put(None)
+
+    def count_more(self, count: int = 1) -> None:
+        """The producer found ``count`` items more than the total the run started with."""
+        self.metrics.items_total += count
 
     def _may_start(self) -> bool:
         if self.stop.is_set():
@@ -259,3 +271,26 @@ class ParallelEnricher:
             f"({progress['failed']} failed, {progress['items_per_second']:.2f} items/s)",
             **progress,
         )
+
+
+def _streamed(items: AsyncIterator[Item]) -> Producer:
+    """A stream as a producer; the stream is closed (bounded wait) however the producer ends."""
+
+    async def produce(put: Put) -> None:
+        try:
+            async for item in items:
+                if not await put(item):
+                    break
+        finally:
+            await close_stream(items)
+
+    return produce
+
+
+async def close_stream(items: AsyncIterator[Item]) -> None:
+    close = getattr(items, "aclose", None)
+    if close is not None:
+        try:
+            await asyncio.wait_for(close(), CANCEL_WAIT)
+        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - closing must not mask the run's result
+            pass

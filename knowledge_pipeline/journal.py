@@ -13,24 +13,35 @@ item the steps already done, and is consulted before each side effect:
 * ``written``: the store confirmed the write (the item is no longer in the
   Inbox, so it is not picked up again); the row is then deleted.
 
+In enrich-first mode (``CAPTURE_MODE``) a new item has no page yet: capture
+records it here as *pending* (its row holds the captured item, under the
+stand-in id ``new:<hash>``) before it is queued, and the same steps follow.
+Creating its page is the commit point; a row still ``writing`` after a crash
+means the create may have landed, so the next run looks the page up by hash
+before creating it. A pending item that fails keeps its row (enrichment and
+all) under the id of the Failed page created for it, like any failed item.
+
 A lock file beside the journal (``flock``) keeps two enrich processes from
 working at the same time, whether started by cron or by hand.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, Iterator
 
 from .errors import LockHeldError, StoreError
-from .models import Enrichment
+from .models import Enrichment, Item, NewItem, SourceType, pending_item
 from .sqlite_files import connect
+
+PENDING_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,11 @@ class Journal:
                        writing INTEGER NOT NULL DEFAULT 0,
                        updated_at TEXT NOT NULL)"""
             )
+            columns = {row[1] for row in db.execute("PRAGMA table_info(steps)")}
+            for column in ("item", "hash"):  # issue 15: pending items (enrich-first)
+                if column not in columns:
+                    db.execute(f"ALTER TABLE steps ADD COLUMN {column} TEXT")
+            db.execute("CREATE INDEX IF NOT EXISTS steps_pending ON steps(hash) WHERE item IS NOT NULL")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open journal {self.path}: {exc}") from exc
         self._db = db
@@ -96,6 +112,56 @@ class Journal:
     def pending(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM steps").fetchone()[0])
 
+    # -- enrich-first: items captured but not in the store yet ------------------------
+
+    def add_pending(self, new: NewItem) -> Item:
+        """Record a captured item before anything else happens to it; its stand-in Item."""
+        item = pending_item(new)
+        self.db.execute(
+            "INSERT OR IGNORE INTO steps (item_id, writing, updated_at, item, hash) VALUES (?, 0, ?, ?, ?)",
+            (item.id, _now(), json.dumps(_new_item_dict(new), ensure_ascii=False), new.hash),
+        )
+        return item
+
+    def pending_hashes(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT hash FROM steps WHERE item IS NOT NULL")}
+
+    def count_pending(self, source_types: frozenset[SourceType] | None = None) -> int:
+        return sum(1 for _ in self.pending_items(source_types))
+
+    def pending_items(self, source_types: frozenset[SourceType] | None = None) -> Iterator[Item]:
+        """The pending items (of these types), oldest first, read 100 rows at a time."""
+        last = -1
+        while True:
+            rows = self.db.execute(
+                "SELECT rowid, item FROM steps WHERE item IS NOT NULL AND rowid > ? ORDER BY rowid LIMIT ?",
+                (last, PENDING_PAGE),
+            ).fetchall()
+            for rowid, data in rows:
+                new = _new_item(data)
+                if new is None:  # unreadable (another version wrote it): capture finds the item again
+                    self.db.execute("DELETE FROM steps WHERE rowid = ?", (rowid,))
+                elif not source_types or new.source_type in source_types:
+                    yield pending_item(new)
+            if len(rows) < PENDING_PAGE:
+                return
+            last = rows[-1][0]
+
+    def settle(self, item_id: str, page_id: str) -> None:
+        """A pending item's page now exists, Failed: a paid enrichment stays, under the page's id
+        (``--retry-failed`` then neither pays again nor skips the repair); a row without one goes."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM steps WHERE item_id = ? OR (item_id = ? AND enrichment IS NULL)",
+                       (page_id, item_id))
+            db.execute("UPDATE steps SET item_id = ?, item = NULL, hash = NULL, updated_at = ? WHERE item_id = ?",
+                       (page_id, _now(), item_id))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
 
 def _enrichment(kept: str | None) -> Enrichment | None:
     """The kept enrichment, or None when it cannot be read back (another version's layout, damage).
@@ -108,6 +174,24 @@ def _enrichment(kept: str | None) -> Enrichment | None:
     try:
         return Enrichment.from_dict(json.loads(kept))
     except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _new_item_dict(new: NewItem) -> dict:
+    data = dataclasses.asdict(new)
+    data["source_type"] = new.source_type.value
+    data["created_date"] = new.created_date.isoformat() if new.created_date else None
+    return data
+
+
+def _new_item(kept: str) -> NewItem | None:
+    """The captured item of a pending row; None when it cannot be read back (another version's layout)."""
+    try:
+        data = json.loads(kept)
+        data["source_type"] = SourceType(data["source_type"])
+        data["created_date"] = date.fromisoformat(data["created_date"]) if data.get("created_date") else None
+        return NewItem(**data)
+    except (ValueError, TypeError, KeyError):
         return None
 
 

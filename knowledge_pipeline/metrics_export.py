@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - Windows
 
 PREFIX = "knowledge_pipeline_"
 COUNTER, GAUGE = "counter", "gauge"
-OUTCOMES = ("enriched", "failed", "skipped", "cancelled")
+OUTCOMES = ("enriched", "failed", "skipped", "cancelled", "duplicate")
 TOKEN_KINDS = ("prompt", "completion", "cached")
 PERCENTILES = ("p50", "p95")
 
@@ -144,6 +144,7 @@ def run_samples(metrics: dict[str, Any], *, script: str, mode: str, success: boo
         "failed": metrics.get("items_failed"),
         "skipped": metrics.get("items_skipped"),
         "cancelled": metrics.get("items_cancelled"),
+        "duplicate": metrics.get("duplicates_skipped"),
     }
     put(PREFIX + "runs", 1, result="success" if success else "failure")
     for outcome in OUTCOMES:

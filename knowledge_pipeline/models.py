@@ -12,6 +12,8 @@ class Status(str, Enum):
     INBOX = "Inbox"
     ENRICHED = "Enriched"
     FAILED = "Failed"
+    # An Inbox item whose text another item already has (inbox-first mode; the store says which, in Error)
+    DUPLICATE = "Duplicate"
 
 
 class SourceType(str, Enum):
@@ -89,6 +91,25 @@ class Item:
     archived: bool = False
     warnings: tuple[str, ...] = ()
     sender: str | None = None
+    # Enrich-first: found by capture, held in the journal, not in the store yet (its id is a stand-in).
+    pending: bool = False
+
+
+PENDING_PREFIX = "new:"
+
+
+def pending_item(new: NewItem) -> Item:
+    """The stand-in of a captured item that is enriched before its page exists (CAPTURE_MODE=enrich-first)."""
+    return Item(id=PENDING_PREFIX + new.hash, title=new.title, source_type=new.source_type, url=new.url,
+                pdf_path=new.pdf_path, hash=new.hash, content=new.content, created_date=new.created_date,
+                sender=new.sender, pending=True)
+
+
+def new_item_of(item: Item) -> NewItem:
+    """The capture record of an item (what creating its page needs)."""
+    return NewItem(title=item.title, source_type=item.source_type, hash=item.hash or "", url=item.url,
+                   pdf_path=item.pdf_path, content=item.content, created_date=item.created_date,
+                   sender=item.sender)
 
 
 @dataclass(frozen=True)
@@ -160,6 +181,7 @@ class OutcomeKind(str, Enum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    DUPLICATE = "duplicate"
 
 
 @dataclass

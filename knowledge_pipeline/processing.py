@@ -3,6 +3,14 @@
 Every script reaches it: the original scripts, the enhanced sequential path
 and the parallel workers. The modes differ only in how items are scheduled
 and how the events are reported.
+
+An item is either in the store (an Inbox page) or *pending* (enrich-first
+mode: captured, held in the journal, no page yet). Both are extracted, checked
+for duplicates (``duplicates.py``) and enriched the same way; then an Inbox
+item's enrichment is written onto its page (``write_enrichment``), while a
+pending item's page is created complete in one write (``add_enriched``), or
+Failed with its reason when it failed. A duplicate costs no LLM call: a pending
+one gets no page, an Inbox one is marked Duplicate.
 """
 
 from __future__ import annotations
@@ -14,12 +22,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .capture.links import title_from_link
+from .duplicates import Check, Duplicates, describe
 from .enrichers.base import Enricher
 from .errors import ExtractionError, FatalRunError, ItemError, ServiceError
-from .extract import TextExtractor
+from .extract import Extracted, TextExtractor
 from .journal import Journal
-from .capture.links import title_from_link
-from .models import Enrichment, Item, Outcome, OutcomeKind, PartialRead, Taxonomy
+from .models import Enrichment, Item, Outcome, OutcomeKind, PartialRead, Status, Taxonomy, new_item_of
 from .sources.base import SourceStore
 from .services import CircuitBreaker
 from .telemetry import Telemetry
@@ -39,6 +48,7 @@ class Deps:
     clock: Callable[[], float] = field(default=time.monotonic)
     item_timeout: float | None = None
     breaker: CircuitBreaker | None = None
+    duplicates: Duplicates | None = None
 
 
 def _one_line(text: str) -> str:
@@ -80,6 +90,8 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
             reason = f"item took longer than ITEM_TIMEOUT={deps.item_timeout:g}s"
             return await _fail(item, deps, started, reason, "item_timeout", len(done.text))
         return await _fail(item, deps, started, f"{type(exc).__name__}: {exc}", type(exc).__name__, len(done.text))
+    if done.check is not None and done.check.match is not None:
+        return await _duplicate(item, deps, started, done.check, len(done.text))
     text, enrichment = done.text, done.enrichment
     assert enrichment is not None  # set by _enrich_and_write's last step
     journal_error = _forget(item, deps)
@@ -97,6 +109,7 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
         ai_primitives=list(enrichment.ai_primitives),
         vendor=enrichment.vendor,
         chunks=enrichment.chunks,
+        **({"page_id": done.page_id} if done.page_id else {}),
         **({"journal_error": journal_error} if journal_error else {}),
     )
     return Outcome(
@@ -115,6 +128,8 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
 class _Progress:
     text: str = ""
     enrichment: Enrichment | None = None
+    check: Check | None = None
+    page_id: str | None = None
 
 
 async def _enrich_and_write(item: Item, deps: Deps, done: _Progress) -> None:
@@ -123,16 +138,89 @@ async def _enrich_and_write(item: Item, deps: Deps, done: _Progress) -> None:
     done.text = extracted.text
     if not done.text.strip():
         raise ExtractionError("empty text after extraction")
+    if deps.duplicates is None:
+        await _enrich_and_store(item, deps, done, entry, extracted)
+        return
+    # a write had started (a crash, a write that failed): that item was found new, it is not a copy now
+    look = not (entry and entry.writing)
+    async with deps.duplicates.claim(item, done.text, extracted.canonical_url, look=look) as check:
+        done.check = check
+        if check.match is None:
+            await _enrich_and_store(item, deps, done, entry, extracted)
+            _remember(item, deps, check, done)
+
+
+async def _enrich_and_store(item: Item, deps: Deps, done: _Progress, entry, extracted: Extracted) -> None:
     enrichment = entry.enrichment if entry else None
     if enrichment is None:
         enrichment = await deps.enricher.enrich(item, done.text, deps.taxonomy)
         deps.journal.record_enrichment(item.id, enrichment)
     enrichment = _with_extraction(item, enrichment, extracted.title,
                                   _partial_reads(item, deps, extracted.warnings, len(done.text)))
-    repair = bool(entry and entry.writing)
-    deps.journal.mark_writing(item.id)
-    await deps.store.write_enrichment(item, enrichment, done.text, repair=repair)
+    if item.pending:
+        done.page_id = (await _create(item, deps, bool(entry and entry.writing), enrichment, done.text)).id
+    else:
+        repair = bool(entry and entry.writing)
+        deps.journal.mark_writing(item.id)
+        await deps.store.write_enrichment(item, enrichment, done.text, repair=repair)
     done.enrichment = enrichment
+
+
+async def _create(item: Item, deps: Deps, started: bool, enrichment: Enrichment, text: str) -> Item:
+    """A pending item's page, complete; after a crash mid-create (``started``) the page is looked up first."""
+    if started:
+        found = await deps.store.find_by_hash(item.hash or "")
+        if found is not None:
+            if found.status is not Status.ENRICHED:  # created Failed, or with its body cut off
+                await deps.store.write_enrichment(found, enrichment, text, repair=True)
+            return found
+    deps.journal.mark_writing(item.id)
+    return await deps.store.add_enriched(new_item_of(item), enrichment, text)
+
+
+def _remember(item: Item, deps: Deps, check: Check, done: _Progress) -> None:
+    """Keep the written item's fingerprint; a dedup state that cannot take it does not fail the item."""
+    assert deps.duplicates is not None and done.enrichment is not None
+    try:
+        deps.duplicates.remember(check, done.enrichment.title or item.title, item.url or item.pdf_path)
+    except Exception as exc:  # noqa: BLE001 - sqlite3 or OS errors of the dedup state file
+        deps.telemetry.event("dedup_error", f"Could not remember {item.title} for duplicate checks: {exc}",
+                             level=logging.WARNING, item_id=item.id, error=_one_line(str(exc)))
+
+
+async def _duplicate(item: Item, deps: Deps, started: float, check: Check, length: int) -> Outcome:
+    """No LLM call, no new page: a pending duplicate is forgotten (its hash kept), an Inbox one marked."""
+    match = check.match
+    assert match is not None and deps.duplicates is not None
+    what = describe(match)
+    recorded = True
+    try:
+        if item.pending:
+            deps.duplicates.alias(check, item.hash)
+        else:
+            await deps.store.mark_duplicate(item, f"Duplicate of {what}")
+        deps.journal.mark_written(item.id)
+    except FatalRunError:
+        raise
+    except ServiceError as exc:
+        if exc.fatal:
+            raise FatalRunError(str(exc)) from exc
+        recorded = False
+    except Exception:  # noqa: BLE001 - left as it is; the next run finds the duplicate again, at no LLM cost
+        recorded = False
+    duration = round(deps.clock() - started, 4)
+    deps.telemetry.event(
+        "item_duplicate",
+        f"Duplicate, not enriched: {item.title} = {what}",
+        item_id=item.id,
+        title=item.title,
+        duplicate_of={"key": match.key, "title": match.title, "location": match.location},
+        how=match.how,
+        recorded=recorded,
+        duration=duration,
+    )
+    return Outcome(item.id, item.title, OutcomeKind.DUPLICATE, duration=duration, content_length=length,
+                   reason=f"duplicate of {what}")
 
 
 def has_stand_in_title(item: Item) -> bool:
@@ -176,13 +264,31 @@ def _forget(item: Item, deps: Deps) -> str | None:
     return None
 
 
+async def _record_failure(item: Item, deps: Deps, reason: str) -> Item:
+    """Mark the item Failed; a pending one gets its page, created Failed (or found, after a cut-off create)."""
+    if not item.pending:
+        await deps.store.mark_failed(item, reason)
+        return item
+    entry = deps.journal.get(item.id)
+    found = await deps.store.find_by_hash(item.hash or "") if entry and entry.writing else None
+    if found is not None:
+        await deps.store.mark_failed(found, reason)
+        page = found
+    else:
+        deps.journal.mark_writing(item.id)
+        page = await deps.store.add_failed(new_item_of(item), reason)
+    deps.journal.settle(item.id, page.id)
+    return page
+
+
 async def _fail(
     item: Item, deps: Deps, started: float, reason: str, error_type: str, length: int, *, service: str | None = None
 ) -> Outcome:
     reason = _one_line(reason) or error_type
     stored = True
+    page = item
     try:
-        await deps.store.mark_failed(item, reason)
+        page = await _record_failure(item, deps, reason)
     except FatalRunError:
         raise
     except ServiceError as exc:
@@ -194,7 +300,7 @@ async def _fail(
         stored = False
         reason = f"{reason} (could not record the failure: {_one_line(str(exc))})"
     if stored and deps.breaker is not None:
-        deps.breaker.note_failed_item(item, service, error_type, reason)
+        deps.breaker.note_failed_item(page, service, error_type, reason)
     duration = round(deps.clock() - started, 4)
     deps.telemetry.event(
         "item_error",
@@ -206,6 +312,7 @@ async def _fail(
         error_type=error_type,
         duration=duration,
         recorded=stored,
+        **({"page_id": page.id} if page.id != item.id else {}),
     )
     return Outcome(
         item.id, item.title, OutcomeKind.FAILED, duration=duration, content_length=length,

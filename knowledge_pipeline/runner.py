@@ -17,9 +17,12 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from .budget import Budget
 from .capture import CaptureReport, report_complete
+from .capture.handover import CaptureStore
 from .capture.registry import SourceKind, kinds_of, source_types_of
 from .config import Settings
-from .engine import EngineResult, ParallelEnricher
+from .dedup import FingerprintIndex
+from .duplicates import Duplicates
+from .engine import EngineResult, ParallelEnricher, Producer, Put, close_stream
 from .enrichers import make_enricher
 from .errors import FatalRunError, LockHeldError, PipelineError, StoreError
 from .extract import TextExtractor
@@ -31,6 +34,7 @@ from .services import ServiceGateway
 from .shutdown import Shutdown, finish_or_cancel, run_bounded
 from .sources import open_store
 from .telemetry import Observer, RunMetrics, Telemetry
+from .text_cache import TextCache
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -132,44 +136,20 @@ async def _locked_run(
             raise asyncio.CancelledError
         return await finish_or_cancel(work, shutdown.stop, settings.shutdown_grace_seconds)
 
+    dedup = FingerprintIndex(settings.dedup_path, window_days=settings.dedup_window_days)
+    cache: TextCache | None = None
     try:
         await store.open()
         if settings.sources_backend == "notion":
             _take(held, notion_lock_path(settings, store.data_source_id))
         journal.open()
+        dedup.open()
+        cache = _open_cache(settings, telemetry)
+        extractor.cache = cache
         taxonomy = await store.taxonomy()
-        result.captures = await until_stopped(_capture(settings, options, store, extractor, gateway, telemetry))
-        if options.retry_failed:
-            result.retried = await until_stopped(store.retry_failed(options.retry_reason, options.source_types))
-            telemetry.event(
-                "retry_failed",
-                f"Put {result.retried} failed items back in the Inbox",
-                count=result.retried,
-                reason_filter=options.retry_reason,
-            )
-        total = await store.count_inbox(options.source_types)
-        telemetry.event(
-            "run_start",
-            f"{options.script}: {total} items to enrich ({options.mode}, {settings.sources_backend} store, "
-            f"{settings.enricher} enricher)",
-            script=options.script,
-            mode=options.mode,
-            total_items=total,
-            config={
-                "workers": settings.parallel_max_workers if options.parallel else 1,
-                "rate_limit": settings.parallel_rate_limit,
-                "backend": settings.sources_backend,
-                "enricher": settings.enricher,
-                "retry_attempts": settings.retry_attempts,
-                "api_timeout": settings.api_timeout,
-            },
-        )
-        if options.progress_factory is not None:
-            progress = options.progress_factory(total)
-            if progress is not None:
-                telemetry.add_observer(progress)
+        capture_store = CaptureStore(store, extractor, dedup, journal if settings.enrich_first else None)
         deps = Deps(store, enricher, extractor, journal, telemetry, taxonomy, item_timeout=settings.item_timeout,
-                    breaker=gateway.breaker)
+                    breaker=gateway.breaker, duplicates=Duplicates(dedup, capture_store.store_hashes))
         engine = ParallelEnricher(
             deps,
             max_workers=settings.parallel_max_workers,
@@ -179,7 +159,23 @@ async def _locked_run(
             stop=shutdown.stop,
             grace_seconds=settings.shutdown_grace_seconds,
         )
-        result.engine = await engine.run(store.inbox(options.source_types), total, mode=options.mode)
+        if settings.enrich_first:
+            await _retry_failed(options, store, telemetry, result, until_stopped)
+            total = journal.count_pending(options.source_types) + await store.count_inbox(options.source_types)
+            items: Any = _enrich_first(settings, options, store, journal, capture_store, extractor, gateway,
+                                       telemetry, engine, result)
+        else:
+            result.captures = await until_stopped(_capture(settings, options, capture_store, extractor, gateway,
+                                                           telemetry))
+            await _retry_failed(options, store, telemetry, result, until_stopped)
+            total = await store.count_inbox(options.source_types)
+            items = store.inbox(options.source_types)
+        _run_start(settings, options, telemetry, total)
+        if options.progress_factory is not None:
+            progress = options.progress_factory(total)
+            if progress is not None:
+                telemetry.add_observer(progress)
+        result.engine = await engine.run(items, total, mode=options.mode)
         result.exit_code = _exit_code(result.engine, metrics, settings)
         result.error = result.engine.fatal_error
     except LockHeldError:
@@ -210,7 +206,7 @@ async def _locked_run(
             result.exit_code = EXIT_INTERRUPTED
         result.metrics = metrics.summary()
         try:
-            await _close_all(store, journal, extractor, enricher)
+            await _close_all(store, journal, extractor, enricher, dedup, *([cache] if cache else []))
             if not locked_out:
                 await _finish(settings, options, telemetry, result)
         except asyncio.CancelledError:  # a second signal while closing: what is written stays written
@@ -218,6 +214,99 @@ async def _locked_run(
         finally:
             shutdown.remove()
     return result
+
+
+async def _retry_failed(options: RunOptions, store: Any, telemetry: Telemetry, result: RunResult,
+                        until_stopped: Callable[[Awaitable[int]], Awaitable[int]]) -> None:
+    if not options.retry_failed:
+        return
+    result.retried = await until_stopped(store.retry_failed(options.retry_reason, options.source_types))
+    telemetry.event(
+        "retry_failed",
+        f"Put {result.retried} failed items back in the Inbox",
+        count=result.retried,
+        reason_filter=options.retry_reason,
+    )
+
+
+def _run_start(settings: Settings, options: RunOptions, telemetry: Telemetry, total: int) -> None:
+    telemetry.event(
+        "run_start",
+        f"{options.script}: {total} items to enrich ({options.mode}, {settings.sources_backend} store, "
+        f"{settings.enricher} enricher, {settings.capture_mode})",
+        script=options.script,
+        mode=options.mode,
+        total_items=total,
+        capture_mode=settings.capture_mode,
+        config={
+            "workers": settings.parallel_max_workers if options.parallel else 1,
+            "rate_limit": settings.parallel_rate_limit,
+            "backend": settings.sources_backend,
+            "enricher": settings.enricher,
+            "retry_attempts": settings.retry_attempts,
+            "api_timeout": settings.api_timeout,
+            "capture_mode": settings.capture_mode,
+        },
+    )
+
+
+def _enrich_first(
+    settings: Settings,
+    options: RunOptions,
+    store: Any,
+    journal: Journal,
+    capture_store: CaptureStore,
+    extractor: TextExtractor,
+    gateway: ServiceGateway,
+    telemetry: Telemetry,
+    engine: ParallelEnricher,
+    result: RunResult,
+) -> Producer:
+    """The engine's producer in enrich-first mode: what a killed run left pending, capture, then the Inbox.
+
+    Capture hands each new item over as it finds it (the queue is bounded: capture waits
+    while the workers are busy), so enrichment starts with the first one. The Inbox comes
+    last (pages created elsewhere, ``--retry-failed``), without the pages this run created.
+    """
+    created: set[str] = set()
+
+    def note_page(event_type: str, data: dict[str, Any]) -> None:
+        if event_type in ("item_complete", "item_error") and data.get("page_id"):
+            created.add(str(data["page_id"]))
+
+    async def produce(put: Put) -> None:
+        telemetry.add_observer(note_page)
+        try:
+            for item in journal.pending_items(options.source_types):
+                if not await put(item):
+                    return
+            capture_store.hand_over(put, engine.count_more)
+            result.captures = await _capture(settings, options, capture_store, extractor, gateway, telemetry)
+            inbox = store.inbox(options.source_types)
+            try:
+                async for item in inbox:
+                    if item.id not in created and not await put(item):
+                        return
+            finally:
+                await close_stream(inbox)
+        finally:
+            telemetry.remove_observer(note_page)
+
+    return produce
+
+
+def _open_cache(settings: Settings, telemetry: Telemetry) -> TextCache | None:
+    """The text cache, or None (CACHE_MAX_MB=0, or a file that cannot be opened: the run goes on without)."""
+    if settings.cache_max_mb <= 0:
+        return None
+    cache = TextCache(settings.cache_path, max_bytes=int(settings.cache_max_mb * 1024 * 1024))
+    try:
+        cache.open()
+    except StoreError as exc:
+        telemetry.event("run_state_unavailable", f"{exc}; texts are fetched again instead of kept",
+                        level=logging.WARNING, path=str(settings.cache_path), error=str(exc))
+        return None
+    return cache
 
 
 def _uncancel() -> None:

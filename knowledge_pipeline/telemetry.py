@@ -80,6 +80,7 @@ class RunMetrics:
         self.failed = 0
         self.skipped = 0
         self.cancelled = 0
+        self.duplicates = 0
         self.item_durations: list[float] = []
         self.api: dict[str, dict[str, Any]] = defaultdict(
             lambda: {"count": 0, "errors": 0, "retries": 0, "durations": []}
@@ -120,6 +121,10 @@ class RunMetrics:
     def _on_item_cancelled(self, data: dict[str, Any]) -> None:
         self.cancelled += 1
 
+    def _on_item_duplicate(self, data: dict[str, Any]) -> None:
+        """A duplicate found before the LLM was paid: done, neither a success nor a failure."""
+        self.duplicates += 1
+
     def _on_capture_complete(self, data: dict[str, Any]) -> None:
         add_capture_counts(self.captured, data)
 
@@ -154,7 +159,7 @@ class RunMetrics:
 
     @property
     def completed(self) -> int:
-        return self.succeeded + self.failed + self.skipped
+        return self.succeeded + self.failed + self.skipped + self.duplicates
 
     def elapsed(self) -> float:
         return max(self._clock() - self.started, 0.0)
@@ -170,6 +175,7 @@ class RunMetrics:
             "succeeded": self.succeeded,
             "failed": self.failed,
             "skipped": self.skipped,
+            "duplicates": self.duplicates,
             "items_per_second": self.items_per_second(),
         }
 
@@ -197,6 +203,7 @@ class RunMetrics:
                 "items_failed": self.failed,
                 "items_skipped": self.skipped,
                 "items_cancelled": self.cancelled,
+                "duplicates_skipped": self.duplicates,
                 "success_rate": round(self.succeeded / attempted, 4) if attempted else 1.0,
                 "failure_rate": round(self.failed / attempted, 4) if attempted else 0.0,
                 "duration_seconds": round(self.elapsed(), 4),

@@ -10,13 +10,13 @@ uses it. A damaged or unreadable entry is a miss, never an error.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 import zlib
 from pathlib import Path
 
 from .errors import StoreError
+from .sqlite_files import connect
 
 
 class TextCache:
@@ -28,12 +28,7 @@ class TextCache:
 
     def open(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fresh = not self.path.exists()
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            if fresh:
-                os.chmod(self.path, 0o600)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = connect(self.path)
             db.execute(
                 """CREATE TABLE IF NOT EXISTS texts (
                        key TEXT PRIMARY KEY, data BLOB NOT NULL, size INTEGER NOT NULL, used_at REAL NOT NULL)"""

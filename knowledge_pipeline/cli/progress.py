@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-_DONE = ("item_complete", "item_error", "item_skipped")
+_DONE = ("item_complete", "item_error", "item_skipped", "item_duplicate")
 _STARTS = ("run_start", "sequential_start", "parallel_start")
 _FALLBACK_COLUMNS = 80
 
@@ -56,8 +56,8 @@ class ProgressBar:
                     self.failed += 1
                     self._bar.set_postfix_str(f"failed={self.failed}", refresh=False)
                 self._bar.update(1)
-            elif event_type in _STARTS:
-                total = data.get("total_items")
+            elif event_type in _STARTS or event_type == "progress_update":
+                total = data.get("total_items", data.get("total"))
                 if isinstance(total, int) and total >= 0 and total != self._bar.total:
                     self._bar.total = total
                     self._bar.refresh()

@@ -10,11 +10,19 @@ of getting no text raises an :class:`ItemError` with a one-line reason
 (``ExtractionError`` for content problems, ``ServiceError`` for a failed
 download). Parsing (trafilatura, pypdf) runs in a worker thread so parallel
 workers keep the event loop free.
+
+With a :class:`~knowledge_pipeline.text_cache.TextCache` (``cache``), what was
+read is kept by item hash and read back instead of fetching again (an item
+captured in an earlier run, ``--retry-failed``, an item put back in the Inbox),
+and :meth:`TextExtractor.keep_content` keeps a feed's or an email's text from
+capture for the run that enriches it, whatever the backend.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +37,7 @@ from ..services import ServiceGateway
 from ..urls import shown_url
 from .charset import decode_html, decode_text
 from .fetch import Fetched, Fetcher
-from .html import html_title, html_to_text, looks_like_html
+from .html import html_canonical, html_title, html_to_text, looks_like_html
 from .pdf import pdf_to_text, read_pdf
 from .render import RENDER_MIN_CHARS, Firecrawl
 from .titles import best_title, normalize
@@ -52,11 +60,13 @@ def clean_text(text: str) -> str:
 class TextExtractor:
     """Gets the text of an item; ``close()`` releases the HTTP client it owns."""
 
-    def __init__(self, settings: Settings, gateway: ServiceGateway, *, fetcher: Fetcher | None = None) -> None:
+    def __init__(self, settings: Settings, gateway: ServiceGateway, *, fetcher: Fetcher | None = None,
+                 cache: Any | None = None) -> None:
         self.settings = settings
         self.gateway = gateway
         self._owns_fetcher = fetcher is None
         self.fetcher = fetcher or Fetcher(settings, gateway)
+        self.cache = cache  # a TextCache, or None
         self._readers: dict[str, Any] = {}
         self._firecrawl: Firecrawl | None = None
 
@@ -71,8 +81,29 @@ class TextExtractor:
     async def extract(self, item: Item) -> str:
         return (await self.read(item)).text
 
+    def keep_content(self, key: str, content: str | None) -> None:
+        """Keep text capture already has (a feed's full article, an email) for the run that enriches it."""
+        if self.cache is not None and key and content and content.strip():
+            self.cache.put(key, json.dumps({"content": content}, ensure_ascii=False))
+
     async def read(self, item: Item, *, title: bool = False) -> Extracted:
-        """The item's text and partial reads; with ``title``, also a title the document gives itself."""
+        """The item's text and partial reads; with ``title``, also a title the document gives itself.
+
+        A text kept in the cache is used instead of reading the item again; a text read is kept.
+        """
+        key = cache_key(item)
+        if not (item.content and item.content.strip()) and self.cache is not None:
+            kept = _kept(self.cache.get(key))
+            if isinstance(kept, Extracted):
+                return kept if title else dataclasses.replace(kept, title=None)
+            if kept:
+                item = dataclasses.replace(item, content=kept)
+        extracted = await self._read(item, title)
+        if self.cache is not None and not (item.content and item.content.strip()):
+            self.cache.put(key, _keep(extracted))
+        return extracted
+
+    async def _read(self, item: Item, title: bool) -> Extracted:
         reader = None if item.content and item.content.strip() else self._source_reader(item)
         if reader is not None:
             text = await reader.read(item)
@@ -91,7 +122,8 @@ class TextExtractor:
         text = clean_text(extracted.text)
         if not text:
             raise ExtractionError("empty text after extraction")
-        return Extracted(text, normalize(extracted.title) or None if title else None, extracted.warnings)
+        return Extracted(text, normalize(extracted.title) or None if title else None, extracted.warnings,
+                         extracted.canonical_url)
 
     def _source_reader(self, item: Item) -> Any | None:
         """The reader of the source kind that claims the item (a Drive file...), made on first use."""
@@ -140,12 +172,12 @@ class TextExtractor:
             return Extracted(text, best_title(None, text) if title else None, cut)
         if fetched.content_type not in _HTML_TYPES and not looks_like_html(fetched.body):
             raise ExtractionError(f"unsupported content type {fetched.content_type} at {shown_url(fetched.url)}")
-        text, page_title = await asyncio.to_thread(_page_text, fetched, title)
+        text, page_title, canonical = await asyncio.to_thread(_page_text, fetched, title)
         if len(text.strip()) < RENDER_MIN_CHARS and self.settings.firecrawl_api_key:
             text = await self._rendered(fetched.url, text)
         if not text.strip():
             raise ExtractionError(f"no article text found at {shown_url(fetched.url)}")
-        return Extracted(text, page_title, cut)
+        return Extracted(text, page_title, cut, canonical or (fetched.url if fetched.url != url else None))
 
     async def _rendered(self, url: str, text: str) -> str:
         """Firecrawl's rendering of a page that gave too little text; ours if it does no better."""
@@ -162,11 +194,37 @@ class TextExtractor:
 
 @dataclass(frozen=True)
 class Extracted:
-    """What extraction got: the text, a title the document gives itself (when asked), partial reads."""
+    """What extraction got: the text, a title the document gives itself (when asked), partial reads,
+    and the page's own URL when it names one (``rel=canonical``, ``og:url``) or redirects to another."""
 
     text: str
     title: str | None = None
     warnings: tuple[PartialRead, ...] = ()
+    canonical_url: str | None = None
+
+
+def cache_key(item: Item) -> str:
+    """An item's key in the text cache: its hash (stable across runs and backends), else its id."""
+    return item.hash or f"id:{item.id}"
+
+
+def _keep(extracted: Extracted) -> str:
+    return json.dumps({"text": extracted.text, "title": extracted.title, "canonical": extracted.canonical_url,
+                       "warnings": [dataclasses.asdict(w) for w in extracted.warnings]}, ensure_ascii=False)
+
+
+def _kept(data: str | None) -> Extracted | str | None:
+    """A cache entry: an Extracted, captured content (str), or None when absent or unreadable."""
+    if not data:
+        return None
+    try:
+        entry = json.loads(data)
+        if "content" in entry:
+            return str(entry["content"])
+        return Extracted(str(entry["text"]), entry.get("title"), tuple(PartialRead(**w) for w in entry["warnings"]),
+                         entry.get("canonical"))
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def _content_text(content: str, url: str | None) -> str:
@@ -193,7 +251,7 @@ def read_file_capped(path: Path, cap: int, what: str, *, within: Path | None = N
     return data[:cap], len(data) > cap
 
 
-def _page_text(fetched: Fetched, title: bool) -> tuple[str, str | None]:
+def _page_text(fetched: Fetched, title: bool) -> tuple[str, str | None, str | None]:
     document = decode_html(fetched.body, fetched.charset)
     text = html_to_text(document, fetched.url)
-    return text, best_title(html_title(document), text) if title else None
+    return text, best_title(html_title(document), text) if title else None, html_canonical(document, fetched.url)

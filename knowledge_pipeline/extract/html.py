@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import islice
+from urllib.parse import urljoin, urlsplit
 
 import trafilatura
 from lxml.html import HtmlElement
@@ -53,6 +54,31 @@ def html_title(document: str | bytes) -> str | None:
         return extract_metadata(tree).title or None
     except Exception:  # noqa: BLE001 - metadata is a nicety; the text is what matters
         return None
+
+
+def html_canonical(document: str | bytes, url: str) -> str | None:
+    """The page's own URL: ``<link rel="canonical">``, else ``og:url``, made absolute against ``url``.
+
+    None when the page names none, or names something that is not an http(s) URL.
+    """
+    tree = _parse(document) if document.strip() else None
+    if tree is None:
+        return None
+    found = [link.get("href") for link in tree.iter("link")
+             if "canonical" in (link.get("rel") or "").lower().split()]
+    found += [meta.get("content") for meta in tree.iter("meta")
+              if (meta.get("property") or meta.get("name") or "").strip().lower() == "og:url"]
+    for candidate in found:
+        candidate = (candidate or "").strip()
+        if not candidate:
+            continue
+        try:
+            absolute = urljoin(url, candidate)
+        except ValueError:
+            continue
+        if urlsplit(absolute).scheme.lower() in ("http", "https") and urlsplit(absolute).netloc:
+            return absolute
+    return None
 
 
 def looks_like_html(data: bytes) -> bool:

@@ -45,6 +45,10 @@ KNOWN_EVENTS = frozenset(
         "shutdown_abandoned",
         "retry_failed",
         "retry_failed_skipped",
+        # issue 15: enrich first, never pay twice
+        "item_duplicate",
+        "dedup_error",
+        "run_state_unavailable",
         # capture
         "capture_start",
         "capture_complete",

@@ -14,6 +14,7 @@ from typing import AsyncIterator, Collection, Protocol
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 
 BODY_TOGGLES: tuple[str, ...] = ("Summary", "Executive Summary", "Key Insights", "Raw")
+INCOMPLETE_BODY = "incomplete: the page body was still being written (the next run finishes it)"
 
 
 class SourceStore(Protocol):
@@ -49,6 +50,29 @@ class SourceStore(Protocol):
     ) -> None: ...
 
     async def mark_failed(self, item: Item, reason: str) -> None: ...
+
+    async def add_enriched(self, item: NewItem, enrichment: Enrichment, text: str) -> Item:
+        """Add an item already enriched, complete (properties and body) in as few writes as the store allows.
+
+        SQLite: one transaction. Notion: one ``pages.create`` carrying every
+        property and the body when the body fits in one request; otherwise the
+        page is created Failed with reason :data:`INCOMPLETE_BODY` and the body
+        appended, Status = Enriched last. A write cut off there is completed by
+        ``write_enrichment(..., repair=True)``.
+        """
+        ...
+
+    async def add_failed(self, item: NewItem, reason: str) -> Item:
+        """Add an item that could not be enriched: Failed with ``reason``, in one write."""
+        ...
+
+    async def find_by_hash(self, item_hash: str) -> Item | None:
+        """The item holding ``item_hash``, or None (one query)."""
+        ...
+
+    async def mark_duplicate(self, item: Item, note: str) -> None:
+        """Mark an Inbox item as a duplicate of another (``note`` says which), not as a failure."""
+        ...
 
     async def return_to_inbox(self, item: Item) -> None:
         """Undo ``mark_failed``: the item failed only because a service was down (circuit breaker)."""

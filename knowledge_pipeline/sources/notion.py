@@ -28,15 +28,17 @@ from ..config import Settings
 from ..errors import FatalRunError, ItemError, ServiceError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 from ..services import ServiceGateway
-from .base import BODY_TOGGLES
+from .base import BODY_TOGGLES, INCOMPLETE_BODY
 from .notion_api import NotionApi, may_have_applied, resolve_data_source
 from .notion_blocks import (
     MAX_TEXT,
     PARAGRAPH_SEPARATOR,
+    REQUEST_BYTES_BUDGET,
     block_text,
     cut_words,
     paragraph_blocks,
     plan_body,
+    request_size,
     rich_text,
     text_block,
     utf16_len,
@@ -336,8 +338,7 @@ class NotionStore:
 
     # -- writing ----------------------------------------------------------------------
 
-    async def add(self, item: NewItem) -> Item:
-        self._check_writable()
+    def _new_properties(self, item: NewItem) -> dict[str, Any]:
         for location in (item.url, item.pdf_path):
             if location and utf16_len(location) > MAX_URL:
                 raise ItemError(f"URL longer than {MAX_URL} characters (Notion's limit): {location[:80]}...")
@@ -356,25 +357,74 @@ class NotionStore:
             properties[self.settings.pdf_url_prop] = {"url": _as_url(item.pdf_path)}
         if item.created_date and self._has(self.settings.created_prop, "date"):
             properties[self.settings.created_prop] = {"date": {"start": item.created_date.isoformat()}}
+        return properties
+
+    async def _create(self, item: NewItem, properties: dict[str, Any], children: list[dict]) -> Item:
+        """One ``pages.create``; a retry after a lost reply first looks the page up by hash."""
+        self._check_writable()
 
         async def created_already() -> dict | None:
-            filter = {"property": HASH, "rich_text": {"equals": item.hash}}
-            async for pages in self._api.query_pages(self.data_source_id, filter=filter):
-                if pages:
-                    return pages[0]
-            return None
+            return await self._page_by_hash(item.hash)
 
         body: dict[str, Any] = {"parent": {"data_source_id": self.data_source_id}, "properties": properties}
-        if item.source_type is SourceType.EMAIL and item.content:
+        if children:
+            body["children"] = children
+        elif item.source_type is SourceType.EMAIL and item.content:
             text = item.content[: self.settings.notion_max_raw_chars]
             body["children"] = plan_body([(EMAIL_TOGGLE, paragraph_blocks(text))]).first  # what fits in one request
         page = await self._api.create_page(body, before_retry=created_already)
         if item.content:
             self._content[page["id"]] = item.content
         created = self._item(page)
-        if created is None:  # pragma: no cover - the page was just created with Status = Inbox
+        if created is None:  # pragma: no cover - the page was just created with a Status
             raise StoreError(f"Notion returned page {page['id']} without a Status")
         return created
+
+    async def _page_by_hash(self, item_hash: str) -> dict | None:
+        filter = {"property": HASH, "rich_text": {"equals": item_hash}}
+        async for pages in self._api.query_pages(self.data_source_id, filter=filter):
+            if pages:
+                return pages[0]
+        return None
+
+    async def find_by_hash(self, item_hash: str) -> Item | None:
+        """The page holding this hash (one query), or None: what a create whose reply was lost left."""
+        page = await self._page_by_hash(item_hash)
+        return self._item(page) if page is not None else None
+
+    async def add(self, item: NewItem) -> Item:
+        return await self._create(item, self._new_properties(item), [])
+
+    async def add_enriched(self, item: NewItem, enrichment: Enrichment, text: str) -> Item:
+        """One ``pages.create`` with every property and the body when it fits; else create, append, update.
+
+        A body over one request's limits (100 blocks in a toggle, ~400 KB) gets a
+        page created Failed with reason :data:`INCOMPLETE_BODY`, then the body
+        appended and Status = Enriched last (``write_enrichment``), so a page is
+        never Enriched without its whole body.
+        """
+        properties = self._new_properties(item) | self._enriched_properties(item, enrichment)
+        toggles = self._toggles(enrichment, text)
+        plan = plan_body(toggles, budget=REQUEST_BYTES_BUDGET - request_size(properties))
+        if plan.requests == 1:
+            return await self._create(item, properties, plan.first)
+        properties[STATUS] = self._status(Status.FAILED)
+        if self._has(ERROR, "rich_text"):
+            properties[ERROR] = {"rich_text": rich_text(INCOMPLETE_BODY)}
+        created = await self._create(item, properties, [])
+        await self.write_enrichment(created, enrichment, text)
+        return dataclasses.replace(
+            created, status=Status.ENRICHED, error=None, summary=cut_words(enrichment.executive_summary, MAX_TEXT),
+            created_date=item.created_date or enrichment.published_date,
+        )
+
+    async def add_failed(self, item: NewItem, reason: str) -> Item:
+        """The page, Failed with ``reason``, in one ``pages.create`` (an email keeps its text toggle)."""
+        properties = self._new_properties(item)
+        properties[STATUS] = self._status(Status.FAILED)
+        if self._has(ERROR, "rich_text"):
+            properties[ERROR] = {"rich_text": rich_text(cut_words(reason, MAX_TEXT))}
+        return await self._create(item, properties, [])
 
     def _toggles(self, enrichment: Enrichment, text: str) -> list[tuple[str, list[dict]]]:
         summary, executive, insights, raw = BODY_TOGGLES
@@ -385,7 +435,7 @@ class NotionStore:
             (raw, paragraph_blocks(text[: self.settings.notion_max_raw_chars])),
         ]
 
-    def _enriched_properties(self, item: Item, enrichment: Enrichment) -> dict[str, Any]:
+    def _enriched_properties(self, item: Item | NewItem, enrichment: Enrichment) -> dict[str, Any]:
         properties: dict[str, Any] = {}
         if self._has(SUMMARY, "rich_text"):
             properties[SUMMARY] = {"rich_text": rich_text(cut_words(enrichment.executive_summary, MAX_TEXT))}
@@ -490,6 +540,26 @@ class NotionStore:
         properties: dict[str, Any] = {STATUS: self._status(Status.FAILED)}
         if self._has(ERROR, "rich_text"):
             properties[ERROR] = {"rich_text": rich_text(cut_words(reason, MAX_TEXT))}
+        await self._api.update_page(item.id, properties=properties, context={"item_id": item.id})
+
+    def duplicate_status(self) -> Status:
+        """Duplicate where the schema allows it (a select takes a new option; a status needs it defined), else Failed."""
+        kind = self._properties[STATUS]["type"]
+        if kind == "select" or Status.DUPLICATE.value in self._options_of(STATUS, kind):
+            return Status.DUPLICATE
+        return Status.FAILED
+
+    def _options_of(self, name: str, kind: str) -> set[str]:
+        return {o.get("name") for o in (self._properties.get(name) or {}).get(kind, {}).get("options", [])}
+
+    async def mark_duplicate(self, item: Item, note: str) -> None:
+        """Status Duplicate (or Failed, see :meth:`duplicate_status`) and ``note`` in Error (else Summary)."""
+        self._check_writable()
+        properties: dict[str, Any] = {STATUS: self._status(self.duplicate_status())}
+        for name in (ERROR, SUMMARY):
+            if self._has(name, "rich_text"):
+                properties[name] = {"rich_text": rich_text(cut_words(note, MAX_TEXT))}
+                break
         await self._api.update_page(item.id, properties=properties, context={"item_id": item.id})
 
     async def return_to_inbox(self, item: Item) -> None:

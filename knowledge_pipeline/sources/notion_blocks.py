@@ -108,7 +108,7 @@ def block_text(block: dict) -> str:
     return "".join(part.get("plain_text") or part.get("text", {}).get("content", "") for part in data.get("rich_text", []))
 
 
-def _size(value: object) -> int:
+def request_size(value: object) -> int:
     """Bytes of ``value`` as httpx sends it (compact JSON, UTF-8)."""
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
@@ -140,12 +140,12 @@ def plan_body(toggles: Iterable[tuple[str, list[dict]]], budget: int = REQUEST_B
     blocks = len(toggles)
     for title, children in toggles:
         block = text_block("toggle", title)
-        used += _size(block)
+        used += request_size(block)
         first.append(block)
     for block, (_, children) in zip(first, toggles):
         taken: list[dict] = []
         for child in children:
-            size = _size(child) + 1
+            size = request_size(child) + 1
             if len(taken) >= MAX_CHILDREN or used + size > budget or blocks + 1 > MAX_BLOCKS_PER_REQUEST:
                 break
             taken.append(child)
@@ -165,7 +165,7 @@ def _batches(children: list[dict], budget: int) -> list[list[dict]]:
     current: list[dict] = []
     used = 32
     for child in children:
-        size = _size(child) + 1
+        size = request_size(child) + 1
         if current and (len(current) >= MAX_CHILDREN or used + size > budget):
             batches.append(current)
             current, used = [], 32

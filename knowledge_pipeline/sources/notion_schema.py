@@ -33,7 +33,9 @@ ERROR_SEVERITY = "error"
 RECOMMENDED = "recommended"
 
 _COLORS = ("blue", "green", "red", "yellow", "purple", "orange", "pink", "brown", "gray")
-STATUS_COLORS = {Status.INBOX.value: "blue", Status.ENRICHED.value: "green", Status.FAILED.value: "red"}
+STATUS_COLORS = {Status.INBOX.value: "blue", Status.ENRICHED.value: "green", Status.FAILED.value: "red",
+                 Status.DUPLICATE.value: "gray"}
+REQUIRED_STATUSES = (Status.INBOX.value, Status.ENRICHED.value, Status.FAILED.value)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ class SchemaProblem:
 def sources_schema(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> list[PropertySpec]:
     return [
         PropertySpec(TITLE, ("title",), purpose="item title"),
-        PropertySpec(STATUS, ("select", "status"), options=tuple(STATUS_COLORS), purpose="Inbox, Enriched or Failed"),
+        PropertySpec(STATUS, ("select", "status"), options=REQUIRED_STATUSES,
+                     purpose="Inbox, Enriched or Failed (and Duplicate, issue 15)"),
         PropertySpec(SOURCE_TYPE, ("select",), options=tuple(t.value for t in SourceType), purpose=", ".join(t.value for t in SourceType)),
         PropertySpec(settings.rss_url_prop, ("url",), setting="RSS_URL_PROP", purpose="article URL (RSS, Website)"),
         PropertySpec(settings.pdf_url_prop, ("url",), setting="PDF_URL_PROP", purpose="PDF location (file:// or https://)"),
@@ -127,6 +130,10 @@ def schema_problems(properties: Mapping[str, dict], settings: Settings) -> list[
                     SchemaProblem(spec.name, f"status options missing: {', '.join(missing)}",
                                   "add them in Notion (status options cannot be added through the API)", severity)
                 )
+            if spec.name == STATUS and Status.DUPLICATE.value not in names:
+                problems.append(SchemaProblem(
+                    spec.name, "no Duplicate status option: duplicates found in the Inbox are marked Failed "
+                    "with \"Duplicate of ...\" instead", "add a Duplicate option to Status in Notion", RECOMMENDED))
     return problems
 
 
@@ -145,7 +152,8 @@ def creation_properties(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> 
         kind = spec.types[0]
         config: dict = {}
         if kind in ("select", "multi_select"):
-            config = _options(spec.options, STATUS_COLORS if spec.name == STATUS else None)
+            names = tuple(STATUS_COLORS) if spec.name == STATUS else spec.options
+            config = _options(names, STATUS_COLORS if spec.name == STATUS else None)
         properties[spec.name] = {"type": kind, kind: config}
     return properties
 

@@ -212,27 +212,17 @@ class SqliteStore:
     async def known_hashes(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT hash FROM items WHERE hash IS NOT NULL")}
 
-    async def add(self, item: NewItem) -> Item:
-        item_id = uuid.uuid4().hex
-        now = _now()
+    def _insert(self, item: NewItem, item_id: str, now: str, status: Status = Status.INBOX,
+                error: str | None = None) -> bool:
+        """The item's row, unless its hash is known; call inside a transaction."""
         try:
-            cursor = self._insert(item_id, item, now)
-        except sqlite3.Error as exc:
-            raise ItemError(f"the SQLite store refused the item: {exc}") from exc
-        if cursor.rowcount == 0:
-            row = self.db.execute("SELECT * FROM items WHERE hash = ?", (item.hash,)).fetchone()
-            return _row_to_item(row)
-        return await self.get(item_id)
-
-    def _insert(self, item_id: str, item: NewItem, now: str) -> sqlite3.Cursor:
-        with self._transaction():
-            return self.db.execute(
+            cursor = self.db.execute(
                 """INSERT OR IGNORE INTO items (id, title, status, source_type, url, pdf_path, hash,
-                   content, created_date, sender, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
+                   content, created_date, sender, error, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (
                     item_id,
                     item.title,
-                    Status.INBOX.value,
+                    status.value,
                     item.source_type.value,
                     item.url,
                     item.pdf_path,
@@ -240,10 +230,44 @@ class SqliteStore:
                     item.content,
                     item.created_date.isoformat() if item.created_date else None,
                     item.sender,
+                    error,
                     now,
                     now,
                 ),
             )
+        except sqlite3.Error as exc:
+            raise ItemError(f"the SQLite store refused the item: {exc}") from exc
+        return cursor.rowcount > 0
+
+    async def add(self, item: NewItem) -> Item:
+        return await self._add(item, Status.INBOX)
+
+    async def _add(self, item: NewItem, status: Status, error: str | None = None) -> Item:
+        item_id = uuid.uuid4().hex
+        with self._transaction():
+            added = self._insert(item, item_id, _now(), status, error)
+        if not added:
+            row = self.db.execute("SELECT * FROM items WHERE hash = ?", (item.hash,)).fetchone()
+            return _row_to_item(row)
+        return await self.get(item_id)
+
+    async def add_enriched(self, item: NewItem, enrichment: Enrichment, text: str) -> Item:
+        """Row and body in one transaction; an item whose hash is known is returned unchanged."""
+        item_id = uuid.uuid4().hex
+        with self._transaction():
+            if self._insert(item, item_id, _now()):
+                self._write_enrichment(item_id, item.created_date, enrichment, text)
+            else:
+                item_id = self.db.execute("SELECT id FROM items WHERE hash = ?", (item.hash,)).fetchone()[0]
+        return await self.get(item_id)
+
+    async def add_failed(self, item: NewItem, reason: str) -> Item:
+        """The item, Failed with ``reason``, in one transaction (unchanged when its hash is known)."""
+        return await self._add(item, Status.FAILED, reason)
+
+    async def find_by_hash(self, item_hash: str) -> Item | None:
+        row = self.db.execute("SELECT * FROM items WHERE hash = ?", (item_hash,)).fetchone()
+        return _row_to_item(row) if row is not None else None
 
     async def get(self, item_id: str) -> Item:
         row = self.db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
@@ -284,38 +308,49 @@ class SqliteStore:
         self, item: Item, enrichment: Enrichment, text: str, *, repair: bool = False
     ) -> None:
         """Body and properties in one transaction: a crash leaves the item untouched."""
-        created = item.created_date or enrichment.published_date
         with self._transaction():
             exists = self.db.execute("SELECT 1 FROM items WHERE id = ?", (item.id,)).fetchone()
             if exists is None:
                 raise ItemError(f"item {item.id} was deleted from the store")
-            self.db.execute("DELETE FROM blocks WHERE item_id = ?", (item.id,))
-            self.db.executemany(
-                "INSERT INTO blocks (item_id, toggle, position, text) VALUES (?,?,?,?)",
-                [(item.id, toggle, n, value) for n, (toggle, value) in enumerate(body_blocks(enrichment, text))],
-            )
-            self.db.execute(
-                """UPDATE items SET status=?, summary=?, content_type=?, ai_primitives=?, vendor=?,
-                   created_date=?, error=NULL, warnings=?, title=coalesce(?, title), updated_at=? WHERE id=?""",
-                (
-                    Status.ENRICHED.value,
-                    enrichment.executive_summary,
-                    enrichment.content_type,
-                    json.dumps(list(enrichment.ai_primitives)),
-                    enrichment.vendor,
-                    created.isoformat() if created else None,
-                    json.dumps(list(enrichment.warnings), ensure_ascii=False),
-                    enrichment.title,
-                    _now(),
-                    item.id,
-                ),
-            )
+            self._write_enrichment(item.id, item.created_date, enrichment, text)
+
+    def _write_enrichment(self, item_id: str, created_date: date | None, enrichment: Enrichment, text: str) -> None:
+        created = created_date or enrichment.published_date
+        self.db.execute("DELETE FROM blocks WHERE item_id = ?", (item_id,))
+        self.db.executemany(
+            "INSERT INTO blocks (item_id, toggle, position, text) VALUES (?,?,?,?)",
+            [(item_id, toggle, n, value) for n, (toggle, value) in enumerate(body_blocks(enrichment, text))],
+        )
+        self.db.execute(
+            """UPDATE items SET status=?, summary=?, content_type=?, ai_primitives=?, vendor=?,
+               created_date=?, error=NULL, warnings=?, title=coalesce(?, title), updated_at=? WHERE id=?""",
+            (
+                Status.ENRICHED.value,
+                enrichment.executive_summary,
+                enrichment.content_type,
+                json.dumps(list(enrichment.ai_primitives)),
+                enrichment.vendor,
+                created.isoformat() if created else None,
+                json.dumps(list(enrichment.warnings), ensure_ascii=False),
+                enrichment.title,
+                _now(),
+                item_id,
+            ),
+        )
 
     async def mark_failed(self, item: Item, reason: str) -> None:
         with self._transaction():
             self.db.execute(
                 "UPDATE items SET status=?, error=?, updated_at=? WHERE id=?",
                 (Status.FAILED.value, reason, _now(), item.id),
+            )
+
+    async def mark_duplicate(self, item: Item, note: str) -> None:
+        """Status Duplicate, and in ``error`` what it duplicates (inbox-first; not a failure)."""
+        with self._transaction():
+            self.db.execute(
+                "UPDATE items SET status=?, error=?, updated_at=? WHERE id=?",
+                (Status.DUPLICATE.value, note, _now(), item.id),
             )
 
     async def return_to_inbox(self, item: Item) -> None:
