@@ -17,9 +17,11 @@ from typing import Callable, Mapping
 
 from dotenv import dotenv_values
 
+from .enrichers.analyses import Analysis, load_file, select
 from .errors import ConfigError
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
+DEFAULT_ANTHROPIC_MODEL = "claude-haiku-4-5"
 DEFAULT_NOTION_BASE_URL = "https://api.notion.com"
 
 # name -> (default shown in docs, meaning)
@@ -27,7 +29,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "SOURCES_BACKEND": ("notion if NOTION_TOKEN and NOTION_SOURCES_DB are set, else sqlite", "Where Sources live: sqlite or notion"),
     "SOURCES_DB_PATH": ("data/sources.db", "SQLite Sources file (sqlite backend)"),
     "JOURNAL_PATH": ("data/journal.db", "Step journal that makes re-runs after a crash exactly-once"),
-    "ENRICHER": ("openai if OPENAI_API_KEY is set, else local", "Who writes summaries: local (offline) or openai"),
+    "ENRICHER": ("openai if OPENAI_API_KEY is set, else anthropic if ANTHROPIC_API_KEY is set, else local",
+                 "Who writes summaries: local (offline), openai or anthropic"),
     "RSS_FEEDS": ("(empty)", "Comma-separated feed URLs or local file paths; empty skips feed capture"),
     "RSS_WINDOW_DAYS": ("90", "Keep feed entries newer than this many days; 0 keeps all"),
     "PDF_DIR": ("(empty)", "Folder whose PDFs become Inbox items; empty skips PDF capture"),
@@ -65,6 +68,16 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ALERT_FAILURE_RATE": ("0.5", "A run whose failure rate exceeds this exits 1 and logs an alert"),
     "ALERT_WEBHOOK_URL": ("(unset)", "Slack-style webhook receiving alerts as a JSON POST"),
     "METRICS_TEXTFILE": ("(unset)", "Prometheus textfile written after each run"),
+    # --- LLM providers, context, Batch API, analyses (docs/openai.md) ---
+    "ANTHROPIC_API_KEY": ("(unset)", "Anthropic API key (ENRICHER=anthropic)"),
+    "ANTHROPIC_MODEL": (DEFAULT_ANTHROPIC_MODEL, "Claude model used for enrichment"),
+    "ANTHROPIC_BASE_URL": ("(Anthropic's)", "Anthropic API root (tests and proxies point it elsewhere)"),
+    "OPENAI_CONTEXT_TOKENS": ("(asked from local servers)", "Context window of the OpenAI-compatible server; overrides what Ollama, vLLM or llama.cpp report"),
+    "MAX_OUTPUT_TOKENS": ("8192", "Answer token limit per call (Anthropic's max_tokens); analyses are split over calls to stay under it"),
+    "OPENAI_BATCH": ("auto", "Batch API at half price: auto (when the Inbox holds BATCH_MIN_ITEMS), always or never"),
+    "BATCH_MIN_ITEMS": ("50", "Inbox size from which OPENAI_BATCH=auto submits a batch"),
+    "ANALYSES": ("none (every analysis of ANALYSES_FILE when it is set)", "Extra analyses per item: none, original (the original's set) or comma-separated names"),
+    "ANALYSES_FILE": ("(unset)", "YAML file defining your own analyses (name, instruction, shape)"),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -113,11 +126,20 @@ class Settings:
     alert_failure_rate: float = 0.5
     alert_webhook_url: str | None = None
     metrics_textfile: Path | None = None
+    # --- LLM providers, context, Batch API, analyses ---
+    anthropic_api_key: str | None = field(default=None, repr=False)
+    anthropic_model: str = DEFAULT_ANTHROPIC_MODEL
+    anthropic_base_url: str | None = None
+    openai_context_tokens: int | None = None
+    max_output_tokens: int = 8192
+    openai_batch: str = "auto"
+    batch_min_items: int = 50
+    analyses: tuple[Analysis, ...] = ()
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never reach a log line, the console or an error."""
-        return tuple(s for s in (self.notion_token, self.openai_api_key) if s)
+        return tuple(s for s in (self.notion_token, self.openai_api_key, self.anthropic_api_key) if s)
 
     @property
     def max_download_bytes(self) -> int:
@@ -255,13 +277,18 @@ def load_settings(
     if backend == "notion" and not (notion_token and notion_db):
         missing = "NOTION_TOKEN" if not notion_token else "NOTION_SOURCES_DB"
         raise ConfigError(missing, "", "required when SOURCES_BACKEND=notion")
-    enricher = r.choice("ENRICHER", ("local", "openai"), "openai" if openai_key else "local")
+    anthropic_key = r.string("ANTHROPIC_API_KEY")
+    default_enricher = "openai" if openai_key else "anthropic" if anthropic_key else "local"
+    enricher = r.choice("ENRICHER", ("local", "openai", "anthropic"), default_enricher)
     if enricher == "openai" and not openai_key:
         raise ConfigError("OPENAI_API_KEY", "", "required when ENRICHER=openai")
+    if enricher == "anthropic" and not anthropic_key:
+        raise ConfigError("ANTHROPIC_API_KEY", "", "required when ENRICHER=anthropic")
     feeds = tuple(f.strip() for f in (r.string("RSS_FEEDS") or "").split(",") if f.strip())
     pdf_dir = r.string("PDF_DIR")
     metrics_textfile = r.string("METRICS_TEXTFILE")
     max_cost = r.raw("MAX_COST_USD")
+    context = r.raw("OPENAI_CONTEXT_TOKENS")
     return Settings(
         sources_backend=backend,
         sources_db_path=Path(r.string("SOURCES_DB_PATH", "data/sources.db")),
@@ -303,4 +330,29 @@ def load_settings(
         alert_failure_rate=r.number("ALERT_FAILURE_RATE", 0.5, minimum=0, maximum=1),
         alert_webhook_url=r.url("ALERT_WEBHOOK_URL"),
         metrics_textfile=Path(metrics_textfile) if metrics_textfile else None,
+        anthropic_api_key=anthropic_key,
+        anthropic_model=r.string("ANTHROPIC_MODEL", DEFAULT_ANTHROPIC_MODEL) or DEFAULT_ANTHROPIC_MODEL,
+        anthropic_base_url=r.url("ANTHROPIC_BASE_URL"),
+        openai_context_tokens=None if context is None else int(
+            r.number("OPENAI_CONTEXT_TOKENS", 0, cast=int, minimum=512, maximum=100_000_000)),
+        max_output_tokens=int(r.number("MAX_OUTPUT_TOKENS", 8192, cast=int, minimum=256, maximum=1_000_000)),
+        openai_batch=r.choice("OPENAI_BATCH", ("auto", "always", "never"), "auto"),
+        batch_min_items=int(r.number("BATCH_MIN_ITEMS", 50, cast=int, minimum=1)),
+        analyses=_analyses(r),
     )
+
+
+def _analyses(reader: _Reader) -> tuple[Analysis, ...]:
+    """ANALYSES (none / original / names), with the analyses ANALYSES_FILE defines."""
+    path = reader.raw("ANALYSES_FILE")
+    defined: tuple[Analysis, ...] = ()
+    if path is not None:
+        try:
+            defined = load_file(Path(path))
+        except ValueError as exc:
+            raise ConfigError("ANALYSES_FILE", path, str(exc)) from None
+    spec = reader.raw("ANALYSES")
+    try:
+        return select(spec, defined)
+    except ValueError as exc:
+        raise ConfigError("ANALYSES", spec, str(exc)) from None

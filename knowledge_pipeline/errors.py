@@ -16,6 +16,8 @@ so callers handle one family of errors::
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class PipelineError(Exception):
     """Base of every error the pipeline raises on purpose."""
@@ -68,7 +70,10 @@ class ServiceError(ItemError):
     """An external call failed for good (after retries, or not retryable).
 
     ``retryable`` says whether another attempt could succeed; ``retry_after``
-    is the server's advice in seconds when it gave one.
+    is the server's advice in seconds when it gave one. ``fields`` are added
+    to the attempt's ``api_call_retry``/``api_call_error`` event: the
+    estimated tokens and cost of a request the provider bills although its
+    answer was lost (a read timeout).
     """
 
     error_type = "service_error"
@@ -91,4 +96,5 @@ class ServiceError(ItemError):
         self.retry_after = retry_after
         self.fatal = fatal
         self.duration = 0.0
+        self.fields: dict[str, Any] = {}
         super().__init__(message)

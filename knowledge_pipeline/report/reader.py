@@ -65,6 +65,16 @@ KNOWN_EVENTS = frozenset(
         "document_chunks_capped",
         "taxonomy_label_mapped",
         "taxonomy_fallback",
+        # LLM providers (f"{provider}_..." events of the core), context windows, analyses, batches
+        "anthropic_price_unknown",
+        "anthropic_output_retry",
+        "anthropic_context_reduced",
+        "anthropic_chunk_skipped",
+        "openai_cache_key_dropped",
+        "context_window_detected",
+        "context_window_unknown",
+        "context_window_sized",
+        "analysis_missing",
         "notion_schema_warning",
         # migrate_to_parallel.py
         "migration_preflight",

@@ -44,6 +44,10 @@ class Run:
     def of(self, event_type: str) -> list[dict[str, Any]]:
         return [data for kind, data in self.events if kind == event_type]
 
+    def calls(self, event_type: str = "api_call_complete") -> list[dict[str, Any]]:
+        """The model calls' events (not the probes of the server's context window)."""
+        return [data for data in self.of(event_type) if data["service"] == "openai"]
+
     @property
     def result(self) -> Any:
         assert len(self.results) == 1
@@ -127,7 +131,7 @@ def test_one_strict_schema_call_gives_a_valid_enrichment() -> None:
     assert result.published_date.isoformat() == "2025-03-04"
     assert result.chunks == 1
     assert r.enricher.response_mode == "json_schema"
-    (done,) = r.of("api_call_complete")
+    (done,) = r.calls()
     assert done["service"] == "openai" and done["item_id"] == "item-1"
     assert {k: done[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens")} == stats["usage"]
     assert done["model"] == "gpt-4.1-mini-2025-04-14"
@@ -257,7 +261,7 @@ def test_retryable_errors_are_retried_visibly_then_succeed(action: dict, status:
     assert retry["service"] == "openai" and retry["status_code"] == status
     if wait is not None:
         assert retry["wait"] == wait  # the server's Retry-After, not a backoff guess
-    assert len(r.of("api_call_complete")) == 1
+    assert len(r.calls()) == 1
 
 
 def test_a_timeout_is_retried_then_succeeds() -> None:
@@ -333,7 +337,7 @@ def test_a_265k_character_text_is_map_reduced_within_the_context() -> None:
     assert all(rq["status"] == 200 for rq in requests)
     assert max(rq["usage"]["prompt_tokens"] for rq in requests) <= 8000
     assert "Part 1 of" in result.summary and "Section 1 explains" in result.summary
-    assert [e["step"] for e in r.of("api_call_complete")] == ["map"] * result.chunks + ["reduce"]
+    assert [e["step"] for e in r.calls()] == ["map"] * result.chunks + ["reduce"]
 
 
 def test_with_the_default_budget_a_265k_character_text_takes_two_chunks() -> None:
@@ -362,7 +366,7 @@ def test_cost_of_a_known_model_is_estimated_and_charged_to_the_budget() -> None:
     with start_fake_openai(cached_share=0.5) as fake:
         r = run(fake, [Doc(text=long_text(8000)), Doc(id="item-2", text=TEXT)])
         usage = [rq["usage"] for rq in fake.requests()]
-    completes = r.of("api_call_complete")
+    completes = r.calls()
     expected = [
         estimate_cost("gpt-4.1-mini", u["prompt_tokens"], u["completion_tokens"], u["cached_tokens"]) for u in usage
     ]
@@ -378,7 +382,7 @@ def test_cost_of_a_known_model_is_estimated_and_charged_to_the_budget() -> None:
 def test_an_unknown_model_has_no_cost_not_a_zero_cost() -> None:
     with start_fake_openai() as fake:
         r = run(fake, [Doc(), Doc(id="item-2")], openai_model="llama3.1:8b")
-    completes = r.of("api_call_complete")
+    completes = r.calls()
     assert [c["estimated_cost_usd"] for c in completes] == [None, None]
     assert len(r.of("openai_price_unknown")) == 1
     assert r.budget.spent_usd == 0
@@ -389,7 +393,7 @@ def test_price_overrides_from_settings_are_used() -> None:
     with start_fake_openai() as fake:
         r = run(fake, openai_model="llama3.1:8b", openai_prices=prices)
         (u,) = [rq["usage"] for rq in fake.requests()]
-    (complete,) = r.of("api_call_complete")
+    (complete,) = r.calls()
     assert complete["estimated_cost_usd"] == pytest.approx((u["prompt_tokens"] * 1.0 + u["completion_tokens"] * 2.0) / 1e6)
     assert r.budget.spent_usd == pytest.approx(complete["estimated_cost_usd"])
 
