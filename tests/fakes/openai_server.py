@@ -468,8 +468,6 @@ class FakeOpenAI:
 
     def handle_chat(self, headers: dict[str, str], raw: bytes, started: float) -> tuple[int, dict[str, Any], dict[str, str]]:
         opts, action, delay, fault = self._next_action()
-        if delay > 0:
-            time.sleep(delay)
         record: dict[str, Any] = {
             "t": started,
             "path": "/v1/chat/completions",
@@ -478,7 +476,9 @@ class FakeOpenAI:
         }
         status, body, extra = self._chat(opts, action, fault, headers, raw, record)
         record["status"] = status
-        self._record(record)
+        self._record(record)  # logged on arrival: a request whose answer the client never waits for still counts
+        if delay > 0:
+            time.sleep(delay)
         return status, body, {**self._rate_headers(time.monotonic()), **extra}
 
     def _chat(
