@@ -35,9 +35,9 @@ def with_local_analyses(enrichment: Enrichment, analyses: tuple[Analysis, ...], 
 
 
 def _one(analysis: Analysis, enrichment: Enrichment, text: str) -> AnalysisResult:
-    if analysis.name == "bullet_overview":
+    if analysis.name == "overview":
         lines = tuple(s for s in _SENTENCE_END.split(enrichment.summary) if s.strip())
-    elif analysis.name == "thematic_tags":
+    elif analysis.name == "tags":
         counts = Counter(w.lower() for w in _WORD.findall(text) if w.lower() not in _COMMON)
         lines = tuple(word for word, _ in counts.most_common(8))
     elif analysis.name == "metadata":

@@ -32,11 +32,11 @@ SYSTEM = (
     "Use only the labels allowed. Write in the document's language. Do not invent facts."
 )
 
-ANALYSES_LINE = "\n- analyses: one field per analysis, each answered as its description asks."
+ANALYSES_LINE = "\n- analyses: each field as its description asks; lists and table rows one per line."
 ANALYSES_ONLY_SYSTEM = (
     "You write analyses of documents for a personal knowledge base about AI. Read the document and answer "
-    "with one JSON object holding the field analyses: one field per analysis, each answered as its "
-    "description asks. Write in the document's language. Do not invent facts."
+    "with one JSON object holding the field analyses: each field as its description asks; lists and table "
+    "rows one per line. Write in the document's language. Do not invent facts."
 )
 # Expected answer size of the standard fields, to plan calls under the output limit.
 STANDARD_OUTPUT_TOKENS = 600

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -15,13 +16,14 @@ import pytest
 
 from knowledge_pipeline.budget import Budget
 from knowledge_pipeline.config import Settings
+from knowledge_pipeline.enrichers.analyses import ORIGINAL, Analysis
 from knowledge_pipeline.enrichers.openai import OpenAIEnricher, classify_error, parse_date
 from knowledge_pipeline.enrichers.pricing import estimate_cost
 from knowledge_pipeline.enrichers.prompts import json_schema_format
 from knowledge_pipeline.errors import EnrichmentError, FatalRunError, ServiceError
 from knowledge_pipeline.models import DEFAULT_AI_PRIMITIVES, DEFAULT_CONTENT_TYPES, Enrichment, Item, SourceType, Taxonomy
 from knowledge_pipeline.services import RetryPolicy, ServiceGateway
-from knowledge_pipeline.telemetry import Telemetry
+from knowledge_pipeline.telemetry import RunMetrics, Telemetry
 from tests.fakes.openai_server import start_fake_openai
 
 TAXONOMY = Taxonomy()
@@ -422,3 +424,63 @@ def test_retry_after_as_an_http_date_and_non_json_5xx_bodies() -> None:
     assert error.retryable and 25 <= error.retry_after <= 31
     proxy = classify_error(_status_error(openai.InternalServerError, 502, "<html>Bad gateway</html>"))
     assert proxy.retryable and proxy.status_code == 502 and "\n" not in proxy.reason
+
+
+# --- prompt caching ---------------------------------------------------------------------
+
+
+def _prompt_text(request: dict[str, Any]) -> str:
+    """Everything the model reads, in order: the instructions, then the turns."""
+    return "".join(m["content"] for m in request["messages"])
+
+
+def test_two_items_share_the_whole_static_prefix_and_one_cache_key() -> None:
+    docs = [Doc(id="a", title="First", text=TEXT), Doc(id="b", title="Second", text="Another text. " * 40),
+            Doc(id="c", title="Long", text=long_text(40_000))]
+    with start_fake_openai() as fake:
+        run(fake, docs, max_input_tokens=8000)
+        requests = [rq for rq in fake.requests() if rq["response_format"] == "json_schema"]
+    single_a, single_b, reduce_c = requests
+    static = single_a["messages"][0]["content"]
+    assert all(rq["messages"][0] == {"role": "system", "content": static} for rq in requests)
+    texts = [_prompt_text(rq) for rq in requests]
+    for text in texts[1:]:
+        assert len(os.path.commonprefix([texts[0], text])) >= len(static), "the static part first, byte-identical"
+    assert all(text[len(static):].startswith("Title: ") for text in texts), "then the item, nothing before it"
+    assert "First" not in static and "too long to read at once" not in static
+    assert "too long to read at once" in reduce_c["messages"][1]["content"]
+    keys = {rq["prompt_cache_key"] for rq in requests}
+    assert len(keys) == 1 and next(iter(keys)).startswith("kp-")
+
+
+def test_cached_tokens_are_priced_at_the_cached_rate_and_the_share_is_reported() -> None:
+    """OpenAI caches prefixes from 1,024 tokens: the original's analyses plus a few of one's own get there."""
+    own = tuple(Analysis(f"lens_{n}", f"Lens {n}", f"How the document looks through lens {n}: " + "detail " * 40)
+                for n in range(4))
+    docs = [Doc(id=f"item-{i}", text=f"Article {i}. " + TEXT * 3) for i in range(3)]
+    with start_fake_openai(prompt_cache=True) as fake:
+        r = run(fake, docs, analyses=ORIGINAL + own)
+        usage = [rq["usage"] for rq in fake.requests()]
+    assert usage[0]["cached_tokens"] == 0 and all(u["cached_tokens"] >= 1024 for u in usage[1:])
+    completes = r.calls()
+    assert [c["cached_tokens"] for c in completes] == [u["cached_tokens"] for u in usage]
+    for c in completes:
+        uncached = c["prompt_tokens"] - c["cached_tokens"]
+        by_hand = (uncached * 0.40 + c["cached_tokens"] * 0.10 + c["completion_tokens"] * 1.60) / 1e6
+        assert c["estimated_cost_usd"] == pytest.approx(by_hand)
+    metrics = RunMetrics()
+    for kind, data in r.events:
+        metrics(kind, data)
+    summary = metrics.summary()
+    expected = sum(u["cached_tokens"] for u in usage) / sum(u["prompt_tokens"] for u in usage)
+    assert summary["cache_hit_share"] == pytest.approx(expected, abs=1e-4) and summary["cache_hit_share"] > 0.2
+
+
+def test_a_server_that_rejects_prompt_cache_key_is_sent_none_for_the_rest_of_the_run() -> None:
+    with start_fake_openai(reject_params=["prompt_cache_key"]) as fake:
+        r = run(fake, [Doc(id="a"), Doc(id="b")])
+        requests = fake.requests()
+    assert all(isinstance(x, Enrichment) for x in r.results)
+    assert [rq["status"] for rq in requests] == [400, 200, 200]
+    assert [rq["prompt_cache_key"] is None for rq in requests] == [False, True, True]
+    assert len(r.of("openai_cache_key_dropped")) == 1

@@ -39,6 +39,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import random
 import re
 import socket
@@ -101,6 +102,8 @@ class Options:
     answer: str = "normal"
     response_model: str | None = None
     cached_share: float = 0.0
+    prompt_cache: bool = False
+    reject_params: list[str] = field(default_factory=list)
     leak_key_in_errors: bool = False
     rpm_limit: int = 500
     tpm_limit: int = 200_000
@@ -320,6 +323,11 @@ def _estimate_tokens(chars: int) -> int:
     return math.ceil(chars / 4)
 
 
+def _cache_text(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> str:
+    """The prompt as the cache sees it: the schema (tools and formats come first), then the messages."""
+    return json.dumps(schema or {}, sort_keys=True) + "".join(message_text(m) for m in messages)
+
+
 def _error(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
@@ -333,6 +341,7 @@ class FakeOpenAI:
         self._options = Options()
         self._rng = random.Random(0)
         self._log: list[dict[str, Any]] = []
+        self._cache: dict[str, list[str]] = {}
         self._in_flight = 0
         self._max_in_flight = 0
         self.configure(**options)
@@ -502,6 +511,11 @@ class FakeOpenAI:
         record["model"] = model
         record["messages"] = messages
         record["response_format"] = (body.get("response_format") or {}).get("type")
+        record["prompt_cache_key"] = body.get("prompt_cache_key")
+        rejected = [p for p in opts.reject_params if p in body]
+        if rejected:
+            message = f"Unrecognized request argument supplied: {rejected[0]}"
+            return 400, _error(message, "invalid_request_error", None), {}
         if not model or not isinstance(messages, list) or not messages:
             missing = "model" if not model else "messages"
             return 400, _error(f"Missing required parameter: '{missing}'.", "invalid_request_error", "missing_required_parameter", missing), {}
@@ -530,6 +544,8 @@ class FakeOpenAI:
         cached = 0
         if prompt_tokens >= 1024 and opts.cached_share > 0:
             cached = int(prompt_tokens * opts.cached_share) // 128 * 128
+        elif opts.prompt_cache:
+            cached = self._cached_prefix_tokens(body.get("prompt_cache_key"), _cache_text(messages, schema))
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -565,6 +581,16 @@ class FakeOpenAI:
             "service_tier": "default",
             "system_fingerprint": "fp_fake0openai",
         }, {}
+
+    def _cached_prefix_tokens(self, key: str | None, text: str) -> int:
+        """Like OpenAI's prompt cache: the longest prefix shared with an earlier prompt of the same key,
+        in steps of 128 tokens, from 1024 tokens on (a prompt without a key shares with every prompt)."""
+        with self._lock:
+            earlier = self._cache.setdefault(key or "", [])
+            shared = max((len(os.path.commonprefix([text, e])) for e in earlier), default=0)
+            earlier.append(text)
+        tokens = _estimate_tokens(shared) // 128 * 128
+        return tokens if tokens >= 1024 else 0
 
     def _answer(
         self, body: dict[str, Any], messages: list[dict[str, Any]], response_format: dict[str, Any], mode: str
