@@ -104,6 +104,11 @@ class Options:
     cached_share: float = 0.0
     prompt_cache: bool = False
     reject_params: list[str] = field(default_factory=list)
+    server: str = "openai"
+    server_context: int | None = None
+    ollama_num_ctx: int | None = None
+    model_context: int = 131072
+    served_model: str = "gpt-4.1-mini"
     leak_key_in_errors: bool = False
     rpm_limit: int = 500
     tpm_limit: int = 200_000
@@ -323,6 +328,54 @@ def _estimate_tokens(chars: int) -> int:
     return math.ceil(chars / 4)
 
 
+OLLAMA_SERVER_DEFAULT_CONTEXT = 4096
+
+
+def _local_context(opts: Options) -> int | None:
+    """The context a local server runs the model with (None: OpenAI, or no limit set)."""
+    if opts.server == "ollama":
+        return opts.ollama_num_ctx or min(opts.model_context, OLLAMA_SERVER_DEFAULT_CONTEXT)
+    if opts.server in ("vllm", "llama.cpp"):
+        return opts.server_context
+    return None
+
+
+def local_server_info(opts: Options, method: str, path: str, body: dict[str, Any], model: str | None) -> dict[str, Any] | None:
+    """What Ollama (POST /api/show), vLLM (GET /v1/models) or llama.cpp (GET /props) answer; None: 404."""
+    if opts.server == "ollama" and (method, path) == ("POST", "/api/show"):
+        parameters = 'stop "<|eot_id|>"\ntemperature 0.6'
+        if opts.ollama_num_ctx:
+            parameters = f"num_ctx {opts.ollama_num_ctx}\n" + parameters
+        name = body.get("model") or body.get("name")
+        return {
+            "modelfile": f"FROM {name}",
+            "parameters": parameters,
+            "template": "{{ .Prompt }}",
+            "details": {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
+                        "parameter_size": "8.0B", "quantization_level": "Q4_K_M"},
+            "model_info": {"general.architecture": "llama", "general.parameter_count": 8030261248,
+                           "llama.context_length": opts.model_context, "llama.embedding_length": 4096},
+            "capabilities": ["completion", "tools"],
+            "modified_at": "2026-10-01T12:00:00.000000000Z",
+        }
+    if opts.server == "vllm" and (method, path) == ("GET", "/v1/models"):
+        return {"object": "list", "data": [{
+            "id": model, "object": "model", "created": 1764000000, "owned_by": "vllm", "root": model, "parent": None,
+            "max_model_len": opts.server_context,
+            "permission": [{"id": "modelperm-fake", "object": "model_permission", "allow_sampling": True}],
+        }]}
+    if opts.server == "llama.cpp" and (method, path) == ("GET", "/props"):
+        return {
+            "default_generation_settings": {"id": 0, "n_ctx": opts.server_context, "speculative": False,
+                                            "is_processing": False, "params": {"n_predict": -1, "temperature": 0.8}},
+            "total_slots": 1,
+            "model_path": "/models/model.gguf",
+            "chat_template": "{{ messages }}",
+            "build_info": "b6000-fake",
+        }
+    return None
+
+
 def _cache_text(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> str:
     """The prompt as the cache sees it: the schema (tools and formats come first), then the messages."""
     return json.dumps(schema or {}, sort_keys=True) + "".join(message_text(m) for m in messages)
@@ -342,6 +395,7 @@ class FakeOpenAI:
         self._rng = random.Random(0)
         self._log: list[dict[str, Any]] = []
         self._cache: dict[str, list[str]] = {}
+        self._probes: list[dict[str, Any]] = []
         self._in_flight = 0
         self._max_in_flight = 0
         self.configure(**options)
@@ -394,6 +448,20 @@ class FakeOpenAI:
                 setattr(self._options, key, value)
             if "seed" in options:
                 self._rng = random.Random(options["seed"])
+
+    def local_endpoint(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        with self._lock:
+            opts = Options(**{f.name: getattr(self._options, f.name) for f in fields(Options)})
+        return local_server_info(opts, method, path, body, opts.served_model)
+
+    def log_probe(self, method: str, path: str, status: int) -> None:
+        with self._lock:
+            self._probes.append({"method": method, "path": path, "status": status})
+
+    def probes(self) -> list[dict[str, Any]]:
+        """Requests to endpoints other than chat completions (the context probes), answered or 404."""
+        with self._lock:
+            return list(self._probes)
 
     def reset(self) -> None:
         """Forget the request log and statistics (options stay)."""
@@ -539,6 +607,20 @@ class FakeOpenAI:
                 f"resulted in {prompt_tokens} tokens. Please reduce the length of the messages."
             )
             return 400, _error(message, "invalid_request_error", "context_length_exceeded", "messages"), {}
+        limit = _local_context(opts)
+        if limit is not None and prompt_tokens > limit:
+            if opts.server == "ollama":  # Ollama keeps the last num_ctx tokens and says nothing
+                record["truncated"] = True
+                prompt_tokens = limit
+            elif opts.server == "llama.cpp":
+                return 400, {"error": {"code": 400, "type": "exceed_context_size_error",
+                                       "message": "the request exceeds the available context size, try increasing it",
+                                       "n_prompt_tokens": prompt_tokens, "n_ctx": limit}}, {}
+            else:
+                message = (f"This model's maximum context length is {limit} tokens. However, you requested "
+                           f"{prompt_tokens} tokens in the messages. Please reduce the length of the messages.")
+                return 400, {"object": "error", "message": message, "type": "BadRequestError", "param": None,
+                             "code": 400}, {}
         content, refusal, finish = self._answer(body, messages, response_format, action.get("answer", opts.answer))
         completion_tokens = max(_estimate_tokens(len(content or refusal or "")), 1)
         cached = 0
@@ -698,7 +780,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self.fake.options())
             return
         if path != "/v1/chat/completions":
-            self._send(404, _error(f"Invalid URL (POST {path})", "invalid_request_error", None))
+            if not self._local_server("POST", path, raw):
+                self._send(404, _error(f"Invalid URL (POST {path})", "invalid_request_error", None))
+                self.fake.log_probe("POST", path, 404)
             return
         self.fake._enter()
         try:
@@ -709,17 +793,33 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.fake._leave()
 
+    def _local_server(self, method: str, path: str, raw: bytes) -> bool:
+        """Answer a local server's own endpoint (context probes); False when this server has none there."""
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            body = {}
+        answer = self.fake.local_endpoint(method, path, body)
+        if answer is not None:
+            self._send(200, answer)
+            self.fake.log_probe(method, path, 200)
+        return answer is not None
+
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
         if path == "/__stats":
             self._send(200, self.fake.stats())
         elif path == "/__requests":
             self._send(200, self.fake.requests())
+        elif self._local_server("GET", path, b""):
+            return
         elif path == "/v1/models":
             models = [{"id": m, "object": "model", "created": 1744588800, "owned_by": "system"} for m in SNAPSHOTS]
             self._send(200, {"object": "list", "data": models})
+            self.fake.log_probe("GET", path, 200)
         else:
             self._send(404, _error(f"Invalid URL (GET {path})", "invalid_request_error", None))
+            self.fake.log_probe("GET", path, 404)
 
 
 @contextmanager
