@@ -8,6 +8,7 @@ so callers handle one family of errors::
     ├── LockHeldError        another run holds the lock (exit 75)
     ├── FatalRunError        the run cannot go on (bad credentials, quota gone) (exit 1)
     ├── StoreError           the Sources store failed outside of one item
+    ├── EnrichmentDeferred   not an error: the item went into a Batch API batch and stays in the Inbox
     └── ItemError            one item failed; it is marked Failed and the run goes on
         ├── ExtractionError  no text could be had (fetch, PDF, empty text)
         ├── EnrichmentError  the enricher gave no usable result
@@ -46,6 +47,14 @@ class FatalRunError(PipelineError):
 
 class StoreError(PipelineError):
     """The Sources store failed in a way not tied to one item."""
+
+
+class EnrichmentDeferred(PipelineError):
+    """The enricher handed the item to a batch (OPENAI_BATCH); a later run writes the answer."""
+
+    def __init__(self, batch: str) -> None:
+        self.batch = batch
+        super().__init__(f"submitted in batch {batch}")
 
 
 class ItemError(PipelineError):

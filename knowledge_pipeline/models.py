@@ -168,6 +168,7 @@ class OutcomeKind(str, Enum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    DEFERRED = "deferred"
 
 
 @dataclass

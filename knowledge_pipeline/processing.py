@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .enrichers.base import Enricher
-from .errors import ExtractionError, FatalRunError, ItemError, ServiceError
+from .errors import EnrichmentDeferred, ExtractionError, FatalRunError, ItemError, ServiceError
 from .extract import TextExtractor
 from .journal import Journal
 from .models import Item, Outcome, OutcomeKind, Taxonomy
@@ -66,6 +66,10 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
         await deps.store.write_enrichment(item, enrichment, text, repair=repair)
     except FatalRunError:
         raise
+    except EnrichmentDeferred as deferred:
+        telemetry.event("item_deferred", f"In batch {deferred.batch}: {item.title}", item_id=item.id,
+                        title=item.title, batch=deferred.batch)
+        return Outcome(item.id, item.title, OutcomeKind.DEFERRED, content_length=len(text))
     except ServiceError as exc:
         if exc.fatal:
             raise FatalRunError(str(exc)) from exc

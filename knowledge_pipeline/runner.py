@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .batches import BatchRun, batch_path_in_use
 from .budget import Budget
 from .capture import CaptureReport
 from .config import Settings
@@ -123,6 +124,7 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
     journal = Journal(settings.journal_path)
     extractor = TextExtractor(settings, gateway)
     enricher = make_enricher(settings, gateway, budget)
+    batching: BatchRun | None = None
     progress: Observer | None = None
     _install_signal_handlers(stop, telemetry)
     try:
@@ -159,7 +161,14 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
             progress = options.progress_factory(total)
             if progress is not None:
                 telemetry.add_observer(progress)
+        inbox = store.inbox(options.source_types)
         deps = Deps(store, enricher, extractor, journal, telemetry, taxonomy)
+        if batch_path_in_use(settings):  # OpenAI's Batch API (docs/openai.md): collect, hold, defer, submit
+            batching = BatchRun(settings, gateway, budget, journal, enricher)  # type: ignore[arg-type]
+            await batching.begin(taxonomy, total)
+            telemetry.add_observer(batching.observe)
+            inbox = batching.inbox(inbox)
+            deps = Deps(store, batching.enricher(), batching.extractor(extractor), journal, telemetry, taxonomy)
         engine = ParallelEnricher(
             deps,
             max_workers=settings.parallel_max_workers,
@@ -169,7 +178,9 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
             stop=stop,
             grace_seconds=settings.shutdown_grace_seconds,
         )
-        result.engine = await engine.run(store.inbox(options.source_types), total, mode=options.mode)
+        result.engine = await engine.run(inbox, total - (len(batching.held) if batching else 0), mode=options.mode)
+        if batching is not None:
+            await batching.finish(submit=not (result.engine.interrupted or result.engine.fatal_error))
         result.exit_code = _exit_code(result.engine, metrics, settings)
         result.error = result.engine.fatal_error
     except FatalRunError as exc:
@@ -192,7 +203,7 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
             if close:
                 close()
         result.metrics = metrics.summary()
-        await _close_all(store, journal, extractor, enricher)
+        await _close_all(store, journal, extractor, enricher, *([batching] if batching else []))
         await _finish(settings, options, telemetry, result)
     return result
 

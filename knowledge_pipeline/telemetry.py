@@ -80,6 +80,7 @@ class RunMetrics:
         self.failed = 0
         self.skipped = 0
         self.cancelled = 0
+        self.deferred = 0
         self.item_durations: list[float] = []
         self.api: dict[str, dict[str, Any]] = defaultdict(
             lambda: {"count": 0, "errors": 0, "retries": 0, "durations": []}
@@ -110,6 +111,9 @@ class RunMetrics:
 
     def _on_item_cancelled(self, data: dict[str, Any]) -> None:
         self.cancelled += 1
+
+    def _on_item_deferred(self, data: dict[str, Any]) -> None:
+        self.deferred += 1
 
     def _on_api_call_complete(self, data: dict[str, Any]) -> None:
         service = self.api[data["service"]]
@@ -161,7 +165,7 @@ class RunMetrics:
 
     @property
     def completed(self) -> int:
-        return self.succeeded + self.failed + self.skipped
+        return self.succeeded + self.failed + self.skipped + self.deferred
 
     def elapsed(self) -> float:
         return max(self._clock() - self.started, 0.0)
@@ -205,6 +209,7 @@ class RunMetrics:
                 "items_failed": self.failed,
                 "items_skipped": self.skipped,
                 "items_cancelled": self.cancelled,
+                "items_deferred": self.deferred,
                 "success_rate": round(self.succeeded / attempted, 4) if attempted else 1.0,
                 "failure_rate": round(self.failed / attempted, 4) if attempted else 0.0,
                 "duration_seconds": round(self.elapsed(), 4),

@@ -118,13 +118,16 @@ class LLMEnricher:
 
     # --- the direct path -----------------------------------------------------------------
 
-    async def enrich(self, item: Item, text: str, taxonomy: Taxonomy) -> Enrichment:
+    async def enrich(
+        self, item: Item, text: str, taxonomy: Taxonomy, *, parts: list[str] | None = None, chunks: int = 1
+    ) -> Enrichment:
+        """The item's enrichment; ``parts`` are summaries a batch already made of its chunks (``chunks`` of them)."""
         text = text.strip()
         if not text:
             raise EnrichmentError("no text to enrich")
         await self.fit_context()
         try:
-            return await self._enrich_fitting(item, text, taxonomy)
+            return await self._enrich_fitting(item, text, taxonomy, parts, chunks)
         except ServiceError as exc:
             if exc.fatal:
                 raise FatalRunError(str(exc)) from exc
@@ -165,10 +168,12 @@ class LLMEnricher:
         ])
         return min(self._max_output_tokens, int(largest * 1.5))
 
-    async def _enrich_fitting(self, item: Item, text: str, taxonomy: Taxonomy) -> Enrichment:
+    async def _enrich_fitting(
+        self, item: Item, text: str, taxonomy: Taxonomy, parts: list[str] | None, chunks: int
+    ) -> Enrichment:
         budget = self._input_tokens
         try:
-            return await self._enrich_within(item, text, taxonomy, budget)
+            return await self._enrich_within(item, text, taxonomy, budget, parts, chunks)
         except ServiceError as exc:
             smaller = smaller_budget(exc, budget)
             if smaller is None:
@@ -182,11 +187,11 @@ class LLMEnricher:
                 previous_input_tokens=budget,
                 input_tokens=smaller,
             )
-            return await self._enrich_within(item, text, taxonomy, smaller)
+            return await self._enrich_within(item, text, taxonomy, smaller, parts, chunks)
 
-    async def _enrich_within(self, item: Item, text: str, taxonomy: Taxonomy, input_tokens: int) -> Enrichment:
-        parts: list[str] | None = None
-        chunks = 1
+    async def _enrich_within(
+        self, item: Item, text: str, taxonomy: Taxonomy, input_tokens: int, parts: list[str] | None, chunks: int
+    ) -> Enrichment:
         while True:
             step = self.plan(item, text, taxonomy, parts, input_tokens=input_tokens)
             if step.kind == "final":

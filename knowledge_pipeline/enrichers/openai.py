@@ -25,6 +25,7 @@ import re
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from ..budget import Budget
 from ..config import Settings
@@ -306,3 +307,23 @@ def classify_error(
 def _mentions_response_format(exc: openai.APIStatusError, detail: str) -> bool:
     text = detail.lower()
     return exc.param == "response_format" or "response_format" in text or "json_schema" in text
+
+
+def prompt_of(body: dict[str, Any], step: str) -> Prompt:
+    """The Prompt a request body was built from (a batch line), enough to read the answer to it."""
+    system, *turns = body["messages"]
+    response_format = body.get("response_format") or {}
+    spec = response_format.get("json_schema") or {}
+    return Prompt(
+        system=system["content"],
+        messages=tuple(turns),
+        schema=spec.get("schema") if response_format.get("type") == JSON_SCHEMA else None,
+        schema_name=spec.get("name") or prompts.SCHEMA_NAME,
+        step=step,
+        cache_key=body.get(CACHE_KEY_PARAM),
+    )
+
+
+def reply_of_body(body: dict[str, Any], prompt: Prompt, requested_model: str) -> Reply:
+    """A chat completion received as JSON (a batch's output line) as a Reply."""
+    return reply_of(ChatCompletion.model_validate(body), prompt, requested_model)

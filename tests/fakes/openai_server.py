@@ -52,6 +52,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 
 from tests.fakes import QuietHTTPServer, max_in_window
+from tests.fakes.openai_batches import FakeBatches
 
 DEFAULT_API_KEY = "sk-fake-test-key-0123456789abcdef"
 ANSWER_MODES = ("normal", "refusal", "length", "invalid_json", "off_taxonomy", "fenced")
@@ -109,6 +110,15 @@ class Options:
     ollama_num_ctx: int | None = None
     model_context: int = 131072
     served_model: str = "gpt-4.1-mini"
+    batch_api: bool = True
+    batch_auto: bool = True
+    batch_delay: float = 0.0
+    batch_outcome: str = "completed"
+    batch_partial: float = 0.5
+    batch_line_errors: list[str] = field(default_factory=list)
+    batch_line_answers: dict[str, str] = field(default_factory=dict)
+    max_batch_requests: int = 50_000
+    max_batch_bytes: int = 200 * 1024 * 1024
     leak_key_in_errors: bool = False
     rpm_limit: int = 500
     tpm_limit: int = 200_000
@@ -396,6 +406,7 @@ class FakeOpenAI:
         self._log: list[dict[str, Any]] = []
         self._cache: dict[str, list[str]] = {}
         self._probes: list[dict[str, Any]] = []
+        self.batches = FakeBatches(self)
         self._in_flight = 0
         self._max_in_flight = 0
         self.configure(**options)
@@ -453,6 +464,17 @@ class FakeOpenAI:
         with self._lock:
             opts = Options(**{f.name: getattr(self._options, f.name) for f in fields(Options)})
         return local_server_info(opts, method, path, body, opts.served_model)
+
+    def answer_batch_line(self, body: dict[str, Any], answer: str | None) -> tuple[int, dict[str, Any], dict[str, Any]]:
+        """One line of a batch, answered like a direct chat completion (not logged as one)."""
+        with self._lock:
+            opts = Options(**{f.name: getattr(self._options, f.name) for f in fields(Options)})
+        record: dict[str, Any] = {"usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+                                            "cached_tokens": 0}}
+        headers = {"authorization": f"Bearer {self.api_key}"}
+        action = {"answer": answer} if answer else {}
+        status, response, _ = self._chat(opts, action, None, headers, json.dumps(body).encode(), record)
+        return status, response, record
 
     def log_probe(self, method: str, path: str, status: int) -> None:
         with self._lock:
@@ -749,11 +771,12 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode("utf-8")
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
+              content_type: str = "application/json") -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
         try:
             self.send_response(status)
-            self.send_header("content-type", "application/json")
+            self.send_header("content-type", content_type)
             self.send_header("content-length", str(len(data)))
             self.send_header("x-request-id", "req_" + uuid.uuid4().hex)
             self.send_header("openai-version", "2020-10-01")
@@ -780,6 +803,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self.fake.options())
             return
         if path != "/v1/chat/completions":
+            if self._files_or_batches("POST", raw):
+                return
             if not self._local_server("POST", path, raw):
                 self._send(404, _error(f"Invalid URL (POST {path})", "invalid_request_error", None))
                 self.fake.log_probe("POST", path, 404)
@@ -792,6 +817,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, body, extra)
         finally:
             self.fake._leave()
+
+    def _files_or_batches(self, method: str, raw: bytes) -> bool:
+        path, _, query = self.path.partition("?")
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        answer = self.fake.batches.route(method, path, query, headers, raw)
+        if answer is None:
+            return False
+        status, payload, content_type = answer
+        self._send(status, payload, content_type="application/json" if content_type == "json" else content_type)
+        return True
+
+    def do_DELETE(self) -> None:
+        if not self._files_or_batches("DELETE", b""):
+            self._send(404, _error(f"Invalid URL (DELETE {self.path})", "invalid_request_error", None))
 
     def _local_server(self, method: str, path: str, raw: bytes) -> bool:
         """Answer a local server's own endpoint (context probes); False when this server has none there."""
@@ -811,6 +850,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self.fake.stats())
         elif path == "/__requests":
             self._send(200, self.fake.requests())
+        elif self._files_or_batches("GET", b""):
+            return
         elif self._local_server("GET", path, b""):
             return
         elif path == "/v1/models":
