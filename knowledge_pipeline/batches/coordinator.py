@@ -103,7 +103,7 @@ class BatchRun:
         self.state.forget_stale()
         for batch in self.state.batches(COLLECTING):
             items = self.state.discard(batch.local_id)
-            self._event("batch_discarded", f"batch {batch.local_id} of a stopped run was never sent; "
+            self.telemetry.event("batch_discarded", f"batch {batch.local_id} of a stopped run was never sent; "
                         f"its {items} items are free again", level=logging.WARNING, local_id=batch.local_id, items=items)
         for batch in self.state.batches(UPLOADING, UPLOADED):
             await self._send(batch, recovering=True)
@@ -124,7 +124,7 @@ class BatchRun:
             self.batching, reason = False, "the server has no Batch API"
         else:
             self.batching, reason = True, f"{pending} items to enrich, at least BATCH_MIN_ITEMS={self.settings.batch_min_items}"
-        self._event("batch_mode", f"openai: {'Batch API' if self.batching else 'direct calls'} ({reason}); "
+        self.telemetry.event("batch_mode", f"openai: {'Batch API' if self.batching else 'direct calls'} ({reason}); "
                     f"{len(self.held)} items wait in open batches",
                     batching=self.batching, reason=reason, items_held=len(self.held), items_pending=pending)
 
@@ -215,18 +215,18 @@ class BatchRun:
             if exc.fatal:
                 raise FatalRunError(str(exc)) from exc
             if exc.retryable:  # it may have happened: the next run looks for it before trying again
-                self._event("batch_submit_pending", f"batch {batch.local_id}: {exc}; the next run finishes it",
+                self.telemetry.event("batch_submit_pending", f"batch {batch.local_id}: {exc}; the next run finishes it",
                             level=logging.WARNING, local_id=batch.local_id, error=str(exc))
                 return
             items = self.state.discard(batch.local_id)
-            self._event("batch_submit_failed", f"batch {batch.local_id} refused: {exc}; its {items} items "
+            self.telemetry.event("batch_submit_failed", f"batch {batch.local_id} refused: {exc}; its {items} items "
                         "will be enriched directly", level=logging.ERROR, local_id=batch.local_id, error=str(exc),
                         items=items)
             return
         record = self.state.batch(batch.local_id)
         self.state.update(batch.local_id, state=SUBMITTED, remote_id=remote.id, remote_status=remote.status,
                           submitted_at=_iso_now())
-        self._event(
+        self.telemetry.event(
             "batch_submitted",
             f"batch {remote.id} ({batch.local_id}): {record.items} items, {record.requests} requests"  # type: ignore[union-attr]
             + (" (recovered after a stopped run)" if recovering else ""),
@@ -261,7 +261,7 @@ class BatchRun:
         except ServiceError as exc:
             if exc.fatal:
                 raise FatalRunError(str(exc)) from exc
-            self._event("batch_poll_failed", f"batch {batch.remote_id}: {exc}; its items stay held until the next run",
+            self.telemetry.event("batch_poll_failed", f"batch {batch.remote_id}: {exc}; its items stay held until the next run",
                         level=logging.WARNING, batch_id=batch.remote_id, error=str(exc))
 
     async def _collect(self, batch: BatchRecord, remote: Any, taxonomy: Taxonomy) -> None:
@@ -293,7 +293,7 @@ class BatchRun:
                           output_file_id=remote.output_file_id, error_file_id=remote.error_file_id,
                           items_enriched=statuses.count(READY), cost_usd=total_cost)
         errors = [e.message for e in ((remote.errors.data or []) if remote.errors else [])][:3]
-        self._event(
+        self.telemetry.event(
             "batch_collected",
             f"batch {remote.id} {remote.status}: {statuses.count(READY)} items answered, {statuses.count(NEXT)} "
             f"waiting for their reduce step, {statuses.count(RETRY)} to enrich directly",
@@ -345,9 +345,6 @@ class BatchRun:
             if response.get("status_code") == 200 and isinstance(response.get("body"), dict):
                 answers[line["custom_id"]] = response["body"]
         return answers
-
-    def _event(self, event_type: str, message: str, *, level: int = logging.INFO, **fields: Any) -> None:
-        self.telemetry.event(event_type, message, level=level, **fields)
 
 
 class StoredText:
