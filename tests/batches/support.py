@@ -21,13 +21,13 @@ def article(n: int) -> str:
             f"Engineers measured a {n}% gain. Teams move pilots into production. Budgets keep growing.")
 
 
-def seed(path: Path, count: int, *, long_every: int = 0) -> list[str]:
-    """``count`` Inbox items with their text (no fetch); every ``long_every``-th one a long document."""
+def seed(path: Path, count: int, *, long_every: int = 0, start: int = 0) -> list[str]:
+    """``count`` Inbox items (numbered from ``start``) with their text (no fetch); every ``long_every``-th long."""
     async def main() -> list[str]:
         store = SqliteStore(path)
         await store.open()
         ids = []
-        for n in range(count):
+        for n in range(start, start + count):
             text = long_text(40_000) if long_every and n % long_every == 0 else article(n)
             item = await store.add(NewItem(f"Report {n}", SourceType.RSS, f"hash-{n}", url=f"https://example.com/{n}",
                                            content=text))

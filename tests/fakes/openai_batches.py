@@ -24,7 +24,8 @@ JSONL, a duplicate ``custom_id``, a wrong ``url`` or ``method``, more than
 with ``errors.data`` naming the line. ``POST .../cancel`` makes the batch
 ``cancelling``; the next retrieve finds it ``cancelled`` with partial results.
 With ``batch_auto=False`` batches stay ``in_progress`` until
-``finish_batches()``.
+``finish_batches()``. ``batch_latency`` holds each answer back after the
+request was carried out and logged.
 """
 
 from __future__ import annotations
@@ -115,6 +116,9 @@ class FakeBatches:
         with self._lock:
             self.log.append({"t": started, "method": method, "path": path, "status": result[0],
                              "endpoint": _endpoint(method, parts[1:])})
+        latency = self.fake.options()["batch_latency"]
+        if latency:  # done and logged, not yet answered: the window a kill -9 must survive
+            time.sleep(latency)
         return result
 
     def _dispatch(self, method: str, parts: list[str], params: dict[str, str], headers: dict[str, str], raw: bytes

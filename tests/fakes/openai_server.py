@@ -111,6 +111,7 @@ class Options:
     model_context: int = 131072
     served_model: str = "gpt-4.1-mini"
     batch_api: bool = True
+    batch_latency: float = 0.0
     batch_auto: bool = True
     batch_delay: float = 0.0
     batch_outcome: str = "completed"
