@@ -18,6 +18,7 @@ class SourceType(str, Enum):
     RSS = "RSS"
     WEBSITE = "Website"
     PDF = "PDF"
+    EMAIL = "Email"
 
 
 DEFAULT_CONTENT_TYPES: tuple[str, ...] = (
@@ -88,6 +89,7 @@ class Item:
     vendor: str | None = None
     error: str | None = None
     archived: bool = False
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,9 @@ class Enrichment:
     published_date: date | None = None
     chunks: int = 1
     analyses: tuple[AnalysisResult, ...] = ()
+    # Not from the enricher: set by process_item from the extraction, written with the rest.
+    title: str | None = None
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         data = {
@@ -138,6 +143,8 @@ class Enrichment:
             "key_insights": list(self.key_insights),
             "published_date": self.published_date.isoformat() if self.published_date else None,
             "chunks": self.chunks,
+            "title": self.title,
+            "warnings": list(self.warnings),
         }
         if self.analyses:
             data["analyses"] = [a.to_dict() for a in self.analyses]
@@ -160,7 +167,28 @@ class Enrichment:
             published_date=date.fromisoformat(published) if published else None,
             chunks=int(data.get("chunks", 1)),
             analyses=tuple(AnalysisResult.from_dict(a) for a in data.get("analyses") or ()),
+            title=data.get("title"),
+            warnings=tuple(data.get("warnings") or ()),
         )
+
+
+@dataclass(frozen=True)
+class PartialRead:
+    """Text that was capped or only partly recovered: ``kept`` of ``total`` ``unit`` (None: unknown).
+
+    ``cause`` names the setting that capped it or what went wrong; str() is
+    the one line kept with the item (``list --json`` shows it under ``warnings``).
+    """
+
+    unit: str
+    kept: int
+    total: int | None
+    cause: str
+    verb: str = "read"
+
+    def __str__(self) -> str:
+        of = f" of {self.total:,}" if self.total is not None else ""
+        return f"{self.kept:,}{of} {self.unit} {self.verb} ({self.cause})"
 
 
 class OutcomeKind(str, Enum):

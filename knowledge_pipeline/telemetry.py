@@ -90,6 +90,7 @@ class RunMetrics:
         self.unanswered = {"count": 0, "prompt_tokens": 0, "cost_usd": 0.0}
         self.batches = {"submitted": 0, "items_submitted": 0, "collected": 0, "items_collected": 0}
         self.error_reasons: dict[str, int] = defaultdict(int)
+        self.captured: dict[str, dict[str, int]] = {}
 
     def __call__(self, event_type: str, data: dict[str, Any]) -> None:
         with self._lock:
@@ -114,6 +115,9 @@ class RunMetrics:
 
     def _on_item_deferred(self, data: dict[str, Any]) -> None:
         self.deferred += 1
+
+    def _on_capture_complete(self, data: dict[str, Any]) -> None:
+        add_capture_counts(self.captured, data)
 
     def _on_api_call_complete(self, data: dict[str, Any]) -> None:
         service = self.api[data["service"]]
@@ -231,6 +235,7 @@ class RunMetrics:
                 },
                 **({"batches": dict(self.batches)} if any(self.batches.values()) else {}),
                 "top_errors": sorted(self.error_reasons.items(), key=lambda kv: -kv[1])[:5],
+                "captured": {kind: dict(counts) for kind, counts in sorted(self.captured.items())},
             }
 
     def _total(self) -> TokenTally:
@@ -280,6 +285,21 @@ class TokenTally:
 
     def cost(self) -> float | None:
         return round(self.cost_usd, 6) if self.cost_known else None
+
+
+CAPTURE_COUNTS = ("found", "added", "duplicates", "rejected")
+
+
+def add_capture_counts(totals: dict[str, dict[str, int]], data: dict[str, Any]) -> None:
+    """Add one ``capture_complete`` event to per-kind totals (feed, website, pdf, drive, manual...)."""
+    counts = totals.setdefault(str(data.get("kind") or "other"), {key: 0 for key in (*CAPTURE_COUNTS, "errors")})
+    for key in CAPTURE_COUNTS:
+        try:
+            counts[key] += int(data.get(key) or 0)
+        except (TypeError, ValueError):
+            pass
+    errors = data.get("errors")
+    counts["errors"] += len(errors) if isinstance(errors, list) else 0
 
 
 def _round(value: float | None) -> float | None:

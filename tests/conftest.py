@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +21,26 @@ _SCRUBBED = (
     "SOURCES_BACKEND", "ENRICHER", "RSS_FEEDS", "PDF_DIR", "USE_ENHANCED", "ENABLE_PARALLEL",
     "PARALLEL_MAX_WORKERS", "PARALLEL_RATE_LIMIT", "LOG_DIR", "LOG_LEVEL", "METRICS_TEXTFILE",
     "ALERT_WEBHOOK_URL", "SOURCES_DB_PATH", "JOURNAL_PATH", "MAX_COST_USD", "RSS_WINDOW_DAYS",
+    "GOOGLE_APP_CREDENTIALS", "DRIVE_FOLDER_ID", "GOOGLE_DRIVE_BASE_URL", "WEBSITE_SOURCES", "WEBSITE_AUTH_CONFIGS",
+    "FIRECRAWL_API_KEY", "FIRECRAWL_BASE_URL",
     "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL", "OPENAI_CONTEXT_TOKENS", "MAX_OUTPUT_TOKENS",
     "OPENAI_BATCH", "BATCH_MIN_ITEMS", "ANALYSES", "ANALYSES_FILE",
 )
+
+
+def require_system_dep(name: str, command: str) -> str:
+    """The path of a system program a test needs (e.g. ``promtool``).
+
+    Missing: the test is skipped with the reason, or fails when
+    ``KP_REQUIRE_SYSTEM_DEPS=1`` (CI sets it, and .ci/run installs the program).
+    """
+    path = shutil.which(command)
+    if path is None:
+        message = f"{name} is not installed ({command} not on PATH; .ci/run installs it)"
+        if os.environ.get("KP_REQUIRE_SYSTEM_DEPS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
 
 
 def clean_env(**overrides: str) -> dict[str, str]:

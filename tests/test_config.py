@@ -101,13 +101,18 @@ BAD_VALUES = {
     "MAX_COST_USD": "-1", "OPENAI_PRICES_FILE": "/nonexistent/prices.json", "OPENAI_PRICES": "[1, 2]",
     "MAX_DOWNLOAD_MB": "lots", "MAX_PDF_PAGES": "0", "ALLOW_PRIVATE_URLS": "perhaps", "ALERT_FAILURE_RATE": "-0.1",
     "ALERT_WEBHOOK_URL": "hooks.slack.com/x",
+    # sources beyond feeds and the PDF folder
+    "GOOGLE_APP_CREDENTIALS": "/nonexistent/key.json", "DRIVE_FOLDER_ID": "not a folder!", "DRIVE_RECURSIVE": "deep",
+    "DRIVE_EXPORT_DOCS": "maybe", "GOOGLE_DRIVE_BASE_URL": "googleapis.com", "WEBSITE_SOURCES": "example.com/blog",
+    "WEBSITE_WINDOW_DAYS": "-1", "WEBSITE_MAX_ARTICLES": "0", "WEBSITE_AUTH_CONFIGS": "/nonexistent/auth.json",
+    "FIRECRAWL_BASE_URL": "firecrawl",
     "ANTHROPIC_BASE_URL": "api.anthropic.com", "OPENAI_CONTEXT_TOKENS": "100", "MAX_OUTPUT_TOKENS": "10",
     "OPENAI_BATCH": "sometimes", "BATCH_MIN_ITEMS": "0", "ANALYSES": "swot,poetry",
     "ANALYSES_FILE": "/nonexistent/analyses.yaml",
 }
 FREE_TEXT = {"SOURCES_DB_PATH", "JOURNAL_PATH", "RSS_FEEDS", "PDF_DIR", "LOG_DIR", "NOTION_TOKEN", "NOTION_SOURCES_DB",
              "NOTION_PARENT_PAGE", "RSS_URL_PROP", "CREATED_PROP", "PDF_URL_PROP", "OPENAI_API_KEY", "OPENAI_MODEL",
-             "METRICS_TEXTFILE", "ANTHROPIC_API_KEY", "ANTHROPIC_MODEL"}
+             "METRICS_TEXTFILE", "FIRECRAWL_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_MODEL"}
 
 
 def test_every_variable_is_either_validated_here_or_free_text():

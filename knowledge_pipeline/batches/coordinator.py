@@ -40,9 +40,9 @@ from ..enrichers.accounting import Meter
 from ..enrichers.core import BadAnswer, LLMEnricher
 from ..enrichers.openai import JSON_SCHEMA, OpenAITransport, prompt_of, reply_of_body
 from ..enrichers.transport import STEP_ANALYSES, STEP_REDUCE, Usage
-from ..extract import TextExtractor
+from ..extract import Extracted, TextExtractor
 from ..journal import Journal
-from ..models import AnalysisResult, Enrichment, Item, SourceType, Taxonomy
+from ..models import AnalysisResult, Enrichment, Item, PartialRead, SourceType, Taxonomy
 from ..services import ServiceGateway
 from ..telemetry import Telemetry
 from .api import ENDPOINT, MAX_BYTES, MAX_REQUESTS, TERMINAL, BatchApi
@@ -95,6 +95,7 @@ class BatchRun:
         self.batching = False
         self.held: set[str] = set()
         self._current: str | None = None
+        self._reader: StoredText | None = None
 
     # --- start of the run ---------------------------------------------------------------------
 
@@ -142,15 +143,21 @@ class BatchRun:
                 await close()
 
     def extractor(self, inner: TextExtractor) -> StoredText:
-        return StoredText(inner, self.state)
+        self._reader = StoredText(inner, self.state, keep=self.batching)
+        return self._reader
 
     def enricher(self) -> BatchPathEnricher:
         return BatchPathEnricher(self)
 
     def observe(self, event_type: str, data: dict[str, Any]) -> None:
-        """An item written (by any path) no longer needs its batch row."""
-        if event_type == "item_complete" and data.get("item_id"):
-            self.state.forget(str(data["item_id"]))
+        """An item written (by any path) no longer needs its batch row; a finished item its extraction."""
+        item_id = data.get("item_id")
+        if not item_id or event_type not in ("item_complete", "item_error", "item_deferred"):
+            return
+        if event_type == "item_complete":
+            self.state.forget(str(item_id))
+        if self._reader is not None:
+            self._reader.recent.pop(str(item_id), None)
 
     # --- putting items into batches ---------------------------------------------------------------
 
@@ -169,8 +176,10 @@ class BatchRun:
                           completion=usage.completion + (400 if prompt.schema is None else prompt.max_output_tokens // 8))
         local_id = self._room_for(lines)
         chunks = step.chunks if parts is None else record.chunks  # type: ignore[union-attr]
+        found = self._reader.recent.pop(item.id, None) if self._reader is not None else None
         self.state.add_item(local_id, item.id, lines, text, phase="map" if step.kind == "map" else "final",
-                            parts=parts, chunks=chunks)
+                            parts=parts, chunks=chunks, extra=None if found is None else {
+                                "title": found.title, "warnings": [dataclasses.asdict(w) for w in found.warnings]})
         self.budget.reserve(self.meter.cost(self.transport.model, usage))
         raise EnrichmentDeferred(local_id)
 
@@ -348,18 +357,31 @@ class BatchRun:
 
 
 class StoredText:
-    """The extractor, except for items whose text a batch row kept (no second fetch)."""
+    """The extractor, except for items whose text a batch row kept (no second fetch).
 
-    def __init__(self, inner: TextExtractor, state: BatchState) -> None:
+    What it reads for an item about to be batched is kept in ``recent`` until
+    the item's row takes it (title and partial reads travel with the text).
+    """
+
+    def __init__(self, inner: TextExtractor, state: BatchState, *, keep: bool) -> None:
         self.inner = inner
         self.state = state
         self.fetcher = inner.fetcher
+        self.keep = keep
+        self.recent: dict[str, Extracted] = {}
 
-    async def extract(self, item: Item) -> str:
+    async def read(self, item: Item, *, title: bool = False) -> Extracted:
         record = self.state.item(item.id)
         if record is not None:
-            return record.text
-        return await self.inner.extract(item)
+            warnings = tuple(PartialRead(**w) for w in record.extra.get("warnings") or ())
+            return Extracted(record.text, record.extra.get("title") if title else None, warnings)
+        extracted = await self.inner.read(item, title=title)
+        if self.keep:
+            self.recent[item.id] = extracted
+        return extracted
+
+    async def extract(self, item: Item) -> str:
+        return (await self.read(item)).text
 
     async def close(self) -> None:
         await self.inner.close()

@@ -76,6 +76,7 @@ _SCHEMA = (
         local_id TEXT,
         phase TEXT,
         text BLOB NOT NULL,
+        extra TEXT,
         parts TEXT,
         chunks INTEGER NOT NULL DEFAULT 1,
         failures INTEGER NOT NULL DEFAULT 0,
@@ -113,11 +114,14 @@ class BatchRecord:
 
 @dataclass(frozen=True)
 class ItemRecord:
+    """``extra``: what extraction found besides the text (``title``, ``warnings`` as PartialRead fields)."""
+
     item_id: str
     status: str
     local_id: str | None
     phase: str | None
     text: str
+    extra: dict[str, Any]
     parts: list[str] | None
     chunks: int
     failures: int
@@ -214,7 +218,7 @@ class BatchState:
 
     def add_item(
         self, local_id: str, item_id: str, lines: list[tuple[str, str]], text: str, *, phase: str,
-        parts: list[str] | None, chunks: int,
+        parts: list[str] | None, chunks: int, extra: dict[str, Any] | None = None,
     ) -> None:
         """Put one item's request lines into a collecting batch, atomically."""
         size = sum(len(body.encode("utf-8")) + 1 for _, body in lines)
@@ -226,12 +230,12 @@ class BatchState:
             db.execute("UPDATE batches SET requests = requests + ?, bytes = bytes + ?, items = items + 1 "
                        "WHERE local_id = ?", (len(lines), size, local_id))
             db.execute(
-                """INSERT INTO items (item_id, status, local_id, phase, text, parts, chunks, failures, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
+                """INSERT INTO items (item_id, status, local_id, phase, text, extra, parts, chunks, failures,
+                   updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
                    ON CONFLICT(item_id) DO UPDATE SET status=excluded.status, local_id=excluded.local_id,
-                   phase=excluded.phase, text=excluded.text, parts=excluded.parts, chunks=excluded.chunks,
-                   updated_at=excluded.updated_at""",
-                (item_id, IN_BATCH, local_id, phase, _pack(text), _json(parts), chunks, _now()),
+                   phase=excluded.phase, text=excluded.text, extra=COALESCE(excluded.extra, extra),
+                   parts=excluded.parts, chunks=excluded.chunks, updated_at=excluded.updated_at""",
+                (item_id, IN_BATCH, local_id, phase, _pack(text), _json(extra), _json(parts), chunks, _now()),
             )
 
     def discard(self, local_id: str) -> int:
@@ -266,6 +270,7 @@ class BatchState:
         if row is None:
             return None
         return ItemRecord(row["item_id"], row["status"], row["local_id"], row["phase"], _unpack(row["text"]),
+                          json.loads(row["extra"]) if row["extra"] else {},
                           json.loads(row["parts"]) if row["parts"] else None, row["chunks"], row["failures"])
 
     def held(self) -> set[str]:

@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Collection
 
 from notion_client import AsyncClient
 
+from ..capture.registry import locator_property
 from ..config import Settings
 from ..errors import FatalRunError, ItemError, ServiceError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
@@ -45,6 +46,7 @@ from .notion_schema import (
     STATUS,
     SUMMARY,
     VENDOR,
+    WARNINGS,
     schema_problems,
 )
 
@@ -106,6 +108,10 @@ class NotionStore:
         self._title = "Title"
         self._taxonomy = Taxonomy()
         self._content: dict[str, str] = {}
+
+    @property
+    def max_raw_chars(self) -> int:
+        return self.settings.notion_max_raw_chars
 
     # -- opening: the data source and its schema ---------------------------------
 
@@ -213,6 +219,7 @@ class NotionStore:
             vendor=_option(props.get(VENDOR)),
             error=_plain(props.get(ERROR)) or None,
             archived=bool(page.get("in_trash") or page.get("archived")),
+            warnings=tuple(line for line in _plain(props.get(WARNINGS)).split("\n") if line),
         )
 
     # -- reading ----------------------------------------------------------------------
@@ -225,12 +232,23 @@ class NotionStore:
                     yield item
 
     def _inbox_filter(self, source_types: Collection[SourceType] | None) -> dict:
+        """Inbox items that their kind can read: a locating URL property set (capture/registry.py).
+
+        A type without a locating property is found by its Source Type alone. Without
+        ``source_types`` an item without a Source Type also counts when a URL locates it
+        (databases of the original pipeline). Notion allows one level of nested compounds.
+        """
         wanted = list(dict.fromkeys(SourceType(t) for t in source_types)) if source_types else list(SourceType)
-        located = []
-        if SourceType.RSS in wanted or SourceType.WEBSITE in wanted:
-            located.append({"property": self.settings.rss_url_prop, "url": {"is_not_empty": True}})
-        if SourceType.PDF in wanted:
-            located.append({"property": self.settings.pdf_url_prop, "url": {"is_not_empty": True}})
+        located: list[dict] = []
+        for source_type in wanted:
+            prop = locator_property(source_type, self.settings)
+            clause = (
+                {"property": prop, "url": {"is_not_empty": True}}
+                if prop
+                else {"property": SOURCE_TYPE, "select": {"equals": source_type.value}}
+            )
+            if clause not in located:
+                located.append(clause)
         clauses = [self._status_filter(Status.INBOX), located[0] if len(located) == 1 else {"or": located}]
         if source_types:
             clauses.append(self._types_filter(wanted))
@@ -337,6 +355,10 @@ class NotionStore:
             properties[created] = {"date": {"start": enrichment.published_date.isoformat()}}
         if self._has(ERROR, "rich_text"):
             properties[ERROR] = {"rich_text": []}
+        if self._has(WARNINGS, "rich_text"):
+            properties[WARNINGS] = {"rich_text": rich_text(cut_words("\n".join(enrichment.warnings), MAX_TEXT))}
+        if enrichment.title:
+            properties[self._title] = {"title": rich_text(cut_words(enrichment.title, MAX_TEXT))}
         properties[STATUS] = self._status(Status.ENRICHED)
         return properties
 

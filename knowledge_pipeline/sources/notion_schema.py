@@ -1,7 +1,7 @@
 """The Sources database schema: what the pipeline needs, how to create it, how to check it.
 
 The original pipeline's schema is the contract: every property of it is
-required by ``notion check``. Properties this project adds (``Error``) are
+required by ``notion check``. Properties this project adds (``Error``, ``Warnings``) are
 "recommended": the store writes them when present and skips them otherwise.
 Three names are settings (``RSS_URL_PROP``, ``CREATED_PROP``,
 ``PDF_URL_PROP``); the others are fixed.
@@ -26,6 +26,7 @@ CONTENT_TYPE = "Content-Type"
 AI_PRIMITIVE = "AI-Primitive"
 VENDOR = "Vendor"
 ERROR = "Error"
+WARNINGS = "Warnings"
 
 ERROR_SEVERITY = "error"
 RECOMMENDED = "recommended"
@@ -66,7 +67,7 @@ def sources_schema(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> list[
     return [
         PropertySpec(TITLE, ("title",), purpose="item title"),
         PropertySpec(STATUS, ("select", "status"), options=tuple(STATUS_COLORS), purpose="Inbox, Enriched or Failed"),
-        PropertySpec(SOURCE_TYPE, ("select",), options=tuple(t.value for t in SourceType), purpose="RSS, Website or PDF"),
+        PropertySpec(SOURCE_TYPE, ("select",), options=tuple(t.value for t in SourceType), purpose=", ".join(t.value for t in SourceType)),
         PropertySpec(settings.rss_url_prop, ("url",), setting="RSS_URL_PROP", purpose="article URL (RSS, Website)"),
         PropertySpec(settings.pdf_url_prop, ("url",), setting="PDF_URL_PROP", purpose="PDF location (file:// or https://)"),
         PropertySpec(HASH, ("rich_text",), purpose="dedup key"),
@@ -76,6 +77,8 @@ def sources_schema(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> list[
         PropertySpec(AI_PRIMITIVE, ("multi_select",), options=taxonomy.ai_primitives, purpose="taxonomy: AI primitives"),
         PropertySpec(VENDOR, ("select",), purpose="vendor named by the item"),
         PropertySpec(ERROR, ("rich_text",), required=False, purpose="why the item failed (added by this project)"),
+        PropertySpec(WARNINGS, ("rich_text",), required=False,
+                     purpose="text only partly read, one line each (added by this project)"),
     ]
 
 

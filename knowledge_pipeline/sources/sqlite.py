@@ -64,8 +64,14 @@ def _execute_script(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
+def _m002_item_warnings(db: sqlite3.Connection) -> None:
+    """Partial reads kept with the item (JSON list of one-line warnings), see processing.py."""
+    db.execute("ALTER TABLE items ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", _m001_initial),
+    ("m002_item_warnings", _m002_item_warnings),
 ]
 
 
@@ -97,6 +103,7 @@ def _row_to_item(row: sqlite3.Row) -> Item:
         vendor=row["vendor"],
         error=row["error"],
         archived=bool(row["archived"]),
+        warnings=tuple(json.loads(row["warnings"] or "[]")),
     )
 
 
@@ -113,6 +120,7 @@ class SqliteStore:
     """Sources in a local SQLite file (the embedded default)."""
 
     name = "sqlite"
+    max_raw_chars: int | None = None  # the Raw body keeps the whole text
 
     def __init__(self, path: Path, taxonomy: Taxonomy | None = None) -> None:
         self.path = Path(path)
@@ -240,7 +248,7 @@ class SqliteStore:
             )
             self.db.execute(
                 """UPDATE items SET status=?, summary=?, content_type=?, ai_primitives=?, vendor=?,
-                   created_date=?, error=NULL, updated_at=? WHERE id=?""",
+                   created_date=?, error=NULL, warnings=?, title=coalesce(?, title), updated_at=? WHERE id=?""",
                 (
                     Status.ENRICHED.value,
                     enrichment.executive_summary,
@@ -248,6 +256,8 @@ class SqliteStore:
                     json.dumps(list(enrichment.ai_primitives)),
                     enrichment.vendor,
                     created.isoformat() if created else None,
+                    json.dumps(list(enrichment.warnings), ensure_ascii=False),
+                    enrichment.title,
                     _now(),
                     item.id,
                 ),
