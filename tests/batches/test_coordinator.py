@@ -212,3 +212,39 @@ def test_one_run_splits_batches_at_the_apis_limits(tmp_path: Path) -> None:
     assert all(sum(len(json.dumps(line)) + 1 for line in batch) <= 8_000 for batch in lines)
     assert sorted(line["custom_id"] for batch in lines for line in batch) == sorted(f"item-{n}|single|0" for n in range(7))
     assert "failed" not in statuses_
+
+
+def test_a_batch_stores_exactly_what_direct_calls_store(tmp_path: Path) -> None:
+    """Same items, same answers: the Batch API path writes the same rows and bodies (titles found in the text too)."""
+    from knowledge_pipeline.models import NewItem
+    from knowledge_pipeline.sources.sqlite import SqliteStore
+
+    def world(name: str) -> Path:
+        root = tmp_path / name
+        seed(root / "data" / "sources.db", 3)
+
+        async def stand_in() -> None:  # an item known by its URL only: extraction gives it its own title
+            store = SqliteStore(root / "data" / "sources.db")
+            await store.open()
+            await store.add(NewItem("https://example.com/agents", SourceType.RSS, "hash-url", url="https://example.com/agents",
+                                    content="Agents Reach Production\n\nTeams at Microsoft moved agents into production."))
+            await store.close()
+
+        asyncio.run(stand_in())
+        return root
+
+    def rows(root: Path) -> list[tuple]:
+        with sqlite3.connect(root / "data" / "sources.db") as db:
+            items = db.execute("SELECT hash, title, status, summary, content_type, ai_primitives, vendor, "
+                               "created_date, error FROM items ORDER BY hash").fetchall()
+            blocks = db.execute("SELECT i.hash, b.toggle, b.position, b.text FROM blocks b JOIN items i "
+                                "ON i.id = b.item_id ORDER BY i.hash, b.position").fetchall()
+        return items + blocks
+
+    direct, batched = world("direct"), world("batched")
+    with start_fake_openai() as fake:
+        run(env(direct, fake, OPENAI_BATCH="never"))
+        run(env(batched, fake, OPENAI_BATCH="always"))
+        run(env(batched, fake, OPENAI_BATCH="always"))
+    assert rows(batched) == rows(direct)
+    assert ("hash-url", "Agents Reach Production") in [(r[0], r[1]) for r in rows(direct)]
