@@ -12,12 +12,14 @@ all the same.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from ..budget import Budget
+from ..errors import ServiceError
+from ..services import ServiceGateway
 from ..telemetry import Telemetry
 from .pricing import Prices, estimate_cost
-from .transport import Usage
+from .transport import CONNECTION_ERROR, TIMEOUT, Prompt, Reply, Usage, request_was_sent
 
 
 class Meter:
@@ -68,6 +70,12 @@ class Meter:
             fields["tier"] = self.tier
         return fields
 
+    def bill_lost(self, error: ServiceError, exc: BaseException, model: str, prompt: Prompt) -> ServiceError:
+        """A request that went out but whose answer was lost is billed: charge its estimated prompt tokens."""
+        if error.code in (TIMEOUT, CONNECTION_ERROR) and request_was_sent(exc):
+            error.fields = self.charge(model, unanswered_usage(prompt.estimated_tokens()))
+        return error
+
     def _warn_unpriced(self, model: str) -> None:
         if model in self._unpriced:
             return
@@ -84,3 +92,31 @@ class Meter:
 def unanswered_usage(prompt_tokens: int) -> Usage:
     """A sent request whose answer was lost: its prompt tokens, estimated, and nothing else."""
     return Usage(prompt=prompt_tokens, estimated=True)
+
+
+async def metered_call(
+    gateway: ServiceGateway,
+    meter: Meter,
+    operation: str,
+    request: Callable[[], Awaitable[Any]],
+    *,
+    prompt: Prompt,
+    model: str,
+    to_reply: Callable[[Any, Prompt, str], Reply],
+    classify: Callable[[BaseException], ServiceError],
+    context: dict[str, Any],
+) -> Reply:
+    """One model call through the gateway: its reply, its tokens in the event, its cost in the budget."""
+    replies: list[Reply] = []
+
+    def fields(response: Any) -> dict[str, Any]:
+        reply = to_reply(response, prompt, model)
+        replies.append(reply)
+        return meter.charge(reply.model, reply.usage)
+
+    await gateway.call(
+        meter.service, operation, request,
+        classify=lambda exc: meter.bill_lost(classify(exc), exc, model, prompt), fields=fields, context=context,
+    )
+    return replies[-1]
+

@@ -26,8 +26,8 @@ from ..budget import Budget
 from ..config import Settings
 from ..errors import ServiceError
 from ..services import ServiceGateway, retry_after_seconds
-from .accounting import Meter, unanswered_usage
-from .core import LLMEnricher
+from .accounting import Meter, metered_call
+from .core import LLMEnricher, limits
 from .transport import (
     CONNECTION_ERROR,
     CONTEXT_LENGTH_EXCEEDED,
@@ -35,7 +35,6 @@ from .transport import (
     Prompt,
     Reply,
     Usage,
-    request_was_sent,
     scrub,
 )
 
@@ -83,28 +82,12 @@ class AnthropicTransport:
 
     async def send(self, prompt: Prompt, *, context: dict[str, Any]) -> Reply:
         body = self.request(prompt)
-        replies: list[Reply] = []
-
-        def fields(message: Any) -> dict[str, Any]:
-            reply = reply_of(message, prompt, self.model)
-            replies.append(reply)
-            return self._meter.charge(reply.model, reply.usage)
-
-        await self._gateway.call(
-            SERVICE,
-            OPERATION,
-            lambda: self._client.messages.create(**body),
-            classify=lambda exc: self._classify(exc, prompt),
-            fields=fields,
+        return await metered_call(
+            self._gateway, self._meter, OPERATION, lambda: self._client.messages.create(**body),
+            prompt=prompt, model=self.model, to_reply=reply_of,
+            classify=lambda exc: classify_error(exc, secrets=self._settings.secrets, timeout=self._settings.api_timeout),
             context=context,
         )
-        return replies[-1]
-
-    def _classify(self, exc: BaseException, prompt: Prompt) -> ServiceError:
-        error = classify_error(exc, secrets=self._settings.secrets, timeout=self._settings.api_timeout)
-        if error.code in (TIMEOUT, CONNECTION_ERROR) and request_was_sent(exc):
-            error.fields = self._meter.charge(self.model, unanswered_usage(prompt.estimated_tokens()))
-        return error
 
 
 class AnthropicEnricher(LLMEnricher):
@@ -112,14 +95,7 @@ class AnthropicEnricher(LLMEnricher):
 
     def __init__(self, settings: Settings, gateway: ServiceGateway, budget: Budget) -> None:
         meter = Meter(SERVICE, budget, gateway.telemetry, overrides=settings.openai_prices)
-        super().__init__(
-            AnthropicTransport(settings, gateway, meter),
-            gateway.telemetry,
-            max_input_tokens=settings.max_input_tokens,
-            max_chunks=settings.max_chunks,
-            max_output_tokens=settings.max_output_tokens,
-            analyses=settings.analyses,
-        )
+        super().__init__(AnthropicTransport(settings, gateway, meter), gateway.telemetry, **limits(settings))
 
 
 def reply_of(message: Any, prompt: Prompt, requested_model: str) -> Reply:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NoReturn
 
+from ..config import Settings
 from ..errors import EnrichmentError, FatalRunError, ServiceError
 from ..models import AnalysisResult, Enrichment, Item, Taxonomy
 from ..telemetry import Telemetry
@@ -47,12 +48,12 @@ from .transport import (
     Prompt,
     Reply,
     Transport,
+    one_line,
 )
 
 MIN_INPUT_TOKENS = 250
 _MIN_TEXT_CHARS = 1000
 _HEADER_RESERVE_CHARS = 400
-_MAX_DETAIL = 300
 # A share of the model's output limit that one call is planned to need at most.
 _OUTPUT_SHARE = 0.6
 # OpenAI/vLLM: "maximum context length is N tokens"; llama.cpp: "available context size (N tokens)";
@@ -331,7 +332,7 @@ class LLMEnricher:
                 level=logging.WARNING,
                 item_id=item.id,
                 chunk=index,
-                refusal=_one_line(reply.refusal) if reply.refusal else None,
+                refusal=one_line(reply.refusal) if reply.refusal else None,
             )
             return None
         return content
@@ -339,7 +340,7 @@ class LLMEnricher:
     def parse(self, reply: Reply, prompt: Prompt, taxonomy: Taxonomy, item: Item) -> Any:
         """The checked answer: an Enrichment (standard call) or analysis results (analyses-only call)."""
         if reply.refusal:
-            raise BadAnswer("refusal", f"model refused: {_one_line(reply.refusal)}")
+            raise BadAnswer("refusal", f"model refused: {one_line(reply.refusal)}")
         if reply.truncated:
             raise BadAnswer("length", "output truncated (finish_reason=length)")
         data = reply.data
@@ -443,6 +444,12 @@ class LLMEnricher:
 # --- helpers --------------------------------------------------------------------------
 
 
+def limits(settings: Settings) -> dict[str, Any]:
+    """The core's settings every provider shares."""
+    return {"max_input_tokens": settings.max_input_tokens, "max_chunks": settings.max_chunks,
+            "max_output_tokens": settings.max_output_tokens, "analyses": settings.analyses}
+
+
 def smaller_budget(exc: ServiceError, budget: int) -> int | None:
     """A smaller input budget after context_length_exceeded, or None when there is no point."""
     if exc.code != CONTEXT_LENGTH_EXCEEDED:
@@ -493,6 +500,3 @@ def _strip_fences(content: str) -> str:
     return text
 
 
-def _one_line(text: str, limit: int = _MAX_DETAIL) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -32,8 +32,8 @@ from ..config import Settings
 from ..errors import ServiceError
 from ..services import ServiceGateway, retry_after_seconds
 from . import prompts
-from .accounting import Meter, unanswered_usage
-from .core import LLMEnricher, parse_date
+from .accounting import Meter, metered_call
+from .core import LLMEnricher, limits, parse_date
 from .local_servers import is_openai_url, probe_context
 from .transport import (
     CONNECTION_ERROR,
@@ -42,7 +42,6 @@ from .transport import (
     Prompt,
     Reply,
     Usage,
-    request_was_sent,
     scrub,
 )
 
@@ -137,34 +136,19 @@ class OpenAITransport:
 
     async def _call(self, prompt: Prompt, mode: str | None, context: dict[str, Any]) -> Reply:
         body = self.request(prompt, mode)
-        replies: list[Reply] = []
-
-        def fields(response: Any) -> dict[str, Any]:
-            reply = reply_of(response, prompt, self.model)
-            replies.append(reply)
-            return self._meter.charge(reply.model, reply.usage)
-
         try:
-            await self._gateway.call(
-                SERVICE,
-                OPERATION,
-                lambda: self._client.chat.completions.create(**body),
-                classify=lambda exc: self._classify(exc, prompt),
-                fields=fields,
-                context=context,
+            return await metered_call(
+                self._gateway, self._meter, OPERATION, lambda: self._client.chat.completions.create(**body),
+                prompt=prompt, model=self.model, to_reply=reply_of, classify=self._classify, context=context,
             )
         except ServiceError as exc:
             if exc.code != PARAMETER_UNSUPPORTED or CACHE_KEY_PARAM not in body:
                 raise
             self._drop_cache_key(exc)
             return await self._call(prompt, mode, context)
-        return replies[-1]
 
-    def _classify(self, exc: BaseException, prompt: Prompt) -> ServiceError:
-        error = classify_error(exc, secrets=self._settings.secrets, timeout=self._settings.api_timeout)
-        if error.code in (TIMEOUT, CONNECTION_ERROR) and request_was_sent(exc):
-            error.fields = self._meter.charge(self.model, unanswered_usage(prompt.estimated_tokens()))
-        return error
+    def _classify(self, exc: BaseException) -> ServiceError:
+        return classify_error(exc, secrets=self._settings.secrets, timeout=self._settings.api_timeout)
 
     def _fall_back_to_json_object(self, context: dict[str, Any], exc: ServiceError) -> None:
         if self._mode == JSON_OBJECT:
@@ -197,15 +181,8 @@ class OpenAIEnricher(LLMEnricher):
 
     def __init__(self, settings: Settings, gateway: ServiceGateway, budget: Budget) -> None:
         meter = Meter(SERVICE, budget, gateway.telemetry, overrides=settings.openai_prices)
-        super().__init__(
-            OpenAITransport(settings, gateway, meter),
-            gateway.telemetry,
-            max_input_tokens=settings.max_input_tokens,
-            max_chunks=settings.max_chunks,
-            max_output_tokens=settings.max_output_tokens,
-            context_tokens=settings.openai_context_tokens,
-            analyses=settings.analyses,
-        )
+        super().__init__(OpenAITransport(settings, gateway, meter), gateway.telemetry, **limits(settings),
+                         context_tokens=settings.openai_context_tokens)
 
     @property
     def response_mode(self) -> str | None:
