@@ -29,13 +29,13 @@ from ..services import ServiceGateway, retry_after_seconds
 from .accounting import Meter, metered_call
 from .core import LLMEnricher, limits
 from .transport import (
-    CONNECTION_ERROR,
     CONTEXT_LENGTH_EXCEEDED,
-    TIMEOUT,
     Prompt,
     Reply,
     Usage,
+    network_error,
     scrub,
+    status_error,
 )
 
 SERVICE = "anthropic"
@@ -135,13 +135,10 @@ def classify_error(
     exc: BaseException, *, secrets: tuple[str, ...] = (), timeout: float | None = None
 ) -> ServiceError:
     """Map an ``anthropic`` SDK exception to a ServiceError, by HTTP status as the SDK does."""
-    if isinstance(exc, anthropic.APITimeoutError):
-        after = f" after {timeout:g}s" if timeout else ""
-        return ServiceError(SERVICE, f"Anthropic request timed out{after}", code=TIMEOUT, retryable=True)
-    if isinstance(exc, anthropic.APIConnectionError):
-        cause = exc.__cause__ or exc
-        detail = scrub(f"{type(cause).__name__}: {cause}", secrets)
-        return ServiceError(SERVICE, f"Anthropic connection failed: {detail}", code=CONNECTION_ERROR, retryable=True)
+    network = network_error(exc, SERVICE, "Anthropic", timeout_type=anthropic.APITimeoutError,
+                            connection_type=anthropic.APIConnectionError, secrets=secrets, timeout=timeout)
+    if network is not None:
+        return network
     if not isinstance(exc, anthropic.APIStatusError):
         return ServiceError(SERVICE, f"Anthropic call failed: {scrub(f'{type(exc).__name__}: {exc}', secrets)}")
     status = exc.status_code
@@ -170,15 +167,7 @@ def classify_error(
     if status == 413 or (status == 400 and "prompt is too long" in detail.lower()):
         return ServiceError(SERVICE, f"Anthropic request too large ({label}): {detail}", status_code=status,
                             code=CONTEXT_LENGTH_EXCEEDED)
-    retryable = status in (408, 409) or status >= 500
-    return ServiceError(
-        SERVICE,
-        f"Anthropic {'server error' if status >= 500 else 'request failed'} ({label}): {detail}",
-        status_code=status,
-        code=kind,
-        retryable=retryable,
-        retry_after=retry_after_seconds(headers) if retryable else None,
-    )
+    return status_error(SERVICE, "Anthropic", status, kind, label, detail, headers)
 
 
 def _error_body(exc: anthropic.APIStatusError) -> tuple[str | None, str | None]:

@@ -36,13 +36,13 @@ from .accounting import Meter, metered_call
 from .core import LLMEnricher, limits, parse_date
 from .local_servers import is_openai_url, probe_context
 from .transport import (
-    CONNECTION_ERROR,
     CONTEXT_LENGTH_EXCEEDED,
-    TIMEOUT,
     Prompt,
     Reply,
     Usage,
+    network_error,
     scrub,
+    status_error,
 )
 
 __all__ = ["OpenAIEnricher", "OpenAITransport", "classify_error", "parse_date"]
@@ -219,13 +219,10 @@ def classify_error(
     exc: BaseException, *, secrets: tuple[str, ...] = (), timeout: float | None = None
 ) -> ServiceError:
     """Map an ``openai`` SDK exception to a ServiceError (retryable? fatal? Retry-After?)."""
-    if isinstance(exc, openai.APITimeoutError):
-        after = f" after {timeout:g}s" if timeout else ""
-        return ServiceError(SERVICE, f"OpenAI request timed out{after}", code=TIMEOUT, retryable=True)
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc
-        detail = scrub(f"{type(cause).__name__}: {cause}", secrets)
-        return ServiceError(SERVICE, f"OpenAI connection failed: {detail}", code=CONNECTION_ERROR, retryable=True)
+    network = network_error(exc, SERVICE, "OpenAI", timeout_type=openai.APITimeoutError,
+                            connection_type=openai.APIConnectionError, secrets=secrets, timeout=timeout)
+    if network is not None:
+        return network
     if not isinstance(exc, openai.APIStatusError):
         detail = scrub(f"{type(exc).__name__}: {exc}", secrets)
         return ServiceError(SERVICE, f"OpenAI call failed: {detail}")
@@ -270,15 +267,7 @@ def classify_error(
     if status == 400 and (exc.param == CACHE_KEY_PARAM or CACHE_KEY_PARAM in detail):
         message = f"OpenAI-compatible server rejected {CACHE_KEY_PARAM} ({label}): {detail}"
         return ServiceError(SERVICE, message, status_code=status, code=PARAMETER_UNSUPPORTED)
-    retryable = status in (408, 409) or status >= 500
-    return ServiceError(
-        SERVICE,
-        f"OpenAI {'server error' if status >= 500 else 'request failed'} ({label}): {detail}",
-        status_code=status,
-        code=code,
-        retryable=retryable,
-        retry_after=retry_after_seconds(exc.response.headers) if retryable else None,
-    )
+    return status_error(SERVICE, "OpenAI", status, code, label, detail, exc.response.headers)
 
 
 def _mentions_response_format(exc: openai.APIStatusError, detail: str) -> bool:

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..errors import ServiceError
+from ..services import retry_after_seconds
 from .chunking import CHARS_PER_TOKEN
 
 # Neutral error codes every transport maps its provider's errors to.
@@ -145,3 +147,34 @@ def request_was_sent(exc: BaseException) -> bool:
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
     return False
+
+
+def network_error(
+    exc: BaseException, service: str, provider: str, *, timeout_type: type, connection_type: type,
+    secrets: tuple[str, ...] = (), timeout: float | None = None,
+) -> ServiceError | None:
+    """A timeout or a connection failure of an SDK (both retryable); None for anything else."""
+    if isinstance(exc, timeout_type):
+        after = f" after {timeout:g}s" if timeout else ""
+        return ServiceError(service, f"{provider} request timed out{after}", code=TIMEOUT, retryable=True)
+    if isinstance(exc, connection_type):
+        cause = exc.__cause__ or exc
+        detail = scrub(f"{type(cause).__name__}: {cause}", secrets)
+        return ServiceError(service, f"{provider} connection failed: {detail}", code=CONNECTION_ERROR, retryable=True)
+    return None
+
+
+def status_error(
+    service: str, provider: str, status: int, code: str | None, label: str, detail: str, headers: Any
+) -> ServiceError:
+    """Any other HTTP error: retryable when 408, 409 or 5xx (with the server's Retry-After), else this item's."""
+    retryable = status in (408, 409) or status >= 500
+    return ServiceError(
+        service,
+        f"{provider} {'server error' if status >= 500 else 'request failed'} ({label}): {detail}",
+        status_code=status,
+        code=code,
+        retryable=retryable,
+        retry_after=retry_after_seconds(headers) if retryable else None,
+    )
+
