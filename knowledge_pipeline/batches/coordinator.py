@@ -100,7 +100,7 @@ class BatchRun:
     # --- start of the run ---------------------------------------------------------------------
 
     async def begin(self, taxonomy: Taxonomy, inbox: int) -> None:
-        self.state.open()
+        self.state.open()  # an OpenAI run always has one: cheap, and the batches command reads it
         self.state.forget_stale()
         for batch in self.state.batches(COLLECTING):
             items = self.state.discard(batch.local_id)
