@@ -166,7 +166,7 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
         deps = Deps(store, enricher, extractor, journal, telemetry, taxonomy)
         if batch_path_in_use(settings):  # OpenAI's Batch API (docs/openai.md): collect, hold, defer, submit
             batching = BatchRun(settings, gateway, budget, journal, enricher)  # type: ignore[arg-type]
-            await batching.begin(taxonomy, total)
+            await batching.begin(taxonomy, total, options.source_types)
             telemetry.add_observer(batching.observe)
             inbox = batching.inbox(inbox)
             deps = Deps(store, batching.enricher(), batching.extractor(extractor), journal, telemetry, taxonomy)
@@ -179,7 +179,7 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
             stop=stop,
             grace_seconds=settings.shutdown_grace_seconds,
         )
-        result.engine = await engine.run(inbox, total - (len(batching.held) if batching else 0), mode=options.mode)
+        result.engine = await engine.run(inbox, total - (batching.held_here if batching else 0), mode=options.mode)
         if batching is not None:
             await batching.finish(submit=not (result.engine.interrupted or result.engine.fatal_error))
         result.exit_code = _exit_code(result.engine, metrics, settings)

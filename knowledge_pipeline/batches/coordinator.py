@@ -31,7 +31,7 @@ import logging
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Collection
 
 from ..budget import Budget
 from ..config import Settings
@@ -94,12 +94,14 @@ class BatchRun:
         self.max_bytes = max_bytes
         self.batching = False
         self.held: set[str] = set()
+        self.held_here = 0
         self._current: str | None = None
         self._reader: StoredText | None = None
 
     # --- start of the run ---------------------------------------------------------------------
 
-    async def begin(self, taxonomy: Taxonomy, inbox: int) -> None:
+    async def begin(self, taxonomy: Taxonomy, inbox: int, source_types: Collection[SourceType] = ()) -> None:
+        """Finish, poll and collect earlier batches, then choose this run's way (``inbox``: its Inbox count)."""
         self.state.open()  # an OpenAI run always has one: cheap, and the batches command reads it
         self.state.forget_stale()
         for batch in self.state.batches(COLLECTING):
@@ -111,7 +113,8 @@ class BatchRun:
         for batch in self.state.batches(SUBMITTED):
             await self._poll(batch, taxonomy)
         self.held = self.state.held()
-        await self._choose(inbox - len(self.held))
+        self.held_here = len(self.state.held({SourceType(t).value for t in source_types}))
+        await self._choose(inbox - self.held_here)
 
     async def _choose(self, pending: int) -> None:
         mode = self.settings.openai_batch
@@ -126,8 +129,8 @@ class BatchRun:
         else:
             self.batching, reason = True, f"{pending} items to enrich, at least BATCH_MIN_ITEMS={self.settings.batch_min_items}"
         self.telemetry.event("batch_mode", f"openai: {'Batch API' if self.batching else 'direct calls'} ({reason}); "
-                    f"{len(self.held)} items wait in open batches",
-                    batching=self.batching, reason=reason, items_held=len(self.held), items_pending=pending)
+                    f"{self.held_here} items wait in open batches",
+                    batching=self.batching, reason=reason, items_held=self.held_here, items_pending=pending)
 
     # --- what the engine sees ----------------------------------------------------------------------
 
@@ -178,7 +181,7 @@ class BatchRun:
         chunks = step.chunks if parts is None else record.chunks  # type: ignore[union-attr]
         found = self._reader.recent.pop(item.id, None) if self._reader is not None else None
         self.state.add_item(local_id, item.id, lines, text, phase="map" if step.kind == "map" else "final",
-                            parts=parts, chunks=chunks, extra=None if found is None else {
+                            parts=parts, chunks=chunks, source_type=item.source_type.value, extra=None if found is None else {
                                 "title": found.title, "warnings": [dataclasses.asdict(w) for w in found.warnings]})
         self.budget.reserve(self.meter.cost(self.transport.model, usage))
         raise EnrichmentDeferred(local_id)

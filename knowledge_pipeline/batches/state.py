@@ -33,7 +33,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
 from ..errors import StoreError
 
@@ -72,6 +72,7 @@ _SCHEMA = (
         PRIMARY KEY (local_id, position))""",
     """CREATE TABLE IF NOT EXISTS items (
         item_id TEXT PRIMARY KEY,
+        source_type TEXT,
         status TEXT NOT NULL,
         local_id TEXT,
         phase TEXT,
@@ -218,7 +219,7 @@ class BatchState:
 
     def add_item(
         self, local_id: str, item_id: str, lines: list[tuple[str, str]], text: str, *, phase: str,
-        parts: list[str] | None, chunks: int, extra: dict[str, Any] | None = None,
+        parts: list[str] | None, chunks: int, extra: dict[str, Any] | None = None, source_type: str | None = None,
     ) -> None:
         """Put one item's request lines into a collecting batch, atomically."""
         size = sum(len(body.encode("utf-8")) + 1 for _, body in lines)
@@ -230,12 +231,13 @@ class BatchState:
             db.execute("UPDATE batches SET requests = requests + ?, bytes = bytes + ?, items = items + 1 "
                        "WHERE local_id = ?", (len(lines), size, local_id))
             db.execute(
-                """INSERT INTO items (item_id, status, local_id, phase, text, extra, parts, chunks, failures,
-                   updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+                """INSERT INTO items (item_id, source_type, status, local_id, phase, text, extra, parts, chunks,
+                   failures, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
                    ON CONFLICT(item_id) DO UPDATE SET status=excluded.status, local_id=excluded.local_id,
                    phase=excluded.phase, text=excluded.text, extra=COALESCE(excluded.extra, extra),
                    parts=excluded.parts, chunks=excluded.chunks, updated_at=excluded.updated_at""",
-                (item_id, IN_BATCH, local_id, phase, _pack(text), _json(extra), _json(parts), chunks, _now()),
+                (item_id, source_type, IN_BATCH, local_id, phase, _pack(text), _json(extra), _json(parts), chunks,
+                 _now()),
             )
 
     def discard(self, local_id: str) -> int:
@@ -273,9 +275,10 @@ class BatchState:
                           json.loads(row["extra"]) if row["extra"] else {},
                           json.loads(row["parts"]) if row["parts"] else None, row["chunks"], row["failures"])
 
-    def held(self) -> set[str]:
-        """Items in a batch not yet collected: never enriched directly."""
-        return {row[0] for row in self.db.execute("SELECT item_id FROM items WHERE status = ?", (IN_BATCH,))}
+    def held(self, source_types: Collection[str] | None = None) -> set[str]:
+        """Items in a batch not yet collected (of these Source Types): never enriched directly."""
+        rows = self.db.execute("SELECT item_id, source_type FROM items WHERE status = ?", (IN_BATCH,))
+        return {row[0] for row in rows if not source_types or row[1] in source_types}
 
     def forget(self, item_id: str) -> None:
         """The item was written (or no longer needs the batch path): drop its row, unless a batch holds it."""

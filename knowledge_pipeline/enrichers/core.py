@@ -22,6 +22,7 @@ one item are planned by :meth:`LLMEnricher.plan`, which the Batch API path
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import difflib
 import json
@@ -111,6 +112,7 @@ class LLMEnricher:
         self._max_output_tokens = max_output_tokens
         self._context_tokens = context_tokens
         self._context_checked = False
+        self._context_lock = asyncio.Lock()
 
     @property
     def input_tokens(self) -> int:
@@ -141,8 +143,11 @@ class LLMEnricher:
         """Once per run: lower the input budget to what the server's context leaves for the answer."""
         if self._context_checked:
             return
-        self._context_checked = True
-        window = self._context_tokens or await self.transport.context_tokens()
+        async with self._context_lock:  # the other workers wait: none may send a prompt sized for no context
+            if self._context_checked:
+                return
+            window = self._context_tokens or await self.transport.context_tokens()
+            self._context_checked = True
         if not window:
             return
         reserve = self._answer_reserve()

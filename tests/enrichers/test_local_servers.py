@@ -85,3 +85,13 @@ def test_openai_itself_is_never_asked():
     assert is_openai_url(None) and is_openai_url("https://api.openai.com/v1")
     assert not is_openai_url("http://localhost:11434/v1")
     assert server_root("http://localhost:11434/v1/") == "http://localhost:11434"
+
+
+def test_parallel_workers_wait_for_the_context_before_their_first_prompt():
+    docs = [Doc(id=f"item-{n}", text=long_text(30_000)) for n in range(4)]
+    with start_fake_openai(server="ollama", ollama_num_ctx=4096, latency=0.05) as fake:
+        r = run(fake, docs, parallel=True)
+        truncated = [rq for rq in fake.requests() if rq.get("truncated")]
+        asked = [p for p in fake.probes() if p["path"] == "/api/show"]
+    assert all(isinstance(x, Enrichment) for x in r.results), r.results
+    assert not truncated and len(asked) == 1
