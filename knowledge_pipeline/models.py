@@ -63,6 +63,7 @@ class NewItem:
     pdf_path: str | None = None
     content: str | None = None
     created_date: date | None = None
+    sender: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class Item:
 
     ``url`` is the Article URL (RSS, Website); ``pdf_path`` is the PDF location
     (a local path or a ``file://``/``http(s)://`` URL). ``content`` is text the
-    capture already had (a feed's full article), so no fetch is needed.
+    capture already had (a feed's full article, an email's text), so no fetch
+    is needed. ``sender`` is an email's From (``Name <address>``).
     """
 
     id: str
@@ -90,6 +92,7 @@ class Item:
     error: str | None = None
     archived: bool = False
     warnings: tuple[str, ...] = ()
+    sender: str | None = None
 
 
 @dataclass(frozen=True)

@@ -106,13 +106,17 @@ BAD_VALUES = {
     "DRIVE_EXPORT_DOCS": "maybe", "GOOGLE_DRIVE_BASE_URL": "googleapis.com", "WEBSITE_SOURCES": "example.com/blog",
     "WEBSITE_WINDOW_DAYS": "-1", "WEBSITE_MAX_ARTICLES": "0", "WEBSITE_AUTH_CONFIGS": "/nonexistent/auth.json",
     "FIRECRAWL_BASE_URL": "firecrawl",
+    "EMAIL_IMAP_HOST": "imap.example.com/INBOX", "EMAIL_IMAP_PORT": "99999", "EMAIL_IMAP_SSL": "tls",
+    "EMAIL_IMAP_CA_FILE": "/nonexistent/ca.pem", "EMAIL_SEARCH": "SUBJECT \"caf\u00e9\"", "EMAIL_WINDOW_DAYS": "-1",
+    "EMAIL_SENDER_WHITELIST": "news@", "EMAIL_SENDER_BLACKLIST": "a@b@c.com",
     "ANTHROPIC_BASE_URL": "api.anthropic.com", "OPENAI_CONTEXT_TOKENS": "100", "MAX_OUTPUT_TOKENS": "10",
     "OPENAI_BATCH": "sometimes", "BATCH_MIN_ITEMS": "0", "ANALYSES": "swot,poetry",
     "ANALYSES_FILE": "/nonexistent/analyses.yaml",
 }
 FREE_TEXT = {"SOURCES_DB_PATH", "JOURNAL_PATH", "RSS_FEEDS", "PDF_DIR", "LOG_DIR", "NOTION_TOKEN", "NOTION_SOURCES_DB",
              "NOTION_PARENT_PAGE", "RSS_URL_PROP", "CREATED_PROP", "PDF_URL_PROP", "OPENAI_API_KEY", "OPENAI_MODEL",
-             "METRICS_TEXTFILE", "FIRECRAWL_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_MODEL"}
+             "METRICS_TEXTFILE", "FIRECRAWL_API_KEY", "EMAIL_IMAP_USER", "EMAIL_IMAP_PASSWORD", "EMAIL_IMAP_FOLDER",
+             "EMAIL_URL_PROP", "ANTHROPIC_API_KEY", "ANTHROPIC_MODEL"}
 
 
 def test_every_variable_is_either_validated_here_or_free_text():

@@ -39,6 +39,7 @@ def item_to_dict(item: Item) -> dict[str, Any]:
         "summary": item.summary,
         "error": item.error,
         "warnings": list(item.warnings),
+        "sender": item.sender,
     }
 
 

@@ -34,6 +34,7 @@ __all__ = ["TextExtractor", "Extracted", "Fetcher", "Fetched", "html_to_text", "
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+_MARKUP = re.compile(r"</[a-zA-Z][a-zA-Z0-9]*\s*>|<(?:br|hr|img)\b[^<>]*>", re.IGNORECASE)
 _TEXT_TYPES = ("text/plain", "text/markdown")
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "")
 
@@ -159,8 +160,12 @@ class Extracted:
 
 
 def _content_text(content: str, url: str | None) -> str:
-    """Feed content as text: HTML is converted, plain text is kept."""
-    if "<" in content and ">" in content:
+    """Captured content as text: markup (a closing tag, a <br>) is converted, plain text is kept as it is.
+
+    Plain text may hold "<" and ">" ("growth >20%", "a<b and c>d"): parsing it as
+    HTML would eat words and merge paragraphs.
+    """
+    if _MARKUP.search(content):
         return html_to_text(content, url)
     return content
 

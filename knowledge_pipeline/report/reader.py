@@ -50,6 +50,8 @@ KNOWN_EVENTS = frozenset(
         "capture_error",
         "item_captured",
         "entry_rejected",
+        "entry_duplicate",
+        "email_text_unavailable",
         "feed_error",
         "feed_warning",
         # external calls, limits, money

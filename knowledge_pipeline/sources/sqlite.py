@@ -67,11 +67,15 @@ def _execute_script(db: sqlite3.Connection, script: str) -> None:
 def _m002_item_warnings(db: sqlite3.Connection) -> None:
     """Partial reads kept with the item (JSON list of one-line warnings), see processing.py."""
     db.execute("ALTER TABLE items ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'")
+def _m003_sender(db: sqlite3.Connection) -> None:
+    """Email items carry their sender (issue 16)."""
+    db.execute("ALTER TABLE items ADD COLUMN sender TEXT")
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", _m001_initial),
     ("m002_item_warnings", _m002_item_warnings),
+    ("m003_sender", _m003_sender),
 ]
 
 
@@ -104,6 +108,7 @@ def _row_to_item(row: sqlite3.Row) -> Item:
         error=row["error"],
         archived=bool(row["archived"]),
         warnings=tuple(json.loads(row["warnings"] or "[]")),
+        sender=row["sender"],
     )
 
 
@@ -177,7 +182,7 @@ class SqliteStore:
         with self._transaction():
             cursor = self.db.execute(
                 """INSERT OR IGNORE INTO items (id, title, status, source_type, url, pdf_path, hash,
-                   content, created_date, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                   content, created_date, sender, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (
                     item_id,
                     item.title,
@@ -188,6 +193,7 @@ class SqliteStore:
                     item.hash,
                     item.content,
                     item.created_date.isoformat() if item.created_date else None,
+                    item.sender,
                     now,
                     now,
                 ),
