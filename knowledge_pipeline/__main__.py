@@ -4,7 +4,9 @@ The pipeline captures feeds, web articles and PDFs into a Sources store
 (SQLite or Notion) and enriches each item with summaries and labels; the
 enrich scripts (enrich_rss.py, enrich.py, *_enhanced.py, pipeline_enhanced.sh)
 run it. These commands show the Sources (list), the runs recorded in the log
-(report) and create or check the Notion Sources database (notion).
+(report), create or check the Notion Sources database (notion), and list or
+cancel the OpenAI Batch API batches of this pipeline (batches).
+
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ if __name__ == "__main__":  # before the imports below, which need the dependenc
 from .config import load_settings
 from .errors import ConfigError
 
-COMMAND_MODULES = ("listing", "report", "notion")
+COMMAND_MODULES = ("listing", "report", "notion", "batches")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

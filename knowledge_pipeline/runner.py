@@ -8,13 +8,15 @@ events are shown (logging setup, progress bar).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Collection, TypeVar
 
+from .batches import BatchRun, batch_path_in_use
 from .budget import Budget
 from .capture import CaptureReport, report_complete
 from .capture.handover import CaptureStore
@@ -125,6 +127,7 @@ async def _locked_run(
     journal = Journal(settings.journal_path)
     extractor = (options.extractor_factory or TextExtractor)(settings, gateway)
     enricher = make_enricher(settings, gateway, budget)
+    batching: BatchRun | None = None
     progress: Observer | None = None
     shutdown.install()
     locked_out = False
@@ -150,6 +153,22 @@ async def _locked_run(
         capture_store = CaptureStore(store, extractor, dedup, journal if settings.enrich_first else None)
         deps = Deps(store, enricher, extractor, journal, telemetry, taxonomy, item_timeout=settings.item_timeout,
                     breaker=gateway.breaker, duplicates=Duplicates(dedup, capture_store.store_hashes))
+        if settings.enrich_first:
+            await _retry_failed(options, store, telemetry, result, until_stopped)
+            total = journal.count_pending(options.source_types) + await store.count_inbox(options.source_types)
+        else:
+            result.captures = await until_stopped(_capture(settings, options, capture_store, extractor, gateway,
+                                                           telemetry))
+            await _retry_failed(options, store, telemetry, result, until_stopped)
+            total = await store.count_inbox(options.source_types)
+        held: Collection[str] = ()
+        if batch_path_in_use(settings):  # OpenAI's Batch API (docs/openai.md): collect, hold, defer, submit
+            batching = BatchRun(settings, gateway, budget, journal, enricher)  # type: ignore[arg-type]
+            await batching.begin(taxonomy, total, options.source_types)
+            telemetry.add_observer(batching.observe)
+            held = batching.held
+            total -= batching.held_here
+            deps = dataclasses.replace(deps, enricher=batching.enricher(), extractor=batching.extractor(extractor))
         engine = ParallelEnricher(
             deps,
             max_workers=settings.parallel_max_workers,
@@ -160,22 +179,20 @@ async def _locked_run(
             grace_seconds=settings.shutdown_grace_seconds,
         )
         if settings.enrich_first:
-            await _retry_failed(options, store, telemetry, result, until_stopped)
-            total = journal.count_pending(options.source_types) + await store.count_inbox(options.source_types)
             items: Any = _enrich_first(settings, options, store, journal, capture_store, extractor, gateway,
-                                       telemetry, engine, result)
+                                       telemetry, engine, result, held)
         else:
-            result.captures = await until_stopped(_capture(settings, options, capture_store, extractor, gateway,
-                                                           telemetry))
-            await _retry_failed(options, store, telemetry, result, until_stopped)
-            total = await store.count_inbox(options.source_types)
             items = store.inbox(options.source_types)
+            if batching is not None:
+                items = batching.inbox(items)
         _run_start(settings, options, telemetry, total)
         if options.progress_factory is not None:
             progress = options.progress_factory(total)
             if progress is not None:
                 telemetry.add_observer(progress)
         result.engine = await engine.run(items, total, mode=options.mode)
+        if batching is not None:
+            await batching.finish(submit=not (result.engine.interrupted or result.engine.fatal_error))
         result.exit_code = _exit_code(result.engine, metrics, settings)
         result.error = result.engine.fatal_error
     except LockHeldError:
@@ -206,7 +223,8 @@ async def _locked_run(
             result.exit_code = EXIT_INTERRUPTED
         result.metrics = metrics.summary()
         try:
-            await _close_all(store, journal, extractor, enricher, dedup, *([cache] if cache else []))
+            await _close_all(store, journal, extractor, enricher, dedup, *([cache] if cache else []),
+                             *([batching] if batching else []))
             if not locked_out:
                 await _finish(settings, options, telemetry, result)
         except asyncio.CancelledError:  # a second signal while closing: what is written stays written
@@ -261,12 +279,15 @@ def _enrich_first(
     telemetry: Telemetry,
     engine: ParallelEnricher,
     result: RunResult,
+    held: Collection[str],
 ) -> Producer:
     """The engine's producer in enrich-first mode: what a killed run left pending, capture, then the Inbox.
 
     Capture hands each new item over as it finds it (the queue is bounded: capture waits
     while the workers are busy), so enrichment starts with the first one. The Inbox comes
     last (pages created elsewhere, ``--retry-failed``), without the pages this run created.
+    Items an open Batch API batch holds (``held``) are left out, pending or not: an item is never
+    both in a batch and enriched directly.
     """
     created: set[str] = set()
 
@@ -278,14 +299,14 @@ def _enrich_first(
         telemetry.add_observer(note_page)
         try:
             for item in journal.pending_items(options.source_types):
-                if not await put(item):
+                if item.id not in held and not await put(item):
                     return
             capture_store.hand_over(put, engine.count_more)
             result.captures = await _capture(settings, options, capture_store, extractor, gateway, telemetry)
             inbox = store.inbox(options.source_types)
             try:
                 async for item in inbox:
-                    if item.id not in created and not await put(item):
+                    if item.id not in created and item.id not in held and not await put(item):
                         return
             finally:
                 await close_stream(inbox)

@@ -17,6 +17,7 @@ from typing import AsyncIterator, Callable, Collection
 from ..errors import ItemError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 from ..sqlite_files import connect, connect_readonly
+from ..enrichers.analyses import body_lines
 from .base import BODY_TOGGLES
 
 PAGE_SIZE = 100
@@ -124,10 +125,11 @@ def _row_to_item(row: sqlite3.Row) -> Item:
 
 
 def body_blocks(enrichment: Enrichment, text: str) -> list[tuple[str, str]]:
-    """The page body as (toggle, text) pairs, in order; shared with the Notion store's layout."""
+    """The page body as (toggle, text) pairs, in order; the analyses' toggles follow the four standard ones."""
     blocks = [("Summary", enrichment.summary), ("Executive Summary", enrichment.executive_summary)]
     blocks += [("Key Insights", insight) for insight in enrichment.key_insights]
     blocks.append(("Raw", text))
+    blocks += [(result.title, line) for result in enrichment.analyses for _, line in body_lines(result)]
     return blocks
 
 
