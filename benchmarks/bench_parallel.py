@@ -42,6 +42,7 @@ from tests.fakes import max_in_window  # noqa: E402
 from tests.fakes.notion_server import FakeNotion  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 from tests.fakes.web_server import FakeWebServer  # noqa: E402
+from tests.prose import sentences as prose  # noqa: E402
 
 SCRIPT = ROOT / "enrich_rss_enhanced.py"
 NO_CAP_RPS = 1000.0  # NOTION_MAX_RPS accepts at most 1000; used when a profile has no Notion cap
@@ -132,11 +133,11 @@ _SENTENCES = (
 
 
 def article_html(n: int) -> str:
-    """A news article of about 3 KB of text, different for every n."""
+    """A news article of about 3 KB of text, different for every n (not a near-duplicate of another n)."""
     paragraphs = []
     for p in range(6):
-        sentences = [_SENTENCES[(n + p + s) % len(_SENTENCES)] for s in range(4)]
-        paragraphs.append(f"<p>Item {n}, part {p + 1}. " + " ".join(sentences) + "</p>")
+        sentences = [_SENTENCES[(n + p + s) % len(_SENTENCES)] for s in range(2)]
+        paragraphs.append(f"<p>Item {n}, part {p + 1}. " + " ".join(sentences) + " " + prose(n * 10 + p, 2) + "</p>")
     return ARTICLE_TEMPLATE.format(title=f"Benchmark article {n}: chips, clouds and agents", paragraphs="\n".join(paragraphs))
 
 

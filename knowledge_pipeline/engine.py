@@ -107,6 +107,8 @@ class ParallelEnricher:
                 if failed is None and self._result.fatal_error is None and not self._result.budget_exhausted:
                     self._result.interrupted = True
                 await self._wind_down(producer, pool, queue, workers)
+                if failed is None and producer.done() and not producer.cancelled():
+                    failed = producer.exception()  # capture failing during the wind-down (the store is gone)
         except asyncio.CancelledError:
             self._result.interrupted = True
             self._abandon(await cancel_and_wait([*tasks, *self._in_flight]))
@@ -140,18 +142,20 @@ class ParallelEnricher:
                          workers: int) -> None:
         """Stop pulling, let the items in flight finish within the grace period, then cancel (bounded).
 
-        Nothing here waits on the queue: the producer is cancelled, the items
-        it had queued are dropped (they stay in the Inbox) and each worker gets
-        its end marker at once.
+        Nothing here waits on the queue: the items queued are dropped (they stay
+        in the Inbox, or pending in the journal) and each worker gets its end
+        marker at once. The producer queues nothing more (``put`` answers False)
+        and gets the same grace period to end, so a capture under way records
+        what it finds for the next run instead of being cut mid-source.
         """
-        self._abandon(await cancel_and_wait([producer]))
         while not queue.empty():
             queue.get_nowait()
         for _ in range(workers):
             queue.put_nowait(None)
-        await asyncio.wait(pool, timeout=self.grace_seconds)
-        if not all(t.done() for t in pool):
-            self._abandon(await cancel_and_wait([*pool, *self._in_flight]))
+        await asyncio.wait([producer, *pool], timeout=self.grace_seconds)
+        left = [t for t in (producer, *pool) if not t.done()]
+        if left:
+            self._abandon(await cancel_and_wait([*left, *self._in_flight]))
 
     def _abandon(self, stuck: set[asyncio.Task]) -> None:
         if stuck:
@@ -165,14 +169,29 @@ class ParallelEnricher:
 
     async def _produce(self, produce: Producer, queue: asyncio.Queue, workers: int) -> None:
         async def put(item: Item) -> bool:
-            if not self._may_start():
-                return False
-            await queue.put(item)
-            return True
+            return self._may_start() and await self._enqueue(queue, item)
 
         await produce(put)
         for _ in range(workers):
-            await queue.put(None)
+            if not await self._enqueue(queue, None):
+                return  # stopping: the wind-down gives the workers their end markers
+
+    async def _enqueue(self, queue: asyncio.Queue, item: Item | None) -> bool:
+        """Queue ``item``, waiting while the queue is full, unless a stop comes first (then False)."""
+        if self.stop.is_set():
+            return False
+        if not queue.full():
+            queue.put_nowait(item)
+            return True
+        putting = asyncio.ensure_future(queue.put(item))
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({putting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not putting.done():
+                putting.cancel()
+        return putting.done() and not putting.cancelled()
 
     def count_more(self, count: int = 1) -> None:
         """The producer found ``count`` items more than the total the run started with."""

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Collection, TypeVar
 
-from .batches import BatchRun, batch_path_in_use
 from .budget import Budget
 from .capture import CaptureReport, report_complete
 from .capture.handover import CaptureStore
@@ -127,7 +126,7 @@ async def _locked_run(
     journal = Journal(settings.journal_path)
     extractor = (options.extractor_factory or TextExtractor)(settings, gateway)
     enricher = make_enricher(settings, gateway, budget)
-    batching: BatchRun | None = None
+    batching: Any = None  # a batches.BatchRun when the run deals with OpenAI batches
     progress: Observer | None = None
     shutdown.install()
     locked_out = False
@@ -162,7 +161,9 @@ async def _locked_run(
             await _retry_failed(options, store, telemetry, result, until_stopped)
             total = await store.count_inbox(options.source_types)
         held: Collection[str] = ()
-        if batch_path_in_use(settings):  # OpenAI's Batch API (docs/openai.md): collect, hold, defer, submit
+        if _batch_path_in_use(settings):  # OpenAI's Batch API (docs/openai.md): collect, hold, defer, submit
+            from .batches import BatchRun
+
             batching = BatchRun(settings, gateway, budget, journal, enricher)  # type: ignore[arg-type]
             await batching.begin(taxonomy, total, options.source_types)
             telemetry.add_observer(batching.observe)
@@ -314,6 +315,14 @@ def _enrich_first(
             telemetry.remove_observer(note_page)
 
     return produce
+
+
+def _batch_path_in_use(settings: Settings) -> bool:
+    if settings.enricher != "openai":  # the batches package (and its SDK) only for OpenAI runs
+        return False
+    from .batches import batch_path_in_use
+
+    return batch_path_in_use(settings)
 
 
 def _open_cache(settings: Settings, telemetry: Telemetry) -> TextCache | None:

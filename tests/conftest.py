@@ -136,6 +136,22 @@ def list_items(cwd: Path, env: dict[str, str]) -> list[dict]:
     return json.loads(done.stdout)
 
 
+def pending_titles(journal: Path) -> list[str]:
+    """Titles of the items enrich-first captured and holds in the journal without a page yet (issue 15).
+
+    They are what a stopped run leaves for the next one, as inbox-first leaves Inbox items.
+    """
+    import sqlite3
+
+    if not journal.exists():
+        return []
+    db = sqlite3.connect(journal)
+    try:
+        return sorted(json.loads(item)["title"] for (item,) in db.execute("SELECT item FROM steps WHERE item IS NOT NULL"))
+    finally:
+        db.close()
+
+
 def read_log(log_dir: Path) -> list[dict]:
     path = log_dir / "pipeline.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

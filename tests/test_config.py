@@ -114,11 +114,13 @@ BAD_VALUES = {
     "ANTHROPIC_BASE_URL": "api.anthropic.com", "OPENAI_CONTEXT_TOKENS": "100", "MAX_OUTPUT_TOKENS": "10",
     "OPENAI_BATCH": "sometimes", "BATCH_MIN_ITEMS": "0", "ANALYSES": "swot,poetry",
     "ANALYSES_FILE": "/nonexistent/analyses.yaml",
+    # issue 15
+    "CAPTURE_MODE": "both", "DEDUP_WINDOW_DAYS": "-1", "CACHE_MAX_MB": "big",
 }
 FREE_TEXT = {"SOURCES_DB_PATH", "JOURNAL_PATH", "RSS_FEEDS", "PDF_DIR", "LOG_DIR", "NOTION_TOKEN", "NOTION_SOURCES_DB",
              "NOTION_PARENT_PAGE", "RSS_URL_PROP", "CREATED_PROP", "PDF_URL_PROP", "OPENAI_API_KEY", "OPENAI_MODEL",
              "METRICS_TEXTFILE", "FIRECRAWL_API_KEY", "EMAIL_IMAP_USER", "EMAIL_IMAP_PASSWORD", "EMAIL_IMAP_FOLDER",
-             "EMAIL_URL_PROP", "XDG_STATE_HOME", "ANTHROPIC_API_KEY", "ANTHROPIC_MODEL"}
+             "EMAIL_URL_PROP", "XDG_STATE_HOME", "ANTHROPIC_API_KEY", "ANTHROPIC_MODEL", "DEDUP_PATH", "CACHE_PATH"}
 
 
 def test_every_variable_is_either_validated_here_or_free_text():

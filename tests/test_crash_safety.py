@@ -51,6 +51,7 @@ from .conftest import PYTHON, ROOT, clean_env, read_log
 from .fakes.notion_server import FakeNotion, start_fake_notion
 from .fakes.openai_server import FakeOpenAI, start_fake_openai
 from .fakes.web_server import FakeWebServer
+from .prose import sentences
 
 SEED = 4242
 STATUSES = {"Inbox", "Enriched", "Failed"}
@@ -68,7 +69,7 @@ def paragraphs(n: int) -> list[str]:
     return [
         f"{who} described agent tooling for report number {n}, paragraph {p}. Engineers measured a "
         f"{10 + p}% gain on coding tasks across {p + 3} benchmarks. Analysts expect automation budgets "
-        "to keep growing next year as teams move pilots into production."
+        f"to keep growing next year as teams move pilots into production. {sentences(n * 10 + p, 2)}"
         for p in range(5)
     ]
 
@@ -558,7 +559,7 @@ def test_a_journal_row_that_cannot_be_read_back_is_paid_again_and_still_repaired
     store, enricher = HalfWritingStore(), CountingEnricher()
     journal = Journal(tmp_path / "journal.db")
     journal.open()
-    journal.db.execute("INSERT INTO steps VALUES ('p1', ?, 1, '2020-01-01T00:00:00+00:00')", (kept,))
+    journal.db.execute("INSERT INTO steps (item_id, enrichment, writing, updated_at) VALUES ('p1', ?, 1, '2020-01-01T00:00:00+00:00')", (kept,))
     deps = Deps(store, enricher, ContentExtractor(), journal, Telemetry("test"), Taxonomy())
 
     outcome = asyncio.run(process_item(item, deps))

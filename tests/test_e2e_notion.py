@@ -61,11 +61,13 @@ def check_workspace(notion: FakeNotion) -> list[dict]:
     return rows
 
 
-@pytest.mark.parametrize("parallel", [
-    "false",
-    pytest.param("true", marks=pytest.mark.slow),
+@pytest.mark.parametrize(("parallel", "mode"), [
+    ("false", "enrich-first"),
+    ("false", "inbox-first"),
+    pytest.param("true", "enrich-first", marks=pytest.mark.slow),
 ])
-def test_pipeline_on_the_examples_against_fake_notion_and_fake_openai(tmp_path: Path, demo_env: dict, parallel: str):
+def test_pipeline_on_the_examples_against_fake_notion_and_fake_openai(tmp_path: Path, demo_env: dict, parallel: str,
+                                                                       mode: str):
     with start_fake_notion(database="original", rps=NOTION_RPS) as notion, start_fake_openai(latency=0.01) as openai:
         env = {
             **demo_env,
@@ -77,6 +79,7 @@ def test_pipeline_on_the_examples_against_fake_notion_and_fake_openai(tmp_path: 
             "OPENAI_API_KEY": openai.api_key,
             "OPENAI_BASE_URL": openai.url,
             "ENABLE_PARALLEL": parallel,
+            "CAPTURE_MODE": mode,
         }
         done = run_script(["pipeline_enhanced.sh"], tmp_path, env, timeout=180)
         stats = notion.stats()
@@ -92,9 +95,12 @@ def test_pipeline_on_the_examples_against_fake_notion_and_fake_openai(tmp_path: 
     most = busiest(stats["timestamps"], 10.0 - ARRIVAL_JITTER)
     assert most <= 10 * NOTION_RPS, f"{most} requests within 10 s (less {ARRIVAL_JITTER} s of arrival jitter)"
     assert stats["rate_limited"] == 0, "the pipeline kept under Notion's average: no 429 at all"
-    requests_per_item = (stats["by_endpoint"].get("blocks.children.append", 0)
-                         + stats["by_endpoint"].get("pages.update", 0)) / len(rows)
-    assert requests_per_item == 2, "one append and one update per item"
+    writes = stats["by_endpoint"]
+    creates, appends, updates = (writes.get(e, 0) for e in ("pages.create", "blocks.children.append", "pages.update"))
+    if mode == "enrich-first":
+        assert (creates, appends, updates) == (len(rows), 0, 0), "one pages.create per item, complete"
+    else:
+        assert (creates, appends + updates) == (len(rows), 2 * len(rows)), "create, then one append and one update"
 
     summaries = events(tmp_path / "logs", "pipeline_summary")
     assert [s["exit_code"] for s in summaries] == [0, 0]

@@ -8,7 +8,7 @@ import pytest
 
 from knowledge_pipeline.models import DEFAULT_CONTENT_TYPES
 
-from .conftest import events, list_items, read_log, run_script
+from .conftest import events, list_items, pending_titles, read_log, run_script
 from .fakes.openai_server import start_fake_openai
 
 
@@ -46,7 +46,8 @@ def test_insufficient_quota_stops_the_run_and_leaves_the_rest_in_inbox(tmp_path:
     assert done.returncode == 1
     assert "insufficient_quota" in done.stderr
     assert calls == 1, "no further call after quota is gone"
-    assert {i["status"] for i in list_items(tmp_path, env)} == {"Inbox"}
+    assert list_items(tmp_path, env) == [], "enrich-first: no page for an item not enriched"
+    assert pending_titles(tmp_path / "data" / "journal.db"), "the captured items wait in the journal for the next run"
 
 
 def test_budget_stops_new_items_with_an_event(tmp_path: Path, demo_env: dict):
@@ -56,6 +57,8 @@ def test_budget_stops_new_items_with_an_event(tmp_path: Path, demo_env: dict):
         done = run_script(["enrich_rss_enhanced.py"], tmp_path, env)
     assert done.returncode == 0, done.stderr
     statuses = [i["status"] for i in list_items(tmp_path, env)]
-    assert statuses.count("Enriched") == 1 and statuses.count("Inbox") == len(statuses) - 1
+    left = pending_titles(tmp_path / "data" / "journal.db")
+    captured = sum(e["added"] for e in events(tmp_path / "logs", "capture_complete"))
+    assert statuses == ["Enriched"] and len(left) == captured - 1 > 0, "the others wait in the journal"
     [exhausted] = events(tmp_path / "logs", "budget_exhausted")
     assert exhausted["limit_usd"] == 0.000001

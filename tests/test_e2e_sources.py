@@ -18,7 +18,7 @@ import pytest
 from knowledge_pipeline.config import load_settings
 from knowledge_pipeline.runner import EXIT_OK, FEED_TYPES, PDF_TYPES, RunOptions, run_async
 from knowledge_pipeline.telemetry import Telemetry
-from tests.data.generate import ARTICLE_HTML, text_pdf
+from tests.data.generate import AGENTS_ARTICLE_HTML, ARTICLE_HTML, text_pdf
 
 from .conftest import events, pipeline_twice
 from .fakes.drive_server import FakeDrive
@@ -34,7 +34,7 @@ def serve_sources(web: FakeWebServer, drive: FakeDrive, tmp_path: Path) -> dict[
         '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
         f"<url><loc>{base}/insights/agents</loc><lastmod>2099-01-02</lastmod></url>"
         f"<url><loc>{base}/insights/chips</loc><lastmod>2099-01-01</lastmod></url></urlset>"))
-    web.page("/insights/agents", ARTICLE_HTML)
+    web.page("/insights/agents", AGENTS_ARTICLE_HTML)
     web.page("/insights/chips", ARTICLE_HTML.replace("<h1>", "<h1>Chips: "))
     account = drive.service_account(tmp_path)
     folder = drive.folder("Reports", shared_with=account.email)

@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 
-import openai
 
 from ..config import Settings
 from ..errors import ServiceError
 from ..services import ServiceGateway
-from ..enrichers.openai import classify_error
+from ..enrichers.openai import classify_error, sdk_client
 
 SERVICE = "openai_batch"
 ENDPOINT = "/v1/chat/completions"
@@ -33,13 +32,18 @@ class BatchApi:
     def __init__(self, settings: Settings, gateway: ServiceGateway) -> None:
         self._settings = settings
         self._gateway = gateway
-        self._client = openai.AsyncOpenAI(
-            api_key=settings.openai_api_key, base_url=settings.openai_base_url, max_retries=0,
-            timeout=max(settings.api_timeout, 60.0),
-        )
+        self._sdk: Any = None
+
+    @property
+    def _client(self) -> Any:
+        """The SDK client, made on first use (a run that never batches never imports the SDK here)."""
+        if self._sdk is None:
+            self._sdk = sdk_client(self._settings, max(self._settings.api_timeout, 60.0))
+        return self._sdk
 
     async def close(self) -> None:
-        await self._client.close()
+        if self._sdk is not None:
+            await self._sdk.close()
 
     async def _call(self, operation: str, fn: Callable[[], Awaitable[T]], **context: Any) -> T:
         def classify(exc: BaseException) -> ServiceError:

@@ -55,6 +55,7 @@ class CaptureStore:
             if keep is not None:
                 keep(item.hash, item.content)
             return stored
+        self.store.check_new(item)  # what the store refuses anyway is rejected now, before it costs anything
         pending = self.journal.add_pending(item)
         if keep is not None:  # for --retry-failed of an item that fails (the journal forgets it then)
             keep(item.hash, item.content)

@@ -18,9 +18,7 @@ run; a prompt over the model's context (400 "prompt is too long") and 413
 
 from __future__ import annotations
 
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from ..budget import Budget
 from ..config import Settings
@@ -38,6 +36,9 @@ from .transport import (
     status_error,
 )
 
+if TYPE_CHECKING:  # the SDK is imported on the first call (start-up, docs/performance.md)
+    import anthropic
+
 SERVICE = "anthropic"
 OPERATION = "messages.create"
 TOOL_DESCRIPTION = "Record the answer for the document, every field filled as its description asks."
@@ -54,15 +55,25 @@ class AnthropicTransport:
         self._gateway = gateway
         self._meter = meter
         self.model = settings.anthropic_model
-        self._client = anthropic.AsyncAnthropic(
-            api_key=settings.anthropic_api_key,
-            base_url=settings.anthropic_base_url,
-            max_retries=0,
-            timeout=settings.api_timeout,
-        )
+        self._sdk: anthropic.AsyncAnthropic | None = None
+
+    @property
+    def _client(self) -> anthropic.AsyncAnthropic:
+        """The SDK client, made (and the SDK imported) on the first call, not at start-up."""
+        if self._sdk is None:
+            import anthropic
+
+            self._sdk = anthropic.AsyncAnthropic(
+                api_key=self._settings.anthropic_api_key,
+                base_url=self._settings.anthropic_base_url,
+                max_retries=0,
+                timeout=self._settings.api_timeout,
+            )
+        return self._sdk
 
     async def close(self) -> None:
-        await self._client.close()
+        if self._sdk is not None:
+            await self._sdk.close()
 
     async def context_tokens(self) -> int | None:
         return None  # Anthropic answers "prompt is too long" with its limit; the core adapts to that
@@ -135,6 +146,8 @@ def classify_error(
     exc: BaseException, *, secrets: tuple[str, ...] = (), timeout: float | None = None
 ) -> ServiceError:
     """Map an ``anthropic`` SDK exception to a ServiceError, by HTTP status as the SDK does."""
+    import anthropic
+
     network = network_error(exc, SERVICE, "Anthropic", timeout_type=anthropic.APITimeoutError,
                             connection_type=anthropic.APIConnectionError, secrets=secrets, timeout=timeout)
     if network is not None:

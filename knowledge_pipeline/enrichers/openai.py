@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
-
-import openai
-from openai.types.chat import ChatCompletion
+from typing import TYPE_CHECKING, Any
 
 from ..budget import Budget
 from ..config import Settings
@@ -44,6 +41,9 @@ from .transport import (
     scrub,
     status_error,
 )
+
+if TYPE_CHECKING:  # the SDK is imported on the first call (start-up, docs/performance.md)
+    import openai
 
 __all__ = ["OpenAIEnricher", "OpenAITransport", "classify_error", "parse_date"]
 
@@ -69,12 +69,7 @@ class OpenAITransport:
         self._telemetry = gateway.telemetry
         self._meter = meter
         self.model = settings.openai_model
-        self._client = openai.AsyncOpenAI(
-            api_key=settings.openai_api_key,
-            base_url=settings.openai_base_url,
-            max_retries=0,
-            timeout=settings.api_timeout,
-        )
+        self._sdk: openai.AsyncOpenAI | None = None
         self._mode: str | None = None
         self._send_cache_key = True
 
@@ -83,8 +78,16 @@ class OpenAITransport:
         """``json_schema`` or ``json_object`` once the first structured call told; None before."""
         return self._mode
 
+    @property
+    def _client(self) -> openai.AsyncOpenAI:
+        """The SDK client, made (and the SDK imported, ~0.4 s) on the first call, not at start-up."""
+        if self._sdk is None:
+            self._sdk = sdk_client(self._settings, self._settings.api_timeout)
+        return self._sdk
+
     async def close(self) -> None:
-        await self._client.close()
+        if self._sdk is not None:
+            await self._sdk.close()
 
     async def context_tokens(self) -> int | None:
         base = self._settings.openai_base_url
@@ -219,6 +222,8 @@ def classify_error(
     exc: BaseException, *, secrets: tuple[str, ...] = (), timeout: float | None = None
 ) -> ServiceError:
     """Map an ``openai`` SDK exception to a ServiceError (retryable? fatal? Retry-After?)."""
+    import openai
+
     network = network_error(exc, SERVICE, "OpenAI", timeout_type=openai.APITimeoutError,
                             connection_type=openai.APIConnectionError, secrets=secrets, timeout=timeout)
     if network is not None:
@@ -270,6 +275,14 @@ def classify_error(
     return status_error(SERVICE, "OpenAI", status, code, label, detail, exc.response.headers)
 
 
+def sdk_client(settings: Settings, timeout: float) -> openai.AsyncOpenAI:
+    """An ``openai.AsyncOpenAI`` without SDK retries (the gateway retries); imports the SDK."""
+    import openai
+
+    return openai.AsyncOpenAI(api_key=settings.openai_api_key, base_url=settings.openai_base_url, max_retries=0,
+                              timeout=timeout)
+
+
 def _mentions_response_format(exc: openai.APIStatusError, detail: str) -> bool:
     text = detail.lower()
     return exc.param == "response_format" or "response_format" in text or "json_schema" in text
@@ -292,4 +305,6 @@ def prompt_of(body: dict[str, Any], step: str) -> Prompt:
 
 def reply_of_body(body: dict[str, Any], prompt: Prompt, requested_model: str) -> Reply:
     """A chat completion received as JSON (a batch's output line) as a Reply."""
+    from openai.types.chat import ChatCompletion
+
     return reply_of(ChatCompletion.model_validate(body), prompt, requested_model)

@@ -38,11 +38,10 @@ from ..urls import shown_url
 from .charset import decode_html, decode_text
 from .fetch import Fetched, Fetcher
 from .html import html_canonical, html_title, html_to_text, looks_like_html
-from .pdf import pdf_to_text, read_pdf
 from .render import RENDER_MIN_CHARS, Firecrawl
 from .titles import best_title, normalize
 
-__all__ = ["TextExtractor", "Extracted", "Fetcher", "Fetched", "html_to_text", "pdf_to_text", "clean_text"]
+__all__ = ["TextExtractor", "Extracted", "Fetcher", "Fetched", "html_to_text", "clean_text"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
@@ -157,6 +156,8 @@ class TextExtractor:
     async def _pdf_bytes(self, data: bytes, truncated: bool) -> Extracted:
         if truncated:
             raise ExtractionError(f"PDF larger than MAX_DOWNLOAD_MB ({self.settings.max_download_mb:g} MB)")
+        from .pdf import read_pdf  # pypdf only once a PDF is read (start-up, docs/performance.md)
+
         pdf = await asyncio.to_thread(read_pdf, data, self.settings.max_pdf_pages)
         partial = pdf.partial_read()
         return Extracted(pdf.text, pdf.title, (partial,) if partial else ())

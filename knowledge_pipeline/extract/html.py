@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from itertools import islice
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-import trafilatura
-from lxml.html import HtmlElement
-from trafilatura.metadata import extract_metadata
+if TYPE_CHECKING:  # trafilatura (and lxml) are imported on the first page parsed, not at start-up
+    from lxml.html import HtmlElement
 
 # trafilatura's main extractor slows down much faster than linearly with the
 # number of elements (150,000 elements took over 40 s); past this many a page
@@ -29,6 +29,8 @@ def html_to_text(html: str | bytes, url: str | None = None) -> str:
     tree = _parse(document)
     if tree is None:
         return ""
+    import trafilatura
+
     if sum(1 for _ in islice(tree.iter(), MAX_ELEMENTS + 1)) <= MAX_ELEMENTS:
         text = trafilatura.extract(
             tree, url=url, include_comments=False, include_tables=True, favor_recall=True, deduplicate=False
@@ -50,6 +52,8 @@ def html_title(document: str | bytes) -> str | None:
     tree = _parse(document) if document.strip() else None
     if tree is None:
         return None
+    from trafilatura.metadata import extract_metadata
+
     try:
         return extract_metadata(tree).title or None
     except Exception:  # noqa: BLE001 - metadata is a nicety; the text is what matters
@@ -93,6 +97,8 @@ def looks_like_html(data: bytes) -> bool:
 
 def _parse(document: str | bytes) -> HtmlElement | None:
     """A fresh tree (trafilatura's extractors prune the tree they are given)."""
+    import trafilatura
+
     return trafilatura.load_html(document)
 
 

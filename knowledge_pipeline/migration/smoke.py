@@ -39,15 +39,30 @@ _PARAGRAPHS = (
     "team needs over ranking and prompt construction.",
     "A pragmatic rollout starts with one department, one document collection and a weekly review of "
     "failures, then widens the scope once the failure rate is understood and the costs are predictable.",
+    "Costs come mostly from embedding the corpus once and from the tokens of each answer. Caching frequent "
+    "questions and trimming retrieved passages to what the answer needs cut the monthly bill by half.",
+    "Governance teams ask who may see which document. Filtering the index by the reader's permissions at "
+    "query time keeps confidential files out of answers without building one index per department.",
+    "Latency matters as soon as the assistant sits in a support chat. Streaming the answer while retrieval "
+    "finishes, and keeping the index on the same network as the model, brought replies under two seconds.",
+    "Multilingual collections need care: an embedding model trained mostly on English ranks German and "
+    "Japanese passages lower, so teams either translate queries or pick a model built for many languages.",
+    "Finally, people trust answers they can check. Showing the quoted passage next to each claim, with a "
+    "link to the page it came from, did more for adoption than any gain in benchmark scores.",
 )
 
 
 def smoke_feed(count: int = SMOKE_ITEMS, now: datetime | None = None) -> str:
-    """A small RSS 2.0 document whose entries carry several paragraphs of article text."""
+    """A small RSS 2.0 document whose entries carry article text of their own.
+
+    Each of the first three entries has three paragraphs no other entry has: the
+    pipeline skips an article whose text it already enriched (issue 15).
+    """
     moment = now or datetime.now(timezone.utc)
     items = []
     for n in range(1, count + 1):
-        body = "".join(f"<p>{escape(p)}</p>" for p in _PARAGRAPHS[n % 2 :] + _PARAGRAPHS[: n % 2])
+        own = [_PARAGRAPHS[(3 * (n - 1) + k) % len(_PARAGRAPHS)] for k in range(3)]
+        body = "".join(f"<p>{escape(p)}</p>" for p in own)
         items.append(
             "<item>"
             f"<title>Smoke test article {n}: retrieval-augmented generation in practice</title>"

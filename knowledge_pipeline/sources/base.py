@@ -52,6 +52,10 @@ class SourceStore(Protocol):
 
     async def mark_failed(self, item: Item, reason: str) -> None: ...
 
+    def check_new(self, item: NewItem) -> None:
+        """ItemError when the store would refuse this item whatever its enrichment (enrich-first checks at capture)."""
+        ...
+
     async def add_enriched(self, item: NewItem, enrichment: Enrichment, text: str) -> Item:
         """Add an item already enriched, complete (properties and body) in as few writes as the store allows.
 

@@ -360,6 +360,10 @@ class NotionStore:
             properties[self.settings.created_prop] = {"date": {"start": item.created_date.isoformat()}}
         return properties
 
+    def check_new(self, item: NewItem) -> None:
+        """ItemError when Notion would refuse the page whatever is in it (a URL over 2,000 characters)."""
+        self._new_properties(item)
+
     async def _create(self, item: NewItem, properties: dict[str, Any], children: list[dict]) -> Item:
         """One ``pages.create``; a retry after a lost reply first looks the page up by hash."""
         self._check_writable()

@@ -241,6 +241,9 @@ class SqliteStore:
             raise ItemError(f"the SQLite store refused the item: {exc}") from exc
         return cursor.rowcount > 0
 
+    def check_new(self, item: NewItem) -> None:
+        """Nothing a row could not hold: refusals come from the database itself, at the write."""
+
     async def add(self, item: NewItem) -> Item:
         return await self._add(item, Status.INBOX)
 

@@ -14,11 +14,19 @@ from knowledge_pipeline.runner import FEED_TYPES, RunOptions, RunResult, run_asy
 from knowledge_pipeline.sources.sqlite import SqliteStore
 from knowledge_pipeline.telemetry import Telemetry
 from tests.enrichers.test_openai import long_text
+from tests.prose import sentences
 
 
 def article(n: int) -> str:
     return (f"Report {n} about Automation at Microsoft, published 2025-01-{n % 28 + 1:02d}. "
-            f"Engineers measured a {n}% gain. Teams move pilots into production. Budgets keep growing.")
+            f"Engineers measured a {n}% gain. Teams move pilots into production. Budgets keep growing. "
+            + sentences(n, 2))
+
+
+def long_article(n: int, chars: int) -> str:
+    """A long document of its own (two long ones would otherwise be duplicates, skipped since issue 15)."""
+    text = long_text(chars)
+    return "\n\n".join(f"{part} {sentences(n * 1000 + k, 1)}" for k, part in enumerate(text.split("\n\n")))[:chars]
 
 
 def seed(path: Path, count: int, *, long_every: int = 0, start: int = 0) -> list[str]:
@@ -28,7 +36,7 @@ def seed(path: Path, count: int, *, long_every: int = 0, start: int = 0) -> list
         await store.open()
         ids = []
         for n in range(start, start + count):
-            text = long_text(40_000) if long_every and n % long_every == 0 else article(n)
+            text = long_article(n, 40_000) if long_every and n % long_every == 0 else article(n)
             item = await store.add(NewItem(f"Report {n}", SourceType.RSS, f"hash-{n}", url=f"https://example.com/{n}",
                                            content=text))
             ids.append(item.id)

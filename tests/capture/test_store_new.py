@@ -4,6 +4,11 @@ Every capture path (feeds, the PDF folder, ``--add``) writes through
 ``capture.store_new``. A failure to store one new item rejects that entry
 with its reason (``entry_rejected``, counted in ``capture_complete``), the
 others are stored, the run goes on, and the entry is tried again next run.
+
+In ``CAPTURE_MODE=inbox-first`` the store writes at capture; in
+``enrich-first`` (issue 15) what the store refuses whatever the item holds (a
+URL over Notion's limit) is still rejected at capture, while a write that
+fails later makes the item Failed or leaves it pending for the next run.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import asyncio
 import shutil
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from knowledge_pipeline.config import load_settings
 from knowledge_pipeline.runner import EXIT_OK, FEED_TYPES, PDF_TYPES, RunOptions, run_async
@@ -68,10 +75,11 @@ def titles(notion) -> dict[str, str]:
     return {notion.values(p["id"])["Title"]: notion.values(p["id"])["Status"] for p in notion.pages()}
 
 
-def test_a_link_over_notions_limit_rejects_that_entry_only_run_after_run(tmp_path: Path):
+@pytest.mark.parametrize("mode", ["enrich-first", "inbox-first"])
+def test_a_link_over_notions_limit_rejects_that_entry_only_run_after_run(tmp_path: Path, mode: str):
     with start_fake_notion(database="full", rps=None) as notion, FakeWebServer() as web:
         feed = web_feed(tmp_path, web, ["good-one", "poison" + LONG_LINK_QUERY, "good-two"])
-        env = notion_env(notion, tmp_path, RSS_FEEDS=feed)
+        env = notion_env(notion, tmp_path, RSS_FEEDS=feed, CAPTURE_MODE=mode)
         first, events = run(env)
         second, again = run(env)
         stored = titles(notion)
@@ -89,7 +97,7 @@ def test_a_link_over_notions_limit_rejects_that_entry_only_run_after_run(tmp_pat
 def test_a_notion_error_after_the_retries_rejects_one_entry_and_the_next_run_stores_it(tmp_path: Path):
     with start_fake_notion(database="full", rps=None) as notion, FakeWebServer() as web:
         feed = web_feed(tmp_path, web, ["first", "second", "third"])
-        env = notion_env(notion, tmp_path, RSS_FEEDS=feed)
+        env = notion_env(notion, tmp_path, RSS_FEEDS=feed, CAPTURE_MODE="inbox-first")
         notion.fail_next(503, method="POST", path="/v1/pages")
         notion.fail_next(400, method="POST", path="/v1/pages", skip=1,
                          message="body failed validation: body.properties.Title.title[0].text.content is invalid.")
@@ -111,7 +119,8 @@ def test_a_pdf_the_store_refuses_does_not_stop_the_others(tmp_path: Path):
     shutil.copytree(ROOT / "examples" / "pdfs", folder)
     with start_fake_notion(database="full", rps=None) as notion:
         notion.fail_next(503, method="POST", path="/v1/pages")
-        code, events = run(notion_env(notion, tmp_path, PDF_DIR=str(folder)), capture="pdfs")
+        code, events = run(notion_env(notion, tmp_path, PDF_DIR=str(folder), CAPTURE_MODE="inbox-first"),
+                           capture="pdfs")
         stored = titles(notion)
     [complete] = events.of("capture_complete")
     assert code == EXIT_OK
@@ -120,9 +129,11 @@ def test_a_pdf_the_store_refuses_does_not_stop_the_others(tmp_path: Path):
     assert set(stored.values()) == {"Enriched"}
 
 
-def test_an_added_url_the_store_refuses_is_reported_not_a_crash(tmp_path: Path):
+@pytest.mark.parametrize("mode", ["enrich-first", "inbox-first"])
+def test_an_added_url_the_store_refuses_is_reported_not_a_crash(tmp_path: Path, mode: str):
     with start_fake_notion(database="full", rps=None) as notion:
-        code, events = run(notion_env(notion, tmp_path), add_url="https://example.com/a" + LONG_LINK_QUERY)
+        code, events = run(notion_env(notion, tmp_path, CAPTURE_MODE=mode),
+                           add_url="https://example.com/a" + LONG_LINK_QUERY)
         assert notion.pages() == []
     [complete] = events.of("capture_complete")
     assert code == EXIT_OK and (complete["added"], complete["rejected"]) == (0, 1)
@@ -133,7 +144,7 @@ def test_on_sqlite_an_entry_the_database_refuses_is_rejected_and_tried_again(tmp
     """A trigger in the store refuses one URL, as a constraint or a full disk would refuse a write."""
     with FakeWebServer() as web:
         feed = web_feed(tmp_path, web, ["kept", "refused", "also-kept"])
-        env = sqlite_env(tmp_path, RSS_FEEDS=feed)
+        env = sqlite_env(tmp_path, RSS_FEEDS=feed, CAPTURE_MODE="inbox-first")
         run(sqlite_env(tmp_path))  # creates the store
         with store_refusing(tmp_path / "sources.db", "%/refused"):
             code, events = run(env)
@@ -145,4 +156,24 @@ def test_on_sqlite_an_entry_the_database_refuses_is_rejected_and_tried_again(tmp
     [rejected] = events.of("entry_rejected")
     assert "refused by the test" in rejected["reason"]
     assert again.of("capture_complete")[0]["added"] == 1
+    assert after == [("also-kept", "Enriched"), ("kept", "Enriched"), ("refused", "Enriched")]
+
+
+def test_enrich_first_a_write_the_database_refuses_keeps_the_item_pending_and_paid_for(tmp_path: Path):
+    """Enrich-first: the refused item is enriched once, kept in the journal, and stored by the next run."""
+    with FakeWebServer() as web:
+        feed = web_feed(tmp_path, web, ["kept", "refused", "also-kept"])
+        env = sqlite_env(tmp_path, RSS_FEEDS=feed, CAPTURE_MODE="enrich-first")
+        run(sqlite_env(tmp_path))  # creates the store
+        with store_refusing(tmp_path / "sources.db", "%/refused"):
+            code, events = run(env)
+        rows = rows_of(tmp_path)
+        _, again = run(env)
+        after = rows_of(tmp_path)
+    assert rows == [("also-kept", "Enriched"), ("kept", "Enriched")]
+    [error] = events.of("item_error")
+    assert "refused by the test" in error["error"] and error["recorded"] is False
+    assert events.of("capture_complete")[0]["added"] == 3, "the three were captured: none was lost"
+    assert again.of("capture_complete")[0]["added"] == 0, "the next run resumes it, it is not captured again"
+    assert [e["title"] for e in again.of("item_complete")] == ["refused"]
     assert after == [("also-kept", "Enriched"), ("kept", "Enriched"), ("refused", "Enriched")]

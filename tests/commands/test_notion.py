@@ -95,7 +95,7 @@ def test_setup_creates_a_database_the_store_and_check_accept(capsys: pytest.Capt
         assert not events.of("notion_schema_warning") and not events.of("taxonomy_fallback")
         source = asyncio.run(_data_source(fake, database_id))
         status = source["properties"]["Status"]
-        assert [o["name"] for o in status["select"]["options"]] == ["Inbox", "Enriched", "Failed"]
+        assert [o["name"] for o in status["select"]["options"]] == ["Inbox", "Enriched", "Failed", "Duplicate"]
         assert source["properties"]["Error"]["type"] == "rich_text"
 
 

@@ -370,6 +370,23 @@ switching for customers who build on its platform.</p>
 </body></html>
 """
 
+AGENTS_ARTICLE_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Support teams hand routine tickets to agents</title></head>
+<body>
+<header><nav><a href="/">Home</a> | <a href="/markets">Markets</a> | <a href="/subscribe">Subscribe</a></nav></header>
+<main><article>
+<h1>Support teams hand routine tickets to agents</h1>
+<p>Anthropic published a case study in which a support team let an agent answer password resets and
+refund requests, while people kept the complaints that need judgement.</p>
+<p>The team says median reply time fell from four hours to nine minutes over the first quarter, and that
+customers rated the answers as highly as before. Escalations stayed flat.</p>
+<p>Managers now spend the saved hours on writing better help pages, which in turn lets the agent solve
+more tickets without asking a person.</p>
+</article></main>
+<footer><p>Copyright 2026 Example News. All rights reserved.</p></footer>
+</body></html>
+"""
+
 NO_TEXT_HTML = """<!doctype html>
 <html><head><meta charset="utf-8"><title></title>
 <script>window.__APP__ = {"route": "/story/1"};</script><style>body{margin:0}</style></head>
