@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 from urllib.parse import urlsplit
@@ -110,7 +111,7 @@ class Duplicates:
         for hash_ in sorted(check.urls):
             match = self.index.find_url(hash_, exclude=check.key)
             if match is not None and not self._clearly_different(match.key, check.fingerprint):
-                return match
+                return match if hash_ == own else dataclasses.replace(match, how="same link as an earlier copy")
         if own is not None and own != check.key and own in self.store_hashes:
             return Match(own, "an item already in the store", None, "same canonical URL")
         return self.index.find(check.fingerprint, exclude=check.key)

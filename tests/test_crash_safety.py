@@ -369,6 +369,109 @@ def test_the_fake_does_not_apply_a_request_cut_off_by_a_kill():
         assert [e["status"] for e in notion_log(notion)] != [200]
 
 
+# --- kill -9 in enrich-first mode: new items created complete, against Notion ---------------------------
+
+
+@contextmanager
+def capture_world(tmp_path: Path, items: int, *, faults: bool) -> Iterator[World]:
+    """Fake Notion (the original schema, empty), a feed of ``items`` articles on the fake web server."""
+    with fakes(faults=faults) as (notion, openai, web):
+        for n in range(items):
+            web.page(f"/a/{n}", article_html(n))
+        web.page("/feed.xml", feed_xml(web.url, items), content_type="application/rss+xml")
+        env = base_env(
+            tmp_path,
+            RSS_FEEDS=f"{web.url}/feed.xml",
+            SOURCES_BACKEND="notion",
+            NOTION_TOKEN=notion.token,
+            NOTION_SOURCES_DB=notion.database_id,
+            NOTION_BASE_URL=notion.url,
+            NOTION_MAX_RPS="200",
+            ENRICHER="openai",
+            OPENAI_API_KEY=openai.api_key,
+            OPENAI_BASE_URL=openai.url,
+            OPENAI_BATCH="never",
+            CAPTURE_MODE="enrich-first",
+        )
+        yield World(notion, openai, web, env, [])
+
+
+def requests_seen(world: World) -> int:
+    return len(notion_log(world.notion)) + world.web.stats()["count"] + world.openai.stats()["calls"]
+
+
+def check_created_pages(notion: FakeNotion, frozen: dict[str, list[str]]) -> None:
+    """Every page a run created is whole: one per hash, Enriched, one body, never written again."""
+    hashes = Counter(notion.values(p["id"])["Hash"] for p in notion.pages())
+    assert not hashes or max(hashes.values()) == 1, f"a page created twice: {hashes.most_common(1)}"
+    for page in notion.pages():
+        values = notion.values(page["id"])
+        assert values["Status"] == "Enriched", values
+        blocks = toggles(notion, page["id"])
+        assert [plain(b) for b in blocks] == list(BODY_TOGGLES), values["Title"]
+        ids = [b["id"] for b in blocks]
+        assert frozen.setdefault(page["id"], ids) == ids, f"{values['Title']} was written again"
+
+
+def test_kill_9_at_random_points_of_enrich_first_creates_every_page_once_complete(tmp_path: Path):
+    """Kills fall anywhere: capture, extraction, the LLM, the one create; 5% of creates lose their reply."""
+    items, kills, rng = 24, 4, random.Random(SEED + 7)
+    with capture_world(tmp_path, items, faults=True) as world:
+        world.notion.configure(lost_reply_share=0.05)
+        frozen: dict[str, list[str]] = {}
+        done = runs = 0
+        while done < kills:
+            target = requests_seen(world) + rng.randint(3, 25)
+            run = run_enrich(tmp_path, world.env, kill_when=lambda: requests_seen(world) >= target,
+                             after=rng.uniform(0, 0.03))
+            runs += 1
+            assert run.killed or run.returncode == 0, run.output
+            check_created_pages(world.notion, frozen)
+            if not run.killed:
+                break
+            done += 1
+        final = run_enrich(tmp_path, world.env)
+        assert final.returncode == 0, final.output
+        check_created_pages(world.notion, frozen)
+        pages = {world.notion.values(p["id"])["Title"]: p["id"] for p in world.notion.pages()}
+        paid = world.openai.stats()["ok"]
+        raws = {title: " ".join(plain(c) for c in {plain(b): b["children"] for b in toggles(world.notion, pid)}["Raw"])
+                for title, pid in pages.items()}
+    assert done >= kills, "the kills landed"
+    assert sorted(pages) == sorted(f"Report {n}" for n in range(items)), "every item has exactly one page"
+    assert all(f"report number {title.split()[-1]}," in raw for title, raw in raws.items())
+    assert max(completions_per_item(tmp_path).values()) == 1, "no item completed twice"
+    assert paid <= items + kills * WORKERS, "answers already paid for are kept in the journal"
+    assert journal_rows(tmp_path) == [], "the final run settled every row a kill left"
+
+
+def test_killed_while_a_lost_create_is_looked_up_the_rerun_finds_the_page_instead_of_creating_it(tmp_path: Path):
+    """The deterministic cut: the create is saved but its reply lost, and the look-up by Hash stalls; kill -9."""
+    with capture_world(tmp_path, 2, faults=False) as world:
+        notion = world.notion
+        notion.fail_next(502, method="POST", path="/v1/pages", after_apply=True)
+        # the run's first three queries count the Inbox, read the known hashes and (capture done, while the
+        # worker still enriches the first item) stream the Inbox; the fourth is the look-up by Hash
+        notion.fail_next(429, retry_after=30, method="POST", path="/query", skip=3)
+        stalled = lambda: any(e["endpoint"] == "data_sources.query" and e["status"] == 429  # noqa: E731
+                              for e in notion_log(notion))
+        run = run_enrich(tmp_path, world.env, parallel=False, kill_when=stalled)
+        assert run.killed, run.output
+        [landed] = notion.pages()
+        assert notion.values(landed["id"])["Status"] == "Enriched"
+        writing = [row for row in journal_rows(tmp_path) if row[2]]
+        assert len(writing) == 1 and writing[0][0].startswith("new:"), "the journal knows a create had started"
+
+        rerun = run_enrich(tmp_path, world.env, parallel=False)
+
+        assert rerun.returncode == 0, rerun.output
+        titles = sorted(notion.values(p["id"])["Title"] for p in notion.pages())
+        assert titles == ["Report 0", "Report 1"], "the landed page was found, not created again"
+        assert landed["id"] in {p["id"] for p in notion.pages()}
+        assert world.openai.stats()["ok"] == 2, "its kept enrichment was not paid again"
+        assert journal_rows(tmp_path) == []
+
+
 # --- kill -9 against the SQLite store -----------------------------------------------------------
 
 
@@ -409,14 +512,15 @@ def check_sqlite_after_kill(tmp_path: Path, items: int, frozen: dict[str, list])
             assert item_id not in blocks, "the SQLite store writes body and status in one transaction"
 
 
-def test_kill_9_loop_on_the_sqlite_store_captures_and_enriches_each_item_once(tmp_path: Path):
+@pytest.mark.parametrize("mode", ["enrich-first", "inbox-first"])
+def test_kill_9_loop_on_the_sqlite_store_captures_and_enriches_each_item_once(tmp_path: Path, mode: str):
     items, kills, rng = 30, 4, random.Random(SEED)
     with fakes(faults=True) as (_, openai, web):
         for n in range(items):
             web.page(f"/a/{n}", article_html(n))
         web.page("/feed.xml", feed_xml(web.url, items), content_type="application/rss+xml")
         env = base_env(tmp_path, RSS_FEEDS=f"{web.url}/feed.xml", ENRICHER="openai",
-                       OPENAI_API_KEY=openai.api_key, OPENAI_BASE_URL=openai.url)
+                       OPENAI_API_KEY=openai.api_key, OPENAI_BASE_URL=openai.url, CAPTURE_MODE=mode)
         frozen: dict[str, list] = {}
         done = 0
         while done < kills:

@@ -73,3 +73,58 @@ def test_a_zero_cap_disables_the_cache(tmp_path):
     cache.put("h1", "text")
     assert cache.get("h1") is None
     cache.close()
+
+
+# --- in runs (issue 15): every backend reuses what was fetched ------------------------------------
+
+import pytest  # noqa: E402
+
+from knowledge_pipeline.runner import EXIT_OK  # noqa: E402
+from tests.enrich_first_support import (  # noqa: E402
+    Entry, article_page, article_text, base_env, notion_env, openai_env, run, write_feed,
+)
+from tests.fakes.notion_server import start_fake_notion  # noqa: E402
+from tests.fakes.openai_server import start_fake_openai  # noqa: E402
+from tests.fakes.web_server import FakeWebServer  # noqa: E402
+
+
+@pytest.mark.parametrize("mode", ["enrich-first", "inbox-first"])
+def test_feed_text_captured_in_one_run_serves_retry_failed_in_the_next_on_notion(tmp_path, mode):
+    """Notion keeps no feed text between runs; the cache does, so the article page is never fetched."""
+    with start_fake_notion(rps=None) as notion, start_fake_openai() as openai, FakeWebServer() as web:
+        feed = write_feed(tmp_path / "feed.xml", [Entry("Carried", f"{web.url}/never-fetched",
+                                                        content=article_text(5))])
+        env = notion_env(notion, tmp_path, RSS_FEEDS=feed, CAPTURE_MODE=mode, ALERT_FAILURE_RATE="1",
+                         **openai_env(openai))
+        openai.configure(script=[{"status": 500}])
+        first, _ = run(env, parallel=False)
+        failed = [notion.values(p["id"])["Status"] for p in notion.pages()]
+        second, events = run(env, retry_failed=True, parallel=False)
+        [page] = notion.pages()
+        status = notion.values(page["id"])["Status"]
+        fetched = web.paths()
+    assert (first.exit_code, second.exit_code) == (EXIT_OK, EXIT_OK) and failed == ["Failed"]
+    assert status == "Enriched" and fetched == [], "the feed's text came from the cache, not from the web"
+    assert events.of("item_complete")[0]["content_length"] > 500
+
+
+@pytest.mark.parametrize(("cache_mb", "fetches"), [("200", 1), ("0", 2)])
+def test_an_item_put_back_in_the_inbox_is_enriched_again_from_the_kept_text(tmp_path, cache_mb, fetches):
+    import sqlite3
+
+    with FakeWebServer() as web:
+        web.page("/a", article_page(8))
+        env = {**base_env(tmp_path), "RSS_FEEDS": write_feed(tmp_path / "feed.xml", [Entry("A", f"{web.url}/a")]),
+               "CACHE_MAX_MB": cache_mb}
+        first, _ = run(env)
+        db = sqlite3.connect(tmp_path / "data" / "sources.db")
+        db.execute("UPDATE items SET status = 'Inbox'")  # a re-enrichment asked for by hand
+        db.commit()
+        second, events = run(env)
+        status = db.execute("SELECT status FROM items").fetchall()
+        db.close()
+        paths = web.paths()
+    assert (first.exit_code, second.exit_code) == (EXIT_OK, EXIT_OK)
+    assert status == [("Enriched",)] and len(events.of("item_complete")) == 1, "re-enriched, not a duplicate of itself"
+    assert len(paths) == fetches
+    assert (tmp_path / "data" / "text_cache.db").exists() == (cache_mb != "0")

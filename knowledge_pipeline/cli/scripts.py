@@ -124,6 +124,8 @@ def enrich_main(argv: Sequence[str] | None, *, script: str, capture: str, enhanc
 
 
 def _progress_factory(total: int):
+    if not sys.stdout.isatty():  # cron, a pipe, a file: no bar (and no tqdm import, docs/performance.md)
+        return None
     from .progress import ProgressBar
 
     bar = ProgressBar(total)

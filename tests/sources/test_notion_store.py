@@ -20,7 +20,7 @@ from knowledge_pipeline.errors import FatalRunError, ItemError, ServiceError, St
 from knowledge_pipeline.models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 from knowledge_pipeline.sources.base import BODY_TOGGLES
 from knowledge_pipeline.sources.notion import NotionStore, select_name
-from tests.fakes.notion_server import FakeNotion, start_fake_notion
+from tests.fakes.notion_server import FakeNotion, sources_schema, start_fake_notion
 from tests.sources.notion_support import notion_store
 
 ENRICHMENT = Enrichment(
@@ -697,3 +697,99 @@ def test_a_text_longer_than_the_raw_cap_is_an_item_warning_kept_in_notion(tmp_pa
             assert [e["warning"] for e in events.of("item_warning")] == [warning]
             assert fake.values(item.id).get("Warnings") == (warning if schema == "full" else None)
             assert fake.values(item.id)["Status"] == "Enriched"
+
+
+# -- enrich-first (issue 15): a new item's page in one request -----------------------------------------
+
+
+NEW = NewItem(title="Fresh", source_type=SourceType.RSS, hash="fresh", url="https://e.com/fresh",
+              created_date=date(2024, 1, 5))
+
+
+def test_an_enriched_new_item_is_one_pages_create_with_every_property_and_the_body() -> None:
+    with start_fake_notion(rps=None) as fake:
+        store, events = notion_store(fake)
+        item = run(store, lambda s: s.add_enriched(NEW, ENRICHMENT, article(30)))
+        values = fake.values(item.id)
+        assert [c for c in events.notion_calls() if c.startswith(("pages.", "blocks."))] == ["pages.create"]
+        assert values["Status"] == "Enriched" and values["Summary"] == ENRICHMENT.executive_summary
+        assert (values["Vendor"], values["Content-Type"], values["Hash"]) == ("Acme", "Market News", "fresh")
+        assert toggles(fake, item.id) == list(BODY_TOGGLES)
+
+
+def test_a_body_over_one_request_is_created_failed_then_appended_with_enriched_last() -> None:
+    text = article(900, seed=3)
+    with start_fake_notion(rps=None) as fake:
+        store, events = notion_store(fake, notion_max_raw_chars=len(text))
+
+        async def scenario(store: NotionStore) -> Any:
+            events.clear()
+            item = await store.add_enriched(NEW, ENRICHMENT, text)
+            return item, await store.body(item.id)
+
+        item, body = run(store, scenario)
+        calls = [c for c in events.notion_calls() if c.startswith(("pages.", "blocks.children.append"))]
+        assert calls[0] == "pages.create" and calls[-1] == "pages.update" and calls.count("blocks.children.append") >= 3
+        assert "\n\n".join(body["Raw"]) == text and toggles(fake, item.id) == list(BODY_TOGGLES)
+        assert fake.values(item.id)["Status"] == "Enriched" and not fake.values(item.id)["Error"]
+
+
+def test_a_lost_reply_to_the_complete_create_is_found_by_hash_not_created_twice() -> None:
+    with start_fake_notion(rps=None) as fake:
+        fake.fail_next(502, method="POST", path="/v1/pages", after_apply=True)
+        store, events = notion_store(fake)
+        item = run(store, lambda s: s.add_enriched(NEW, ENRICHMENT, "text"))
+        assert [p["id"] for p in fake.pages()] == [item.id] and fake.values(item.id)["Status"] == "Enriched"
+        assert [e["operation"] for e in events.of("api_call_retry")] == ["pages.create"]
+        assert "data_sources.query" in events.notion_calls(), "looked up by Hash before sending again"
+
+
+def test_a_failed_new_item_is_one_create_with_its_reason() -> None:
+    with start_fake_notion(rps=None) as fake:
+        store, events = notion_store(fake)
+        item = run(store, lambda s: s.add_failed(NEW, "HTTP 404 for https://e.com/fresh"))
+        assert [c for c in events.notion_calls() if c.startswith("pages.")] == ["pages.create"]
+        values = fake.values(item.id)
+        assert (values["Status"], values["Error"]) == ("Failed", "HTTP 404 for https://e.com/fresh")
+
+
+@pytest.mark.parametrize(("status_type", "options", "expected"), [
+    ("select", None, "Duplicate"),
+    ("status", None, "Failed"),
+    ("status", ("Inbox", "Enriched", "Failed", "Duplicate"), "Duplicate"),
+])
+def test_a_duplicate_is_marked_duplicate_where_the_schema_allows_else_failed_with_the_note(
+        status_type: str, options: tuple[str, ...] | None, expected: str) -> None:
+    with start_fake_notion(database=None, rps=None) as fake:
+        schema = sources_schema("full", status_type)
+        if options:
+            schema["Status"] = {"status": {"options": [{"name": n} for n in options]}}
+        fake.create_sources_database(properties=schema)
+        fake.seed_inbox(1)
+        store, events = notion_store(fake)
+
+        async def scenario(store: NotionStore) -> Item:
+            item = await first_inbox_item(store)
+            await store.mark_duplicate(item, 'Duplicate of "Original" (https://e.com/1): same text')
+            return item
+
+        item = run(store, scenario)
+        values = fake.values(item.id)
+        assert values["Status"] == expected
+        assert values["Error"] == 'Duplicate of "Original" (https://e.com/1): same text'
+        warned = [w for w in events.of("notion_schema_warning") if "Duplicate" in w["problem"]]
+        assert bool(warned) == (expected == "Failed"), "notion check and the run say how to get the Duplicate status"
+
+
+def test_a_url_over_notions_limit_is_refused_before_anything_is_sent() -> None:
+    with start_fake_notion(rps=None) as fake:
+        store, events = notion_store(fake)
+
+        async def scenario(store: NotionStore) -> None:
+            events.clear()
+            with pytest.raises(ItemError, match="longer than 2000"):
+                store.check_new(NewItem(title="Long", source_type=SourceType.RSS, hash="l",
+                                        url="https://e.com/?q=" + "x" * 2100))
+
+        run(store, scenario)
+        assert events.notion_calls() == []

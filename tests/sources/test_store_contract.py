@@ -298,3 +298,48 @@ def test_an_email_keeps_its_text_for_a_later_session_with_or_without_a_link(back
     assert count == 2 and [(i.title, i.source_type, i.url) for i in items] == [
         ("Issue 42", SourceType.EMAIL, None), ("Issue 43", SourceType.EMAIL, "https://news.example.com/p/43")]
     assert [i.content for i in items] == [text, text + " 43"]
+
+
+# --- enrich-first (issue 15): a new item's one write ----------------------------------------------
+
+
+def test_add_enriched_stores_a_complete_item_in_one_write_that_capture_then_knows(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        added = await store.add_enriched(rss(1), ENRICHMENT, TEXT)
+        return (added, await _collect(store.list_items()), await store.body(added.id), await store.known_hashes(),
+                await store.find_by_hash("hash-rss-1"), await store.find_by_hash("unknown"),
+                await store.count_inbox())
+
+    added, [listed], body, hashes, found, missing, inbox = backend.run(scenario)
+    assert added.status == listed.status == Status.ENRICHED and added.id == listed.id == found.id
+    assert (listed.title, listed.url, listed.hash) == ("Article 1", "https://example.com/posts/1", "hash-rss-1")
+    assert listed.summary == ENRICHMENT.executive_summary and listed.vendor == "Acme"
+    assert listed.created_date == date(2024, 5, 2)
+    assert list(body) == list(BODY_TOGGLES) and "\n\n".join(body["Raw"]) == TEXT
+    assert hashes == {"hash-rss-1"} and missing is None and inbox == 0
+
+
+def test_add_failed_is_one_failed_item_with_its_reason_that_retry_failed_puts_back(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        failed = await store.add_failed(pdf(2), "HTTP 404 for https://example.com/report.pdf")
+        listed = await _collect(store.list_items(Status.FAILED))
+        moved = await store.retry_failed("404")
+        return failed, listed, moved, await _collect(store.inbox())
+
+    failed, [listed], moved, [back] = backend.run(scenario)
+    assert failed.status == listed.status == Status.FAILED and listed.id == back.id == failed.id
+    assert listed.error == "HTTP 404 for https://example.com/report.pdf"
+    assert moved == 1 and back.pdf_path == "file:///srv/pdfs/report-2.pdf"
+
+
+def test_a_duplicate_is_marked_with_what_it_duplicates_and_is_neither_inbox_nor_failed(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        copy = await store.add(rss(2))
+        await store.mark_duplicate(copy, 'Duplicate of "Article 1" (https://example.com/posts/1): same text')
+        return (await _collect(store.list_items()), await store.count_inbox(), await store.retry_failed(),
+                await _collect(store.list_items(Status.DUPLICATE)))
+
+    [item], inbox, retried, duplicates = backend.run(scenario)
+    assert item.status == Status.DUPLICATE and [d.id for d in duplicates] == [item.id]
+    assert item.error == 'Duplicate of "Article 1" (https://example.com/posts/1): same text'
+    assert inbox == 0 and retried == 0
