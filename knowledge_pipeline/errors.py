@@ -8,6 +8,7 @@ so callers handle one family of errors::
     ├── LockHeldError        another run holds the lock (exit 75)
     ├── FatalRunError        the run cannot go on (bad credentials, quota gone) (exit 1)
     ├── StoreError           the Sources store failed outside of one item
+    │   └── SearchQueryError the search index rejected a query (its syntax)
     └── ItemError            one item failed; it is marked Failed and the run goes on
         ├── ExtractionError  no text could be had (fetch, PDF, empty text)
         ├── EnrichmentError  the enricher gave no usable result
@@ -44,6 +45,10 @@ class FatalRunError(PipelineError):
 
 class StoreError(PipelineError):
     """The Sources store failed in a way not tied to one item."""
+
+
+class SearchQueryError(StoreError):
+    """FTS5 could not parse a search query; the message says how to write it."""
 
 
 class ItemError(PipelineError):

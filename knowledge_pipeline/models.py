@@ -38,9 +38,22 @@ DEFAULT_AI_PRIMITIVES: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
+class LabelHint:
+    """What a user's taxonomy file says about one label, to help the enrichers choose it."""
+
+    name: str
+    description: str = ""
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Taxonomy:
     content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
     ai_primitives: tuple[str, ...] = DEFAULT_AI_PRIMITIVES
+    hints: tuple[LabelHint, ...] = ()
+
+    def hint(self, label: str) -> LabelHint | None:
+        return next((h for h in self.hints if h.name == label), None)
 
 
 def sha256_text(value: str) -> str:
@@ -67,6 +80,8 @@ class Item:
     ``url`` is the Article URL (RSS, Website); ``pdf_path`` is the PDF location
     (a local path or a ``file://``/``http(s)://`` URL). ``content`` is text the
     capture already had (a feed's full article), so no fetch is needed.
+    ``added_at`` is when the item was captured; ``updated_at`` its last change
+    (for an Enriched item: when it was enriched). Both are aware UTC datetimes.
     """
 
     id: str
@@ -84,6 +99,8 @@ class Item:
     vendor: str | None = None
     error: str | None = None
     archived: bool = False
+    added_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)

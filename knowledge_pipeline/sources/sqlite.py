@@ -2,7 +2,9 @@
 
 It mirrors the Notion Sources database column for column; the page body lives
 in ``blocks`` (toggle title, position, text). Schema changes are append-only
-named migrations applied when the file is opened.
+named migrations applied when the file is opened. The full-text index
+(``search_index.py``) is updated in the same transaction as every write that
+changes indexed text.
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ from typing import AsyncIterator, Callable, Collection
 
 from ..errors import ItemError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
-from .base import BODY_TOGGLES
+from . import search_index
+from .base import BODY_TOGGLES, ItemQuery, as_query
 
 PAGE_SIZE = 100
+ITEM_COLUMNS = (
+    "id", "title", "status", "source_type", "url", "pdf_path", "hash", "created_date", "summary", "content_type",
+    "ai_primitives", "vendor", "error", "archived", "added_at", "updated_at",
+)
+LISTED = ", ".join(f"i.{c}" for c in ITEM_COLUMNS) + ", NULL AS content"
 
 
 def _m001_initial(db: sqlite3.Connection) -> None:
@@ -63,13 +71,64 @@ def _execute_script(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
+def _m002_reading_indexes(db: sqlite3.Connection) -> None:
+    """Newest-first listing and the digest's "enriched since" without scanning the table."""
+    db.execute("CREATE INDEX items_added ON items(added_at)")
+    db.execute("CREATE INDEX items_updated ON items(status, updated_at)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", _m001_initial),
+    ("m002_reading_indexes", _m002_reading_indexes),
+    ("m003_search_index", search_index.create),
 ]
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return stamp(datetime.now(timezone.utc))
+
+
+def stamp(moment: datetime) -> str:
+    """How the store writes a time: UTC, whole seconds, ISO 8601 (so text order is time order)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _where(query: ItemQuery) -> tuple[str, list]:
+    """`` AND ...`` clauses (on alias ``i``) and their parameters for a query's filters."""
+    clauses: list[str] = []
+    params: list = []
+    if query.status is not None:
+        clauses.append("i.status = ?")
+        params.append(Status(query.status).value)
+    if query.source_type is not None:
+        clauses.append("i.source_type = ?")
+        params.append(SourceType(query.source_type).value)
+    if query.content_type:
+        clauses.append("i.content_type = ? COLLATE NOCASE")
+        params.append(query.content_type)
+    if query.vendor:
+        clauses.append("i.vendor = ? COLLATE NOCASE")
+        params.append(query.vendor)
+    if query.primitive:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(i.ai_primitives) p WHERE p.value = ? COLLATE NOCASE)")
+        params.append(query.primitive)
+    for column, operator, moment in (
+        ("added_at", ">=", query.added_since), ("added_at", "<", query.added_before),
+        ("updated_at", ">=", query.updated_since),
+    ):
+        if moment is not None:
+            clauses.append(f"i.{column} {operator} ?")
+            params.append(stamp(moment))
+    return "".join(f" AND {c}" for c in clauses), params
 
 
 def _types_clause(source_types: Collection[SourceType] | None) -> tuple[str, list[str]]:
@@ -81,6 +140,8 @@ def _types_clause(source_types: Collection[SourceType] | None) -> tuple[str, lis
 
 def _row_to_item(row: sqlite3.Row) -> Item:
     return Item(
+        added_at=_parse_time(row["added_at"]),
+        updated_at=_parse_time(row["updated_at"]),
         id=row["id"],
         title=row["title"],
         source_type=SourceType(row["source_type"]),
@@ -126,7 +187,7 @@ class SqliteStore:
     async def open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
@@ -161,10 +222,9 @@ class SqliteStore:
     async def known_hashes(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT hash FROM items WHERE hash IS NOT NULL")}
 
-    async def add(self, item: NewItem) -> Item:
-        item_id = uuid.uuid4().hex
-        now = _now()
-        with self._transaction():
+    def _insert(self, item: NewItem, item_id: str, now: str) -> bool:
+        """The item's row (Inbox), unless its hash is known; call inside a transaction."""
+        with search_index.reindexed(self.db, item_id):
             cursor = self.db.execute(
                 """INSERT OR IGNORE INTO items (id, title, status, source_type, url, pdf_path, hash,
                    content, created_date, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
@@ -182,13 +242,37 @@ class SqliteStore:
                     now,
                 ),
             )
-        if cursor.rowcount == 0:
+        return cursor.rowcount > 0
+
+    async def add(self, item: NewItem) -> Item:
+        item_id = uuid.uuid4().hex
+        with self._transaction():
+            added = self._insert(item, item_id, _now())
+        if not added:
             row = self.db.execute("SELECT * FROM items WHERE hash = ?", (item.hash,)).fetchone()
             return _row_to_item(row)
         return await self.get(item_id)
 
+    async def add_enriched(self, item: NewItem, enrichment: Enrichment, text: str) -> Item:
+        """Row, body and index in one transaction; an item whose hash is known is returned unchanged."""
+        item_id = uuid.uuid4().hex
+        with self._transaction():
+            if self._insert(item, item_id, _now()):
+                self._write_enrichment(item_id, item.created_date, enrichment, text)
+            else:
+                item_id = self.db.execute("SELECT id FROM items WHERE hash = ?", (item.hash,)).fetchone()[0]
+        return await self.get(item_id)
+
     async def get(self, item_id: str) -> Item:
+        """By id, or by a unique prefix of one (what ``list`` shows)."""
         row = self.db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
+        if row is None and item_id:
+            rows = self.db.execute(
+                "SELECT * FROM items WHERE substr(id, 1, ?) = ? LIMIT 2", (len(item_id), item_id)
+            ).fetchall()
+            if len(rows) > 1:
+                raise ItemError(f"several items have an id starting with {item_id!r}: give more characters")
+            row = rows[0] if rows else None
         if row is None:
             raise ItemError(f"item {item_id} not found in the SQLite store")
         return _row_to_item(row)
@@ -217,24 +301,92 @@ class SqliteStore:
         ).fetchone()
         return int(row[0])
 
-    def list_items(self, status: Status | None = None) -> AsyncIterator[Item]:
-        if status is None:
-            return self._stream("", [])
-        return self._stream(" AND status = ?", [Status(status).value])
+    async def list_items(self, selection: ItemQuery | Status | None = None) -> AsyncIterator[Item]:
+        """Pages of 100 rows by keyset (capture order, or newest first); feed text is not loaded."""
+        query = as_query(selection)
+        where, params = _where(query)
+        if query.newest_first:
+            order, after = "i.added_at DESC, i.rowid DESC", " AND (i.added_at < ? OR (i.added_at = ? AND i.rowid < ?))"
+        else:
+            order, after = "i.rowid", " AND i.rowid > ?"
+        remaining = query.limit
+        offset = query.offset
+        last: sqlite3.Row | None = None
+        while remaining is None or remaining > 0:
+            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
+            keyset, keys = "", []
+            if last is not None:
+                keyset = after
+                keys = [last["added_at"], last["added_at"], last["_rowid"]] if query.newest_first else [last["_rowid"]]
+            rows = self.db.execute(
+                f"SELECT i.rowid AS _rowid, {LISTED} FROM items i WHERE 1{where}{keyset} "
+                f"ORDER BY {order} LIMIT ? OFFSET ?",
+                [*params, *keys, size, offset],
+            ).fetchall()
+            offset = 0
+            for row in rows:
+                yield _row_to_item(row)
+            if len(rows) < size:
+                return
+            if remaining is not None:
+                remaining -= len(rows)
+            last = rows[-1]
+
+    async def count_items(self, selection: ItemQuery | Status | None = None) -> int:
+        where, params = _where(as_query(selection))
+        return int(self.db.execute(f"SELECT COUNT(*) FROM items i WHERE 1{where}", params).fetchone()[0])
+
+    async def search(self, text: str, selection: ItemQuery | None = None) -> search_index.SearchPage:
+        """Items matching an FTS5 query, best first (bm25), each with a highlighted snippet."""
+        query = as_query(selection)
+        where, params = _where(query)
+        limit = query.limit if query.limit is not None else -1
+        try:
+            rows = self.db.execute(
+                search_index.match_sql(where), [text, *params, limit, query.offset, text]
+            ).fetchall()
+            total = int(self.db.execute(search_index.count_sql(where), [text, *params]).fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            mapped = search_index.query_error(text, exc)
+            if mapped is not None:
+                raise mapped from None
+            raise StoreError(f"search failed: {exc}") from exc
+        hits = [search_index.SearchHit(_row_to_item(row), row["snippet"] or "", float(row["score"])) for row in rows]
+        return search_index.SearchPage(hits, total)
+
+    async def facets(self) -> dict[str, list[tuple[str, int]]]:
+        """The labels in use with their counts (filters of the reading page), most used first."""
+        db = self.db
+        facets = {
+            column: [(r[0], r[1]) for r in db.execute(
+                f"SELECT {column}, COUNT(*) AS n FROM items WHERE {column} IS NOT NULL AND {column} != '' "
+                f"GROUP BY {column} ORDER BY n DESC, {column}"
+            )]
+            for column in ("content_type", "vendor", "source_type", "status")
+        }
+        facets["ai_primitive"] = [(r[0], r[1]) for r in db.execute(
+            "SELECT p.value, COUNT(*) AS n FROM items i, json_each(i.ai_primitives) p GROUP BY p.value "
+            "ORDER BY n DESC, p.value"
+        )]
+        return facets
 
     async def write_enrichment(
         self, item: Item, enrichment: Enrichment, text: str, *, repair: bool = False
     ) -> None:
-        """Body and properties in one transaction: a crash leaves the item untouched."""
-        created = item.created_date or enrichment.published_date
+        """Body, properties and search index in one transaction: a crash leaves the item untouched."""
         with self._transaction():
             exists = self.db.execute("SELECT 1 FROM items WHERE id = ?", (item.id,)).fetchone()
             if exists is None:
                 raise ItemError(f"item {item.id} was deleted from the store")
-            self.db.execute("DELETE FROM blocks WHERE item_id = ?", (item.id,))
+            self._write_enrichment(item.id, item.created_date, enrichment, text)
+
+    def _write_enrichment(self, item_id: str, created_date: date | None, enrichment: Enrichment, text: str) -> None:
+        created = created_date or enrichment.published_date
+        with search_index.reindexed(self.db, item_id):
+            self.db.execute("DELETE FROM blocks WHERE item_id = ?", (item_id,))
             self.db.executemany(
                 "INSERT INTO blocks (item_id, toggle, position, text) VALUES (?,?,?,?)",
-                [(item.id, toggle, n, value) for n, (toggle, value) in enumerate(body_blocks(enrichment, text))],
+                [(item_id, toggle, n, value) for n, (toggle, value) in enumerate(body_blocks(enrichment, text))],
             )
             self.db.execute(
                 """UPDATE items SET status=?, summary=?, content_type=?, ai_primitives=?, vendor=?,
@@ -247,7 +399,7 @@ class SqliteStore:
                     enrichment.vendor,
                     created.isoformat() if created else None,
                     _now(),
-                    item.id,
+                    item_id,
                 ),
             )
 
