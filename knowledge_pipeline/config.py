@@ -18,6 +18,8 @@ from typing import Callable, Mapping
 from dotenv import dotenv_values
 
 from .errors import ConfigError
+from .models import Taxonomy
+from .taxonomy import TaxonomyFileError, load_taxonomy
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 DEFAULT_NOTION_BASE_URL = "https://api.notion.com"
@@ -65,6 +67,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ALERT_FAILURE_RATE": ("0.5", "A run whose failure rate exceeds this exits 1 and logs an alert"),
     "ALERT_WEBHOOK_URL": ("(unset)", "Slack-style webhook receiving alerts as a JSON POST"),
     "METRICS_TEXTFILE": ("(unset)", "Prometheus textfile written after each run"),
+    # reading side (search, serve, digest, export, sync)
+    "TAXONOMY_FILE": ("(unset)", "YAML or JSON file of your content types and AI primitives (SQLite store; `notion setup`)"),
+    "DIGEST_WEBHOOK_URL": ("(unset)", "Slack-style webhook receiving `digest --post` as a JSON POST"),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -113,6 +118,8 @@ class Settings:
     alert_failure_rate: float = 0.5
     alert_webhook_url: str | None = None
     metrics_textfile: Path | None = None
+    taxonomy: Taxonomy | None = None
+    digest_webhook_url: str | None = field(default=None, repr=False)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -303,4 +310,16 @@ def load_settings(
         alert_failure_rate=r.number("ALERT_FAILURE_RATE", 0.5, minimum=0, maximum=1),
         alert_webhook_url=r.url("ALERT_WEBHOOK_URL"),
         metrics_textfile=Path(metrics_textfile) if metrics_textfile else None,
+        taxonomy=_taxonomy(r),
+        digest_webhook_url=r.url("DIGEST_WEBHOOK_URL"),
     )
+
+
+def _taxonomy(reader: _Reader) -> Taxonomy | None:
+    path = reader.raw("TAXONOMY_FILE")
+    if path is None:
+        return None
+    try:
+        return load_taxonomy(Path(path))
+    except TaxonomyFileError as exc:
+        raise ConfigError("TAXONOMY_FILE", path, f"expected a YAML or JSON taxonomy file: {exc}") from None

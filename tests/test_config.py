@@ -100,7 +100,8 @@ BAD_VALUES = {
     "NOTION_MAX_RAW_CHARS": "-1", "OPENAI_BASE_URL": "localhost", "MAX_INPUT_TOKENS": "10", "MAX_CHUNKS": "0",
     "MAX_COST_USD": "-1", "OPENAI_PRICES_FILE": "/nonexistent/prices.json", "OPENAI_PRICES": "[1, 2]",
     "MAX_DOWNLOAD_MB": "lots", "MAX_PDF_PAGES": "0", "ALLOW_PRIVATE_URLS": "perhaps", "ALERT_FAILURE_RATE": "-0.1",
-    "ALERT_WEBHOOK_URL": "hooks.slack.com/x",
+    "ALERT_WEBHOOK_URL": "hooks.slack.com/x", "TAXONOMY_FILE": "/nonexistent/taxonomy.yaml",
+    "DIGEST_WEBHOOK_URL": "hooks.slack.com/x",
 }
 FREE_TEXT = {"SOURCES_DB_PATH", "JOURNAL_PATH", "RSS_FEEDS", "PDF_DIR", "LOG_DIR", "NOTION_TOKEN", "NOTION_SOURCES_DB",
              "NOTION_PARENT_PAGE", "RSS_URL_PROP", "CREATED_PROP", "PDF_URL_PROP", "OPENAI_API_KEY", "OPENAI_MODEL",

@@ -95,11 +95,20 @@ def json_schema_format(taxonomy: Taxonomy) -> dict[str, Any]:
     }
 
 
+def _labels(taxonomy: Taxonomy, names: tuple[str, ...]) -> str:
+    """The labels, each with the description the user's taxonomy file gives it."""
+    described = []
+    for name in names:
+        hint = taxonomy.hint(name)
+        described.append(f"{name} ({hint.description})" if hint and hint.description else name)
+    return "; ".join(described)
+
+
 def system_prompt(taxonomy: Taxonomy, *, schema_in_prompt: bool, partial: bool) -> str:
     """The structured call's instructions; with ``json_object`` the schema travels in here."""
     text = SYSTEM
-    text += "\nAllowed content_type labels: " + "; ".join(taxonomy.content_types)
-    text += "\nAllowed ai_primitives labels: " + "; ".join(taxonomy.ai_primitives)
+    text += "\nAllowed content_type labels: " + _labels(taxonomy, taxonomy.content_types)
+    text += "\nAllowed ai_primitives labels: " + _labels(taxonomy, taxonomy.ai_primitives)
     if partial:
         text += "\n" + PARTIAL_NOTE
     if schema_in_prompt:

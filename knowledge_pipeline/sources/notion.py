@@ -165,6 +165,7 @@ class NotionStore:
         self._taxonomy = Taxonomy(
             content_types=self._options(CONTENT_TYPE, "select") or Taxonomy().content_types,
             ai_primitives=self._options(AI_PRIMITIVE, "multi_select") or Taxonomy().ai_primitives,
+            hints=self.settings.taxonomy.hints if self.settings.taxonomy else (),
         )
 
     def _options(self, name: str, kind: str) -> tuple[str, ...]:

@@ -110,6 +110,25 @@ async def _data_source(fake: FakeNotion, database_id: str) -> dict:
         await client.aclose()
 
 
+def test_setup_creates_the_options_of_the_taxonomy_file(capsys: pytest.CaptureFixture[str]) -> None:
+    mine = Taxonomy(content_types=("Regulation", "Product Launch"), ai_primitives=("Agents", "Speech"))
+    with start_fake_notion(rps=None, database=None) as fake:
+        code = handle_setup(argparse.Namespace(parent_page=fake.root_page_id),
+                            notion_settings(fake, notion_sources_db=None, taxonomy=mine))
+        assert code == 0
+        fake.database_id = capsys.readouterr().out.strip().splitlines()[-1].removeprefix("NOTION_SOURCES_DB=")
+        store, _ = notion_store(fake, taxonomy=mine)
+
+        async def taxonomy() -> Taxonomy:
+            await store.open()
+            try:
+                return await store.taxonomy()
+            finally:
+                await store.close()
+
+        assert asyncio.run(taxonomy()) == mine
+
+
 def test_setup_needs_a_parent_page(capsys: pytest.CaptureFixture[str]) -> None:
     with start_fake_notion(rps=None, database=None) as fake:
         code = handle_setup(argparse.Namespace(parent_page=None), notion_settings(fake))
