@@ -1,7 +1,8 @@
 """The commands that are not in the operations guide (python3 -m knowledge_pipeline).
 
-list (the Sources as a table or JSON), report (runs from the logs),
-notion setup / notion check (the Sources database schema).
+Reading: list, show, search, serve (a local reading page), digest, export;
+sync (SQLite <-> Notion); report (runs from the logs); notion setup / notion
+check (the Sources database schema).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Sequence
 from .config import load_settings
 from .errors import ConfigError
 
-COMMAND_MODULES = ("listing", "report", "notion")
+COMMAND_MODULES = ("listing", "show", "search", "serve", "digest", "export", "sync", "report", "notion")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

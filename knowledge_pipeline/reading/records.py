@@ -58,9 +58,13 @@ def item_record(item: Item, content: ItemContent, *, text: bool = False) -> dict
     return item_fields(item) | {"hash": item.hash, "body": body}
 
 
+def flatten(text: str | None) -> str:
+    """Text from the web on one line without control or bidi characters (safe in a terminal); edges kept."""
+    return re.sub(r"\s+", " ", _CONTROL.sub(" ", text or ""))
+
+
 def one_line(text: str | None) -> str:
-    """Text from the web as one line without control or bidi characters (safe in a terminal cell)."""
-    return " ".join(_CONTROL.sub(" ", text or "").split())
+    return flatten(text).strip()
 
 
 def safe_text(text: str | None) -> str:
