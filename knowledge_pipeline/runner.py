@@ -100,12 +100,17 @@ def run_lock_paths(settings: Settings) -> tuple[Path, Path]:
     directories (so with different relative JOURNAL_PATHs).
     """
     journal_lock = settings.journal_path.with_name(settings.journal_path.name + ".lock")
-    if settings.sources_backend == "notion":
+    return journal_lock, store_lock_path(settings, settings.sources_backend)
+
+
+def store_lock_path(settings: Settings, backend: str) -> Path:
+    """The machine-wide lock of one Sources store (also taken by ``sync --to notion``)."""
+    if backend == "notion":
         identity = f"notion:{settings.notion_base_url}:{settings.notion_sources_db}"
     else:
         identity = f"sqlite:{settings.sources_db_path.resolve()}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return journal_lock, Path(tempfile.gettempdir()) / f"knowledge-pipeline-{digest}.lock"
+    return Path(tempfile.gettempdir()) / f"knowledge-pipeline-{digest}.lock"
 
 
 async def _locked_run(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunResult:

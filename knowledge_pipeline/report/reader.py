@@ -76,6 +76,10 @@ KNOWN_EVENTS = frozenset(
         "metrics_export_failed",
         "alert",
         "alert_webhook_failed",
+        # sync --to notion / --from notion
+        "sync_start",
+        "sync_item_failed",
+        "sync_complete",
         # a plain log record of the pipeline's logging setup (no event data)
         "log",
     }

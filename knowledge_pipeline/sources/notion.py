@@ -386,6 +386,24 @@ class NotionStore:
         hashes.discard("")
         return hashes
 
+    async def by_hash(self) -> dict[str, Item]:
+        """Every page with a hash, by hash: Status and Error only (one request per 100 pages)."""
+        wanted = [self._properties[name].get("id", name) for name in (HASH, STATUS, ERROR) if name in self._properties]
+        found: dict[str, Item] = {}
+        async for pages in self._api.query_pages(
+            self.data_source_id, filter={"property": HASH, "rich_text": {"is_not_empty": True}},
+            filter_properties=wanted,
+        ):
+            for page in pages:
+                item = self._item(page)
+                if item is not None and item.hash:
+                    found.setdefault(item.hash, item)
+        return found
+
+    def keeps_errors(self) -> bool:
+        """Whether the database has the Error property (the original schema does not)."""
+        return self._has(ERROR, "rich_text")
+
     async def body(self, item_id: str) -> dict[str, list[str]]:
         body: dict[str, list[str]] = {}
         async for block in self._api.list_children(item_id):

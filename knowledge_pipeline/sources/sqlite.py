@@ -19,7 +19,7 @@ from typing import AsyncIterator, Callable, Collection
 from ..errors import ItemError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 from . import search_index
-from .base import BODY_TOGGLES, ItemQuery, as_query
+from .base import BODY_TOGGLES, ItemContent, ItemQuery, as_query
 
 PAGE_SIZE = 100
 ITEM_COLUMNS = (
@@ -77,10 +77,20 @@ def _m002_reading_indexes(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX items_updated ON items(status, updated_at)")
 
 
+def _m004_notion_copy(db: sqlite3.Connection) -> None:
+    """Which Notion page each row copies, as last seen (``sync --from notion``), and sync watermarks."""
+    db.execute(
+        "CREATE TABLE notion_copy (item_id TEXT PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE, "
+        "page_id TEXT NOT NULL UNIQUE, edited_at TEXT, synced_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE TABLE sync_marks (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", _m001_initial),
     ("m002_reading_indexes", _m002_reading_indexes),
     ("m003_search_index", search_index.create),
+    ("m004_notion_copy", _m004_notion_copy),
 ]
 
 
@@ -423,6 +433,65 @@ class SqliteStore:
                 [Status.INBOX.value, _now(), Status.FAILED.value, *params],
             )
         return cursor.rowcount
+
+    # -- the local copy of a Notion database (sync --from notion) ---------------------------
+
+    async def copy_state(self, page_id: str) -> tuple[str | None, str] | None:
+        """(last_edited_time, synced_at) of the page as last copied, or None when never copied."""
+        row = self.db.execute("SELECT edited_at, synced_at FROM notion_copy WHERE page_id = ?", (page_id,)).fetchone()
+        return None if row is None else (row["edited_at"], row["synced_at"])
+
+    async def put_copy(self, item: Item, content: ItemContent | None, *, synced_at: datetime) -> bool:
+        """Insert or replace the row copying Notion page ``item`` (with its body); True when it is new.
+
+        The row is found by page id, else by hash (an item that came from this
+        store); a new row takes the page id as its id. Row, body, search index
+        and copy state change in one transaction.
+        """
+        with self._transaction():
+            row = self.db.execute("SELECT item_id FROM notion_copy WHERE page_id = ?", (item.id,)).fetchone()
+            if row is None and item.hash:
+                row = self.db.execute("SELECT id AS item_id FROM items WHERE hash = ?", (item.hash,)).fetchone()
+            local_id = row["item_id"] if row is not None else item.id
+            with search_index.reindexed(self.db, local_id):
+                self.db.execute(
+                    """INSERT INTO items (id, title, status, source_type, url, pdf_path, hash, created_date, summary,
+                       content_type, ai_primitives, vendor, error, archived, added_at, updated_at)
+                       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                       ON CONFLICT(id) DO UPDATE SET title=excluded.title, status=excluded.status,
+                       source_type=excluded.source_type, url=excluded.url, pdf_path=excluded.pdf_path,
+                       hash=excluded.hash, created_date=excluded.created_date, summary=excluded.summary,
+                       content_type=excluded.content_type, ai_primitives=excluded.ai_primitives,
+                       vendor=excluded.vendor, error=excluded.error, archived=excluded.archived,
+                       added_at=excluded.added_at, updated_at=excluded.updated_at""",
+                    (
+                        local_id, item.title, item.status.value, item.source_type.value, item.url, item.pdf_path,
+                        item.hash, item.created_date.isoformat() if item.created_date else None,
+                        (content.executive_summary if content else "") or item.summary, item.content_type,
+                        json.dumps(list(item.ai_primitives)), item.vendor, item.error, int(item.archived),
+                        stamp(item.added_at or synced_at), stamp(item.updated_at or synced_at),
+                    ),
+                )
+                self.db.execute("DELETE FROM blocks WHERE item_id = ?", (local_id,))
+                if content is not None:
+                    blocks = body_blocks(content.enrichment(item), content.text)
+                    self.db.executemany(
+                        "INSERT INTO blocks (item_id, toggle, position, text) VALUES (?,?,?,?)",
+                        [(local_id, toggle, n, value) for n, (toggle, value) in enumerate(blocks)],
+                    )
+            self.db.execute(
+                "INSERT OR REPLACE INTO notion_copy (item_id, page_id, edited_at, synced_at) VALUES (?,?,?,?)",
+                (local_id, item.id, stamp(item.updated_at) if item.updated_at else None, stamp(synced_at)),
+            )
+        return row is None
+
+    async def sync_mark(self, name: str) -> datetime | None:
+        row = self.db.execute("SELECT value FROM sync_marks WHERE name = ?", (name,)).fetchone()
+        return _parse_time(row["value"]) if row else None
+
+    async def set_sync_mark(self, name: str, moment: datetime) -> None:
+        with self._transaction():
+            self.db.execute("INSERT OR REPLACE INTO sync_marks VALUES (?, ?)", (name, stamp(moment)))
 
     async def body(self, item_id: str) -> dict[str, list[str]]:
         body: dict[str, list[str]] = {}
