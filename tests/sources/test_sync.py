@@ -11,7 +11,7 @@ import pytest
 
 from knowledge_pipeline.errors import FatalRunError
 from knowledge_pipeline.models import Enrichment, NewItem, SourceType, Status
-from knowledge_pipeline.sources.base import BODY_TOGGLES, INCOMPLETE_BODY, ItemContent, ItemQuery
+from knowledge_pipeline.sources.base import BODY_TOGGLES, INCOMPLETE_BODY, ItemContent
 from knowledge_pipeline.sources.notion import NotionStore
 from knowledge_pipeline.sources.sqlite import SqliteStore
 from knowledge_pipeline.sources.sync import SyncReport, from_notion, to_notion
