@@ -619,3 +619,33 @@ def test_under_faults_and_concurrency_every_item_ends_with_one_page_and_one_body
         assert all(fake.values(p["id"])["Status"] == "Enriched" for p in pages)
         assert all(toggles(fake, p["id"]) == list(BODY_TOGGLES) for p in pages)
         assert len(events.of("api_call_retry")) > 10
+
+
+def test_add_enriched_is_one_create_when_the_body_fits() -> None:
+    with start_fake_notion(rps=None) as fake:
+        store, events = notion_store(fake)
+        new = NewItem(title="Complete", source_type=SourceType.RSS, hash="c1", url="https://e.com/c1")
+        item = run(store, lambda s: s.add_enriched(new, ENRICHMENT, "Short text."))
+        assert events.notion_calls()[-1:] == ["pages.create"] and events.notion_calls().count("pages.create") == 1
+        assert item.status == Status.ENRICHED and fake.values(item.id)["Status"] == "Enriched"
+        assert toggles(fake, item.id) == list(BODY_TOGGLES)
+
+
+def test_add_enriched_with_a_long_body_creates_then_appends_and_sets_status_last() -> None:
+    text = article(900, seed=5)
+    with start_fake_notion(rps=None) as fake:
+        store, events = notion_store(fake, notion_max_raw_chars=len(text))
+        new = NewItem(title="Long", source_type=SourceType.RSS, hash="l1", url="https://e.com/l1")
+        item, body = run(store, lambda s: _add_and_read(s, new, text))
+        calls = events.notion_calls()
+        assert calls.count("pages.create") == 1 and calls.count("blocks.children.append") >= 3
+        writes = [c for c in calls if c in ("pages.create", "blocks.children.append", "pages.update")]
+        assert writes[0] == "pages.create" and writes[-1] == "pages.update", "Status = Enriched is the last write"
+        values = fake.values(item.id)
+        assert (values["Status"], values["Error"]) == ("Enriched", "") and item.status == Status.ENRICHED
+        assert "\n\n".join(body["Raw"]) == text and toggles(fake, item.id) == list(BODY_TOGGLES)
+
+
+async def _add_and_read(store: NotionStore, new: NewItem, text: str) -> tuple[Item, dict]:
+    item = await store.add_enriched(new, ENRICHMENT, text)
+    return item, await store.body(item.id)
