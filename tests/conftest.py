@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,17 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
         JOURNAL_PATH=str(tmp_path / "data" / "journal.db"),
         LOG_DIR=str(tmp_path / "logs"),
     )
+
+
+def require_system_dep(name: str, path: str) -> str:
+    """``path`` if the system component is installed; else skip, or fail when KP_REQUIRE_SYSTEM_DEPS=1 (CI).
+
+    A test that needs Chromium (or Dovecot...) must not pass silently where it is missing.
+    """
+    found = shutil.which(path) if not os.path.isabs(path) else (path if os.path.exists(path) else None)
+    if found:
+        return found
+    message = f"{name} is not installed ({path}); `.ci/run` installs it"
+    if os.environ.get("KP_REQUIRE_SYSTEM_DEPS") == "1":
+        pytest.fail(message + " and KP_REQUIRE_SYSTEM_DEPS=1 requires it")
+    pytest.skip(message)
