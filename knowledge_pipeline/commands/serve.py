@@ -43,9 +43,23 @@ def is_loopback(host: str) -> bool:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket for ``host``:``port`` (IPv4 or IPv6), so port 0 can be printed as the real one."""
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    return socket.create_server((host, port), family=family, reuse_port=False)
+    """A listening socket for ``host``:``port`` (IPv4 or IPv6), so port 0 can be printed as the real one.
+
+    Made with ``IPPROTO_TCP`` as its protocol: asyncio turns Nagle off (TCP_NODELAY)
+    only on such sockets, and without it every response after the first on a
+    keep-alive connection waits ~40 ms for a delayed ACK.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         proto=socket.IPPROTO_TCP)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def url_of(sock: socket.socket) -> str:

@@ -73,3 +73,13 @@ def test_require_system_dep_skips_or_fails(monkeypatch: pytest.MonkeyPatch, requ
     with pytest.raises(expected, match="Nothing is not installed"):
         require_system_dep("Nothing", "/nonexistent/nothing")
     assert require_system_dep("Python", sys.executable) == sys.executable
+
+
+def test_the_listening_socket_lets_asyncio_turn_nagle_off() -> None:
+    """asyncio sets TCP_NODELAY only on IPPROTO_TCP sockets; without it keep-alive responses wait ~40 ms."""
+    import socket
+
+    from knowledge_pipeline.commands.serve import bind
+
+    with bind("127.0.0.1", 0) as sock:
+        assert sock.proto == socket.IPPROTO_TCP and sock.getsockname()[1] > 0
