@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -23,6 +24,8 @@ from .taxonomy import TaxonomyFileError, load_taxonomy
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 DEFAULT_NOTION_BASE_URL = "https://api.notion.com"
+DEFAULT_DRIVE_BASE_URL = "https://www.googleapis.com"
+DEFAULT_FIRECRAWL_BASE_URL = "https://api.firecrawl.dev"
 
 # name -> (default shown in docs, meaning)
 VARIABLES: dict[str, tuple[str, str]] = {
@@ -70,6 +73,18 @@ VARIABLES: dict[str, tuple[str, str]] = {
     # reading side (search, serve, digest, export, sync)
     "TAXONOMY_FILE": ("(unset)", "YAML or JSON file of your content types and AI primitives (SQLite store; `notion setup`)"),
     "DIGEST_WEBHOOK_URL": ("(unset)", "Slack-style webhook receiving `digest --post` as a JSON POST"),
+    # -- sources beyond feeds and the PDF folder (capture/registry.py) --
+    "GOOGLE_APP_CREDENTIALS": ("(unset)", "Service-account JSON key file for Google Drive"),
+    "DRIVE_FOLDER_ID": ("(unset)", "Drive folder (id or URL) whose PDFs become Inbox items; empty skips Drive capture"),
+    "DRIVE_RECURSIVE": ("false", "Also capture the PDFs of the Drive folder's subfolders"),
+    "DRIVE_EXPORT_DOCS": ("false", "Also capture the folder's Google Docs, exported as PDF"),
+    "GOOGLE_DRIVE_BASE_URL": (DEFAULT_DRIVE_BASE_URL, "Drive API root (tests and proxies point it elsewhere)"),
+    "WEBSITE_SOURCES": ("(empty)", "Comma-separated URLs of website sections without a feed; empty skips them"),
+    "WEBSITE_WINDOW_DAYS": ("30", "Keep website articles published in the last this many days; 0 keeps all"),
+    "WEBSITE_MAX_ARTICLES": ("50", "Most new articles taken from one website section per run (newest first)"),
+    "WEBSITE_AUTH_CONFIGS": ("(unset)", "JSON file of per-domain headers and cookies for paid content"),
+    "FIRECRAWL_API_KEY": ("(unset)", "Firecrawl key: pages whose extraction yields too little text are rendered by it"),
+    "FIRECRAWL_BASE_URL": (DEFAULT_FIRECRAWL_BASE_URL, "Firecrawl API root (self-hosted Firecrawl, tests)"),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -120,11 +135,24 @@ class Settings:
     metrics_textfile: Path | None = None
     taxonomy: Taxonomy | None = None
     digest_webhook_url: str | None = field(default=None, repr=False)
+    # -- sources beyond feeds and the PDF folder --
+    google_app_credentials: Path | None = None
+    drive_folder_id: str | None = None
+    drive_recursive: bool = False
+    drive_export_docs: bool = False
+    google_drive_base_url: str = DEFAULT_DRIVE_BASE_URL
+    website_sources: tuple[str, ...] = ()
+    website_window_days: int = 30
+    website_max_articles: int = 50
+    website_auth: Mapping[str, SiteAuth] = field(default_factory=dict, repr=False)
+    firecrawl_api_key: str | None = field(default=None, repr=False)
+    firecrawl_base_url: str = DEFAULT_FIRECRAWL_BASE_URL
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never reach a log line, the console or an error."""
-        return tuple(s for s in (self.notion_token, self.openai_api_key) if s)
+        site_secrets = [v for auth in self.website_auth.values() for v in auth.secret_values()]
+        return tuple(s for s in (self.notion_token, self.openai_api_key, self.firecrawl_api_key, *site_secrets) if s)
 
     @property
     def max_download_bytes(self) -> int:
@@ -312,6 +340,7 @@ def load_settings(
         metrics_textfile=Path(metrics_textfile) if metrics_textfile else None,
         taxonomy=_taxonomy(r),
         digest_webhook_url=r.url("DIGEST_WEBHOOK_URL"),
+        **_source_settings(r),
     )
 
 
@@ -323,3 +352,129 @@ def _taxonomy(reader: _Reader) -> Taxonomy | None:
         return load_taxonomy(Path(path))
     except TaxonomyFileError as exc:
         raise ConfigError("TAXONOMY_FILE", path, f"expected a YAML or JSON taxonomy file: {exc}") from None
+
+
+# -- sources beyond feeds and the PDF folder ------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteAuth:
+    """Headers and cookies sent to one domain (and its subdomains) only; never logged."""
+
+    domain: str
+    headers: tuple[tuple[str, str], ...] = ()
+    cookies: tuple[tuple[str, str], ...] = ()
+
+    def matches(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        return host == self.domain or host.endswith("." + self.domain)
+
+    def request_headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies)
+        return headers
+
+    def secret_values(self) -> list[str]:
+        return [value for _, value in self.headers + self.cookies if len(value) >= 4]
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_DRIVE_FOLDER_URL = re.compile(r"/folders/([A-Za-z0-9_-]+)")
+
+
+def _source_settings(r: _Reader) -> dict:
+    folder = r.string("DRIVE_FOLDER_ID")
+    folder_id = _drive_folder_id(folder) if folder else None
+    credentials = r.string("GOOGLE_APP_CREDENTIALS")
+    if folder and not credentials:
+        raise ConfigError("GOOGLE_APP_CREDENTIALS", "", "required when DRIVE_FOLDER_ID is set "
+                          "(the path of the service account's JSON key file)")
+    if credentials:
+        _check_service_account_key(credentials)
+    firecrawl = r.string("FIRECRAWL_API_KEY")
+    sites = tuple(s.strip() for s in (r.string("WEBSITE_SOURCES") or "").split(",") if s.strip())
+    for site in sites:
+        if not site.lower().startswith(("http://", "https://")):
+            raise ConfigError("WEBSITE_SOURCES", site, "expected http:// or https:// URLs of site sections")
+    auth_file = r.string("WEBSITE_AUTH_CONFIGS")
+    return {
+        "google_app_credentials": Path(credentials).expanduser() if credentials else None,
+        "drive_folder_id": folder_id,
+        "drive_recursive": r.boolean("DRIVE_RECURSIVE", False),
+        "drive_export_docs": r.boolean("DRIVE_EXPORT_DOCS", False),
+        "google_drive_base_url": r.url("GOOGLE_DRIVE_BASE_URL", DEFAULT_DRIVE_BASE_URL) or DEFAULT_DRIVE_BASE_URL,
+        "website_sources": sites,
+        "website_window_days": int(r.number("WEBSITE_WINDOW_DAYS", 30, cast=int, minimum=0)),
+        "website_max_articles": int(r.number("WEBSITE_MAX_ARTICLES", 50, cast=int, minimum=1, maximum=10_000)),
+        "website_auth": _site_auth(auth_file) if auth_file else {},
+        "firecrawl_api_key": firecrawl,
+        "firecrawl_base_url": r.url("FIRECRAWL_BASE_URL", DEFAULT_FIRECRAWL_BASE_URL) or DEFAULT_FIRECRAWL_BASE_URL,
+    }
+
+
+def _drive_folder_id(value: str) -> str:
+    """A folder id, also from a pasted folder URL (``.../drive/folders/<id>?usp=sharing``)."""
+    match = _DRIVE_FOLDER_URL.search(value)
+    folder = match.group(1) if match else value
+    if not re.fullmatch(r"[A-Za-z0-9_-]{10,200}", folder):
+        raise ConfigError("DRIVE_FOLDER_ID", value, "expected a Drive folder id or the folder's URL")
+    return folder
+
+
+def _check_service_account_key(path: str) -> None:
+    """One line with the fix for the key-file mistakes users make (never shows the key)."""
+    fix = ("download a JSON key of the service account (Google Cloud console: IAM & Admin > "
+           "Service accounts > Keys > Add key > JSON)")
+    try:
+        data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("GOOGLE_APP_CREDENTIALS", path, f"no such file; {fix}") from None
+    except OSError as exc:
+        raise ConfigError("GOOGLE_APP_CREDENTIALS", path, f"cannot read it ({exc.strerror}); {fix}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ConfigError("GOOGLE_APP_CREDENTIALS", path, f"not a JSON key file; {fix}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("GOOGLE_APP_CREDENTIALS", path, f"not a JSON key file; {fix}")
+    kind = data.get("type") or ("OAuth client" if {"installed", "web"} & set(data) else "unknown")
+    if kind != "service_account":
+        raise ConfigError("GOOGLE_APP_CREDENTIALS", path,
+                          f"a {kind} credential, not a service-account key; {fix}")
+    missing = [key for key in ("client_email", "private_key", "token_uri") if not data.get(key)]
+    if missing:
+        raise ConfigError("GOOGLE_APP_CREDENTIALS", path,
+                          f"the service-account key lacks {', '.join(missing)}; {fix}")
+
+
+def _site_auth(path: str) -> dict[str, SiteAuth]:
+    """``{"example.com": {"headers": {...}, "cookies": {...}}, ...}`` (the original's auth configs file)."""
+    accepted = 'expected a JSON file {"domain": {"headers": {"Name": "value"}, "cookies": {"name": "value"}}}'
+    try:
+        data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("WEBSITE_AUTH_CONFIGS", path, "no such file; " + accepted) from None
+    except OSError as exc:
+        raise ConfigError("WEBSITE_AUTH_CONFIGS", path, f"cannot read it ({exc.strerror})") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ConfigError("WEBSITE_AUTH_CONFIGS", path, "not valid JSON; " + accepted) from None
+    if not isinstance(data, dict):
+        raise ConfigError("WEBSITE_AUTH_CONFIGS", path, accepted)
+    sites: dict[str, SiteAuth] = {}
+    for raw_domain, entry in data.items():
+        domain = str(raw_domain).strip().lower().rstrip(".")
+        domain = domain[4:] if domain.startswith("www.") else domain
+        if not _DOMAIN.match(domain) or not isinstance(entry, dict) or set(entry) - {"headers", "cookies"}:
+            raise ConfigError("WEBSITE_AUTH_CONFIGS", path, f"entry {str(raw_domain)[:80]!r}: {accepted}")
+        pairs = {}
+        for part in ("headers", "cookies"):
+            values = entry.get(part) or {}
+            if not isinstance(values, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and _HEADER_NAME.match(k) and not re.search(r"[\r\n\x00]", v)
+                for k, v in values.items()
+            ):
+                raise ConfigError("WEBSITE_AUTH_CONFIGS", path,
+                                  f"entry {domain!r}: {part} must map names to one-line string values")
+            pairs[part] = tuple((k, v) for k, v in values.items())
+        sites[domain] = SiteAuth(domain, pairs["headers"], pairs["cookies"])
+    return sites

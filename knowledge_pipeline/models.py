@@ -18,6 +18,7 @@ class SourceType(str, Enum):
     RSS = "RSS"
     WEBSITE = "Website"
     PDF = "PDF"
+    EMAIL = "Email"
 
 
 DEFAULT_CONTENT_TYPES: tuple[str, ...] = (

@@ -88,6 +88,7 @@ class RunMetrics:
         self.cost_usd: float | None = 0.0
         self.cost_known = True
         self.error_reasons: dict[str, int] = defaultdict(int)
+        self.captured: dict[str, dict[str, int]] = {}
 
     def __call__(self, event_type: str, data: dict[str, Any]) -> None:
         with self._lock:
@@ -109,6 +110,9 @@ class RunMetrics:
 
     def _on_item_cancelled(self, data: dict[str, Any]) -> None:
         self.cancelled += 1
+
+    def _on_capture_complete(self, data: dict[str, Any]) -> None:
+        add_capture_counts(self.captured, data)
 
     def _on_api_call_complete(self, data: dict[str, Any]) -> None:
         service = self.api[data["service"]]
@@ -197,12 +201,28 @@ class RunMetrics:
                 "tokens": {k: self.tokens[k] for k in ("prompt", "completion", "cached", "total")},
                 "estimated_cost_usd": self.estimated_cost(),
                 "top_errors": sorted(self.error_reasons.items(), key=lambda kv: -kv[1])[:5],
+                "captured": {kind: dict(counts) for kind, counts in sorted(self.captured.items())},
             }
 
     def estimated_cost(self) -> float | None:
         if not self.cost_known:
             return None
         return round(self.cost_usd or 0.0, 6)
+
+
+CAPTURE_COUNTS = ("found", "added", "duplicates", "rejected")
+
+
+def add_capture_counts(totals: dict[str, dict[str, int]], data: dict[str, Any]) -> None:
+    """Add one ``capture_complete`` event to per-kind totals (feed, website, pdf, drive, manual...)."""
+    counts = totals.setdefault(str(data.get("kind") or "other"), {key: 0 for key in (*CAPTURE_COUNTS, "errors")})
+    for key in CAPTURE_COUNTS:
+        try:
+            counts[key] += int(data.get(key) or 0)
+        except (TypeError, ValueError):
+            pass
+    errors = data.get("errors")
+    counts["errors"] += len(errors) if isinstance(errors, list) else 0
 
 
 def _round(value: float | None) -> float | None:

@@ -102,10 +102,16 @@ BAD_VALUES = {
     "MAX_DOWNLOAD_MB": "lots", "MAX_PDF_PAGES": "0", "ALLOW_PRIVATE_URLS": "perhaps", "ALERT_FAILURE_RATE": "-0.1",
     "ALERT_WEBHOOK_URL": "hooks.slack.com/x", "TAXONOMY_FILE": "/nonexistent/taxonomy.yaml",
     "DIGEST_WEBHOOK_URL": "hooks.slack.com/x",
+    "ALERT_WEBHOOK_URL": "hooks.slack.com/x",
+    # sources beyond feeds and the PDF folder
+    "GOOGLE_APP_CREDENTIALS": "/nonexistent/key.json", "DRIVE_FOLDER_ID": "not a folder!", "DRIVE_RECURSIVE": "deep",
+    "DRIVE_EXPORT_DOCS": "maybe", "GOOGLE_DRIVE_BASE_URL": "googleapis.com", "WEBSITE_SOURCES": "example.com/blog",
+    "WEBSITE_WINDOW_DAYS": "-1", "WEBSITE_MAX_ARTICLES": "0", "WEBSITE_AUTH_CONFIGS": "/nonexistent/auth.json",
+    "FIRECRAWL_BASE_URL": "firecrawl",
 }
 FREE_TEXT = {"SOURCES_DB_PATH", "JOURNAL_PATH", "RSS_FEEDS", "PDF_DIR", "LOG_DIR", "NOTION_TOKEN", "NOTION_SOURCES_DB",
              "NOTION_PARENT_PAGE", "RSS_URL_PROP", "CREATED_PROP", "PDF_URL_PROP", "OPENAI_API_KEY", "OPENAI_MODEL",
-             "METRICS_TEXTFILE"}
+             "METRICS_TEXTFILE", "FIRECRAWL_API_KEY"}
 
 
 def test_every_variable_is_either_validated_here_or_free_text():

@@ -12,6 +12,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from ..capture.registry import described, kinds_of
 from ..config import Settings, load_settings
 from ..errors import ConfigError, LockHeldError
 from ..logging_setup import setup_logging
@@ -31,15 +32,18 @@ EXIT_CODES_HELP = (
     "2 configuration error; 75 another run is active; 130 interrupted (SIGINT/SIGTERM)"
 )
 
-_DESCRIPTIONS = {
-    "feeds": "Capture new entries of RSS_FEEDS into the Sources store, then enrich Inbox items "
-    "of Source Type RSS and Website.",
-    "pdfs": "Capture new PDFs of PDF_DIR into the Sources store, then enrich Inbox items of Source Type PDF.",
-}
+
+
+def _description(capture: str) -> str:
+    """What the script captures and enriches, from the source registry."""
+    kinds = kinds_of(capture)  # type: ignore[arg-type]
+    types = ", ".join(sorted({kind.source_type.value for kind in kinds}))
+    return (f"Capture new items of {described(kinds)} into the Sources store (each source runs only when "
+            f"its setting is set), then enrich Inbox items of Source Type {types}.")
 
 
 def build_parser(script: str, capture: str, enhanced: bool) -> argparse.ArgumentParser:
-    description = _DESCRIPTIONS[capture]
+    description = _description(capture)
     if enhanced:
         description += " Enhanced: structured JSONL logging ($LOG_DIR/pipeline.jsonl) and run metrics."
     parser = argparse.ArgumentParser(

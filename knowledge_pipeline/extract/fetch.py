@@ -259,12 +259,14 @@ class Fetcher:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def fetch(self, url: str, *, max_bytes: int | None = None) -> Fetched:
+    async def fetch(self, url: str, *, max_bytes: int | None = None, missing_ok: bool = False) -> Fetched:
         """GET ``url``, following at most five redirects, each hop checked.
 
         The body is cut at ``max_bytes`` (default ``MAX_DOWNLOAD_MB``) and the
         result says so. Raises UnsafeURLError for a refused URL and
-        ServiceError for an HTTP error or a network failure after retries.
+        ServiceError for an HTTP error or a network failure after retries;
+        with ``missing_ok`` a 404/410 is an empty answer with that status
+        (a robots.txt or sitemap that does not exist is not an error).
         """
         cap = self.settings.max_download_bytes if max_bytes is None else max_bytes
         current = url.strip()
@@ -275,7 +277,7 @@ class Fetcher:
                 if current == url.strip():
                     raise
                 raise UnsafeURLError(f"{exc} (redirected from {_shown(url)})") from None
-            hop = await self._get(current, cap)
+            hop = await self._get(current, cap, missing_ok)
             if hop.location is None:
                 return Fetched(hop.url, hop.status_code, hop.content_type, hop.body, hop.truncated, hop.charset)
             current = urljoin(current, hop.location)
@@ -283,13 +285,13 @@ class Fetcher:
             "web", f"too many redirects (more than {MAX_REDIRECTS}) from {_shown(url)}", code="too_many_redirects"
         )
 
-    async def _get(self, url: str, cap: int) -> _Hop:
+    async def _get(self, url: str, cap: int, missing_ok: bool = False) -> _Hop:
         host = (urlsplit(url).hostname or "").lower()
 
         async def attempt() -> _Hop:
             try:
                 async with asyncio.timeout(self.settings.api_timeout):
-                    return await self._download(url, cap)
+                    return await self._download(url, cap, missing_ok)
             except (TimeoutError, httpx.TimeoutException):
                 raise ServiceError(
                     "web",
@@ -307,10 +309,27 @@ class Fetcher:
             fields=lambda hop: {"status_code": hop.status_code, "bytes": len(hop.body), "host": host},
         )
 
-    async def _download(self, url: str, cap: int) -> _Hop:
-        async with self._client.stream("GET", url) as response:
+    def _site_headers(self, url: str) -> dict[str, str]:
+        """WEBSITE_AUTH_CONFIGS headers and cookies for this URL's own domain only, hop by hop.
+
+        Redirects are followed by hand, so a hop to another domain never gets them; plain http
+        gets them only on loopback (a local test server). Never logged.
+        """
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme != "https" and blocked_reason(host) != "loopback" and host != "localhost":
+            return {}
+        for auth in self.settings.website_auth.values():
+            if auth.matches(host):
+                return auth.request_headers()
+        return {}
+
+    async def _download(self, url: str, cap: int, missing_ok: bool = False) -> _Hop:
+        async with self._client.stream("GET", url, headers=self._site_headers(url)) as response:
             if response.status_code in _REDIRECT_CODES and response.headers.get("location"):
                 return _Hop(url, response.status_code, "", response.headers["location"], b"", False)
+            if missing_ok and response.status_code in (404, 410):
+                return _Hop(url, response.status_code, "", None, b"", False)
             if response.status_code >= 400:
                 raise _status_error(response, url)
             body = bytearray()

@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator, Collection
 
 from notion_client import AsyncClient
 
+from ..capture.registry import locator_property
 from ..config import Settings
 from ..errors import FatalRunError, ItemError, ServiceError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
@@ -295,12 +296,23 @@ class NotionStore:
                     yield item
 
     def _inbox_filter(self, source_types: Collection[SourceType] | None) -> dict:
+        """Inbox items that their kind can read: a locating URL property set (capture/registry.py).
+
+        A type without a locating property is found by its Source Type alone. Without
+        ``source_types`` an item without a Source Type also counts when a URL locates it
+        (databases of the original pipeline). Notion allows one level of nested compounds.
+        """
         wanted = list(dict.fromkeys(SourceType(t) for t in source_types)) if source_types else list(SourceType)
-        located = []
-        if SourceType.RSS in wanted or SourceType.WEBSITE in wanted:
-            located.append({"property": self.settings.rss_url_prop, "url": {"is_not_empty": True}})
-        if SourceType.PDF in wanted:
-            located.append({"property": self.settings.pdf_url_prop, "url": {"is_not_empty": True}})
+        located: list[dict] = []
+        for source_type in wanted:
+            prop = locator_property(source_type, self.settings)
+            clause = (
+                {"property": prop, "url": {"is_not_empty": True}}
+                if prop
+                else {"property": SOURCE_TYPE, "select": {"equals": source_type.value}}
+            )
+            if clause not in located:
+                located.append(clause)
         clauses = [self._status_filter(Status.INBOX), located[0] if len(located) == 1 else {"or": located}]
         if source_types:
             clauses.append(self._types_filter(wanted))

@@ -66,7 +66,7 @@ def sources_schema(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> list[
     return [
         PropertySpec(TITLE, ("title",), purpose="item title"),
         PropertySpec(STATUS, ("select", "status"), options=tuple(STATUS_COLORS), purpose="Inbox, Enriched or Failed"),
-        PropertySpec(SOURCE_TYPE, ("select",), options=tuple(t.value for t in SourceType), purpose="RSS, Website or PDF"),
+        PropertySpec(SOURCE_TYPE, ("select",), options=tuple(t.value for t in SourceType), purpose=", ".join(t.value for t in SourceType)),
         PropertySpec(settings.rss_url_prop, ("url",), setting="RSS_URL_PROP", purpose="article URL (RSS, Website)"),
         PropertySpec(settings.pdf_url_prop, ("url",), setting="PDF_URL_PROP", purpose="PDF location (file:// or https://)"),
         PropertySpec(HASH, ("rich_text",), purpose="dedup key"),
