@@ -102,7 +102,6 @@ BAD_VALUES = {
     "MAX_DOWNLOAD_MB": "lots", "MAX_PDF_PAGES": "0", "ALLOW_PRIVATE_URLS": "perhaps", "ALERT_FAILURE_RATE": "-0.1",
     "ALERT_WEBHOOK_URL": "hooks.slack.com/x", "TAXONOMY_FILE": "/nonexistent/taxonomy.yaml",
     "DIGEST_WEBHOOK_URL": "hooks.slack.com/x",
-    "ALERT_WEBHOOK_URL": "hooks.slack.com/x",
     # sources beyond feeds and the PDF folder
     "GOOGLE_APP_CREDENTIALS": "/nonexistent/key.json", "DRIVE_FOLDER_ID": "not a folder!", "DRIVE_RECURSIVE": "deep",
     "DRIVE_EXPORT_DOCS": "maybe", "GOOGLE_DRIVE_BASE_URL": "googleapis.com", "WEBSITE_SOURCES": "example.com/blog",
