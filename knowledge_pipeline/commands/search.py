@@ -71,9 +71,10 @@ def render_results(page: SearchPage, text: str, width: int, *, color: bool, offs
         if link(item):
             lines.append(f"   {one_line(link(item))}")
     shown = len(page.hits)
-    noun = "result" if page.total == 1 else "results"
-    more = f"{shown} of {page.total} {noun}" if page.total > shown else f"{page.total} {noun}"
-    lines.append(f"{more} for {text!r}")
+    noun = "result" if page.total == 1 and not page.more else "results"
+    total = f"more than {page.total:,}" if page.more else f"{page.total}"
+    count = f"{shown} of {total} {noun}" if page.more or page.total > shown else f"{total} {noun}"
+    lines.append(f"{count} for {text!r}")
     return "\n".join(lines)
 
 

@@ -9,16 +9,17 @@ anything. Only GET (and HEAD) exist; the store is opened once and only read.
 The store's calls are quick SQLite reads made on the event loop, one request
 at a time: a personal reading page on 127.0.0.1 does not need more, and it
 keeps one connection for the server's life. The filters' option lists are
-cached until another connection (a pipeline run, a sync) changes the file
-(``PRAGMA data_version``).
+cached (see :class:`Reader`).
 """
 
 from __future__ import annotations
 
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import AsyncIterator
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as day_start
+from typing import AsyncIterator, Callable
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
@@ -45,24 +46,35 @@ SECURITY_HEADERS = {
 FILTERS = ("type", "vendor", "primitive", "source", "status", "from", "to")
 
 
+FACETS_MAX_AGE = 60.0
+
+
 @dataclass
 class Facets:
     version: int
+    made: float
     values: dict[str, list[tuple[str, int]]]
 
 
 class Reader:
-    """The store as the page reads it, with the filters' option lists cached."""
+    """The store as the page reads it, with the filters' option lists cached.
 
-    def __init__(self, store: SqliteStore) -> None:
+    The lists are made again when another connection changed the file, at most
+    once a minute: while a run writes every few seconds, a page stays fast and
+    its counts are at most a minute old.
+    """
+
+    def __init__(self, store: SqliteStore, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
+        self.clock = clock
         self._facets: Facets | None = None
 
     async def facets(self) -> dict[str, list[tuple[str, int]]]:
         version = int(self.store.db.execute("PRAGMA data_version").fetchone()[0])
-        if self._facets is None or self._facets.version != version:
-            self._facets = Facets(version, await self.store.facets())
-        return self._facets.values
+        cached = self._facets
+        if cached is None or (cached.version != version and self.clock() - cached.made >= FACETS_MAX_AGE):
+            self._facets = cached = Facets(version, self.clock(), await self.store.facets())
+        return cached.values
 
 
 def _date(text: str | None, end: bool = False) -> datetime | None:
@@ -70,7 +82,7 @@ def _date(text: str | None, end: bool = False) -> datetime | None:
     if not text:
         return None
     day = date.fromisoformat(text)
-    moment = datetime.combine(day, time(), tzinfo=timezone.utc)
+    moment = datetime.combine(day, day_start(), tzinfo=timezone.utc)
     return moment + timedelta(days=1) if end else moment
 
 
@@ -115,24 +127,26 @@ async def index(request: Request) -> HTMLResponse:
     query, problems = _query(params, page)
     hits: list = []
     items: list = []
-    total = 0
+    total = reachable = 0
+    more = False
     if params["q"]:
         try:
             found = await reader.store.search(params["q"], query)
-            hits, total = found.hits, found.total
+            hits, total, more, reachable = found.hits, found.total, found.more, found.reachable
         except SearchQueryError as exc:
             problems.append(str(exc))
     else:
         items = [item async for item in reader.store.list_items(query)]
         total = await reader.store.count_items(query.unlimited()) if items or page > 1 else 0
+        reachable = total
     kept = {key: value for key, value in params.items() if value}
 
     def page_link(number: int) -> str:
         return "/?" + urlencode({**kept, "page": number})
 
     return _page(
-        "index.html", params=params, facets=await reader.facets(), hits=hits, items=items, total=total,
-        page=page, pages=max(1, -(-total // PAGE_SIZE)), page_link=page_link, problems=problems,
+        "index.html", params=params, facets=await reader.facets(), hits=hits, items=items, total=total, more=more,
+        page=page, pages=max(1, -(-reachable // PAGE_SIZE)), page_link=page_link, problems=problems,
         statuses=[s.value for s in Status], source_types=[t.value for t in SourceType], first=query.offset + 1,
     )
 

@@ -49,8 +49,16 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class SearchPage:
+    """A page of hits; ``total`` is exact unless ``more`` (then at least that many match)."""
+
     hits: list[SearchHit]
     total: int
+    more: bool = False
+
+    @property
+    def reachable(self) -> int:
+        """How many hits paging can reach (the ranked ones)."""
+        return min(self.total, RANKED_MATCHES)
 
 
 _VIEW = """
@@ -148,29 +156,42 @@ def query_error(text: str, exc: sqlite3.OperationalError) -> SearchQueryError | 
     )
 
 
-def match_sql(where: str) -> str:
-    """Hits of ``items_fts MATCH ?`` joined to their items, best first, with a highlighted snippet.
+RANKED_MATCHES = 5_000
+COUNTED_MATCHES = 10_000
+_FILTERED = " CROSS JOIN item_search s ON s.doc_id = f.rowid CROSS JOIN items i ON i.id = s.item_id"
 
-    The ranking and paging run on the index alone; the snippet is made for
-    the page of hits only (it reads the item's text back through the view).
+
+def match_sql(where: str) -> str:
+    """A page of the best hits of ``items_fts MATCH ?``, each with its item and a highlighted snippet.
+
+    bm25 is computed for the newest RANKED_MATCHES matches only (those that pass the
+    filters): ranking every match of a word that is in every item would cost a
+    second per query on 100,000 items, and such a word's bm25 is near zero
+    anyway. Below that many matches the ranking is exact. The matches are walked
+    newest first by the index itself (no sort), the filters read through the
+    CROSS JOINs in that order, and the snippet is made for the returned page only.
     """
+    join = _FILTERED if where else ""
     return f"""
-        WITH hits AS (
+        WITH candidates AS (
             SELECT f.rowid AS doc_id, f.rank AS score
-            FROM items_fts f JOIN item_search s ON s.doc_id = f.rowid JOIN items i ON i.id = s.item_id
+            FROM items_fts f{join}
             WHERE items_fts MATCH ?{where}
-            ORDER BY f.rank LIMIT ? OFFSET ?
+            ORDER BY f.rowid DESC LIMIT {RANKED_MATCHES}
+        ), page AS (
+            SELECT doc_id, score FROM candidates ORDER BY score LIMIT ? OFFSET ?
         )
-        SELECT i.*, hits.score AS score,
+        SELECT i.*, page.score AS score,
                (SELECT snippet(items_fts, -1, '{HIT_START}', '{HIT_END}', '{ELLIPSIS}', {SNIPPET_TOKENS})
-                FROM items_fts WHERE items_fts MATCH ? AND rowid = hits.doc_id) AS snippet
-        FROM hits JOIN item_search s ON s.doc_id = hits.doc_id JOIN items i ON i.id = s.item_id
-        ORDER BY hits.score
+                FROM items_fts WHERE items_fts MATCH ? AND rowid = page.doc_id) AS snippet
+        FROM page JOIN item_search s ON s.doc_id = page.doc_id JOIN items i ON i.id = s.item_id
+        ORDER BY page.score
     """
 
 
 def count_sql(where: str) -> str:
-    return (
-        "SELECT count(*) FROM items_fts f JOIN item_search s ON s.doc_id = f.rowid JOIN items i ON i.id = s.item_id "
-        f"WHERE items_fts MATCH ?{where}"
-    )
+    """How many items match: exact from the index alone, or with filters counted up to COUNTED_MATCHES + 1."""
+    if not where:
+        return "SELECT count(*) FROM items_fts WHERE items_fts MATCH ?"
+    return (f"SELECT count(*) FROM (SELECT 1 FROM items_fts f{_FILTERED} WHERE items_fts MATCH ?{where} "
+            f"LIMIT {COUNTED_MATCHES + 1})")

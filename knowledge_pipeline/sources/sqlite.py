@@ -71,10 +71,20 @@ def _execute_script(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
+READING_INDEX = "items_reading"
+
+
 def _m002_reading_indexes(db: sqlite3.Connection) -> None:
-    """Newest-first listing and the digest's "enriched since" without scanning the table."""
-    db.execute("CREATE INDEX items_added ON items(added_at)")
-    db.execute("CREATE INDEX items_updated ON items(status, updated_at)")
+    """Newest-first pages, counts and filter lists read from one covering index, never the fat rows.
+
+    Led by ``added_at`` (the order of ``list`` and the reading page) and holding every
+    column a filter tests, so a filtered count scans a few MB of index instead of the
+    table, and a page of 20 stops as soon as it has them.
+    """
+    db.execute(
+        f"CREATE INDEX {READING_INDEX} ON items(added_at, status, source_type, content_type, vendor, updated_at, "
+        "ai_primitives)"
+    )
 
 
 def _m004_notion_copy(db: sqlite3.Connection) -> None:
@@ -278,7 +288,7 @@ class SqliteStore:
         row = self.db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
         if row is None and item_id:
             rows = self.db.execute(
-                "SELECT * FROM items WHERE substr(id, 1, ?) = ? LIMIT 2", (len(item_id), item_id)
+                "SELECT * FROM items WHERE id >= ? AND id < ? LIMIT 2", (item_id, item_id + "\U0010ffff")
             ).fetchall()
             if len(rows) > 1:
                 raise ItemError(f"several items have an id starting with {item_id!r}: give more characters")
@@ -317,8 +327,10 @@ class SqliteStore:
         where, params = _where(query)
         if query.newest_first:
             order, after = "i.added_at DESC, i.rowid DESC", " AND (i.added_at < ? OR (i.added_at = ? AND i.rowid < ?))"
+            source = f"items i INDEXED BY {READING_INDEX}"
         else:
             order, after = "i.rowid", " AND i.rowid > ?"
+            source = "items i"
         remaining = query.limit
         offset = query.offset
         last: sqlite3.Row | None = None
@@ -329,7 +341,7 @@ class SqliteStore:
                 keyset = after
                 keys = [last["added_at"], last["added_at"], last["_rowid"]] if query.newest_first else [last["_rowid"]]
             rows = self.db.execute(
-                f"SELECT i.rowid AS _rowid, {LISTED} FROM items i WHERE 1{where}{keyset} "
+                f"SELECT i.rowid AS _rowid, {LISTED} FROM {source} WHERE 1{where}{keyset} "
                 f"ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, *keys, size, offset],
             ).fetchall()
@@ -344,7 +356,8 @@ class SqliteStore:
 
     async def count_items(self, selection: ItemQuery | Status | None = None) -> int:
         where, params = _where(as_query(selection))
-        return int(self.db.execute(f"SELECT COUNT(*) FROM items i WHERE 1{where}", params).fetchone()[0])
+        return int(self.db.execute(
+            f"SELECT COUNT(*) FROM items i INDEXED BY {READING_INDEX} WHERE 1{where}", params).fetchone()[0])
 
     async def search(self, text: str, selection: ItemQuery | None = None) -> search_index.SearchPage:
         """Items matching an FTS5 query, best first (bm25), each with a highlighted snippet."""
@@ -356,28 +369,36 @@ class SqliteStore:
                 search_index.match_sql(where), [text, *params, limit, query.offset, text]
             ).fetchall()
             total = int(self.db.execute(search_index.count_sql(where), [text, *params]).fetchone()[0])
+            more = bool(where) and total > search_index.COUNTED_MATCHES
         except sqlite3.OperationalError as exc:
             mapped = search_index.query_error(text, exc)
             if mapped is not None:
                 raise mapped from None
             raise StoreError(f"search failed: {exc}") from exc
         hits = [search_index.SearchHit(_row_to_item(row), row["snippet"] or "", float(row["score"])) for row in rows]
-        return search_index.SearchPage(hits, total)
+        return search_index.SearchPage(hits, min(total, search_index.COUNTED_MATCHES) if more else total, more)
 
     async def facets(self) -> dict[str, list[tuple[str, int]]]:
-        """The labels in use with their counts (filters of the reading page), most used first."""
+        """The labels in use with their counts (filters of the reading page), most used first.
+
+        Read from the covering index; AI primitives are counted per distinct list
+        (a few hundred at most), not by parsing every row's JSON.
+        """
         db = self.db
         facets = {
             column: [(r[0], r[1]) for r in db.execute(
-                f"SELECT {column}, COUNT(*) AS n FROM items WHERE {column} IS NOT NULL AND {column} != '' "
-                f"GROUP BY {column} ORDER BY n DESC, {column}"
+                f"SELECT {column}, COUNT(*) AS n FROM items INDEXED BY {READING_INDEX} "
+                f"WHERE {column} IS NOT NULL AND {column} != '' GROUP BY {column} ORDER BY n DESC, {column}"
             )]
             for column in ("content_type", "vendor", "source_type", "status")
         }
-        facets["ai_primitive"] = [(r[0], r[1]) for r in db.execute(
-            "SELECT p.value, COUNT(*) AS n FROM items i, json_each(i.ai_primitives) p GROUP BY p.value "
-            "ORDER BY n DESC, p.value"
-        )]
+        primitives: dict[str, int] = {}
+        for labels, n in db.execute(
+            f"SELECT ai_primitives, COUNT(*) FROM items INDEXED BY {READING_INDEX} GROUP BY ai_primitives"
+        ):
+            for label in dict.fromkeys(json.loads(labels or "[]")):
+                primitives[label] = primitives.get(label, 0) + n
+        facets["ai_primitive"] = sorted(primitives.items(), key=lambda kv: (-kv[1], kv[0]))
         return facets
 
     async def write_enrichment(

@@ -135,3 +135,33 @@ def test_pages_of_twenty(tmp_path: Path) -> None:
                                             ("0.0.0.0", False), ("192.168.1.5", False), ("example.com", False)])
 def test_only_loopback_is_served_without_a_warning(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_filter_lists_follow_other_writers_at_most_once_a_minute(tmp_path: Path, ids: dict[str, str]) -> None:
+    import asyncio
+    import sqlite3
+
+    from knowledge_pipeline.reading.web import FACETS_MAX_AGE, Reader
+
+    now = [1000.0]
+
+    async def main() -> list[dict]:
+        store = SqliteStore(tmp_path / "s.db")
+        await store.open()
+        try:
+            reader = Reader(store, clock=lambda: now[0])
+            seen = [await reader.facets()]
+            with sqlite3.connect(tmp_path / "s.db") as other:
+                other.execute("UPDATE items SET vendor = 'Initech' WHERE id = ?", (ids["report"],))
+            now[0] += 1
+            seen.append(await reader.facets())
+            now[0] += FACETS_MAX_AGE
+            seen.append(await reader.facets())
+            return seen
+        finally:
+            await store.close()
+
+    first, soon, later = asyncio.run(main())
+    assert ("Initech", 1) not in first["vendor"] and soon == first, "within the minute the cached lists serve"
+    assert ("Initech", 1) in later["vendor"]
+    assert dict(first["ai_primitive"]) == {"Research": 2, "Coding": 2, "Automation": 1}

@@ -183,3 +183,31 @@ def test_the_migration_indexes_a_database_made_before_search_existed(tmp_path: P
     applied, helium, airships = run(path, scenario)
     assert "m003_search_index" in applied
     assert titles(helium) == ["Zeppelin logistics"] and titles(airships) == ["Zeppelin logistics"]
+
+
+def test_only_the_newest_matches_are_ranked_beyond_the_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search_index, "RANKED_MATCHES", 3)
+
+    async def scenario(store: SqliteStore) -> Any:
+        await store.add_enriched(new(1, "Routers routers routers"), enrichment("Routers everywhere."), "routers")
+        for n in range(2, 6):
+            await store.add_enriched(new(n, f"Item {n}"), enrichment("Plain."), "one mention of routers")
+        return await store.search("routers"), await store.search("routers", ItemQuery(limit=2, offset=2))
+
+    ranked, last_page = run(tmp_path / "s.db", scenario)
+    assert ranked.total == 5 and not ranked.more, "the count is of every match"
+    assert sorted(h.item.title for h in ranked.hits) == ["Item 3", "Item 4", "Item 5"], (
+        "the oldest match, the best one, is past the cap")
+    assert ranked.reachable == 3 and len(last_page.hits) == 1
+
+
+def test_a_filtered_count_stops_at_its_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search_index, "COUNTED_MATCHES", 2)
+
+    async def scenario(store: SqliteStore) -> Any:
+        await corpus(store)
+        return await store.search("summary", ItemQuery(status=Status.ENRICHED)), await store.search("summary")
+
+    filtered, plain = run(tmp_path / "s.db", scenario)
+    assert (filtered.total, filtered.more) == (2, True) and len(filtered.hits) == 3
+    assert (plain.total, plain.more) == (3, False), "without filters the count is exact and cheap"
