@@ -20,16 +20,21 @@ working at the same time, whether started by cron or by hand.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from .errors import LockHeldError, StoreError
 from .models import Enrichment
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 
 @dataclass(frozen=True)
@@ -153,3 +158,13 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def store_lock_path(settings: Settings, backend: str) -> Path:
+    """The machine-wide lock of one Sources store (also taken by ``sync --to notion``)."""
+    if backend == "notion":
+        identity = f"notion:{settings.notion_base_url}:{settings.notion_sources_db}"
+    else:
+        identity = f"sqlite:{settings.sources_db_path.resolve()}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"knowledge-pipeline-{digest}.lock"

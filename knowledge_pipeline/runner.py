@@ -8,10 +8,8 @@ events are shown (logging setup, progress bar).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import signal
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ from .engine import EngineResult, ParallelEnricher
 from .enrichers import make_enricher
 from .errors import FatalRunError, PipelineError, StoreError
 from .extract import TextExtractor
-from .journal import Journal, RunLock
+from .journal import Journal, RunLock, store_lock_path
 from .models import Item, NewItem, SourceType
 from .processing import Deps
 from .services import ServiceGateway
@@ -102,16 +100,6 @@ def run_lock_paths(settings: Settings) -> tuple[Path, Path]:
     """
     journal_lock = settings.journal_path.with_name(settings.journal_path.name + ".lock")
     return journal_lock, store_lock_path(settings, settings.sources_backend)
-
-
-def store_lock_path(settings: Settings, backend: str) -> Path:
-    """The machine-wide lock of one Sources store (also taken by ``sync --to notion``)."""
-    if backend == "notion":
-        identity = f"notion:{settings.notion_base_url}:{settings.notion_sources_db}"
-    else:
-        identity = f"sqlite:{settings.sources_db_path.resolve()}"
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"knowledge-pipeline-{digest}.lock"
 
 
 async def _locked_run(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunResult:

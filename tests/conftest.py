@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 import pytest
 
@@ -93,3 +95,16 @@ def require_system_dep(name: str, path: str) -> str:
     if os.environ.get("KP_REQUIRE_SYSTEM_DEPS") == "1":
         pytest.fail(message + " and KP_REQUIRE_SYSTEM_DEPS=1 requires it")
     pytest.skip(message)
+
+
+def with_store(store: Any, scenario: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Open ``store``, run ``scenario(store)`` in a fresh event loop, close the store; the scenario's result."""
+
+    async def main() -> Any:
+        await store.open()
+        try:
+            return await scenario(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())

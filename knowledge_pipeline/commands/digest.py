@@ -14,7 +14,7 @@ from ..reading.digest import Digest, build_digest, to_html, to_markdown, to_slac
 from ..reading.periods import parse_since
 from ..sources import open_store
 from ..webhooks import post_json, safe_origin
-from .options import quiet_gateway, since_type
+from .options import opened, quiet_gateway, since_type
 
 DEFAULT_SINCE = "1d"
 
@@ -34,13 +34,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def _digest(settings: Settings, since: datetime, until: datetime) -> Digest:
-    store = open_store(settings, quiet_gateway(settings, "digest"))
-    await store.open()
-    try:
+    async with opened(open_store(settings, quiet_gateway(settings, "digest"))) as store:
         taxonomy = await store.taxonomy()
         return await build_digest(store, since, until, taxonomy.content_types)
-    finally:
-        await store.close()
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:

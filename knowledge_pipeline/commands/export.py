@@ -7,14 +7,14 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Awaitable, Callable
 
 from ..config import Settings
 from ..errors import PipelineError
 from ..reading import export
 from ..sources import open_local_store
 from ..sources.base import ItemQuery
-from .options import add_filters, non_negative, query_from
+from .options import add_filters, non_negative, opened, query_from
 
 DEFAULT_SITE = "http://127.0.0.1:8765/"
 
@@ -37,25 +37,27 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def _export(settings: Settings, args: argparse.Namespace, query: ItemQuery) -> export.ExportReport:
-    store = open_local_store(settings)
-    await store.open()
-    try:
+    async with opened(open_local_store(settings)) as store:
         if args.format == "markdown":
             return await export.export_markdown(store, query, Path(args.dest))
-        writers = {"csv": export.export_csv, "jsonl": export.export_jsonl}
         if args.format == "rss":
             query = export.rss_query(query)
+        return await _to_file(args, lambda out: _write(args, store, query, out))
 
-            async def writer(store_: Any, query_: ItemQuery, out: Any) -> export.ExportReport:
-                return await export.export_rss(store_, query_, out, args.site_url)
-        else:
-            writer = writers[args.format]
-        if args.dest == "-":
-            return await writer(store, query, sys.stdout)
-        with export.output_file(Path(args.dest)) as out:
-            return await writer(store, query, out)
-    finally:
-        await store.close()
+
+async def _write(args: argparse.Namespace, store: Any, query: ItemQuery, out: IO[str]) -> export.ExportReport:
+    if args.format == "rss":
+        return await export.export_rss(store, query, out, args.site_url)
+    writer = export.export_csv if args.format == "csv" else export.export_jsonl
+    return await writer(store, query, out)
+
+
+async def _to_file(args: argparse.Namespace, write: Callable[[IO[str]], Awaitable[export.ExportReport]]
+                   ) -> export.ExportReport:
+    if args.dest == "-":
+        return await write(sys.stdout)
+    with export.output_file(Path(args.dest)) as out:
+        return await write(out)
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:

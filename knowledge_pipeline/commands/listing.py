@@ -15,7 +15,7 @@ from ..models import Item, Status
 from ..reading.records import item_fields, one_line
 from ..sources import open_store
 from ..sources.base import ItemQuery
-from .options import add_filters, non_negative, query_from, quiet_gateway, terminal_width
+from .options import add_filters, non_negative, opened, query_from, quiet_gateway, terminal_width
 
 MIN_TITLE = 30
 MIN_ERROR = 12
@@ -39,16 +39,12 @@ def add_parser(subparsers: Any) -> None:
 
 async def _collect(settings: Settings, query: ItemQuery) -> tuple[list[Item], int]:
     """The items and how many the filters match in all (counted only when the limit cut the list)."""
-    store = open_store(settings, quiet_gateway(settings, "list"))
-    await store.open()
-    try:
+    async with opened(open_store(settings, quiet_gateway(settings, "list"))) as store:
         items = [item async for item in store.list_items(query)]
         total = len(items)
         if query.limit and len(items) >= query.limit:
             total = await store.count_items(query.unlimited())
         return items, total
-    finally:
-        await store.close()
 
 
 def _cut(text: str | None, width: int) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, Callable, TypeVar
+from typing import Any, AsyncIterator, Callable, TypeVar
 
 from ..config import Settings
 from ..models import SourceType, Status
@@ -16,6 +17,7 @@ from ..sources.base import ItemQuery
 from ..telemetry import Telemetry
 
 E = TypeVar("E", Status, SourceType)
+S = TypeVar("S")
 
 
 def since_type(text: str) -> datetime:
@@ -83,3 +85,13 @@ def quiet_gateway(settings: Settings, name: str) -> ServiceGateway:
 
 def terminal_width() -> int:
     return shutil.get_terminal_size((120, 24)).columns
+
+
+@asynccontextmanager
+async def opened(store: S) -> AsyncIterator[S]:
+    """The store, opened for the block and closed after it whatever happens."""
+    await store.open()  # type: ignore[attr-defined]
+    try:
+        yield store
+    finally:
+        await store.close()  # type: ignore[attr-defined]

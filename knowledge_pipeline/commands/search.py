@@ -16,7 +16,7 @@ from ..reading.records import flatten, item_fields, link, one_line
 from ..sources import open_local_store
 from ..sources.base import ItemQuery
 from ..sources.search_index import HIT_END, HIT_START, SearchPage
-from .options import add_filters, non_negative, query_from, terminal_width
+from .options import add_filters, non_negative, opened, query_from, terminal_width
 
 DEFAULT_LIMIT = 10
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
@@ -39,12 +39,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def _search(settings: Settings, text: str, query: ItemQuery) -> SearchPage:
-    store = open_local_store(settings)
-    await store.open()
-    try:
+    async with opened(open_local_store(settings)) as store:
         return await store.search(text, query)
-    finally:
-        await store.close()
 
 
 def mark(snippet: str, start: str, end: str) -> str:

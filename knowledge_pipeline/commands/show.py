@@ -15,7 +15,7 @@ from ..models import Item
 from ..reading.records import item_record, link, one_line, safe_text, warnings_of
 from ..sources import open_store
 from ..sources.base import ItemContent
-from .options import quiet_gateway, terminal_width
+from .options import opened, quiet_gateway, terminal_width
 
 MAX_WIDTH = 100
 
@@ -33,13 +33,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def _load(settings: Settings, item_id: str) -> tuple[Item, ItemContent]:
-    store = open_store(settings, quiet_gateway(settings, "show"))
-    await store.open()
-    try:
+    async with opened(open_store(settings, quiet_gateway(settings, "show"))) as store:
         item = await store.get(item_id.strip())
         return item, ItemContent.from_body(await store.body(item.id))
-    finally:
-        await store.close()
 
 
 def _when(item: Item) -> list[tuple[str, str]]:

@@ -10,14 +10,14 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import ConfigError, FatalRunError, LockHeldError, PipelineError
-from ..journal import RunLock
+from ..journal import RunLock, store_lock_path
 from ..logging_setup import setup_logging
-from ..runner import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, store_lock_path
 from ..services import ServiceGateway
 from ..sources import sync
 from ..sources.notion import NotionStore
 from ..sources.sqlite import SqliteStore
 from ..telemetry import Telemetry
+from .options import opened
 
 
 def add_parser(subparsers: Any) -> None:
@@ -38,22 +38,16 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def _run(settings: Settings, telemetry: Telemetry, to_notion: bool) -> sync.SyncReport:
-    notion = NotionStore(settings, ServiceGateway.from_settings(settings, telemetry))
-    local = SqliteStore(settings.sources_db_path, settings.taxonomy)
-    await local.open()
-    try:
-        await notion.open()
-        try:
-            if to_notion:
-                return await sync.to_notion(local, notion, telemetry)
-            return await sync.from_notion(notion, local, telemetry)
-        finally:
-            await notion.close()
-    finally:
-        await local.close()
+    async with opened(SqliteStore(settings.sources_db_path, settings.taxonomy)) as local, \
+            opened(NotionStore(settings, ServiceGateway.from_settings(settings, telemetry))) as notion:
+        if to_notion:
+            return await sync.to_notion(local, notion, telemetry)
+        return await sync.from_notion(notion, local, telemetry)
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
+    from ..runner import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK  # the runner is heavy
+
     to_notion = args.to == "notion"
     name = "sync --to notion" if to_notion else "sync --from notion"
     if not settings.notion_token or not settings.notion_sources_db:

@@ -170,10 +170,12 @@ def match_sql(where: str) -> str:
     anyway. Below that many matches the ranking is exact. The matches are walked
     newest first by the index itself (no sort), the filters read through the
     CROSS JOINs in that order, and the snippet is made for the returned page only.
+    Each row also says how many candidates there were: fewer than RANKED_MATCHES
+    is the exact count, so no second pass is needed to count them.
     """
     join = _FILTERED if where else ""
     return f"""
-        WITH candidates AS (
+        WITH candidates AS MATERIALIZED (
             SELECT f.rowid AS doc_id, f.rank AS score
             FROM items_fts f{join}
             WHERE items_fts MATCH ?{where}
@@ -181,7 +183,7 @@ def match_sql(where: str) -> str:
         ), page AS (
             SELECT doc_id, score FROM candidates ORDER BY score LIMIT ? OFFSET ?
         )
-        SELECT i.*, page.score AS score,
+        SELECT i.*, page.score AS score, (SELECT count(*) FROM candidates) AS candidates,
                (SELECT snippet(items_fts, -1, '{HIT_START}', '{HIT_END}', '{ELLIPSIS}', {SNIPPET_TOKENS})
                 FROM items_fts WHERE items_fts MATCH ? AND rowid = page.doc_id) AS snippet
         FROM page JOIN item_search s ON s.doc_id = page.doc_id JOIN items i ON i.id = s.item_id

@@ -9,7 +9,7 @@ import pytest
 
 from knowledge_pipeline.commands.notion import handle_check, handle_setup
 from knowledge_pipeline.models import Taxonomy
-from tests.conftest import clean_env, run_script
+from tests.conftest import clean_env, run_script, with_store
 from tests.fakes.notion_server import FakeNotion, sources_schema, start_fake_notion
 from tests.sources.notion_support import notion_settings, notion_store
 
@@ -117,16 +117,7 @@ def test_setup_creates_the_options_of_the_taxonomy_file(capsys: pytest.CaptureFi
                             notion_settings(fake, notion_sources_db=None, taxonomy=mine))
         assert code == 0
         fake.database_id = capsys.readouterr().out.strip().splitlines()[-1].removeprefix("NOTION_SOURCES_DB=")
-        store, _ = notion_store(fake, taxonomy=mine)
-
-        async def taxonomy() -> Taxonomy:
-            await store.open()
-            try:
-                return await store.taxonomy()
-            finally:
-                await store.close()
-
-        assert asyncio.run(taxonomy()) == mine
+        assert with_store(notion_store(fake, taxonomy=mine)[0], lambda store: store.taxonomy()) == mine
 
 
 def test_setup_needs_a_parent_page(capsys: pytest.CaptureFixture[str]) -> None:

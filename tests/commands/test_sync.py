@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from knowledge_pipeline.config import load_settings
-from knowledge_pipeline.journal import RunLock
-from knowledge_pipeline.runner import store_lock_path
+from knowledge_pipeline.journal import RunLock, store_lock_path
 from knowledge_pipeline.sources.sqlite import SqliteStore
 from tests.commands.conftest import Cli
 from tests.conftest import ROOT, clean_env, events

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import datetime, timezone
 from html.parser import HTMLParser
@@ -19,6 +18,7 @@ from knowledge_pipeline.reading.digest import (
     to_slack,
 )
 from knowledge_pipeline.sources.sqlite import SqliteStore
+from tests.conftest import with_store
 from tests.reading.library import XSS_TITLE, build_library
 
 SINCE = datetime(2024, 6, 2, tzinfo=timezone.utc)
@@ -28,15 +28,7 @@ UNTIL = datetime(2024, 6, 7, tzinfo=timezone.utc)
 def digest_of(tmp_path: Path, since: datetime = SINCE, order: tuple[str, ...] = ()) -> Digest:
     build_library(tmp_path / "s.db")
 
-    async def main() -> Digest:
-        store = SqliteStore(tmp_path / "s.db")
-        await store.open()
-        try:
-            return await build_digest(store, since, UNTIL, order)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
+    return with_store(SqliteStore(tmp_path / "s.db"), lambda store: build_digest(store, since, UNTIL, order))
 
 
 def test_enriched_items_of_the_period_grouped_by_content_type(tmp_path: Path) -> None:
@@ -103,17 +95,11 @@ def test_an_empty_period_says_so(tmp_path: Path) -> None:
 
 
 def test_unlabelled_items_come_last(tmp_path: Path) -> None:
-    async def main() -> Digest:
-        store = SqliteStore(tmp_path / "u.db")
-        await store.open()
-        try:
-            for n, label in enumerate(("", "Zeta", "Alpha", "Zeta")):
-                await store.add_enriched(
-                    NewItem(f"Item {n}", SourceType.RSS, f"h{n}", url=f"https://example.com/{n}"),
-                    Enrichment("s", "e", label, (), None, ()), "text")
-            return await build_digest(store, SINCE, datetime.now(timezone.utc))
-        finally:
-            await store.close()
+    async def main(store: SqliteStore) -> Digest:
+        for n, label in enumerate(("", "Zeta", "Alpha", "Zeta")):
+            await store.add_enriched(NewItem(f"Item {n}", SourceType.RSS, f"h{n}", url=f"https://example.com/{n}"),
+                                     Enrichment("s", "e", label, (), None, ()), "text")
+        return await build_digest(store, SINCE, datetime.now(timezone.utc))
 
-    assert [(name, len(items)) for name, items in asyncio.run(main()).groups] == [
+    assert [(name, len(items)) for name, items in with_store(SqliteStore(tmp_path / "u.db"), main).groups] == [
         ("Zeta", 2), ("Alpha", 1), (UNLABELLED, 1)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -17,19 +16,12 @@ from knowledge_pipeline.models import Enrichment, NewItem, SourceType
 from knowledge_pipeline.reading import export
 from knowledge_pipeline.sources.base import ItemQuery
 from knowledge_pipeline.sources.sqlite import SqliteStore
+from tests.conftest import with_store
 from tests.reading.library import LONG_TITLE, XSS_TITLE, build_library
 
 
-def with_store(path: Path, work: Callable[[SqliteStore], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        store = SqliteStore(path)
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
+def with_sqlite(path: Path, work: Callable[[SqliteStore], Awaitable[Any]]) -> Any:
+    return with_store(SqliteStore(path), work)
 
 
 def notes(folder: Path) -> dict[str, tuple[dict, str]]:
@@ -43,7 +35,7 @@ def notes(folder: Path) -> dict[str, tuple[dict, str]]:
 
 def test_markdown_one_note_per_item_with_front_matter(tmp_path: Path) -> None:
     ids = build_library(tmp_path / "s.db")
-    report = with_store(tmp_path / "s.db", lambda s: export.export_markdown(s, ItemQuery(), tmp_path / "vault"))
+    report = with_sqlite(tmp_path / "s.db", lambda s: export.export_markdown(s, ItemQuery(), tmp_path / "vault"))
     assert (report.items, report.written, report.unchanged) == (6, 6, 0)
     found = notes(tmp_path / "vault")
     name = f"{LONG_TITLE} ({ids['router'][:12]}).md"
@@ -67,7 +59,7 @@ def test_note_names_are_safe_and_stay_in_the_folder(tmp_path: Path) -> None:
                                      Enrichment("s", "e", "Market News", (), None, ()), "t")
         await export.export_markdown(store, ItemQuery(), tmp_path / "vault")
 
-    with_store(tmp_path / "s.db", add_hostile)
+    with_sqlite(tmp_path / "s.db", add_hostile)
     names = [p.name for p in (tmp_path / "vault").iterdir()]
     assert len(names) == 12 and all((tmp_path / "vault" / n).is_file() for n in names)
     for name in names:
@@ -83,14 +75,14 @@ def test_note_names_are_safe_and_stay_in_the_folder(tmp_path: Path) -> None:
 def test_reexport_updates_in_place(tmp_path: Path) -> None:
     ids = build_library(tmp_path / "s.db")
     vault = tmp_path / "vault"
-    with_store(tmp_path / "s.db", lambda s: export.export_markdown(s, ItemQuery(), vault))
+    with_sqlite(tmp_path / "s.db", lambda s: export.export_markdown(s, ItemQuery(), vault))
     before = {p.name: p.stat().st_mtime_ns for p in vault.iterdir()}
 
     async def rename_and_reexport(store: SqliteStore) -> export.ExportReport:
         store.db.execute("UPDATE items SET title = 'Renamed item' WHERE id = ?", (ids["agents"],))
         return await export.export_markdown(store, ItemQuery(), vault)
 
-    report = with_store(tmp_path / "s.db", rename_and_reexport)
+    report = with_sqlite(tmp_path / "s.db", rename_and_reexport)
     assert (report.written, report.unchanged, report.removed) == (1, 5, 1)
     after = {p.name: p.stat().st_mtime_ns for p in vault.iterdir()}
     assert f"Renamed item ({ids['agents'][:12]}).md" in after
@@ -109,7 +101,7 @@ def test_csv_cells_are_data_not_formulas(tmp_path: Path) -> None:
         await export.export_csv(store, ItemQuery(newest_first=True), out)
         return out.getvalue()
 
-    rows = list(csv.DictReader(io.StringIO(with_store(tmp_path / "s.db", add_and_export))))
+    rows = list(csv.DictReader(io.StringIO(with_sqlite(tmp_path / "s.db", add_and_export))))
     assert len(rows) == 7 and tuple(rows[0]) == export.CSV_COLUMNS
     first = rows[0]
     assert first["title"].startswith("'=HYPERLINK") and first["vendor"] == "'@vendor"
@@ -122,7 +114,7 @@ def test_csv_cells_are_data_not_formulas(tmp_path: Path) -> None:
 def test_jsonl_has_one_complete_record_per_line(tmp_path: Path) -> None:
     ids = build_library(tmp_path / "s.db")
     out = io.StringIO()
-    with_store(tmp_path / "s.db", lambda s: export.export_jsonl(s, ItemQuery(), out))
+    with_sqlite(tmp_path / "s.db", lambda s: export.export_jsonl(s, ItemQuery(), out))
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [r["id"] for r in records] == list(ids.values())
     assert records[0]["body"]["text"].startswith("Full text: routers") and records[0]["hash"] == "hash-router"
@@ -132,7 +124,7 @@ def test_rss_is_a_valid_feed_of_enriched_items(tmp_path: Path) -> None:
     build_library(tmp_path / "s.db")
     out = io.StringIO()
     query = export.rss_query(ItemQuery())
-    with_store(tmp_path / "s.db", lambda s: export.export_rss(s, query, out, "http://127.0.0.1:8765/"))
+    with_sqlite(tmp_path / "s.db", lambda s: export.export_rss(s, query, out, "http://127.0.0.1:8765/"))
     feed = feedparser.parse(out.getvalue())
     assert not feed.bozo, feed.get("bozo_exception")
     assert feed.feed.link == "http://127.0.0.1:8765/"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -16,18 +15,11 @@ from knowledge_pipeline.sources import search_index
 from knowledge_pipeline.sources.base import ItemQuery
 from knowledge_pipeline.sources.search_index import HIT_END, HIT_START
 from knowledge_pipeline.sources.sqlite import MIGRATIONS, SqliteStore
+from tests.conftest import with_store
 
 
 def run(path: Path, scenario: Callable[[SqliteStore], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        store = SqliteStore(path)
-        await store.open()
-        try:
-            return await scenario(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
+    return with_store(SqliteStore(path), scenario)
 
 
 def new(n: int, title: str) -> NewItem:

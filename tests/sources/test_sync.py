@@ -16,6 +16,7 @@ from knowledge_pipeline.sources.notion import NotionStore
 from knowledge_pipeline.sources.sqlite import SqliteStore
 from knowledge_pipeline.sources.sync import SyncReport, from_notion, to_notion
 from knowledge_pipeline.telemetry import Telemetry
+from tests.conftest import with_store
 from tests.fakes.notion_server import FakeNotion, start_fake_notion
 from tests.sources.notion_support import Events, notion_store
 
@@ -183,30 +184,16 @@ async def fill_notion(store: NotionStore) -> dict[str, str]:
 
 
 def notion_fill(fake: FakeNotion) -> dict[str, str]:
-    store, _ = notion_store(fake)
-
-    async def main() -> dict[str, str]:
-        await store.open()
-        try:
-            return await fill_notion(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
+    return with_store(notion_store(fake)[0], fill_notion)
 
 
 def local_view(path: Path) -> tuple[list, dict, Any]:
-    async def main() -> tuple[list, dict, Any]:
-        store = SqliteStore(path)
-        await store.open()
-        try:
-            items = [i async for i in store.list_items()]
-            bodies = {i.id: await store.body(i.id) for i in items}
-            return items, bodies, await store.search("zeppelins")
-        finally:
-            await store.close()
+    async def main(store: SqliteStore) -> tuple[list, dict, Any]:
+        items = [i async for i in store.list_items()]
+        bodies = {i.id: await store.body(i.id) for i in items}
+        return items, bodies, await store.search("zeppelins")
 
-    return asyncio.run(main())
+    return with_store(SqliteStore(path), main)
 
 
 def test_from_notion_copies_properties_bodies_and_makes_them_searchable(tmp_path: Path) -> None:
@@ -235,17 +222,8 @@ def test_from_notion_later_fetches_only_what_changed(tmp_path: Path) -> None:
             fake.set_times(page["id"], last_edited_time="2024-01-01T10:00:00.000Z")
         first, _ = run_sync("from", tmp_path / "copy.db", fake)
         assert first.total_copied == 3
-        store, _ = notion_store(fake)
-
-        async def retitle() -> None:
-            await store.open()
-            try:
-                await store._api.update_page(ids["inbox"], properties={"Title": {"title": [
-                    {"text": {"content": "Renamed in Notion"}}]}})
-            finally:
-                await store.close()
-
-        asyncio.run(retitle())
+        with_store(notion_store(fake)[0], lambda store: store._api.update_page(
+            ids["inbox"], properties={"Title": {"title": [{"text": {"content": "Renamed in Notion"}}]}}))
         second, events = run_sync("from", tmp_path / "copy.db", fake)
     assert (second.total_copied, second.updated, second.failed) == (0, 1, 0)
     calls = events.notion_calls()
@@ -288,15 +266,7 @@ def test_from_notion_into_the_store_the_items_came_from_updates_them_in_place(tm
 
 
 def sync_mark(path: Path) -> datetime | None:
-    async def main() -> datetime | None:
-        store = SqliteStore(path)
-        await store.open()
-        try:
-            return await store.sync_mark("from_notion")
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
+    return with_store(SqliteStore(path), lambda store: store.sync_mark("from_notion"))
 
 
 def test_a_sync_with_failures_does_not_move_its_mark_so_the_next_one_retries(tmp_path: Path) -> None:
