@@ -101,7 +101,7 @@ def _accumulate(values: list[float]) -> list[float]:
 
 
 def build(path: Path, items: int, seed: int = 7) -> dict[str, float]:
-    """A store at the schema before search (m001, m002) with ``items`` enriched rows; then open it (m003+)."""
+    """A store at the schema before the reading side (m001, m002) with ``items`` enriched rows; then open it."""
     rng = random.Random(seed)
     words = Words(rng)
     started = time.perf_counter()
@@ -265,7 +265,7 @@ def main() -> int:
     if not path.exists():
         print(f"Building {args.items} items in {path} ...", flush=True)
         built = build(path, args.items)
-        print(f"rows written in {built['rows_seconds']:.1f} s; search index built by the migration in "
+        print(f"rows written in {built['rows_seconds']:.1f} s; reading and search indexes built by the migrations in "
               f"{built['index_migration_seconds']:.1f} s; files {built['file_mb']:.0f} MB")
     print(f"\nsearch ({args.repeat} runs each, SqliteStore.search, 10 results + total)")
     print(f"{'query':<14} {'hits':>7} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}  text")

@@ -1,6 +1,10 @@
-"""Settings: read once at start from the environment and ``.env``, validated.
+"""Settings: read once at start from the environment, ``.env.migration`` and ``.env``, validated.
 
-A variable already exported always wins over ``.env``. Any invalid value raises
+A variable already exported always wins, then ``.env.migration`` (the rollout
+phase written by migrate_to_parallel.py), then ``.env``; python-dotenv reads
+both files for every script and for pipeline_enhanced.sh (which asks
+``knowledge_pipeline.shellenv``), so quoting and comments mean the same
+everywhere. Any invalid value raises
 :class:`ConfigError` naming the variable, the value and what is accepted; the
 scripts turn it into one line on stderr and exit code 2 before doing any work.
 Every variable is listed in ``VARIABLES`` with its default and meaning; the
@@ -159,15 +163,21 @@ class Settings:
         return int(self.max_download_mb * 1024 * 1024)
 
 
+MIGRATION_ENV_FILE = ".env.migration"
+
+
 def merged_environment(
     environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
 ) -> dict[str, str]:
-    """The environment with ``.env`` underneath it (exported variables win)."""
+    """The environment over ``.env.migration`` (beside ``env_file``) over ``env_file``."""
     env = dict(os.environ if environ is None else environ)
-    if env_file is not None and Path(env_file).is_file():
-        for key, value in dotenv_values(env_file).items():
-            if value is not None and key not in env:
-                env[key] = value
+    if env_file is None:
+        return env
+    for path in (Path(env_file).with_name(MIGRATION_ENV_FILE), Path(env_file)):
+        if path.is_file():
+            for key, value in dotenv_values(path).items():
+                if value is not None and key not in env:
+                    env[key] = value
     return env
 
 

@@ -102,6 +102,7 @@ class Item:
     archived: bool = False
     added_at: datetime | None = None
     updated_at: datetime | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,9 @@ class Enrichment:
     key_insights: tuple[str, ...]
     published_date: date | None = None
     chunks: int = 1
+    # Not from the enricher: set by process_item from the extraction, written with the rest.
+    title: str | None = None
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -125,6 +129,8 @@ class Enrichment:
             "key_insights": list(self.key_insights),
             "published_date": self.published_date.isoformat() if self.published_date else None,
             "chunks": self.chunks,
+            "title": self.title,
+            "warnings": list(self.warnings),
         }
 
     @classmethod
@@ -139,7 +145,28 @@ class Enrichment:
             key_insights=tuple(data["key_insights"]),
             published_date=date.fromisoformat(published) if published else None,
             chunks=int(data.get("chunks", 1)),
+            title=data.get("title"),
+            warnings=tuple(data.get("warnings") or ()),
         )
+
+
+@dataclass(frozen=True)
+class PartialRead:
+    """Text that was capped or only partly recovered: ``kept`` of ``total`` ``unit`` (None: unknown).
+
+    ``cause`` names the setting that capped it or what went wrong; str() is
+    the one line kept with the item (``list --json`` shows it under ``warnings``).
+    """
+
+    unit: str
+    kept: int
+    total: int | None
+    cause: str
+    verb: str = "read"
+
+    def __str__(self) -> str:
+        of = f" of {self.total:,}" if self.total is not None else ""
+        return f"{self.kept:,}{of} {self.unit} {self.verb} ({self.cause})"
 
 
 class OutcomeKind(str, Enum):

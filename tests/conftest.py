@@ -29,6 +29,21 @@ _SCRUBBED = (
 )
 
 
+def require_system_dep(name: str, command: str) -> str:
+    """The path of a system program a test needs (e.g. ``promtool``).
+
+    Missing: the test is skipped with the reason, or fails when
+    ``KP_REQUIRE_SYSTEM_DEPS=1`` (CI sets it, and .ci/run installs the program).
+    """
+    path = shutil.which(command)
+    if path is None:
+        message = f"{name} is not installed ({command} not on PATH; .ci/run installs it)"
+        if os.environ.get("KP_REQUIRE_SYSTEM_DEPS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
 def clean_env(**overrides: str) -> dict[str, str]:
     """The test process's environment without any pipeline setting, plus overrides."""
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
@@ -81,20 +96,6 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
         JOURNAL_PATH=str(tmp_path / "data" / "journal.db"),
         LOG_DIR=str(tmp_path / "logs"),
     )
-
-
-def require_system_dep(name: str, path: str) -> str:
-    """``path`` if the system component is installed; else skip, or fail when KP_REQUIRE_SYSTEM_DEPS=1 (CI).
-
-    A test that needs Chromium (or Dovecot...) must not pass silently where it is missing.
-    """
-    found = shutil.which(path) if not os.path.isabs(path) else (path if os.path.exists(path) else None)
-    if found:
-        return found
-    message = f"{name} is not installed ({path}); `.ci/run` installs it"
-    if os.environ.get("KP_REQUIRE_SYSTEM_DEPS") == "1":
-        pytest.fail(message + " and KP_REQUIRE_SYSTEM_DEPS=1 requires it")
-    pytest.skip(message)
 
 
 def with_store(store: Any, scenario: Callable[[Any], Awaitable[Any]]) -> Any:

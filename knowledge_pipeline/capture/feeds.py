@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import feedparser
 
@@ -112,11 +112,56 @@ async def _capture_one(
             warning=warning,
         )
     tally = _Tally()
+    base = _feed_base(parsed, source)
     for entry in parsed.entries:
         tally.found += 1
-        await _capture_entry(entry, report, tally, store, telemetry, cutoff, known_hashes, dry_run)
+        await _capture_entry(entry, report, tally, store, telemetry, cutoff, known_hashes, dry_run, base)
     _complete(telemetry, report, tally)
     return report
+
+
+def _feed_base(parsed: feedparser.FeedParserDict, source: str) -> str | None:
+    """What relative entry links resolve against after xml:base: the feed's self link, its
+    alternate (site) link, then the feed's own URL (None for a local file without either)."""
+    url = source if _is_web(source) else ""
+    links = (parsed.get("feed") or {}).get("links") or []
+    for rel in ("self", "alternate"):
+        for link in links:
+            href = _joined(url, link.get("href") or "") if link.get("rel") == rel else ""
+            if _is_web(href):
+                return href
+    return url or None
+
+
+def _resolved(entry: Any, link: str, base: str | None) -> str:
+    """``link`` made absolute with the entry's xml:base (itself resolved against ``base``), then ``base``."""
+    try:
+        if urlsplit(link).scheme:
+            return link
+    except ValueError:
+        return link  # canonical_link() says how it is malformed
+    details = [entry.get("title_detail"), entry.get("summary_detail"), *(entry.get("content") or ())]
+    xml_base = next((d.get("base") for d in details if d and d.get("base")), "")
+    root = _joined(base or "", xml_base) if xml_base else base or ""
+    if not _is_web(root):
+        raise LinkError(f"relative link {link[:200]!r} and no base to resolve it (no xml:base, self or "
+                        "alternate link in the feed)", "relative link and no base to resolve it")
+    return urljoin(root, link)
+
+
+def _joined(base: str, href: str) -> str:
+    try:
+        return urljoin(base, href.strip())
+    except ValueError:
+        return ""
+
+
+def _is_web(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
 async def _capture_entry(
@@ -128,6 +173,7 @@ async def _capture_entry(
     cutoff: datetime | None,
     known_hashes: set[str],
     dry_run: bool,
+    base: str | None = None,
 ) -> None:
     published = _entry_datetime(entry)
     if cutoff is not None and published is not None and published < cutoff:
@@ -137,9 +183,10 @@ async def _capture_entry(
     try:
         if not link:
             raise LinkError("entry without a link")
+        link = _resolved(entry, link, base)
         canonical = canonical_link(link)
     except LinkError as exc:
-        tally.rejected[str(exc).split(" (", 1)[0]] += 1
+        tally.rejected[exc.kind] += 1
         report.rejected += 1
         telemetry.event(
             "entry_rejected",
@@ -168,6 +215,12 @@ async def _capture_entry(
 
 def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> None:
     report.found = tally.found
+    if report.rejected * 2 > tally.found:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in tally.rejected.most_common())
+        warning = f"{report.rejected} of {tally.found} entries rejected ({reasons})"
+        telemetry.event("feed_warning", f"feed {report.source}: {warning}", level=logging.WARNING,
+                        source=report.source, warning=warning, rejected=report.rejected, found=tally.found,
+                        rejected_reasons=dict(tally.rejected))
     telemetry.event(
         "capture_complete",
         f"feed {report.source}: {tally.found} entries, {report.added} added, {report.duplicates} duplicates, "
@@ -197,7 +250,6 @@ async def _read_and_parse(source: str, fetcher: Fetcher, cap: int) -> feedparser
         if fetched.truncated:
             raise FeedError(f"feed larger than MAX_DOWNLOAD_MB ({cap / 1048576:g} MB)")
         data = fetched.body
-        headers["content-location"] = fetched.url
         if fetched.content_type:
             headers["content-type"] = fetched.content_type + (f"; charset={fetched.charset}" if fetched.charset else "")
     elif scheme == "file" or not scheme or len(scheme) == 1:

@@ -15,7 +15,7 @@ from typing import Sequence
 from ..capture.registry import described, kinds_of
 from ..config import Settings, load_settings
 from ..errors import ConfigError, LockHeldError
-from ..logging_setup import setup_logging
+from ..logging_setup import console_line, setup_logging
 from ..runner import (
     EXIT_CONFIG,
     EXIT_LOCKED,
@@ -110,10 +110,10 @@ def enrich_main(argv: Sequence[str] | None, *, script: str, capture: str, enhanc
     try:
         result = run(settings, options, Telemetry(script.removesuffix(".py")))
     except LockHeldError as exc:
-        print(f"{script}: {exc}; exiting (code {EXIT_LOCKED})", file=sys.stderr)
+        print(console_line(f"{script}: {exc}; exiting (code {EXIT_LOCKED})", sys.stderr), file=sys.stderr)
         return EXIT_LOCKED
     except KeyboardInterrupt:
-        print(f"{script}: interrupted", file=sys.stderr)
+        print(console_line(f"{script}: interrupted", sys.stderr), file=sys.stderr)
         return 130
     _print_result(script, settings, options, result)
     return result.exit_code
@@ -127,8 +127,8 @@ def _progress_factory(total: int):
         import logging
 
         for handler in logging.getLogger().handlers:
-            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-                handler.setLevel(max(handler.level, logging.WARNING))
+            if getattr(handler, "stream", None) is sys.stdout and not isinstance(handler, logging.FileHandler):
+                handler.setLevel(logging.CRITICAL + 1)  # the bar shows progress on stdout; warnings stay on stderr
     return bar
 
 
@@ -143,9 +143,9 @@ def _print_result(script: str, settings: Settings, options: RunOptions, result: 
         f"skipped {m.get('items_skipped', 0)}, failed {m.get('items_failed', 0)} "
         f"of {m.get('items_total', 0)} in the Inbox ({options.mode}, {m.get('duration_seconds', 0):.1f}s)"
     )
-    print(line)
+    print(console_line(line))
     if result.error:
-        print(f"{script}: error: {result.error}", file=sys.stderr)
+        print(console_line(f"{script}: error: {result.error}", sys.stderr), file=sys.stderr)
 
 
 def _print_dry_run(script: str, result: RunResult) -> None:

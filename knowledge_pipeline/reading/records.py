@@ -23,7 +23,7 @@ def link(item: Item) -> str | None:
 
 def warnings_of(item: Item) -> list[str]:
     """The item's warnings (partial reads, capped text) where the store keeps them."""
-    return list(getattr(item, "warnings", None) or ())
+    return list(item.warnings)
 
 
 def item_fields(item: Item) -> dict[str, Any]:

@@ -36,6 +36,7 @@ KNOWN_EVENTS = frozenset(
         "item_skipped",
         "item_error",
         "item_cancelled",
+        "item_warning",
         "progress_update",
         "pipeline_summary",
         "run_aborted",

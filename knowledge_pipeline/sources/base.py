@@ -3,7 +3,7 @@
 A store mirrors the Notion Sources database of the original pipeline: Title,
 Status (Inbox, Enriched, Failed), Source Type, Article URL, PDF location, Hash,
 Summary (the executive summary), Content-Type, AI-Primitive, Vendor, Created
-Date, an error reason, and a body of four toggles: "Summary", "Executive
+Date, an error reason, the warnings of a partial read, and a body of four toggles: "Summary", "Executive
 Summary", "Key Insights" and "Raw" (the full text).
 """
 
@@ -85,6 +85,7 @@ class ItemContent:
             vendor=item.vendor,
             key_insights=self.key_insights,
             published_date=item.created_date,
+            warnings=item.warnings,
         )
 
 
@@ -105,6 +106,8 @@ class SourceStore(Protocol):
     """
 
     name: str
+    # Characters of the text the Raw toggle keeps (None: all); longer texts get an item_warning.
+    max_raw_chars: int | None
 
     async def open(self) -> None: ...
 

@@ -48,6 +48,7 @@ from .notion_schema import (
     STATUS,
     SUMMARY,
     VENDOR,
+    WARNINGS,
     schema_problems,
 )
 
@@ -130,6 +131,10 @@ class NotionStore:
         self._title = "Title"
         self._taxonomy = Taxonomy()
         self._content: dict[str, str] = {}
+
+    @property
+    def max_raw_chars(self) -> int:
+        return self.settings.notion_max_raw_chars
 
     # -- opening: the data source and its schema ---------------------------------
 
@@ -240,6 +245,7 @@ class NotionStore:
             archived=bool(page.get("in_trash") or page.get("archived")),
             added_at=_timestamp(page.get("created_time")),
             updated_at=_timestamp(page.get("last_edited_time")),
+            warnings=tuple(line for line in _plain(props.get(WARNINGS)).split("\n") if line),
         )
 
     def _known_label(self, name: str, value: str) -> str | None:
@@ -514,6 +520,10 @@ class NotionStore:
             properties[created] = {"date": {"start": enrichment.published_date.isoformat()}}
         if self._has(ERROR, "rich_text"):
             properties[ERROR] = {"rich_text": []}
+        if self._has(WARNINGS, "rich_text"):
+            properties[WARNINGS] = {"rich_text": rich_text(cut_words("\n".join(enrichment.warnings), MAX_TEXT))}
+        if enrichment.title:
+            properties[self._title] = {"title": rich_text(cut_words(enrichment.title, MAX_TEXT))}
         properties[STATUS] = self._status(Status.ENRICHED)
         return properties
 

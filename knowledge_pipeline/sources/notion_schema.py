@@ -1,7 +1,7 @@
 """The Sources database schema: what the pipeline needs, how to create it, how to check it.
 
 The original pipeline's schema is the contract: every property of it is
-required by ``notion check``. Properties this project adds (``Error``) are
+required by ``notion check``. Properties this project adds (``Error``, ``Warnings``) are
 "recommended": the store writes them when present and skips them otherwise.
 Three names are settings (``RSS_URL_PROP``, ``CREATED_PROP``,
 ``PDF_URL_PROP``); the others are fixed.
@@ -26,6 +26,7 @@ CONTENT_TYPE = "Content-Type"
 AI_PRIMITIVE = "AI-Primitive"
 VENDOR = "Vendor"
 ERROR = "Error"
+WARNINGS = "Warnings"
 
 ERROR_SEVERITY = "error"
 RECOMMENDED = "recommended"
@@ -76,6 +77,8 @@ def sources_schema(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> list[
         PropertySpec(AI_PRIMITIVE, ("multi_select",), options=taxonomy.ai_primitives, purpose="taxonomy: AI primitives"),
         PropertySpec(VENDOR, ("select",), purpose="vendor named by the item"),
         PropertySpec(ERROR, ("rich_text",), required=False, purpose="why the item failed (added by this project)"),
+        PropertySpec(WARNINGS, ("rich_text",), required=False,
+                     purpose="text only partly read, one line each (added by this project)"),
     ]
 
 

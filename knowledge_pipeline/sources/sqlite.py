@@ -24,7 +24,7 @@ from .base import BODY_TOGGLES, ItemContent, ItemQuery, as_query
 PAGE_SIZE = 100
 ITEM_COLUMNS = (
     "id", "title", "status", "source_type", "url", "pdf_path", "hash", "created_date", "summary", "content_type",
-    "ai_primitives", "vendor", "error", "archived", "added_at", "updated_at",
+    "ai_primitives", "vendor", "error", "archived", "added_at", "updated_at", "warnings",
 )
 LISTED = ", ".join(f"i.{c}" for c in ITEM_COLUMNS) + ", NULL AS content"
 
@@ -71,10 +71,15 @@ def _execute_script(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
+def _m002_item_warnings(db: sqlite3.Connection) -> None:
+    """Partial reads kept with the item (JSON list of one-line warnings), see processing.py."""
+    db.execute("ALTER TABLE items ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'")
+
+
 READING_INDEX = "items_reading"
 
 
-def _m002_reading_indexes(db: sqlite3.Connection) -> None:
+def _m003_reading_indexes(db: sqlite3.Connection) -> None:
     """Newest-first pages, counts and filter lists read from one covering index, never the fat rows.
 
     Led by ``added_at`` (the order of ``list`` and the reading page) and holding every
@@ -92,7 +97,7 @@ def _m002_reading_indexes(db: sqlite3.Connection) -> None:
     )
 
 
-def _m004_notion_copy(db: sqlite3.Connection) -> None:
+def _m005_notion_copy(db: sqlite3.Connection) -> None:
     """Which Notion page each row copies, as last seen (``sync --from notion``), and sync watermarks."""
     db.execute(
         "CREATE TABLE notion_copy (item_id TEXT PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE, "
@@ -103,9 +108,10 @@ def _m004_notion_copy(db: sqlite3.Connection) -> None:
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", _m001_initial),
-    ("m002_reading_indexes", _m002_reading_indexes),
-    ("m003_search_index", search_index.create),
-    ("m004_notion_copy", _m004_notion_copy),
+    ("m002_item_warnings", _m002_item_warnings),
+    ("m003_reading_indexes", _m003_reading_indexes),
+    ("m004_search_index", search_index.create),
+    ("m005_notion_copy", _m005_notion_copy),
 ]
 
 
@@ -182,6 +188,7 @@ def _row_to_item(row: sqlite3.Row) -> Item:
         vendor=row["vendor"],
         error=row["error"],
         archived=bool(row["archived"]),
+        warnings=tuple(json.loads(row["warnings"] or "[]")),
     )
 
 
@@ -197,6 +204,7 @@ class SqliteStore:
     """Sources in a local SQLite file (the embedded default)."""
 
     name = "sqlite"
+    max_raw_chars: int | None = None  # the Raw body keeps the whole text
 
     def __init__(self, path: Path, taxonomy: Taxonomy | None = None) -> None:
         self.path = Path(path)
@@ -429,7 +437,7 @@ class SqliteStore:
             )
             self.db.execute(
                 """UPDATE items SET status=?, summary=?, content_type=?, ai_primitives=?, vendor=?,
-                   created_date=?, error=NULL, updated_at=? WHERE id=?""",
+                   created_date=?, error=NULL, warnings=?, title=coalesce(?, title), updated_at=? WHERE id=?""",
                 (
                     Status.ENRICHED.value,
                     enrichment.executive_summary,
@@ -437,6 +445,8 @@ class SqliteStore:
                     json.dumps(list(enrichment.ai_primitives)),
                     enrichment.vendor,
                     created.isoformat() if created else None,
+                    json.dumps(list(enrichment.warnings), ensure_ascii=False),
+                    enrichment.title,
                     _now(),
                     item_id,
                 ),
@@ -485,20 +495,21 @@ class SqliteStore:
             with search_index.reindexed(self.db, local_id):
                 self.db.execute(
                     """INSERT INTO items (id, title, status, source_type, url, pdf_path, hash, created_date, summary,
-                       content_type, ai_primitives, vendor, error, archived, added_at, updated_at)
-                       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                       content_type, ai_primitives, vendor, error, archived, added_at, updated_at, warnings)
+                       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                        ON CONFLICT(id) DO UPDATE SET title=excluded.title, status=excluded.status,
                        source_type=excluded.source_type, url=excluded.url, pdf_path=excluded.pdf_path,
                        hash=excluded.hash, created_date=excluded.created_date, summary=excluded.summary,
                        content_type=excluded.content_type, ai_primitives=excluded.ai_primitives,
                        vendor=excluded.vendor, error=excluded.error, archived=excluded.archived,
-                       added_at=excluded.added_at, updated_at=excluded.updated_at""",
+                       added_at=excluded.added_at, updated_at=excluded.updated_at, warnings=excluded.warnings""",
                     (
                         local_id, item.title, item.status.value, item.source_type.value, item.url, item.pdf_path,
                         item.hash, item.created_date.isoformat() if item.created_date else None,
                         (content.executive_summary if content else "") or item.summary, item.content_type,
                         json.dumps(list(item.ai_primitives)), item.vendor, item.error, int(item.archived),
                         stamp(item.added_at or synced_at), stamp(item.updated_at or synced_at),
+                        json.dumps(list(item.warnings), ensure_ascii=False),
                     ),
                 )
                 self.db.execute("DELETE FROM blocks WHERE item_id = ?", (local_id,))

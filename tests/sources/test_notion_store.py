@@ -83,7 +83,8 @@ def test_original_schema_works_unchanged_without_the_error_property() -> None:
         assert "Error" not in fake.values(items[1].id)
         assert retried == 1 and fake.values(items[1].id)["Status"] == "Inbox"
         warnings = events.of("notion_schema_warning")
-        assert [w["property"] for w in warnings] == ["Error"] and warnings[0]["severity"] == "recommended"
+        assert [w["property"] for w in warnings] == ["Error", "Warnings"]
+        assert {w["severity"] for w in warnings} == {"recommended"}
 
 
 def test_status_may_be_a_notion_status_property() -> None:
@@ -649,3 +650,58 @@ def test_add_enriched_with_a_long_body_creates_then_appends_and_sets_status_last
 async def _add_and_read(store: NotionStore, new: NewItem, text: str) -> tuple[Item, dict]:
     item = await store.add_enriched(new, ENRICHMENT, text)
     return item, await store.body(item.id)
+
+
+# -- partial reads and titles found by extraction -----------------------------------------------------
+
+def test_warnings_and_a_found_title_are_written_and_read_back() -> None:
+    import dataclasses
+
+    with start_fake_notion(rps=None) as fake:
+        fake.seed_inbox(1)
+        store, _ = notion_store(fake)
+        found = dataclasses.replace(ENRICHMENT, title="The page's own title",
+                                    warnings=("9 of 23 pages read (damaged or truncated PDF)", "second line"))
+
+        async def scenario(store: NotionStore) -> Any:
+            item = await first_inbox_item(store)
+            await store.write_enrichment(item, found, "text")
+            return [i async for i in store.list_items()]
+
+        [item] = run(store, scenario)
+        values = fake.values(item.id)
+        assert values["Title"] == "The page's own title" == item.title
+        assert values["Warnings"] == "9 of 23 pages read (damaged or truncated PDF)\nsecond line"
+        assert item.warnings == ("9 of 23 pages read (damaged or truncated PDF)", "second line")
+
+
+def test_a_text_longer_than_the_raw_cap_is_an_item_warning_kept_in_notion(tmp_path) -> None:
+    from knowledge_pipeline.enrichers.local import LocalEnricher
+    from knowledge_pipeline.extract import Extracted
+    from knowledge_pipeline.journal import Journal
+    from knowledge_pipeline.processing import Deps, process_item
+
+    text = " ".join(f"Sentence number {n} says that OpenAI and Anthropic compete on price." for n in range(400))
+
+    class LongText:
+        async def read(self, item, *, title=False):
+            return Extracted(text)
+
+    for schema in ("full", "original"):
+        with start_fake_notion(database=schema, rps=None) as fake:
+            fake.seed_inbox(1)
+            store, events = notion_store(fake, notion_max_raw_chars=5000)
+            journal = Journal(tmp_path / f"journal-{schema}.db")
+            journal.open()
+
+            async def scenario(store: NotionStore) -> Any:
+                item = await first_inbox_item(store)
+                deps = Deps(store, LocalEnricher(), LongText(), journal, store.telemetry, await store.taxonomy())
+                return item, await process_item(item, deps)
+
+            item, outcome = run(store, scenario)
+            assert outcome.kind.value == "enriched"
+            warning = f"5,000 of {len(text):,} characters kept in the Raw toggle (NOTION_MAX_RAW_CHARS)"
+            assert [e["warning"] for e in events.of("item_warning")] == [warning]
+            assert fake.values(item.id).get("Warnings") == (warning if schema == "full" else None)
+            assert fake.values(item.id)["Status"] == "Enriched"

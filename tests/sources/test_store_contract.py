@@ -334,3 +334,21 @@ def test_add_enriched_stores_a_complete_item(backend: Backend) -> None:
         summary=ENRICHMENT.summary, executive_summary=ENRICHMENT.executive_summary,
         key_insights=ENRICHMENT.key_insights, text=TEXT)
     assert inbox == 0
+
+
+def test_a_found_title_and_the_warnings_are_stored_and_a_clean_rerun_clears_the_warnings(backend: Backend) -> None:
+    import dataclasses
+
+    partial = dataclasses.replace(ENRICHMENT, title="The document's own title",
+                                  warnings=("30 of 40 pages read (MAX_PDF_PAGES)",))
+
+    async def scenario(store: Any) -> Any:
+        item = await store.add(rss(1))
+        await store.write_enrichment(item, partial, TEXT)
+        first = await _collect(store.list_items())
+        await store.write_enrichment(first[0], ENRICHMENT, TEXT, repair=True)
+        return first, await _collect(store.list_items())
+
+    [first], [second] = backend.run(scenario)
+    assert (first.title, first.warnings) == ("The document's own title", ("30 of 40 pages read (MAX_PDF_PAGES)",))
+    assert (second.title, second.warnings) == ("The document's own title", ())
