@@ -127,9 +127,13 @@ def stamp(moment: datetime) -> str:
 
 
 def _parse_time(value: str | None) -> datetime | None:
+    """A stored time; None for one that is not ISO 8601 (an old or hand-edited row must still list)."""
     if not value:
         return None
-    parsed = datetime.fromisoformat(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 

@@ -78,7 +78,8 @@ async def open_store(path: Path) -> AsyncIterator[SqliteStore]:
 
 
 async def all_items(store: SqliteStore) -> list:
-    return [item async for item in store.list_items()]
+    """The captured items as the enrichment reads them (the Inbox, with the text capture kept)."""
+    return [item async for item in store.inbox()]
 
 
 def extract(target: Item, **env: Any) -> str | ItemError:
