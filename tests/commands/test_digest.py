@@ -95,7 +95,7 @@ def test_digest_from_notion(cli: Cli) -> None:
 
         asyncio.run(fill())
         done = cli("digest", "--since", "1d", NOTION_TOKEN=fake.token, NOTION_SOURCES_DB=fake.database_id,
-                   NOTION_BASE_URL=fake.url)
+                   NOTION_BASE_URL=fake.url, NOTION_MAX_RPS="1000", PARALLEL_RATE_LIMIT="0")
     assert done.code == 0, done.err
     assert "# Knowledge digest: 1 item enriched since" in done.out
     assert "## Vendor Capability (1)" in done.out and "Fresh executive summary." in done.out

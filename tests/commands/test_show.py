@@ -103,7 +103,8 @@ def test_show_and_list_on_the_notion_backend(cli: Cli) -> None:
                 await store.close()
 
         older, newer = asyncio.run(fill())
-        env = dict(NOTION_TOKEN=fake.token, NOTION_SOURCES_DB=fake.database_id, NOTION_BASE_URL=fake.url)
+        env = dict(NOTION_TOKEN=fake.token, NOTION_SOURCES_DB=fake.database_id, NOTION_BASE_URL=fake.url,
+                   NOTION_MAX_RPS="1000", PARALLEL_RATE_LIMIT="0")
         listed = cli("list", "--json", **env)
         assert listed.code == 0, listed.err
         assert [i["id"] for i in json.loads(listed.out)] == [newer, older], "newest first on Notion too"
