@@ -12,7 +12,7 @@ import pytest
 from knowledge_pipeline.models import Enrichment, NewItem, SourceType
 from tests.commands.conftest import Cli
 from tests.fakes.notion_server import start_fake_notion
-from tests.reading.library import build_library
+from tests.reading.library import WARNING, build_library
 from tests.sources.notion_support import notion_store
 
 
@@ -37,6 +37,14 @@ def test_an_enriched_item_whole(cli: Cli, library: tuple[dict, dict]) -> None:
         assert expected in out
     assert "Zeppelin" not in out and "Full text" not in out
     assert "Zeppelin appears only here" in cli("show", ids["router"], "--raw", **env).out
+
+
+def test_warnings_of_a_partial_read_are_shown(cli: Cli, library: tuple[dict, dict]) -> None:
+    ids, env = library
+    assert f"Warnings\n  - {WARNING}" in cli("show", ids["report"], **env).out
+    assert json.loads(cli("show", ids["report"], "--json", **env).out)["warnings"] == [WARNING]
+    listed = {i["id"]: i["warnings"] for i in json.loads(cli("list", "--json", **env).out)}
+    assert listed[ids["report"]] == [WARNING] and listed[ids["agents"]] == []
 
 
 def test_a_failed_item_shows_its_error_and_a_prefix_is_enough(cli: Cli, library: tuple[dict, dict]) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
 from knowledge_pipeline.models import Enrichment, NewItem, SourceType
 from knowledge_pipeline.sources.sqlite import SqliteStore
 
+WARNING = "9 of 23 pages read (damaged or truncated PDF)"
 LONG_TITLE = "A long headline on model routers and agent platforms that no table should cut at fifty-eight chars"
 XSS_TITLE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned=2"> Hostile title'
 
@@ -42,8 +43,9 @@ ENTRIES: tuple[Entry, ...] = (
                       "Globex", ("Review time fell by half.",)),
           "Full text: agentic coding tools plan, edit and test."),
     Entry("report", "State of enterprise AI", SourceType.PDF, "2024-06-03T09:00:00+00:00",
-          _enrichment("A survey of 400 firms on AI adoption and budgets.", "Thought Leadership", ("Research",),
-                      None, ("Budgets doubled.",)),
+          replace(_enrichment("A survey of 400 firms on AI adoption and budgets.", "Thought Leadership",
+                              ("Research",), None, ("Budgets doubled.",)),
+                  warnings=("9 of 23 pages read (damaged or truncated PDF)",)),
           "Full text: the survey covers adoption, budgets and governance."),
     Entry("failed", "A page that would not load", SourceType.WEBSITE, "2024-06-04T09:00:00+00:00",
           error="HTTP 404 from example.com: the page does not exist any more"),

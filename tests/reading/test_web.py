@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from knowledge_pipeline.commands.serve import is_loopback
 from knowledge_pipeline.reading.web import PAGE_SIZE, create_app
 from knowledge_pipeline.sources.sqlite import SqliteStore
-from tests.reading.library import LONG_TITLE, XSS_TITLE, build_library
+from tests.reading.library import LONG_TITLE, WARNING, XSS_TITLE, build_library
 
 
 @pytest.fixture
@@ -72,6 +72,7 @@ def test_the_item_page_has_every_toggle(client: TestClient, ids: dict[str, str])
         assert f"<summary>{toggle}</summary>" in page.text
     assert "<li>Routing cut costs by 30%.</li>" in page.text and "Zeppelin appears only here" in page.text
     assert '<a href="https://example.com/router"' in page.text
+    assert f"<li>{WARNING}</li>" in client.get(f"/item/{ids['report']}").text
     failed = client.get(f"/item/{ids['failed'][:10]}")
     assert "HTTP 404 from example.com" in failed.text and 'role="alert"' in failed.text
 
