@@ -28,6 +28,7 @@ from .taxonomy import TaxonomyFileError, load_taxonomy
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 DEFAULT_NOTION_BASE_URL = "https://api.notion.com"
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_DRIVE_BASE_URL = "https://www.googleapis.com"
 DEFAULT_FIRECRAWL_BASE_URL = "https://api.firecrawl.dev"
 
@@ -77,6 +78,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     # reading side (search, serve, digest, export, sync)
     "TAXONOMY_FILE": ("(unset)", "YAML or JSON file of your content types and AI primitives (SQLite store; `notion setup`)"),
     "DIGEST_WEBHOOK_URL": ("(unset)", "Slack-style webhook receiving `digest --post` as a JSON POST"),
+    # issue 12: web and services
+    "ITEM_TIMEOUT": ("300", "Deadline in seconds for one item (fetch, redirects, retries, LLM calls, writes) or one feed"),
+    "CIRCUIT_BREAKER_FAILURES": ("5", "Connection failures or timeouts in a row to OpenAI or Notion after which the run stops"),
     # -- sources beyond feeds and the PDF folder (capture/registry.py) --
     "GOOGLE_APP_CREDENTIALS": ("(unset)", "Service-account JSON key file for Google Drive"),
     "DRIVE_FOLDER_ID": ("(unset)", "Drive folder (id or URL) whose PDFs become Inbox items; empty skips Drive capture"),
@@ -89,6 +93,19 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "WEBSITE_AUTH_CONFIGS": ("(unset)", "JSON file of per-domain headers and cookies for paid content"),
     "FIRECRAWL_API_KEY": ("(unset)", "Firecrawl key: pages whose extraction yields too little text are rendered by it"),
     "FIRECRAWL_BASE_URL": (DEFAULT_FIRECRAWL_BASE_URL, "Firecrawl API root (self-hosted Firecrawl, tests)"),
+    # -- email newsletters (IMAP) --
+    "EMAIL_IMAP_HOST": ("(unset)", "IMAP server of the newsletter mailbox; unset skips email capture"),
+    "EMAIL_IMAP_PORT": ("993 (143 when EMAIL_IMAP_SSL=false)", "IMAP port"),
+    "EMAIL_IMAP_SSL": ("true", "true: implicit TLS; false: STARTTLS when offered, plain IMAP only on loopback"),
+    "EMAIL_IMAP_USER": ("(unset)", "IMAP user name (usually the email address)"),
+    "EMAIL_IMAP_PASSWORD": ("(unset)", "IMAP password; Gmail and Outlook need an app password"),
+    "EMAIL_IMAP_FOLDER": ("INBOX", "Folder read (opened read-only with EXAMINE)"),
+    "EMAIL_IMAP_CA_FILE": ("(system CAs)", "PEM file of the CA(s) trusted for the IMAP server instead of the system's"),
+    "EMAIL_SEARCH": ("ALL", 'IMAP SEARCH criteria, e.g. FROM "substack.com"'),
+    "EMAIL_WINDOW_DAYS": ("7", "Keep messages newer than this many days; 0 keeps all"),
+    "EMAIL_SENDER_WHITELIST": ("(empty)", "Comma-separated addresses or domains; when set, only these senders"),
+    "EMAIL_SENDER_BLACKLIST": ("(empty)", "Comma-separated addresses or domains never captured"),
+    "EMAIL_URL_PROP": ("(RSS_URL_PROP)", "Notion URL property for an email's view-in-browser link"),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -139,6 +156,8 @@ class Settings:
     metrics_textfile: Path | None = None
     taxonomy: Taxonomy | None = None
     digest_webhook_url: str | None = field(default=None, repr=False)
+    item_timeout: float = 300.0
+    circuit_breaker_failures: int = 5
     # -- sources beyond feeds and the PDF folder --
     google_app_credentials: Path | None = None
     drive_folder_id: str | None = None
@@ -151,12 +170,26 @@ class Settings:
     website_auth: Mapping[str, SiteAuth] = field(default_factory=dict, repr=False)
     firecrawl_api_key: str | None = field(default=None, repr=False)
     firecrawl_base_url: str = DEFAULT_FIRECRAWL_BASE_URL
+    # email newsletters (IMAP)
+    email_imap_host: str | None = None
+    email_imap_port: int = 993
+    email_imap_ssl: bool = True
+    email_imap_user: str | None = None
+    email_imap_password: str | None = field(default=None, repr=False)
+    email_imap_folder: str = "INBOX"
+    email_imap_ca_file: Path | None = None
+    email_search: str | None = None
+    email_window_days: int = 7
+    email_sender_whitelist: tuple[str, ...] = ()
+    email_sender_blacklist: tuple[str, ...] = ()
+    email_url_prop: str = "Article URL"
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never reach a log line, the console or an error."""
         site_secrets = [v for auth in self.website_auth.values() for v in auth.secret_values()]
-        return tuple(s for s in (self.notion_token, self.openai_api_key, self.firecrawl_api_key, *site_secrets) if s)
+        keys = (self.notion_token, self.openai_api_key, self.firecrawl_api_key, self.email_imap_password)
+        return tuple(s for s in (*keys, *site_secrets) if s)
 
     @property
     def max_download_bytes(self) -> int:
@@ -286,6 +319,50 @@ def _validate_prices(name: str, shown: str, data: object) -> dict[str, dict[str,
     return {m: {k: float(v) for k, v in e.items()} for m, e in data.items()}
 
 
+def _senders(reader: _Reader, name: str) -> tuple[str, ...]:
+    """Sender patterns, lowercased: ``user@example.com``, ``@example.com`` or ``example.com``."""
+    entries = tuple(e.strip().lower() for e in (reader.string(name) or "").split(",") if e.strip())
+    for entry in entries:
+        local, at, domain = entry.rpartition("@")
+        if not domain or " " in entry or "." not in domain or (at and "@" in local):
+            raise ConfigError(name, reader.raw(name), "expected comma-separated addresses or domains, "
+                              "e.g. news@example.com, substack.com")
+    return entries
+
+
+def _email(r: _Reader, rss_url_prop: str) -> dict[str, object]:
+    """The EMAIL_* settings; user and password are required once a host is set."""
+    host = r.string("EMAIL_IMAP_HOST")
+    ssl = r.boolean("EMAIL_IMAP_SSL", True)
+    user, password = r.string("EMAIL_IMAP_USER"), r.env.get("EMAIL_IMAP_PASSWORD") or None
+    if host:
+        if any(c.isspace() or c in "/@" for c in host):
+            raise ConfigError("EMAIL_IMAP_HOST", host, "expected a host name or address, e.g. imap.gmail.com")
+        for name, value in (("EMAIL_IMAP_USER", user), ("EMAIL_IMAP_PASSWORD", password)):
+            if not value:
+                raise ConfigError(name, "", "required when EMAIL_IMAP_HOST is set")
+    search = r.string("EMAIL_SEARCH")
+    if search is not None and not search.isascii():
+        raise ConfigError("EMAIL_SEARCH", search, "expected ASCII IMAP SEARCH criteria, e.g. FROM \"substack.com\"")
+    ca_file = r.string("EMAIL_IMAP_CA_FILE")
+    if ca_file is not None and not Path(ca_file).is_file():
+        raise ConfigError("EMAIL_IMAP_CA_FILE", ca_file, "expected a readable PEM file of CA certificates")
+    return dict(
+        email_imap_host=host,
+        email_imap_port=int(r.number("EMAIL_IMAP_PORT", 993 if ssl else 143, cast=int, minimum=1, maximum=65535)),
+        email_imap_ssl=ssl,
+        email_imap_user=user,
+        email_imap_password=password,
+        email_imap_folder=r.string("EMAIL_IMAP_FOLDER", "INBOX") or "INBOX",
+        email_imap_ca_file=Path(ca_file) if ca_file else None,
+        email_search=search,
+        email_window_days=int(r.number("EMAIL_WINDOW_DAYS", 7, cast=int, minimum=0)),
+        email_sender_whitelist=_senders(r, "EMAIL_SENDER_WHITELIST"),
+        email_sender_blacklist=_senders(r, "EMAIL_SENDER_BLACKLIST"),
+        email_url_prop=r.string("EMAIL_URL_PROP", rss_url_prop) or rss_url_prop,
+    )
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
 ) -> Settings:
@@ -307,6 +384,7 @@ def load_settings(
     pdf_dir = r.string("PDF_DIR")
     metrics_textfile = r.string("METRICS_TEXTFILE")
     max_cost = r.raw("MAX_COST_USD")
+    rss_url_prop = r.string("RSS_URL_PROP", "Article URL") or "Article URL"
     return Settings(
         sources_backend=backend,
         sources_db_path=Path(r.string("SOURCES_DB_PATH", "data/sources.db")),
@@ -331,7 +409,7 @@ def load_settings(
         notion_sources_db=notion_db,
         notion_base_url=r.url("NOTION_BASE_URL", DEFAULT_NOTION_BASE_URL) or DEFAULT_NOTION_BASE_URL,
         notion_parent_page=r.string("NOTION_PARENT_PAGE"),
-        rss_url_prop=r.string("RSS_URL_PROP", "Article URL") or "Article URL",
+        rss_url_prop=rss_url_prop,
         created_prop=r.string("CREATED_PROP", "Created Date") or "Created Date",
         pdf_url_prop=r.string("PDF_URL_PROP", "Drive URL") or "Drive URL",
         notion_max_raw_chars=int(r.number("NOTION_MAX_RAW_CHARS", 100_000, cast=int, minimum=0)),
@@ -350,7 +428,10 @@ def load_settings(
         metrics_textfile=Path(metrics_textfile) if metrics_textfile else None,
         taxonomy=_taxonomy(r),
         digest_webhook_url=r.url("DIGEST_WEBHOOK_URL"),
+        item_timeout=r.number("ITEM_TIMEOUT", 300.0, minimum=0, exclusive_minimum=True, maximum=86_400),
+        circuit_breaker_failures=int(r.number("CIRCUIT_BREAKER_FAILURES", 5, cast=int, minimum=1, maximum=1000)),
         **_source_settings(r),
+        **_email(r, rss_url_prop),  # type: ignore[arg-type]
     )
 
 

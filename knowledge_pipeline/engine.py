@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 
 from .budget import Budget
-from .errors import FatalRunError
+from .errors import FatalRunError, ServiceUnavailableError
 from .models import Item, OutcomeKind
 from .processing import Deps, process_item
 from .telemetry import RunMetrics
@@ -57,6 +57,7 @@ class ParallelEnricher:
         self.progress_interval = progress_interval
         self._clock = clock
         self._result = EngineResult()
+        self._outage: ServiceUnavailableError | None = None
         self._in_flight: set[asyncio.Task] = set()
         self._last_progress = 0.0
         self._progress_step = 1
@@ -93,6 +94,11 @@ class ParallelEnricher:
                     task.cancel()
                 await asyncio.wait({everything})
         stop_waiter.cancel()
+        outage = self._outage or next(
+            (o for o in everything.result() if isinstance(o, ServiceUnavailableError)), None
+        )
+        if outage is not None:
+            await self._requeue(outage)
         for outcome in everything.result():
             if isinstance(outcome, Exception):
                 raise outcome
@@ -156,6 +162,8 @@ class ParallelEnricher:
                 )
                 raise
             except FatalRunError as exc:
+                if isinstance(exc, ServiceUnavailableError) and self._outage is None:
+                    self._outage = exc
                 if self._result.fatal_error is None:
                     self._result.fatal_error = str(exc)
                     self.telemetry.event(
@@ -171,6 +179,25 @@ class ParallelEnricher:
                 self._in_flight.discard(task)
             if outcome.kind is not OutcomeKind.CANCELLED:
                 self._emit_progress()
+
+    async def _requeue(self, outage: ServiceUnavailableError) -> None:
+        """Put back in the Inbox the items marked Failed only because ``outage.service`` was down."""
+        if self.deps.breaker is None:
+            return
+        for item, reason in self.deps.breaker.casualties(outage.service):
+            try:
+                await self.deps.store.return_to_inbox(item)
+            except Exception as exc:  # noqa: BLE001 - the service may still be down; the item stays Failed
+                self.telemetry.event(
+                    "item_requeue_failed", f"Could not put {item.title} back in the Inbox: {exc}",
+                    level=logging.WARNING, item_id=item.id, title=item.title, error=str(exc),
+                )
+                continue
+            self.telemetry.event(
+                "item_requeued",
+                f"Back in the Inbox (failed only because {outage.service} was down): {item.title}",
+                level=logging.WARNING, item_id=item.id, title=item.title, service=outage.service, error=reason,
+            )
 
     def _emit_progress(self, force: bool = False) -> None:
         completed = self.metrics.completed

@@ -5,7 +5,8 @@ keys ``timestamp`` (UTC, milliseconds, ``Z``), ``level``, ``logger``,
 ``message`` and ``extra_fields`` (the event data, ``{}`` when empty). The file
 rotates by size without splitting a line. Secrets (the configured tokens and
 keys, any ``Authorization``/``Bearer`` value) are replaced by ``[REDACTED]``
-in every record, exception text included, before it reaches any handler.
+in every record, exception text included, before it reaches any handler, and the
+user-info of every URL (``https://alice:pw@host``) is removed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 from .config import Settings
 from .errors import ConfigError
+from .urls import strip_userinfo
 
 LOG_FILE_NAME = "pipeline.jsonl"
 REDACTED = "[REDACTED]"
@@ -49,7 +51,7 @@ class Redactor:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}" if m.group(2) != REDACTED else m.group(0), text)
-        return _KEYLIKE.sub(REDACTED, text)
+        return strip_userinfo(_KEYLIKE.sub(REDACTED, text))
 
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):

@@ -72,6 +72,7 @@ class NewItem:
     pdf_path: str | None = None
     content: str | None = None
     created_date: date | None = None
+    sender: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ class Item:
 
     ``url`` is the Article URL (RSS, Website); ``pdf_path`` is the PDF location
     (a local path or a ``file://``/``http(s)://`` URL). ``content`` is text the
-    capture already had (a feed's full article), so no fetch is needed.
+    capture already had (a feed's full article, an email's text), so no fetch
+    is needed. ``sender`` is an email's From (``Name <address>``).
     ``added_at`` is when the item was captured; ``updated_at`` its last change
     (for an Enriched item: when it was enriched). Both are aware UTC datetimes.
     """
@@ -103,6 +105,7 @@ class Item:
     added_at: datetime | None = None
     updated_at: datetime | None = None
     warnings: tuple[str, ...] = ()
+    sender: str | None = None
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,8 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
             progress = options.progress_factory(total)
             if progress is not None:
                 telemetry.add_observer(progress)
-        deps = Deps(store, enricher, extractor, journal, telemetry, taxonomy)
+        deps = Deps(store, enricher, extractor, journal, telemetry, taxonomy, item_timeout=settings.item_timeout,
+                    breaker=gateway.breaker)
         engine = ParallelEnricher(
             deps,
             max_workers=settings.parallel_max_workers,

@@ -29,27 +29,27 @@ _SCRUBBED = (
 )
 
 
-def require_system_dep(name: str, command: str) -> str:
-    """The path of a system program a test needs (e.g. ``promtool``).
-
-    Missing: the test is skipped with the reason, or fails when
-    ``KP_REQUIRE_SYSTEM_DEPS=1`` (CI sets it, and .ci/run installs the program).
-    """
-    path = shutil.which(command)
-    if path is None:
-        message = f"{name} is not installed ({command} not on PATH; .ci/run installs it)"
-        if os.environ.get("KP_REQUIRE_SYSTEM_DEPS") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 def clean_env(**overrides: str) -> dict[str, str]:
     """The test process's environment without any pipeline setting, plus overrides."""
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED and not k.startswith("EMAIL_")}
     env["PYTHONPATH"] = str(ROOT)
     env.update({k: str(v) for k, v in overrides.items()})
     return env
+
+
+def require_system_dep(name: str, executable: str, install: str) -> str:
+    """The path of a system component a test needs (Dovecot, Chromium...).
+
+    Missing, the test is skipped with the reason, unless KP_REQUIRE_SYSTEM_DEPS=1
+    (CI): then it fails, so a missing component never passes for a tested one.
+    """
+    path = shutil.which(executable) or shutil.which(executable, path="/usr/sbin:/sbin:/usr/local/sbin")
+    if path:
+        return path
+    reason = f"{name} is not installed ({executable} not found; {install})"
+    if os.environ.get("KP_REQUIRE_SYSTEM_DEPS") == "1":
+        pytest.fail(f"KP_REQUIRE_SYSTEM_DEPS=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 def run_script(
@@ -68,6 +68,18 @@ def run_script(
         command, cwd=cwd, env=env if env is not None else clean_env(), capture_output=True, text=True,
         timeout=timeout, stdin=subprocess.DEVNULL, **kwargs,
     )
+
+
+def pipeline_twice(tmp_path: Path, **settings: str) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess,
+                                                              list[dict], subprocess.CompletedProcess]:
+    """``pipeline_enhanced.sh`` run twice on a temp embedded store: (first, second, items, ``report --json``)."""
+    env = clean_env(SOURCES_DB_PATH=str(tmp_path / "data" / "sources.db"),
+                    JOURNAL_PATH=str(tmp_path / "data" / "journal.db"), LOG_DIR=str(tmp_path / "logs"), **settings)
+    done = run_script(["pipeline_enhanced.sh"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    again = run_script(["pipeline_enhanced.sh"], tmp_path, env)
+    items = list_items(tmp_path, env)
+    return done, again, items, run_script(["-m", "knowledge_pipeline", "report", "--json"], tmp_path, env)
 
 
 def list_items(cwd: Path, env: dict[str, str]) -> list[dict]:

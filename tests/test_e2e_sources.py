@@ -20,7 +20,7 @@ from knowledge_pipeline.runner import EXIT_OK, FEED_TYPES, PDF_TYPES, RunOptions
 from knowledge_pipeline.telemetry import Telemetry
 from tests.data.generate import ARTICLE_HTML, text_pdf
 
-from .conftest import clean_env, events, list_items, run_script
+from .conftest import events, pipeline_twice
 from .fakes.drive_server import FakeDrive
 from .fakes.notion_server import start_fake_notion
 from .fakes.web_server import FakeWebServer
@@ -53,14 +53,7 @@ def serve_sources(web: FakeWebServer, drive: FakeDrive, tmp_path: Path) -> dict[
 
 def test_pipeline_enhanced_sh_captures_and_enriches_every_configured_source(tmp_path: Path):
     with FakeWebServer() as web, FakeDrive() as drive:
-        env = clean_env(SOURCES_DB_PATH=str(tmp_path / "data" / "sources.db"),
-                        JOURNAL_PATH=str(tmp_path / "data" / "journal.db"), LOG_DIR=str(tmp_path / "logs"),
-                        **serve_sources(web, drive, tmp_path))
-        done = run_script(["pipeline_enhanced.sh"], tmp_path, env)
-        assert done.returncode == 0, done.stderr
-        again = run_script(["pipeline_enhanced.sh"], tmp_path, env)
-        items = list_items(tmp_path, env)
-        report = run_script(["-m", "knowledge_pipeline", "report", "--json"], tmp_path, env)
+        done, again, items, report = pipeline_twice(tmp_path, **serve_sources(web, drive, tmp_path))
     assert again.returncode == 0 and "captured 0 new" in again.stdout
     assert {(i["source_type"], i["status"]) for i in items} == {("Website", "Enriched"), ("PDF", "Enriched")}
     assert len(items) == 4

@@ -24,7 +24,7 @@ from knowledge_pipeline.errors import ExtractionError, ServiceError
 from knowledge_pipeline.extract.fetch import Fetcher
 from knowledge_pipeline.extract.pdf import pdf_to_text
 from knowledge_pipeline.models import Item, SourceType, Status
-from tests.conftest import EXAMPLE_PDFS, ROOT, clean_env, list_items, run_script
+from tests.conftest import EXAMPLE_PDFS, ROOT, clean_env, events, list_items, run_script
 from tests.data import generate
 from tests.extract.support import extract, all_items, make_gateway, make_settings, make_telemetry, open_store
 from tests.fakes.web_server import FakeWebServer
@@ -261,6 +261,78 @@ def test_a_50mb_page_is_cut_at_max_download_mb_and_still_used(web):
     assert peak < 3 * 2 * MB + 4 * MB
     text = extract(web_item(web.url + "/50mb"), max_download_mb="2")
     assert "Microsoft and OpenAI signed another agreement about compute." in text
+
+
+BOMB_CODINGS = {"gzip": "gzip", "deflate": "deflate", "gzip-gzip": "gzip, gzip", "br": "br", "zstd": "zstd"}
+
+
+_MEASURE = textwrap.dedent(
+    """
+    import json, os, resource, subprocess, sys
+    limit = int(sys.argv[1])
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    with open(sys.argv[2], "wb") as err:
+        child = subprocess.Popen(sys.argv[3:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+    print(json.dumps({"exit_code": os.waitstatus_to_exitcode(status), "peak_mb": usage.ru_maxrss / 1024}))
+    """
+)
+
+
+def run_measured(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 180) -> tuple[int, float, str]:
+    """Run a script; its exit code, its own peak RSS in MB (wait4) and stderr.
+
+    A small launcher starts it: Linux carries the high-water mark of the
+    process that forks into the child's ru_maxrss, and the pytest process
+    may already be large. The launcher also caps the address space at 3 GB,
+    so that a regression fails this test instead of taking the machine's memory.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(3 * 1024 * MB), str(cwd / "stderr.txt"),
+         sys.executable, str(ROOT / args[0]), *args[1:]],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout)
+    return measured["exit_code"], measured["peak_mb"], (cwd / "stderr.txt").read_text(errors="replace")
+
+
+def test_compression_bombs_as_feeds_and_articles_fail_clearly_with_bounded_memory(tmp_path):
+    """Each coding's 1 GB of zeros, served as a feed and as an article, in one real run."""
+    with FakeWebServer() as web:
+        entries = []
+        for n, (name, header) in enumerate(BOMB_CODINGS.items()):
+            bomb = generate.zeros_bomb(name, 1024 * MB)
+            web.route(f"/feed-{name}", body=bomb, content_type="application/rss+xml",
+                      headers={"Content-Encoding": header})
+            web.route(f"/article-{name}", body=bomb, headers={"Content-Encoding": header})
+            entries.append(generate.rss_item(n, link=f"{web.url}/article-{name}", title=f"bomb {name}"))
+        web.page("/good", (DATA / "pages" / "article.html").read_bytes())
+        entries.append(generate.rss_item(9, link=f"{web.url}/good", title="good article"))
+        web.route("/links.xml", body=generate.rss_feed(entries), content_type="application/rss+xml")
+        feeds = [f"{web.url}/feed-{name}" for name in BOMB_CODINGS] + [f"{web.url}/links.xml"]
+        env = clean_env(
+            RSS_FEEDS=",".join(feeds), RSS_WINDOW_DAYS="0", ALLOW_PRIVATE_URLS="true", ALERT_FAILURE_RATE="1",
+            SOURCES_DB_PATH=str(tmp_path / "data" / "sources.db"), JOURNAL_PATH=str(tmp_path / "data" / "journal.db"),
+            LOG_DIR=str(tmp_path / "logs"),
+        )
+        code, peak_mb, stderr = run_measured(["enrich_rss_enhanced.py"], tmp_path, env)
+    assert code == 0, stderr[-3000:]
+    assert peak_mb < 300, peak_mb
+    assert len(events(tmp_path / "logs", "feed_error")) == len(BOMB_CODINGS)
+    items = {i["title"]: i for i in list_items(tmp_path, env)}
+    assert items["good article"]["status"] == Status.ENRICHED.value
+    for name, header in BOMB_CODINGS.items():
+        feed_error = next(e["error"] for e in events(tmp_path / "logs", "feed_error")
+                          if e["source"].endswith(f"/feed-{name}"))
+        failed = items[f"bomb {name}"]
+        assert failed["status"] == Status.FAILED.value, name
+        if name == "gzip-gzip":
+            expected = "refused Content-Encoding 'gzip, gzip' at {url}: more than one content-coding layer"
+        else:
+            expected = f"refused {{url}}: its {header} content inflates more than 100x, past MAX_DOWNLOAD_MB (10 MB)"
+        assert feed_error.startswith(expected.format(url=f"{web.url}/feed-{name}")), feed_error
+        assert failed["error"].startswith(expected.format(url=f"{web.url}/article-{name}")), failed["error"]
 
 
 # ----------------------------------------------------------------- PDFs

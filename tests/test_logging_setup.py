@@ -59,6 +59,13 @@ def test_redactor_catches_credential_shapes_it_was_not_told_about():
     assert "ntn_abcdefgh12345" not in redact("token ntn_abcdefgh12345")
 
 
+def test_redactor_removes_url_user_info_from_messages_and_fields():
+    redact = Redactor()
+    assert redact("GET https://alice:pw@example.com/x failed") == "GET https://example.com/x failed"
+    scrubbed = redact.scrub({"url": "http://bob:s3cret@h:81/a", "nested": ["ftp://u@h/b"]})
+    assert scrubbed == {"url": "http://h:81/a", "nested": ["ftp://h/b"]}
+
+
 def test_rotation_never_loses_or_splits_a_line(tmp_path: Path):
     settings = load_settings({"LOG_DIR": str(tmp_path), "LOG_MAX_BYTES": "4096", "LOG_BACKUP_COUNT": "50"},
                              env_file=None)

@@ -193,7 +193,7 @@ def test_the_textfile_passes_the_real_promtool(tmp_path: Path) -> None:
 
     from tests.conftest import require_system_dep
 
-    promtool = require_system_dep("promtool (Debian package prometheus)", "promtool")
+    promtool = require_system_dep("promtool", "promtool", ".ci/run extracts it from Debian's prometheus package")
     done = subprocess.run([promtool, "check", "metrics"], input=_written(tmp_path).read_text(),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr

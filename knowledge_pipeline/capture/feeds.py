@@ -32,6 +32,7 @@ from ..extract.html import html_to_text
 from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
+from ..urls import shown_url, strip_userinfo
 from . import CaptureReport, store_new
 from .links import LinkError, canonical_link, title_from_link
 
@@ -87,10 +88,10 @@ async def _capture_one(
     known_hashes: set[str],
     dry_run: bool,
 ) -> CaptureReport:
-    report = CaptureReport(source=_shown(source))
+    report = CaptureReport(source=shown_url(source, limit=None))
     telemetry.event("capture_start", f"reading feed {report.source}", source=report.source, kind="feed")
     try:
-        parsed = await _read_and_parse(source, fetcher, settings.max_download_bytes)
+        parsed = await _read_within(settings, source, fetcher)
     except FeedError as exc:
         report.errors.append(str(exc))
         telemetry.event(
@@ -209,7 +210,7 @@ async def _capture_entry(
         content=await asyncio.to_thread(_full_text, entry, link),
         created_date=published.date() if published else None,
     )
-    await store_new(store, item, report, telemetry, dry_run=dry_run, url=item.url,
+    await store_new(store, item, report, telemetry, dry_run=dry_run, url=shown_url(link, limit=None),
                     has_content=item.content is not None)
 
 
@@ -236,6 +237,18 @@ def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> Non
         too_old=tally.too_old,
         errors=list(report.errors),
     )
+
+
+async def _read_within(settings: Settings, source: str, fetcher: Fetcher) -> feedparser.FeedParserDict:
+    """One feed is one deadline (ITEM_TIMEOUT), like one item: redirects, retries and parsing included."""
+    deadline = asyncio.timeout(settings.item_timeout)
+    try:
+        async with deadline:
+            return await _read_and_parse(source, fetcher, settings.max_download_bytes)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise FeedError(f"feed took longer than ITEM_TIMEOUT={settings.item_timeout:g}s") from None
 
 
 async def _read_and_parse(source: str, fetcher: Fetcher, cap: int) -> feedparser.FeedParserDict:
@@ -298,7 +311,7 @@ def _entry_title(entry: Any, link: str) -> str:
     title = entry.get("title") or ""
     if "<" in title and ">" in title:
         title = html_to_text(title) or title
-    title = " ".join(_CONTROL.sub(" ", title).split())
+    title = strip_userinfo(" ".join(_CONTROL.sub(" ", title).split()))
     if not title:
         return title_from_link(link)
     return title if len(title) <= _MAX_TITLE else title[: _MAX_TITLE - 1] + "…"
@@ -326,14 +339,3 @@ def _full_text(entry: Any, link: str) -> str | None:
 def _one_line(exc: object) -> str:
     text = " ".join(str(exc).split()) if exc is not None else "unknown problem"
     return text[:200]
-
-
-def _shown(source: str) -> str:
-    """A feed location fit for logs: credentials removed."""
-    try:
-        parts = urlsplit(source)
-        if parts.username or parts.password:
-            return parts._replace(netloc=parts.hostname or "").geturl()
-    except ValueError:
-        pass
-    return source

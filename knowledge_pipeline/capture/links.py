@@ -8,6 +8,7 @@ from ..models import sha256_text
 
 _TRACKING_EXACT = {
     "fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid", "_hsenc", "_hsmi", "mkt_tok",
+    "_bhlid",
 }
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 

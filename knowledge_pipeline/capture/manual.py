@@ -9,6 +9,7 @@ from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
 from . import CaptureReport
+from ..urls import shown_url, strip_userinfo
 from .links import LinkError, canonical_link
 
 _MAX_TITLE = 300
@@ -43,7 +44,7 @@ async def add_url(
         _complete(telemetry, report)
         return report
     is_pdf = urlsplit(url).path.lower().endswith(".pdf")
-    shown_title = " ".join((title or "").split())[:_MAX_TITLE] or url[:_MAX_TITLE]
+    shown_title = strip_userinfo(" ".join((title or "").split()))[:_MAX_TITLE] or shown_url(url, _MAX_TITLE)
     item = NewItem(
         title=shown_title,
         source_type=SourceType.PDF if is_pdf else SourceType.WEBSITE,
@@ -55,7 +56,8 @@ async def add_url(
     known_hashes.add(digest)
     report.added = 1
     telemetry.event(
-        "item_captured", f"added {url[:200]}", source="manual", item_id=stored.id, title=item.title, url=url
+        "item_captured", f"added {shown_url(url)}", source="manual", item_id=stored.id, title=item.title,
+        url=shown_url(url, limit=None),
     )
     _complete(telemetry, report)
     return report

@@ -93,8 +93,17 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         locator="rss_url_prop",
         needs=("fetcher",),
     ),
-    # REGISTRATION POINT (email, capture/email.py, not on main yet): SourceKind(name="email", script="feeds",
-    # source_type=SourceType.EMAIL, settings=("EMAIL_IMAP_HOST", ...), capture="...capture.email:capture_email").
+    SourceKind(
+        name="email",
+        label="email newsletters",
+        script="feeds",
+        source_type=SourceType.EMAIL,
+        settings=("EMAIL_IMAP_HOST", "EMAIL_IMAP_USER", "EMAIL_IMAP_PASSWORD", "EMAIL_IMAP_FOLDER", "EMAIL_SEARCH"),
+        configured=lambda s: s.email_imap_host is not None,
+        capture="knowledge_pipeline.capture.email:capture_emails",
+        locator=None,  # the text travels with the item (SQLite content; Notion: the page's "Email" toggle)
+        needs=("gateway",),
+    ),
     SourceKind(
         name="pdfs",
         label="PDF folder",

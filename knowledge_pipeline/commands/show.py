@@ -63,7 +63,7 @@ def _section(title: str, paragraphs: list[str], width: int, *, bullet: str = "")
 def render_item(item: Item, content: ItemContent, width: int, *, raw: bool = False) -> str:
     width = max(min(width, MAX_WIDTH), 40)
     labels = [
-        ("ID", item.id), ("Status", item.status.value), ("Link", link(item) or ""),
+        ("ID", item.id), ("Status", item.status.value), ("Link", link(item) or ""), ("From", item.sender or ""),
         ("Source type", item.source_type.value), *_when(item),
         ("Content type", item.content_type or ""), ("AI primitives", ", ".join(item.ai_primitives)),
         ("Vendor", item.vendor or ""), ("Hash", item.hash or ""),

@@ -23,6 +23,7 @@ from ..config import Settings
 from ..errors import ExtractionError, ServiceError
 from ..models import Item, PartialRead, SourceType
 from ..services import ServiceGateway
+from ..urls import shown_url
 from .charset import decode_html, decode_text
 from .fetch import Fetched, Fetcher
 from .html import html_title, html_to_text, looks_like_html
@@ -34,6 +35,7 @@ __all__ = ["TextExtractor", "Extracted", "Fetcher", "Fetched", "html_to_text", "
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+_MARKUP = re.compile(r"</[a-zA-Z][a-zA-Z0-9]*\s*>|<(?:br|hr|img)\b[^<>]*>", re.IGNORECASE)
 _TEXT_TYPES = ("text/plain", "text/markdown")
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "")
 
@@ -128,12 +130,12 @@ class TextExtractor:
             text = decode_text(fetched.body, fetched.charset)
             return Extracted(text, best_title(None, text) if title else None, cut)
         if fetched.content_type not in _HTML_TYPES and not looks_like_html(fetched.body):
-            raise ExtractionError(f"unsupported content type {fetched.content_type} at {fetched.url}")
+            raise ExtractionError(f"unsupported content type {fetched.content_type} at {shown_url(fetched.url)}")
         text, page_title = await asyncio.to_thread(_page_text, fetched, title)
         if len(text.strip()) < RENDER_MIN_CHARS and self.settings.firecrawl_api_key:
             text = await self._rendered(fetched.url, text)
         if not text.strip():
-            raise ExtractionError(f"no article text found at {fetched.url}")
+            raise ExtractionError(f"no article text found at {shown_url(fetched.url)}")
         return Extracted(text, page_title, cut)
 
     async def _rendered(self, url: str, text: str) -> str:
@@ -159,8 +161,12 @@ class Extracted:
 
 
 def _content_text(content: str, url: str | None) -> str:
-    """Feed content as text: HTML is converted, plain text is kept."""
-    if "<" in content and ">" in content:
+    """Captured content as text: markup (a closing tag, a <br>) is converted, plain text is kept as it is.
+
+    Plain text may hold "<" and ">" ("growth >20%", "a<b and c>d"): parsing it as
+    HTML would eat words and merge paragraphs.
+    """
+    if _MARKUP.search(content):
         return html_to_text(content, url)
     return content
 

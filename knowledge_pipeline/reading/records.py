@@ -9,6 +9,7 @@ from typing import Any
 
 from ..models import Item
 from ..sources.base import ItemContent
+from ..urls import shown_url
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -18,7 +19,9 @@ def _time(moment: datetime | None) -> str | None:
 
 
 def link(item: Item) -> str | None:
-    return item.url or item.pdf_path
+    """Where the item is, as people may see it (no user-info credentials)."""
+    location = item.url or item.pdf_path
+    return shown_url(location, limit=None) if location else None
 
 
 def warnings_of(item: Item) -> list[str]:
@@ -42,6 +45,7 @@ def item_fields(item: Item) -> dict[str, Any]:
         "updated_at": _time(item.updated_at),
         "summary": item.summary,
         "warnings": warnings_of(item),
+        "sender": item.sender,
         "error": item.error,
     }
 

@@ -50,6 +50,8 @@ KNOWN_EVENTS = frozenset(
         "capture_error",
         "item_captured",
         "entry_rejected",
+        "entry_duplicate",
+        "email_text_unavailable",
         "feed_error",
         "feed_warning",
         # external calls, limits, money
@@ -67,6 +69,10 @@ KNOWN_EVENTS = frozenset(
         "taxonomy_label_mapped",
         "taxonomy_fallback",
         "notion_schema_warning",
+        # circuit breaker (issue 12)
+        "service_unavailable",
+        "item_requeued",
+        "item_requeue_failed",
         # migrate_to_parallel.py
         "migration_preflight",
         "migration_backup",

@@ -92,7 +92,8 @@ class ItemContent:
 def new_item_of(item: Item) -> NewItem:
     """The capture record of a stored item (to add it to another store)."""
     return NewItem(title=item.title, source_type=item.source_type, hash=item.hash or "", url=item.url,
-                   pdf_path=item.pdf_path, created_date=item.created_date)
+                   pdf_path=item.pdf_path, content=item.content, created_date=item.created_date,
+                   sender=item.sender)
 
 
 class SourceStore(Protocol):
@@ -128,6 +129,10 @@ class SourceStore(Protocol):
     ) -> None: ...
 
     async def mark_failed(self, item: Item, reason: str) -> None: ...
+
+    async def return_to_inbox(self, item: Item) -> None:
+        """Undo ``mark_failed``: the item failed only because a service was down (circuit breaker)."""
+        ...
 
     async def retry_failed(
         self, reason: str | None = None, source_types: Collection[SourceType] | None = None

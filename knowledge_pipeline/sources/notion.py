@@ -6,10 +6,16 @@ toggles with their children) and one ``pages.update`` (every property and
 (over 100 blocks in a toggle or ~400 KB). Queries cost one request per 100
 pages. Feed content given to :meth:`add` is kept for this process only: the
 page body is not read back, because that would cost a request per item.
+
+An email (Source Type Email) has no page to fetch again, so its text also
+goes into the page it is created with, in an "Email" toggle (same request);
+an Inbox email whose text this process does not hold reads it back from
+there (two requests) when the Inbox is streamed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import replace
@@ -28,6 +34,7 @@ from .base import BODY_TOGGLES, INCOMPLETE_BODY, ItemQuery, as_query
 from .notion_api import NotionApi, may_have_applied, resolve_data_source
 from .notion_blocks import (
     MAX_TEXT,
+    PARAGRAPH_SEPARATOR,
     REQUEST_BYTES_BUDGET,
     block_text,
     cut_words,
@@ -44,6 +51,7 @@ from .notion_schema import (
     ERROR,
     ERROR_SEVERITY,
     HASH,
+    SENDER,
     SOURCE_TYPE,
     STATUS,
     SUMMARY,
@@ -55,6 +63,7 @@ from .notion_schema import (
 MAX_URL = 2000
 MAX_SELECT_NAME = 100
 MAX_MULTI_SELECT = 100
+EMAIL_TOGGLE = "Email"
 
 
 def select_name(value: str | None) -> str | None:
@@ -226,6 +235,8 @@ class NotionStore:
             source_type = SourceType(type_name)
         else:
             source_type = SourceType.PDF if pdf and not url else SourceType.WEBSITE
+        if source_type is SourceType.EMAIL:
+            url = (props.get(self.settings.email_url_prop) or {}).get("url")
         primitives = (props.get(AI_PRIMITIVE) or {}).get("multi_select") or []
         return Item(
             id=page["id"],
@@ -246,6 +257,7 @@ class NotionStore:
             added_at=_timestamp(page.get("created_time")),
             updated_at=_timestamp(page.get("last_edited_time")),
             warnings=tuple(line for line in _plain(props.get(WARNINGS)).split("\n") if line),
+            sender=_plain(props.get(SENDER)) if self._has(SENDER, "rich_text") else None,
         )
 
     def _known_label(self, name: str, value: str) -> str | None:
@@ -325,8 +337,33 @@ class NotionStore:
         return {"and": clauses}
 
     def inbox(self, source_types: Collection[SourceType] | None = None) -> AsyncIterator[Item]:
-        """Inbox items that have a URL to read, oldest first, 100 per request."""
-        return self._items(self._inbox_filter(source_types))
+        """Inbox items that have a URL to read (or, emails, their text), oldest first, 100 per request."""
+        return self._with_email_text(self._items(self._inbox_filter(source_types)))
+
+    async def _with_email_text(self, items: AsyncIterator[Item]) -> AsyncIterator[Item]:
+        async for item in items:
+            if item.source_type is SourceType.EMAIL and not item.content:
+                try:
+                    text = await self._email_text(item.id)
+                except ServiceError as exc:
+                    if exc.fatal:
+                        raise
+                    self._warn("email_text_unavailable", f"Cannot read the text of email {item.id}: {exc}",
+                               item_id=item.id, error=str(exc))
+                    text = None
+                if text:
+                    item = dataclasses.replace(item, content=text)
+            yield item
+
+    async def _email_text(self, page_id: str) -> str | None:
+        """The text :meth:`add` put in the page's "Email" toggle."""
+        context = {"item_id": page_id}
+        toggles = [block async for block in self._api.list_children(page_id, context=context)
+                   if block.get("type") == "toggle" and block_text(block) == EMAIL_TOGGLE]
+        if not toggles or not toggles[0].get("has_children"):
+            return None
+        parts = [block_text(child) async for child in self._api.list_children(toggles[0]["id"], context=context)]
+        return PARAGRAPH_SEPARATOR.join(parts) or None
 
     async def count_inbox(self, source_types: Collection[SourceType] | None = None) -> int:
         count = 0
@@ -444,8 +481,11 @@ class NotionStore:
             SOURCE_TYPE: {"select": {"name": item.source_type.value}},
             HASH: {"rich_text": rich_text(item.hash)},
         }
-        if item.url:
-            properties[self.settings.rss_url_prop] = {"url": item.url}
+        url_prop = self.settings.email_url_prop if item.source_type is SourceType.EMAIL else self.settings.rss_url_prop
+        if item.url and (item.source_type is not SourceType.EMAIL or self._has(url_prop, "url")):
+            properties[url_prop] = {"url": item.url}
+        if item.sender and self._has(SENDER, "rich_text"):
+            properties[SENDER] = {"rich_text": rich_text(cut_words(item.sender, MAX_TEXT))}
         if item.pdf_path:
             properties[self.settings.pdf_url_prop] = {"url": _as_url(item.pdf_path)}
         if item.created_date and self._has(self.settings.created_prop, "date"):
@@ -465,6 +505,9 @@ class NotionStore:
         body: dict[str, Any] = {"parent": {"data_source_id": self.data_source_id}, "properties": properties}
         if children:
             body["children"] = children
+        elif item.source_type is SourceType.EMAIL and item.content:
+            text = item.content[: self.settings.notion_max_raw_chars]
+            body["children"] = plan_body([(EMAIL_TOGGLE, paragraph_blocks(text))]).first  # what fits in one request
         page = await self._api.create_page(body, before_retry=created_already)
         if item.content:
             self._content[page["id"]] = item.content
@@ -605,6 +648,12 @@ class NotionStore:
         properties: dict[str, Any] = {STATUS: self._status(Status.FAILED)}
         if self._has(ERROR, "rich_text"):
             properties[ERROR] = {"rich_text": rich_text(cut_words(reason, MAX_TEXT))}
+        await self._api.update_page(item.id, properties=properties, context={"item_id": item.id})
+
+    async def return_to_inbox(self, item: Item) -> None:
+        properties: dict[str, Any] = {STATUS: self._status(Status.INBOX)}
+        if self._has(ERROR, "rich_text"):
+            properties[ERROR] = {"rich_text": []}
         await self._api.update_page(item.id, properties=properties, context={"item_id": item.id})
 
     async def retry_failed(

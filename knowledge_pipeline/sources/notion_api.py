@@ -118,10 +118,12 @@ class NotionApi:
         return classify(exc, self.settings.secrets)
 
     async def call(
-        self, operation: str, fn: Callable[[], Awaitable[T]], *, context: dict[str, Any] | None = None
+        self, operation: str, fn: Callable[[], Awaitable[T]], *, context: dict[str, Any] | None = None,
+        before_retry: Callable[[], Awaitable[T | None]] | None = None,
     ) -> T:
         return await self.gateway.call(
-            SERVICE, operation, fn, classify=self._classify, limiter_key=SERVICE, context=context
+            SERVICE, operation, fn, classify=self._classify, limiter_key=SERVICE, context=context,
+            before_retry=before_retry,
         )
 
     async def retrieve_database(self, database_id: str) -> dict:
@@ -220,25 +222,29 @@ class NotionApi:
         """A non-idempotent write whose retries do not duplicate it.
 
         When an attempt failed in a way that may have been applied (5xx,
-        timeout), ``before_retry`` runs first (its requests are reported like
-        any other): it returns the write's result if the write did land, or
-        None after undoing what the attempt may have left.
+        timeout), ``before_retry`` runs first (its requests are limited and
+        reported like any other): it returns the write's result if the write
+        did land, or None after undoing what the attempt may have left. The
+        gateway runs it between attempts, so the write sent after it waits
+        for its own limiter slot.
         """
         uncertain = False
 
         async def attempt() -> dict:
             nonlocal uncertain
-            if uncertain and before_retry is not None:
-                landed = await before_retry()
-                if landed is not None:
-                    return landed
+            uncertain = False
             try:
                 return await send()
             except Exception as exc:
                 uncertain = may_have_applied(exc)
                 raise
 
-        return await self.call(operation, attempt, context=context)
+        async def look() -> dict | None:
+            if uncertain and before_retry is not None:
+                return await before_retry()
+            return None
+
+        return await self.call(operation, attempt, context=context, before_retry=look)
 
 
 async def resolve_data_source(api: NotionApi, source_id: str) -> dict:

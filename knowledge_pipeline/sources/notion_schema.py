@@ -27,6 +27,7 @@ AI_PRIMITIVE = "AI-Primitive"
 VENDOR = "Vendor"
 ERROR = "Error"
 WARNINGS = "Warnings"
+SENDER = "Sender"
 
 ERROR_SEVERITY = "error"
 RECOMMENDED = "recommended"
@@ -79,7 +80,19 @@ def sources_schema(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> list[
         PropertySpec(ERROR, ("rich_text",), required=False, purpose="why the item failed (added by this project)"),
         PropertySpec(WARNINGS, ("rich_text",), required=False,
                      purpose="text only partly read, one line each (added by this project)"),
+        *_email_properties(settings),
     ]
+
+
+def _email_properties(settings: Settings) -> list[PropertySpec]:
+    """Recommended once email capture is configured (EMAIL_IMAP_HOST)."""
+    if not settings.email_imap_host:
+        return []
+    specs = [PropertySpec(SENDER, ("rich_text",), required=False, purpose="an email's sender")]
+    if settings.email_url_prop != settings.rss_url_prop:
+        specs.append(PropertySpec(settings.email_url_prop, ("url",), required=False, setting="EMAIL_URL_PROP",
+                                  purpose="an email's view-in-browser link"))
+    return specs
 
 
 def schema_problems(properties: Mapping[str, dict], settings: Settings) -> list[SchemaProblem]:

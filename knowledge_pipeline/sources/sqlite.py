@@ -24,7 +24,7 @@ from .base import BODY_TOGGLES, ItemContent, ItemQuery, as_query
 PAGE_SIZE = 100
 ITEM_COLUMNS = (
     "id", "title", "status", "source_type", "url", "pdf_path", "hash", "created_date", "summary", "content_type",
-    "ai_primitives", "vendor", "error", "archived", "added_at", "updated_at", "warnings",
+    "ai_primitives", "vendor", "error", "archived", "added_at", "updated_at", "warnings", "sender",
 )
 LISTED = ", ".join(f"i.{c}" for c in ITEM_COLUMNS) + ", NULL AS content"
 
@@ -76,10 +76,15 @@ def _m002_item_warnings(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE items ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'")
 
 
+def _m003_sender(db: sqlite3.Connection) -> None:
+    """Email items carry their sender (issue 16)."""
+    db.execute("ALTER TABLE items ADD COLUMN sender TEXT")
+
+
 READING_INDEX = "items_reading"
 
 
-def _m003_reading_indexes(db: sqlite3.Connection) -> None:
+def _m004_reading_indexes(db: sqlite3.Connection) -> None:
     """Newest-first pages, counts and filter lists read from one covering index, never the fat rows.
 
     Led by ``added_at`` (the order of ``list`` and the reading page) and holding every
@@ -97,7 +102,7 @@ def _m003_reading_indexes(db: sqlite3.Connection) -> None:
     )
 
 
-def _m005_notion_copy(db: sqlite3.Connection) -> None:
+def _m006_notion_copy(db: sqlite3.Connection) -> None:
     """Which Notion page each row copies, as last seen (``sync --from notion``), and sync watermarks."""
     db.execute(
         "CREATE TABLE notion_copy (item_id TEXT PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE, "
@@ -109,9 +114,10 @@ def _m005_notion_copy(db: sqlite3.Connection) -> None:
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("m001_initial", _m001_initial),
     ("m002_item_warnings", _m002_item_warnings),
-    ("m003_reading_indexes", _m003_reading_indexes),
-    ("m004_search_index", search_index.create),
-    ("m005_notion_copy", _m005_notion_copy),
+    ("m003_sender", _m003_sender),
+    ("m004_reading_indexes", _m004_reading_indexes),
+    ("m005_search_index", search_index.create),
+    ("m006_notion_copy", _m006_notion_copy),
 ]
 
 
@@ -193,6 +199,7 @@ def _row_to_item(row: sqlite3.Row) -> Item:
         error=row["error"],
         archived=bool(row["archived"]),
         warnings=tuple(json.loads(row["warnings"] or "[]")),
+        sender=row["sender"],
     )
 
 
@@ -264,7 +271,7 @@ class SqliteStore:
         with search_index.reindexed(self.db, item_id):
             cursor = self.db.execute(
                 """INSERT OR IGNORE INTO items (id, title, status, source_type, url, pdf_path, hash,
-                   content, created_date, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                   content, created_date, sender, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (
                     item_id,
                     item.title,
@@ -275,6 +282,7 @@ class SqliteStore:
                     item.hash,
                     item.content,
                     item.created_date.isoformat() if item.created_date else None,
+                    item.sender,
                     now,
                     now,
                 ),
@@ -463,6 +471,13 @@ class SqliteStore:
                 (Status.FAILED.value, reason, _now(), item.id),
             )
 
+    async def return_to_inbox(self, item: Item) -> None:
+        with self._transaction():
+            self.db.execute(
+                "UPDATE items SET status=?, error=NULL, updated_at=? WHERE id=? AND status=?",
+                (Status.INBOX.value, _now(), item.id, Status.FAILED.value),
+            )
+
     async def retry_failed(
         self, reason: str | None = None, source_types: Collection[SourceType] | None = None
     ) -> int:
@@ -499,21 +514,22 @@ class SqliteStore:
             with search_index.reindexed(self.db, local_id):
                 self.db.execute(
                     """INSERT INTO items (id, title, status, source_type, url, pdf_path, hash, created_date, summary,
-                       content_type, ai_primitives, vendor, error, archived, added_at, updated_at, warnings)
-                       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                       content_type, ai_primitives, vendor, error, archived, added_at, updated_at, warnings, sender)
+                       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                        ON CONFLICT(id) DO UPDATE SET title=excluded.title, status=excluded.status,
                        source_type=excluded.source_type, url=excluded.url, pdf_path=excluded.pdf_path,
                        hash=excluded.hash, created_date=excluded.created_date, summary=excluded.summary,
                        content_type=excluded.content_type, ai_primitives=excluded.ai_primitives,
                        vendor=excluded.vendor, error=excluded.error, archived=excluded.archived,
-                       added_at=excluded.added_at, updated_at=excluded.updated_at, warnings=excluded.warnings""",
+                       added_at=excluded.added_at, updated_at=excluded.updated_at, warnings=excluded.warnings,
+                       sender=excluded.sender""",
                     (
                         local_id, item.title, item.status.value, item.source_type.value, item.url, item.pdf_path,
                         item.hash, item.created_date.isoformat() if item.created_date else None,
                         (content.executive_summary if content else "") or item.summary, item.content_type,
                         json.dumps(list(item.ai_primitives)), item.vendor, item.error, int(item.archived),
                         stamp(item.added_at or synced_at), stamp(item.updated_at or synced_at),
-                        json.dumps(list(item.warnings), ensure_ascii=False),
+                        json.dumps(list(item.warnings), ensure_ascii=False), item.sender,
                     ),
                 )
                 self.db.execute("DELETE FROM blocks WHERE item_id = ?", (local_id,))

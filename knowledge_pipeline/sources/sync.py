@@ -117,11 +117,11 @@ async def to_notion(local: SqliteStore, notion: NotionStore, telemetry: Telemetr
 
 
 async def _copy(local: SqliteStore, notion: NotionStore, item: Item) -> Item:
-    new = new_item_of(item)
     if item.status == Status.ENRICHED:
         content = ItemContent.from_body(await local.body(item.id))
-        return await notion.add_enriched(new, content.enrichment(item), content.text)
-    page = await notion.add(new)
+        return await notion.add_enriched(new_item_of(item), content.enrichment(item), content.text)
+    # with the text capture kept (an email's), which the Notion page then carries for its enrichment
+    page = await notion.add(new_item_of(await local.get(item.id)))
     if item.status == Status.FAILED:
         await notion.mark_failed(page, item.error or "failed (no reason kept)")
     return page

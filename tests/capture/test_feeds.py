@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -187,6 +188,17 @@ def test_an_unreadable_feed_is_reported_and_the_others_go_on(tmp_path):
     ]
     assert reports[3].added == 7 and len(items) == 7
     assert [e["source"] for e in recorder.of("feed_error")] == sources[:3]
+
+
+def test_a_feed_that_trickles_is_cut_at_item_timeout_and_the_others_go_on(tmp_path):
+    with FakeWebServer() as web:
+        web.stream("/drip.xml", lambda: (b"<rss>" for _ in range(1000)), chunk_delay=0.1,
+                   content_type="application/rss+xml")
+        started = time.monotonic()
+        reports, items, _ = capture(tmp_path, [web.url + "/drip.xml", str(RSS)], api_timeout="30", item_timeout="1")
+        elapsed = time.monotonic() - started
+    assert reports[0].errors == ["feed took longer than ITEM_TIMEOUT=1s"]
+    assert reports[1].added == 7 and elapsed < 5
 
 
 def test_feed_urls_are_checked_for_safety_by_default(tmp_path):

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.commands.conftest import Cli
 from tests.conftest import ROOT, clean_env
@@ -62,17 +61,6 @@ def test_a_busy_port_and_a_missing_notion_copy_are_one_line(cli: Cli, tmp_path: 
     assert busy.code == 1 and busy.err.startswith(f"serve: cannot listen on 127.0.0.1:{port}")
     missing = cli("serve", NOTION_TOKEN="t", NOTION_SOURCES_DB="d", SOURCES_DB_PATH=str(tmp_path / "none.db"))
     assert missing.code == 1 and "sync --from notion" in missing.err
-
-
-@pytest.mark.parametrize("required", ["1", ""])
-def test_require_system_dep_skips_or_fails(monkeypatch: pytest.MonkeyPatch, required: str) -> None:
-    from tests.conftest import require_system_dep
-
-    monkeypatch.setenv("KP_REQUIRE_SYSTEM_DEPS", required)
-    expected = pytest.fail.Exception if required == "1" else pytest.skip.Exception
-    with pytest.raises(expected, match="Nothing is not installed"):
-        require_system_dep("Nothing", "/nonexistent/nothing")
-    assert require_system_dep("Python", sys.executable) == sys.executable
 
 
 def test_the_listening_socket_lets_asyncio_turn_nagle_off() -> None:

@@ -46,11 +46,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    chromium = require_system_dep("Chromium", "/usr/bin/chromium")
+    chromium = require_system_dep("Chromium", "chromium", "apt-get install -y chromium; .ci/run does")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        require_system_dep("Playwright for Python", "/nonexistent/playwright (pip install -r requirements-dev.txt)")
+        require_system_dep("Playwright for Python", "kp-playwright-module", "pip install -r requirements-dev.txt")
         return
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
