@@ -281,3 +281,25 @@ def test_a_sync_with_failures_does_not_move_its_mark_so_the_next_one_retries(tmp
     assert second.copied == {"Enriched": 1} and second.failed == 0
     moment = sync_mark(tmp_path / "copy.db")
     assert moment is not None and 100 < (datetime.now(timezone.utc) - moment).total_seconds() < 200
+
+
+def test_an_inbox_email_goes_to_notion_with_its_text(tmp_path: Path) -> None:
+    letter = NewItem(title="Weekly AI letter", source_type=SourceType.EMAIL, hash="mail-1",
+                     content="Dear reader, this week agents learned to file expenses.",
+                     sender="News <news@example.com>")
+
+    async def fill(local: SqliteStore) -> None:
+        await local.add(letter)
+
+    with start_fake_notion(rps=None) as fake:
+        report, _ = run_sync("to", tmp_path / "s.db", fake, fill=fill)
+        (page,) = fake.pages()
+        inbox = with_store(notion_store(fake)[0], lambda store: _inbox_of(store))
+    assert report.copied == {"Inbox": 1}
+    assert page_toggles(fake, page["id"])["Email"] == [letter.content]
+    assert [(i.title, i.content) for i in inbox] == [("Weekly AI letter", letter.content)], (
+        "a Notion run reads the email's text back from the page")
+
+
+async def _inbox_of(store: NotionStore) -> list:
+    return [item async for item in store.inbox()]
