@@ -21,6 +21,7 @@ from knowledge_pipeline.models import Enrichment, Item, NewItem, SourceType, Sta
 from knowledge_pipeline.sources.base import BODY_TOGGLES
 from knowledge_pipeline.sources.notion import NotionStore, select_name
 from tests.fakes.notion_server import FakeNotion, start_fake_notion
+from tests.conftest import with_store
 from tests.sources.notion_support import notion_store
 
 ENRICHMENT = Enrichment(
@@ -35,14 +36,7 @@ ENRICHMENT = Enrichment(
 
 
 def run(store: NotionStore, scenario: Callable[[NotionStore], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        await store.open()
-        try:
-            return await scenario(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
+    return with_store(store, scenario)
 
 
 async def first_inbox_item(store: NotionStore) -> Item:

@@ -7,7 +7,6 @@ tests/sources/test_notion_store.py and tests/fakes/test_notion_fake.py).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -19,6 +18,7 @@ from knowledge_pipeline.errors import ItemError
 from knowledge_pipeline.models import Enrichment, NewItem, SourceType, Status, Taxonomy
 from knowledge_pipeline.sources.base import BODY_TOGGLES, ItemContent, ItemQuery
 from knowledge_pipeline.sources.sqlite import SqliteStore
+from tests.conftest import with_store
 from tests.fakes.notion_server import FakeNotion, start_fake_notion
 from tests.sources.notion_support import notion_store
 
@@ -30,15 +30,7 @@ class Backend:
     fake: FakeNotion | None = None
 
     def run(self, scenario: Callable[[Any], Awaitable[Any]]) -> Any:
-        async def main() -> Any:
-            store = self.make()
-            await store.open()
-            try:
-                return await scenario(store)
-            finally:
-                await store.close()
-
-        return asyncio.run(main())
+        return with_store(self.make(), scenario)
 
 
 @pytest.fixture(params=["sqlite", "notion"])
