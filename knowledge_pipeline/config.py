@@ -106,6 +106,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "EMAIL_SENDER_WHITELIST": ("(empty)", "Comma-separated addresses or domains; when set, only these senders"),
     "EMAIL_SENDER_BLACKLIST": ("(empty)", "Comma-separated addresses or domains never captured"),
     "EMAIL_URL_PROP": ("(RSS_URL_PROP)", "Notion URL property for an email's view-in-browser link"),
+    # issue 12 (runs, capture and files)
+    "FEED_MAX_ENTRIES": ("200", "New entries one feed adds per run at most (the newest); the rest are counted and left for later runs"),
+    "XDG_STATE_HOME": ("~/.local/state", "Per-user state folder; the Notion run locks live in its knowledge-pipeline/ (not in TMPDIR)"),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -120,6 +123,7 @@ class Settings:
     enricher: str = "local"
     rss_feeds: tuple[str, ...] = ()
     rss_window_days: int = 90
+    feed_max_entries: int = 200
     pdf_dir: Path | None = None
     api_timeout: float = 60.0
     retry_attempts: int = 3
@@ -183,6 +187,7 @@ class Settings:
     email_sender_whitelist: tuple[str, ...] = ()
     email_sender_blacklist: tuple[str, ...] = ()
     email_url_prop: str = "Article URL"
+    state_dir: Path = field(default_factory=lambda: default_state_dir())
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -197,6 +202,14 @@ class Settings:
 
 
 MIGRATION_ENV_FILE = ".env.migration"
+def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/knowledge-pipeline``, else ``~/.local/state/knowledge-pipeline``.
+
+    A relative XDG_STATE_HOME is ignored, as the XDG specification says.
+    """
+    base = (os.environ if environ is None else environ).get("XDG_STATE_HOME", "").strip()
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "state"
+    return root / "knowledge-pipeline"
 
 
 def merged_environment(
@@ -392,6 +405,7 @@ def load_settings(
         enricher=enricher,
         rss_feeds=feeds,
         rss_window_days=int(r.number("RSS_WINDOW_DAYS", 90, cast=int, minimum=0)),
+        feed_max_entries=int(r.number("FEED_MAX_ENTRIES", 200, cast=int, minimum=1, maximum=1_000_000)),
         pdf_dir=Path(pdf_dir) if pdf_dir else None,
         api_timeout=r.number("API_TIMEOUT", 60.0, minimum=0, exclusive_minimum=True, maximum=3600),
         retry_attempts=int(r.number("RETRY_ATTEMPTS", 3, cast=int, minimum=0, maximum=20)),
@@ -432,6 +446,7 @@ def load_settings(
         circuit_breaker_failures=int(r.number("CIRCUIT_BREAKER_FAILURES", 5, cast=int, minimum=1, maximum=1000)),
         **_source_settings(r),
         **_email(r, rss_url_prop),  # type: ignore[arg-type]
+        state_dir=default_state_dir({**os.environ, **r.env}),
     )
 
 

@@ -20,21 +20,17 @@ working at the same time, whether started by cron or by hand.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import sqlite3
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from .errors import LockHeldError, StoreError
 from .models import Enrichment
-
-if TYPE_CHECKING:
-    from .config import Settings
+from .sqlite_files import connect
 
 
 @dataclass(frozen=True)
@@ -51,9 +47,7 @@ class Journal:
 
     def open(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = connect(self.path)
             db.execute(
                 """CREATE TABLE IF NOT EXISTS steps (
                        item_id TEXT PRIMARY KEY,
@@ -129,8 +123,11 @@ class RunLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+")
+        except OSError as exc:
+            raise StoreError(f"cannot take the run lock {self.path}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -158,13 +155,3 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def store_lock_path(settings: Settings, backend: str) -> Path:
-    """The machine-wide lock of one Sources store (also taken by ``sync --to notion``)."""
-    if backend == "notion":
-        identity = f"notion:{settings.notion_base_url}:{settings.notion_sources_db}"
-    else:
-        identity = f"sqlite:{settings.sources_db_path.resolve()}"
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"knowledge-pipeline-{digest}.lock"

@@ -1,7 +1,7 @@
 """Hostile and broken inputs: each one ends in a clear outcome, and memory stays bounded.
 
 Small inputs are committed under tests/data/{feeds,pages,pdfs}; the large ones
-(10,000-entry feed, 50 MB page, thousands of pages, decompression bomb) are
+(20,000- and 200,000-entry feeds, 50 MB page, thousands of pages, decompression bomb) are
 built at test time by tests/data/generate.py.
 """
 
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import shutil
 import subprocess
 import sys
 import textwrap
 import time
 import tracemalloc
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -158,43 +160,73 @@ _HUGE_FEED_PROBE = textwrap.dedent(
     """
     import asyncio, json, resource, sys
     from pathlib import Path
-    from tests.data.generate import huge_feed
-    from tests.extract.support import extract, make_settings, make_telemetry, make_gateway, open_store, all_items
+    from tests.extract.support import make_settings, make_telemetry, make_gateway, open_store, all_items
     from knowledge_pipeline.capture.feeds import capture_feeds
     from knowledge_pipeline.extract.fetch import Fetcher
 
-    folder = Path(sys.argv[1])
-    feed = folder / "huge.xml"
-    feed.write_bytes(huge_feed(10_000))
+    folder, feed = Path(sys.argv[1]), Path(sys.argv[2])
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     async def main():
-        settings = make_settings(rss_feeds=str(feed), rss_window_days="0")
-        telemetry, _ = make_telemetry()
+        settings = make_settings(rss_feeds=str(feed), rss_window_days="0", max_download_mb="64")
+        telemetry, recorder = make_telemetry()
         async with open_store(folder) as store:
             fetcher = Fetcher(settings, make_gateway(telemetry))
             [report] = await capture_feeds(settings, store, fetcher, telemetry, known_hashes=set())
             await fetcher.close()
-            return report, len(await all_items(store))
+            return report, [i.url for i in await all_items(store)], recorder.of("capture_complete")[0]
 
-    report, stored = asyncio.run(main())
+    report, urls, complete = asyncio.run(main())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"found": report.found, "added": report.added, "stored": stored,
-                      "growth_mb": (peak - before) / 1024, "feed_mb": feed.stat().st_size / 2**20}))
+    print(json.dumps({"found": report.found, "added": report.added, "urls": urls, "over_cap": complete["over_cap"],
+                      "growth_mb": (peak - before) / 1024, "peak_mb": peak / 1024}))
     """
 )
 
 
-def test_a_10000_entry_feed_is_captured_with_bounded_memory(tmp_path):
+def dated_feed(path: Path, entries: int) -> None:
+    """A valid RSS feed of ``entries`` short items (about 90 bytes each), dates in a shuffled order.
+
+    Entry ``n`` is ``n`` minutes older than entry 0, so the newest are the lowest numbers.
+    """
+    order = list(range(entries))
+    random.Random(12).shuffle(order)
+    newest = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    with path.open("w") as out:
+        out.write('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Big</title>'
+                  "<link>https://example.com/</link><description>d</description>")
+        for n in order:
+            when = (newest - timedelta(minutes=n)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+            out.write(f"<item><link>https://example.com/{n}</link><pubDate>{when}</pubDate></item>\n")
+        out.write("</channel></rss>\n")
+
+
+def check_huge_feed(tmp_path: Path, entries: int, max_growth_mb: float) -> dict:
+    feed = tmp_path / "huge.xml"
+    dated_feed(feed, entries)
     done = subprocess.run(
-        [sys.executable, "-c", _HUGE_FEED_PROBE, str(tmp_path)],
-        cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=240,
+        [sys.executable, "-c", _HUGE_FEED_PROBE, str(tmp_path), str(feed)],
+        cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert (result["found"], result["added"], result["stored"]) == (10_000, 10_000, 10_000)
-    # feedparser holds the parsed feed (a few times its size); the store does not grow memory.
-    assert result["growth_mb"] < 150, result
+    assert (result["found"], result["added"], result["over_cap"]) == (entries, 200, entries - 200)
+    assert sorted(result["urls"]) == sorted(f"https://example.com/{n}" for n in range(200)), "the 200 newest"
+    assert result["growth_mb"] < max_growth_mb, result
+    print(f"{entries} entries, {feed.stat().st_size / MB:.1f} MB: peak {result['peak_mb']:.0f} MB, "
+          f"growth {result['growth_mb']:.0f} MB, {result['added']} added, {result['over_cap']} over the limit")
+    return result
+
+
+def test_a_20000_entry_feed_adds_its_200_newest_with_bounded_memory(tmp_path):
+    """FEED_MAX_ENTRIES (200): the newest are stored, the rest counted in capture_complete."""
+    check_huge_feed(tmp_path, 20_000, max_growth_mb=100)
+
+
+@pytest.mark.slow
+def test_a_200000_entry_feed_adds_its_200_newest_with_bounded_memory(tmp_path):
+    """The issue's case: 200,000 valid entries (434 MB peak and 200,000 Inbox items before the cap)."""
+    check_huge_feed(tmp_path, 200_000, max_growth_mb=150)
 
 
 # ---------------------------------------------------------------- pages
@@ -348,7 +380,8 @@ def test_compression_bombs_as_feeds_and_articles_fail_clearly_with_bounded_memor
     ],
 )
 def test_broken_pdfs_fail_with_a_clear_reason(name, reason):
-    error = extract(Item(id="p", title=name, source_type=SourceType.PDF, pdf_path=str(DATA / "pdfs" / name)))
+    error = extract(Item(id="p", title=name, source_type=SourceType.PDF, pdf_path=str(DATA / "pdfs" / name)),
+                    pdf_dir=str(DATA / "pdfs"))
     assert isinstance(error, ExtractionError)
     assert str(error).startswith(reason)
 
@@ -370,7 +403,8 @@ def test_a_decompression_bomb_is_refused_with_bounded_memory(bomb):
 
 def test_thousands_of_pages_are_read_up_to_max_pdf_pages(many_pages):
     started = time.monotonic()
-    text = extract(Item(id="m", title="many", source_type=SourceType.PDF, pdf_path=str(many_pages)), max_pdf_pages="40")
+    text = extract(Item(id="m", title="many", source_type=SourceType.PDF, pdf_path=str(many_pages)), max_pdf_pages="40",
+                   pdf_dir=str(many_pages.parent))
     assert "PAGE-0040" in text and "PAGE-0041" not in text
     assert time.monotonic() - started < 30
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import io
+import heapq
 import logging
 import re
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import unquote, urljoin, urlsplit
 
 import feedparser
@@ -33,7 +32,7 @@ from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
 from ..urls import shown_url, strip_userinfo
-from . import CaptureReport, store_new
+from . import CaptureReport, feed_slices, store_new
 from .links import LinkError, canonical_link, title_from_link
 
 FULL_TEXT_MIN_CHARS = 500
@@ -49,7 +48,34 @@ class FeedError(Exception):
 class _Tally:
     found: int = 0
     too_old: int = 0
-    rejected: Counter = field(default_factory=Counter)
+
+
+class _Newest:
+    """The ``limit`` newest new entries of one feed (FEED_MAX_ENTRIES); the others are counted in ``over``.
+
+    Newest by publication date; an entry without a date counts as newer than
+    any dated one (the window keeps undated entries too), and among equals the
+    one earlier in the feed wins (feeds list newest first).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.over = 0
+        self.seen: set[str] = set()
+        self._heap: list[tuple] = []
+
+    def offer(self, entry: Any, link: str, digest: str, published: datetime | None, position: int) -> None:
+        self.seen.add(digest)
+        rank = (1, 0.0, -position) if published is None else (0, published.timestamp(), -position)
+        heapq.heappush(self._heap, (rank, position, link, digest, published, entry))
+        if len(self._heap) > self.limit:
+            heapq.heappop(self._heap)
+            self.over += 1
+
+    def kept(self) -> list[tuple[Any, str, str, datetime | None]]:
+        """The kept entries (entry, resolved link, hash, date) in feed order."""
+        return [(entry, link, digest, published)
+                for _, _, link, digest, published, entry in sorted(self._heap, key=lambda k: k[1])]
 
 
 async def capture_feeds(
@@ -91,7 +117,7 @@ async def _capture_one(
     report = CaptureReport(source=shown_url(source, limit=None))
     telemetry.event("capture_start", f"reading feed {report.source}", source=report.source, kind="feed")
     try:
-        parsed = await _read_within(settings, source, fetcher)
+        parts, parsed = await _read_within(settings, source, fetcher)
     except FeedError as exc:
         report.errors.append(str(exc))
         telemetry.event(
@@ -101,24 +127,71 @@ async def _capture_one(
             source=report.source,
             error=str(exc),
         )
-        _complete(telemetry, report, _Tally())
+        _complete(telemetry, report, _Tally(), 0)
         return report
     if parsed.get("bozo"):
         warning = _one_line(parsed.get("bozo_exception"))
         telemetry.event(
             "feed_warning",
-            f"feed {report.source} is not well-formed ({warning}); its {len(parsed.entries)} entries are kept",
+            f"feed {report.source} is not well-formed ({warning}); its complete entries are kept",
             level=logging.WARNING,
             source=report.source,
             warning=warning,
         )
-    tally = _Tally()
+    tally, newest = _Tally(), _Newest(settings.feed_max_entries)
     base = _feed_base(parsed, source)
-    for entry in parsed.entries:
-        tally.found += 1
-        await _capture_entry(entry, report, tally, store, telemetry, cutoff, known_hashes, dry_run, base)
-    _complete(telemetry, report, tally)
+    while parsed is not None:
+        for entry in parsed.entries:
+            tally.found += 1
+            _screen(entry, report, tally, telemetry, cutoff, known_hashes, newest, base)
+        parsed = await asyncio.to_thread(next, parts, None)
+    for entry, link, digest, published in newest.kept():
+        await _capture_entry(entry, link, digest, published, report, store, telemetry, known_hashes, dry_run)
+    if newest.over:
+        telemetry.event(
+            "feed_entries_capped",
+            f"feed {report.source}: {newest.over} more new entries than FEED_MAX_ENTRIES={newest.limit}; "
+            f"the {newest.limit} newest were taken, the others are left for the next runs",
+            level=logging.WARNING,
+            source=report.source,
+            limit=newest.limit,
+            kept=len(newest.kept()),
+            over_cap=newest.over,
+        )
+    _complete(telemetry, report, tally, newest.over)
     return report
+
+
+def _screen(
+    entry: Any,
+    report: CaptureReport,
+    tally: _Tally,
+    telemetry: Telemetry,
+    cutoff: datetime | None,
+    known_hashes: set[str],
+    newest: _Newest,
+    base: str | None,
+) -> None:
+    """Window, link and dedup checks; an entry that passes them competes for FEED_MAX_ENTRIES."""
+    published = _entry_datetime(entry)
+    if cutoff is not None and published is not None and published < cutoff:
+        tally.too_old += 1
+        return
+    link = (entry.get("link") or "").strip()
+    try:
+        if not link:
+            raise LinkError("entry without a link")
+        link = _resolved(entry, link, base)
+        canonical = canonical_link(link)
+    except LinkError as exc:
+        report.reject(telemetry, f"entry {(entry.get('title') or '')[:80]!r}", str(exc), kind=exc.kind,
+                      level=logging.DEBUG, error=False)
+        return
+    digest = sha256_text(canonical)
+    if digest in known_hashes or digest in newest.seen:
+        report.duplicates += 1
+        return
+    newest.offer(entry, link, digest, published, tally.found)
 
 
 def _feed_base(parsed: feedparser.FeedParserDict, source: str) -> str | None:
@@ -167,41 +240,15 @@ def _is_web(url: str) -> bool:
 
 async def _capture_entry(
     entry: Any,
+    link: str,
+    digest: str,
+    published: datetime | None,
     report: CaptureReport,
-    tally: _Tally,
     store: SourceStore,
     telemetry: Telemetry,
-    cutoff: datetime | None,
     known_hashes: set[str],
     dry_run: bool,
-    base: str | None = None,
 ) -> None:
-    published = _entry_datetime(entry)
-    if cutoff is not None and published is not None and published < cutoff:
-        tally.too_old += 1
-        return
-    link = (entry.get("link") or "").strip()
-    try:
-        if not link:
-            raise LinkError("entry without a link")
-        link = _resolved(entry, link, base)
-        canonical = canonical_link(link)
-    except LinkError as exc:
-        tally.rejected[exc.kind] += 1
-        report.rejected += 1
-        telemetry.event(
-            "entry_rejected",
-            f"feed {report.source}: entry {(entry.get('title') or '')[:80]!r} rejected: {exc}",
-            level=logging.DEBUG,
-            source=report.source,
-            reason=str(exc),
-        )
-        return
-    digest = sha256_text(canonical)
-    if digest in known_hashes:
-        report.duplicates += 1
-        return
-    known_hashes.add(digest)
     item = NewItem(
         title=_entry_title(entry, link),
         source_type=SourceType.RSS,
@@ -210,22 +257,24 @@ async def _capture_entry(
         content=await asyncio.to_thread(_full_text, entry, link),
         created_date=published.date() if published else None,
     )
-    await store_new(store, item, report, telemetry, dry_run=dry_run, url=shown_url(link, limit=None),
+    await store_new(store, item, report, telemetry, known_hashes=known_hashes, dry_run=dry_run,
+                    url=shown_url(link, limit=None),
                     has_content=item.content is not None)
 
 
-def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> None:
+def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally, over_cap: int) -> None:
     report.found = tally.found
     if report.rejected * 2 > tally.found:
-        reasons = ", ".join(f"{reason}: {count}" for reason, count in tally.rejected.most_common())
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in report.rejected_reasons.most_common())
         warning = f"{report.rejected} of {tally.found} entries rejected ({reasons})"
         telemetry.event("feed_warning", f"feed {report.source}: {warning}", level=logging.WARNING,
                         source=report.source, warning=warning, rejected=report.rejected, found=tally.found,
-                        rejected_reasons=dict(tally.rejected))
+                        rejected_reasons=dict(report.rejected_reasons))
     telemetry.event(
         "capture_complete",
         f"feed {report.source}: {tally.found} entries, {report.added} added, {report.duplicates} duplicates, "
-        f"{report.rejected} rejected, {tally.too_old} older than the window",
+        f"{report.rejected} rejected, {tally.too_old} older than the window"
+        + (f", {over_cap} beyond FEED_MAX_ENTRIES" if over_cap else ""),
         source=report.source,
         kind="feed",
         found=tally.found,
@@ -233,26 +282,35 @@ def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> Non
         would_add=len(report.would_add),
         duplicates=report.duplicates,
         rejected=report.rejected,
-        rejected_reasons=dict(tally.rejected),
+        rejected_reasons=dict(report.rejected_reasons),
         too_old=tally.too_old,
+        over_cap=over_cap,
         errors=list(report.errors),
     )
 
 
-async def _read_within(settings: Settings, source: str, fetcher: Fetcher) -> feedparser.FeedParserDict:
-    """One feed is one deadline (ITEM_TIMEOUT), like one item: redirects, retries and parsing included."""
+async def _read_within(
+    settings: Settings, source: str, fetcher: Fetcher
+) -> tuple[Iterator[feedparser.FeedParserDict], feedparser.FeedParserDict]:
+    """One feed is one deadline (ITEM_TIMEOUT), like one item: redirects, retries and the first parse.
+
+    Returns the slices still to parse and the first one, checked to be a feed.
+    """
     deadline = asyncio.timeout(settings.item_timeout)
     try:
         async with deadline:
-            return await _read_and_parse(source, fetcher, settings.max_download_bytes)
+            parts = await _read_and_slice(source, fetcher, settings.max_download_bytes)
+            parsed = await asyncio.to_thread(next, parts)
+            _check_feed(parsed)
+            return parts, parsed
     except TimeoutError:
         if not deadline.expired():
             raise
         raise FeedError(f"feed took longer than ITEM_TIMEOUT={settings.item_timeout:g}s") from None
 
 
-async def _read_and_parse(source: str, fetcher: Fetcher, cap: int) -> feedparser.FeedParserDict:
-    """Download or read the feed (size-capped), then parse it from memory."""
+async def _read_and_slice(source: str, fetcher: Fetcher, cap: int) -> Iterator[feedparser.FeedParserDict]:
+    """Download or read the feed (size-capped); its parse, slice by slice, from memory."""
     scheme = urlsplit(source).scheme.lower()
     headers: dict[str, str] = {}
     if scheme in ("http", "https"):
@@ -270,20 +328,17 @@ async def _read_and_parse(source: str, fetcher: Fetcher, cap: int) -> feedparser
         data = await asyncio.to_thread(_read_file, path, cap)
     else:
         raise FeedError(f"unsupported feed location {scheme}: (use http(s):// or a file path)")
-    parsed = await asyncio.to_thread(_parse, data, headers)
-    del data
+    return feed_slices.slices(data, headers)
+
+
+def _check_feed(parsed: feedparser.FeedParserDict) -> None:
+    """A FeedError when the (first part of the) document holds no entry and is no feed."""
     if not parsed.entries:
         problem = f" ({_one_line(parsed.get('bozo_exception'))})" if parsed.get("bozo") else ""
         if not parsed.get("version"):
             raise FeedError("not an RSS or Atom feed" + problem)
         if problem:
             raise FeedError("cannot parse feed" + problem)
-    return parsed
-
-
-def _parse(data: bytes, headers: dict[str, str]) -> feedparser.FeedParserDict:
-    # A stream, never bytes or str: feedparser would treat those as a file name or URL to open.
-    return feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=True)
 
 
 def _read_file(path: Path, cap: int) -> bytes:

@@ -141,7 +141,6 @@ async def _capture_section(
         if report.added + len(report.would_add) >= settings.website_max_articles:
             tally.over_cap += 1
             continue
-        known_hashes.add(digest)
         item = NewItem(
             title=candidate.title or title_from_link(candidate.url),
             source_type=SourceType.WEBSITE,
@@ -149,7 +148,7 @@ async def _capture_section(
             url=candidate.url,
             created_date=candidate.published.date() if candidate.published else None,
         )
-        await store_new(store, item, report, telemetry, dry_run=dry_run, url=item.url)
+        await store_new(store, item, report, telemetry, known_hashes=known_hashes, dry_run=dry_run, url=item.url)
     _complete(telemetry, report, tally)
     return report
 

@@ -34,7 +34,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def _digest(settings: Settings, since: datetime, until: datetime) -> Digest:
-    async with opened(open_store(settings, quiet_gateway(settings, "digest"))) as store:
+    async with opened(open_store(settings, quiet_gateway(settings, "digest"), read_only=True)) as store:
         taxonomy = await store.taxonomy()
         return await build_digest(store, since, until, taxonomy.content_types)
 

@@ -39,7 +39,7 @@ def add_parser(subparsers: Any) -> None:
 
 async def _collect(settings: Settings, query: ItemQuery) -> tuple[list[Item], int]:
     """The items and how many the filters match in all (counted only when the limit cut the list)."""
-    async with opened(open_store(settings, quiet_gateway(settings, "list"))) as store:
+    async with opened(open_store(settings, quiet_gateway(settings, "list"), read_only=True)) as store:
         items = [item async for item in store.list_items(query)]
         total = len(items)
         if query.limit and len(items) >= query.limit:

@@ -33,7 +33,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def _load(settings: Settings, item_id: str) -> tuple[Item, ItemContent]:
-    async with opened(open_store(settings, quiet_gateway(settings, "show"))) as store:
+    async with opened(open_store(settings, quiet_gateway(settings, "show"), read_only=True)) as store:
         item = await store.get(item_id.strip())
         return item, ItemContent.from_body(await store.body(item.id))
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import ConfigError, FatalRunError, LockHeldError, PipelineError
-from ..journal import RunLock, store_lock_path
+from ..journal import RunLock
 from ..logging_setup import setup_logging
 from ..services import ServiceGateway
 from ..sources import sync
@@ -60,7 +60,10 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_CONFIG
     telemetry = Telemetry("knowledge_pipeline.sync")
     telemetry.bind(run_id=uuid.uuid4().hex[:12])
-    lock = RunLock(store_lock_path(settings, "notion" if to_notion else "sqlite"))
+    from ..run_locks import beside, notion_lock_path
+
+    lock = RunLock(notion_lock_path(settings, settings.notion_sources_db) if to_notion
+                   else beside(settings.sources_db_path))
     try:
         with lock:
             report = asyncio.run(_run(settings, telemetry, to_notion))

@@ -41,6 +41,8 @@ KNOWN_EVENTS = frozenset(
         "pipeline_summary",
         "run_aborted",
         "shutdown_requested",
+        "shutdown_forced",
+        "shutdown_abandoned",
         "retry_failed",
         "retry_failed_skipped",
         # capture
@@ -54,6 +56,7 @@ KNOWN_EVENTS = frozenset(
         "email_text_unavailable",
         "feed_error",
         "feed_warning",
+        "feed_entries_capped",
         # external calls, limits, money
         "api_call_complete",
         "api_call_retry",
@@ -73,6 +76,8 @@ KNOWN_EVENTS = frozenset(
         "service_unavailable",
         "item_requeued",
         "item_requeue_failed",
+        # Notion (issue 12)
+        "notion_data_sources",
         # migrate_to_parallel.py
         "migration_preflight",
         "migration_backup",
@@ -87,8 +92,9 @@ KNOWN_EVENTS = frozenset(
         "sync_start",
         "sync_item_failed",
         "sync_complete",
-        # a plain log record of the pipeline's logging setup (no event data)
+        # the logging setup itself: a plain record (no event data), a torn last line moved aside
         "log",
+        "log_repaired",
     }
 )
 

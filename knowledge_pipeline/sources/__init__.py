@@ -10,15 +10,18 @@ from .base import BODY_TOGGLES, ItemQuery, SourceStore
 __all__ = ["BODY_TOGGLES", "ItemQuery", "SourceStore", "open_local_store", "open_store"]
 
 
-def open_store(settings: Settings, gateway: ServiceGateway) -> SourceStore:
-    """The store the settings ask for (not yet opened: call ``await store.open()``)."""
+def open_store(settings: Settings, gateway: ServiceGateway, *, read_only: bool = False) -> SourceStore:
+    """The store the settings ask for (not yet opened: call ``await store.open()``).
+
+    ``read_only`` (dry runs, ``list``) creates and changes nothing; a write raises StoreError.
+    """
     if settings.sources_backend == "notion":
         from .notion import NotionStore
 
-        return NotionStore(settings, gateway)
+        return NotionStore(settings, gateway, read_only=read_only)
     from .sqlite import SqliteStore
 
-    return SqliteStore(settings.sources_db_path, settings.taxonomy)
+    return SqliteStore(settings.sources_db_path, settings.taxonomy, read_only=read_only)
 
 
 def open_local_store(settings: Settings):  # noqa: ANN201 - SqliteStore, imported lazily like open_store's
@@ -26,6 +29,8 @@ def open_local_store(settings: Settings):  # noqa: ANN201 - SqliteStore, importe
 
     With the Notion backend it is the local copy ``sync --from notion`` keeps
     at SOURCES_DB_PATH; a missing copy is a StoreError saying how to make it.
+    It opens read-write so that a file an older version wrote is migrated once
+    (the search index is built in the file, not in a copy in memory).
     """
     from .sqlite import SqliteStore
 

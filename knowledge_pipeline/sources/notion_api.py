@@ -12,6 +12,7 @@ as raw ``httpx.TransportError``.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
@@ -247,8 +248,34 @@ class NotionApi:
         return await self.call(operation, attempt, context=context, before_retry=look)
 
 
-async def resolve_data_source(api: NotionApi, source_id: str) -> dict:
-    """The data source object behind NOTION_SOURCES_DB (a database id or a data source id)."""
+@dataclass(frozen=True)
+class DataSourceChoice:
+    """The data source NOTION_SOURCES_DB leads to, and, when it names a database, every data source of it."""
+
+    source: dict
+    database_id: str | None = None
+    available: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.available) > 1
+
+    def explanation(self) -> str:
+        """One line: which data sources exist, which one is used, how to choose (empty when there is no choice)."""
+        if not self.ambiguous:
+            return ""
+        listed = ", ".join(f'"{name}" ({source_id})' for source_id, name in self.available)
+        used_id, used_name = self.available[0]
+        return (f"Notion database {self.database_id} has {len(self.available)} data sources: {listed}; "
+                f'using the first, "{used_name}" ({used_id})')
+
+    @property
+    def fix(self) -> str:
+        return "to use another, set NOTION_SOURCES_DB to its data source id"
+
+
+async def resolve_data_source(api: NotionApi, source_id: str) -> DataSourceChoice:
+    """The data source behind NOTION_SOURCES_DB (a database id: its first data source; or a data source id)."""
     try:
         database = await api.retrieve_database(source_id)
     except ServiceError as exc:
@@ -258,9 +285,11 @@ async def resolve_data_source(api: NotionApi, source_id: str) -> dict:
         sources = database.get("data_sources") or []
         if not sources:
             raise FatalRunError(f"Notion database {source_id} has no data source")
-        return await api.retrieve_data_source(sources[0]["id"])
+        available = tuple((s["id"], s.get("name") or "") for s in sources)
+        source = await api.retrieve_data_source(sources[0]["id"])
+        return DataSourceChoice(source, database.get("id", source_id), available)
     try:
-        return await api.retrieve_data_source(source_id)
+        return DataSourceChoice(await api.retrieve_data_source(source_id))
     except ServiceError as exc:
         if exc.code != "object_not_found":
             raise

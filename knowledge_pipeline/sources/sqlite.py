@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import AsyncIterator, Callable, Collection
 
 from ..errors import ItemError, StoreError
+from ..enrichers.analyses import body_lines
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
+from ..sqlite_files import connect, connect_readonly
 from . import search_index
 from .base import BODY_TOGGLES, ItemContent, ItemQuery, as_query
 
@@ -121,6 +123,17 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
 ]
 
 
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def _pending_migrations(db: sqlite3.Connection) -> bool:
+    if not _has_table(db, "_migrations"):
+        return True
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    return any(name not in done for name, _ in MIGRATIONS)
+
+
 def _now() -> str:
     return stamp(datetime.now(timezone.utc))
 
@@ -204,10 +217,11 @@ def _row_to_item(row: sqlite3.Row) -> Item:
 
 
 def body_blocks(enrichment: Enrichment, text: str) -> list[tuple[str, str]]:
-    """The page body as (toggle, text) pairs, in order; shared with the Notion store's layout."""
+    """The page body as (toggle, text) pairs, in order; the analyses' toggles follow the four standard ones."""
     blocks = [("Summary", enrichment.summary), ("Executive Summary", enrichment.executive_summary)]
     blocks += [("Key Insights", insight) for insight in enrichment.key_insights]
     blocks.append(("Raw", text))
+    blocks += [(result.title, line) for result in enrichment.analyses for _, line in body_lines(result)]
     return blocks
 
 
@@ -217,8 +231,9 @@ class SqliteStore:
     name = "sqlite"
     max_raw_chars: int | None = None  # the Raw body keeps the whole text
 
-    def __init__(self, path: Path, taxonomy: Taxonomy | None = None) -> None:
+    def __init__(self, path: Path, taxonomy: Taxonomy | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self._taxonomy = taxonomy or Taxonomy()
         self._db: sqlite3.Connection | None = None
 
@@ -229,11 +244,12 @@ class SqliteStore:
         return self._db
 
     async def open(self) -> None:
+        if self.read_only:
+            self._open_read_only()
+            return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            db = connect(self.path)
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")
         except (OSError, sqlite3.Error) as exc:
@@ -241,18 +257,42 @@ class SqliteStore:
         self._db = db
         self._migrate()
 
+    def _open_read_only(self) -> None:
+        """The file as it is, never written.
+
+        No file yet: an empty store in memory. A file an older version wrote
+        (migrations pending): a copy in memory, migrated there, never the file.
+        """
+        try:
+            db = connect_readonly(self.path)
+            if db is not None and _pending_migrations(db):
+                copy = sqlite3.connect(":memory:", isolation_level=None)
+                if _has_table(db, "items"):
+                    db.backup(copy)
+                db.close()
+                db = copy
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot read SQLite store {self.path}: {exc}") from exc
+        self._db = db or sqlite3.connect(":memory:", isolation_level=None)
+        self._migrate()
+        self._db.row_factory = sqlite3.Row
+
     def _migrate(self) -> None:
         db = self.db
+        if not _pending_migrations(db):
+            return
         db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
         for name, migration in MIGRATIONS:
             if name in done:
                 continue
-            with self._transaction():
+            with _Transaction(db):
                 migration(db)
                 db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, _now()))
 
     def _transaction(self) -> _Transaction:
+        if self.read_only:
+            raise StoreError(f"the SQLite store {self.path} is open read-only (dry run): nothing is written")
         return _Transaction(self.db)
 
     async def close(self) -> None:
@@ -291,8 +331,11 @@ class SqliteStore:
 
     async def add(self, item: NewItem) -> Item:
         item_id = uuid.uuid4().hex
-        with self._transaction():
-            added = self._insert(item, item_id, _now())
+        try:
+            with self._transaction():
+                added = self._insert(item, item_id, _now())
+        except sqlite3.Error as exc:
+            raise ItemError(f"the SQLite store refused the item: {exc}") from exc
         if not added:
             row = self.db.execute("SELECT * FROM items WHERE hash = ?", (item.hash,)).fetchone()
             return _row_to_item(row)

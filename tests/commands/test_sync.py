@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from knowledge_pipeline.config import load_settings
-from knowledge_pipeline.journal import RunLock, store_lock_path
+from knowledge_pipeline.journal import RunLock
+from knowledge_pipeline.run_locks import notion_lock_path
 from knowledge_pipeline.sources.sqlite import SqliteStore
 from tests.commands.conftest import Cli
 from tests.conftest import ROOT, clean_env, events
@@ -64,7 +65,7 @@ def test_settings_missing_or_the_store_busy(cli: Cli, tmp_path: Path) -> None:
     with start_fake_notion(rps=None) as fake:
         env = notion_env(fake, tmp_path)
         settings = load_settings(env, env_file=None)
-        with RunLock(store_lock_path(settings, "notion")):
+        with RunLock(notion_lock_path(settings, settings.notion_sources_db or "")):
             busy = cli("sync", "--to", "notion", **env)
         assert busy.code == 75 and "nothing was done" in busy.err
         assert fake.stats()["requests"] == 0
