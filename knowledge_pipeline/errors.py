@@ -10,6 +10,7 @@ so callers handle one family of errors::
     │   └── ServiceUnavailableError  a service is down (circuit breaker): no new item starts
     ├── StoreError           the Sources store failed outside of one item
     │   └── SearchQueryError the search index rejected a query (its syntax)
+    ├── EnrichmentDeferred   not an error: the item went into a Batch API batch and stays in the Inbox
     └── ItemError            one item failed; it is marked Failed and the run goes on
         ├── ExtractionError  no text could be had (fetch, PDF, empty text)
         ├── EnrichmentError  the enricher gave no usable result
@@ -17,6 +18,8 @@ so callers handle one family of errors::
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class PipelineError(Exception):
@@ -63,6 +66,12 @@ class StoreError(PipelineError):
 
 class SearchQueryError(StoreError):
     """FTS5 could not parse a search query; the message says how to write it."""
+class EnrichmentDeferred(PipelineError):
+    """The enricher handed the item to a batch (OPENAI_BATCH); a later run writes the answer."""
+
+    def __init__(self, batch: str) -> None:
+        self.batch = batch
+        super().__init__(f"submitted in batch {batch}")
 
 
 class ItemError(PipelineError):
@@ -87,7 +96,10 @@ class ServiceError(ItemError):
     """An external call failed for good (after retries, or not retryable).
 
     ``retryable`` says whether another attempt could succeed; ``retry_after``
-    is the server's advice in seconds when it gave one.
+    is the server's advice in seconds when it gave one. ``fields`` are added
+    to the attempt's ``api_call_retry``/``api_call_error`` event: the
+    estimated tokens and cost of a request the provider bills although its
+    answer was lost (a read timeout).
     """
 
     error_type = "service_error"
@@ -110,4 +122,5 @@ class ServiceError(ItemError):
         self.retry_after = retry_after
         self.fatal = fatal
         self.duration = 0.0
+        self.fields: dict[str, Any] = {}
         super().__init__(message)

@@ -4,7 +4,7 @@ A store mirrors the Notion Sources database of the original pipeline: Title,
 Status (Inbox, Enriched, Failed), Source Type, Article URL, PDF location, Hash,
 Summary (the executive summary), Content-Type, AI-Primitive, Vendor, Created
 Date, an error reason, the warnings of a partial read, and a body of four toggles: "Summary", "Executive
-Summary", "Key Insights" and "Raw" (the full text).
+Summary", "Key Insights" and "Raw" (the full text), then one toggle per optional analysis (``ANALYSES``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import AsyncIterator, Collection, Protocol
 
-from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
+from ..models import BODY_TOGGLES, Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 
-BODY_TOGGLES: tuple[str, ...] = ("Summary", "Executive Summary", "Key Insights", "Raw")
 PARAGRAPH_SEPARATOR = "\n\n"
 INCOMPLETE_BODY = "incomplete copy: the page body was still being written (`sync --to notion` finishes it)"
 
@@ -94,6 +93,8 @@ def new_item_of(item: Item) -> NewItem:
     return NewItem(title=item.title, source_type=item.source_type, hash=item.hash or "", url=item.url,
                    pdf_path=item.pdf_path, content=item.content, created_date=item.created_date,
                    sender=item.sender)
+
+__all__ = ["BODY_TOGGLES", "INCOMPLETE_BODY", "ItemContent", "ItemQuery", "SourceStore", "as_query", "new_item_of"]
 
 
 class SourceStore(Protocol):

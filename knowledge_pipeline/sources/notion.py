@@ -35,6 +35,7 @@ from .notion_blocks import (
     MAX_TEXT,
     PARAGRAPH_SEPARATOR,
     REQUEST_BYTES_BUDGET,
+    analysis_blocks,
     block_text,
     cut_words,
     paragraph_blocks,
@@ -552,6 +553,7 @@ class NotionStore:
             (executive, paragraph_blocks(enrichment.executive_summary)),
             (insights, [text_block("bulleted_list_item", insight) for insight in enrichment.key_insights]),
             (raw, paragraph_blocks(text[: self.settings.notion_max_raw_chars])),
+            *[(result.title, analysis_blocks(result)) for result in enrichment.analyses],
         ]
 
     def _enriched_properties(self, item: Item | NewItem, enrichment: Enrichment) -> dict[str, Any]:
@@ -585,12 +587,13 @@ class NotionStore:
         """The four toggles in one append (more only for long texts), then every property in one update."""
         self._check_writable()
         context = {"item_id": item.id}
+        titles = enrichment.body_titles()
         if repair:
-            await self._remove_body(item.id, context)
+            await self._remove_body(item.id, context, titles)
         plan = plan_body(self._toggles(enrichment, text))
 
         async def remove_partial() -> None:
-            await self._remove_body(item.id, context)
+            await self._remove_body(item.id, context, titles)
             return None
 
         try:
@@ -599,7 +602,7 @@ class NotionStore:
             )
         except ServiceError as exc:
             if not exc.fatal and exc.__cause__ is not None and may_have_applied(exc.__cause__):
-                await self._remove_body_best_effort(item.id, context)
+                await self._remove_body_best_effort(item.id, context, titles)
             raise
         toggle_ids = [block["id"] for block in response.get("results", [])][-len(plan.first):]
         try:
@@ -636,20 +639,20 @@ class NotionStore:
                     raise
                 return
 
-    async def _remove_body_best_effort(self, page_id: str, context: dict) -> None:
+    async def _remove_body_best_effort(self, page_id: str, context: dict, titles: frozenset[str]) -> None:
         """After a failed append that the server may still have applied: leave no stray toggles."""
         try:
-            await self._remove_body(page_id, context)
+            await self._remove_body(page_id, context, titles)
         except ServiceError as exc:
             if exc.fatal:
                 raise
 
-    async def _remove_body(self, page_id: str, context: dict) -> None:
-        """Delete the top-level body toggles an earlier, cut-off write left on the page."""
+    async def _remove_body(self, page_id: str, context: dict, titles: frozenset[str]) -> None:
+        """Delete the top-level body toggles (``titles``) an earlier, cut-off write left on the page."""
         stale = [
             block["id"]
             async for block in self._api.list_children(page_id, context=context)
-            if block.get("type") == "toggle" and block_text(block) in BODY_TOGGLES
+            if block.get("type") == "toggle" and block_text(block) in titles
         ]
         for block_id in stale:
             await self._api.delete_block(block_id, context=context)
