@@ -229,7 +229,10 @@ def bench_serve(path: Path, repeat: int, items: int) -> dict[str, Any]:
 PROBE = """
 import resource, sys, time
 from knowledge_pipeline.__main__ import main
-import knowledge_pipeline.reading.export, knowledge_pipeline.sources.sqlite
+import importlib
+from knowledge_pipeline.__main__ import COMMAND_MODULES
+for command in COMMAND_MODULES:  # what main() imports, so the baseline holds every library loaded
+    importlib.import_module(f"knowledge_pipeline.commands.{command}")
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
 code = main(sys.argv[1:])

@@ -58,7 +58,10 @@ def test_bad_destinations_are_one_line(cli: Cli, env: dict[str, str], tmp_path: 
 MEMORY_PROBE = """
 import resource, sys
 from knowledge_pipeline.__main__ import main
-import knowledge_pipeline.reading.export, knowledge_pipeline.sources.sqlite
+import importlib
+from knowledge_pipeline.__main__ import COMMAND_MODULES
+for command in COMMAND_MODULES:  # what main() imports, so the baseline holds every library loaded
+    importlib.import_module(f"knowledge_pipeline.commands.{command}")
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 code = main(sys.argv[1:])
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
