@@ -45,9 +45,22 @@ BODY_TOGGLES: tuple[str, ...] = ("Summary", "Executive Summary", "Key Insights",
 
 
 @dataclass(frozen=True)
+class LabelHint:
+    """What a user's taxonomy file says about one label, to help the enrichers choose it."""
+
+    name: str
+    description: str = ""
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Taxonomy:
     content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
     ai_primitives: tuple[str, ...] = DEFAULT_AI_PRIMITIVES
+    hints: tuple[LabelHint, ...] = ()
+
+    def hint(self, label: str) -> LabelHint | None:
+        return next((h for h in self.hints if h.name == label), None)
 
 
 def sha256_text(value: str) -> str:
@@ -76,6 +89,8 @@ class Item:
     (a local path or a ``file://``/``http(s)://`` URL). ``content`` is text the
     capture already had (a feed's full article, an email's text), so no fetch
     is needed. ``sender`` is an email's From (``Name <address>``).
+    ``added_at`` is when the item was captured; ``updated_at`` its last change
+    (for an Enriched item: when it was enriched). Both are aware UTC datetimes.
     """
 
     id: str
@@ -93,6 +108,8 @@ class Item:
     vendor: str | None = None
     error: str | None = None
     archived: bool = False
+    added_at: datetime | None = None
+    updated_at: datetime | None = None
     warnings: tuple[str, ...] = ()
     sender: str | None = None
     # Enrich-first: found by capture, held in the journal, not in the store yet (its id is a stand-in).
@@ -107,13 +124,6 @@ def pending_item(new: NewItem) -> Item:
     return Item(id=PENDING_PREFIX + new.hash, title=new.title, source_type=new.source_type, url=new.url,
                 pdf_path=new.pdf_path, hash=new.hash, content=new.content, created_date=new.created_date,
                 sender=new.sender, pending=True)
-
-
-def new_item_of(item: Item) -> NewItem:
-    """The capture record of an item (what creating its page needs)."""
-    return NewItem(title=item.title, source_type=item.source_type, hash=item.hash or "", url=item.url,
-                   pdf_path=item.pdf_path, content=item.content, created_date=item.created_date,
-                   sender=item.sender)
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from .enrichers.base import Enricher
 from .errors import EnrichmentDeferred, ExtractionError, FatalRunError, ItemError, ServiceError
 from .extract import Extracted, TextExtractor
 from .journal import Journal
-from .models import Enrichment, Item, Outcome, OutcomeKind, PartialRead, Status, Taxonomy, new_item_of
-from .sources.base import SourceStore
+from .models import Enrichment, Item, Outcome, OutcomeKind, PartialRead, Status, Taxonomy
+from .sources.base import SourceStore, new_item_of
 from .services import CircuitBreaker
 from .telemetry import Telemetry
 from .urls import shown_url, strip_userinfo

@@ -7,7 +7,8 @@ from datetime import date
 from pathlib import Path
 
 from knowledge_pipeline.journal import Journal
-from knowledge_pipeline.models import Enrichment, NewItem, SourceType, new_item_of
+from knowledge_pipeline.models import Enrichment, NewItem, SourceType
+from knowledge_pipeline.sources.base import new_item_of
 
 ENRICHMENT = Enrichment("Summary.", "Executive.", "Market News", ("Research",), None, ("One.",))
 

@@ -16,6 +16,7 @@ from typing import Iterable
 
 from ..enrichers.analyses import body_lines
 from ..models import AnalysisResult
+from .base import PARAGRAPH_SEPARATOR
 
 MAX_TEXT = 2000
 MAX_RICH_TEXT_ITEMS = 100
@@ -23,7 +24,6 @@ MAX_CHILDREN = 100
 MAX_BLOCKS_PER_REQUEST = 1000
 REQUEST_BYTES_BUDGET = 400_000  # under Notion's 500 KB with room for the envelope
 BLOCK_CAPACITY = MAX_TEXT * 50  # one paragraph block stays far below the byte budget, whatever the script
-PARAGRAPH_SEPARATOR = "\n\n"
 
 
 def utf16_len(text: str) -> int:
