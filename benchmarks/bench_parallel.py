@@ -12,6 +12,12 @@ log; what reached each service from the fakes' own request logs.
 
 Run ``python benchmarks/bench_parallel.py --help``; docs/performance.md has
 the results, the bound formula and tuning advice.
+
+``--capture`` measures something else (issue 15): N *new* entries in local
+feeds (some carrying the article, some pointing at the fake web server, some
+copies of others) captured and enriched into an empty fake Notion, end to end
+from process start to the last page written, ``CAPTURE_MODE=enrich-first``
+against ``inbox-first`` side by side.
 """
 
 from __future__ import annotations
@@ -69,7 +75,10 @@ PROFILES: dict[str, Profile] = {
     "real-notion": Profile(0.5, 0.03, 0.05, 0.2, 3.0, 0.01),
     # No latency and no limits: what the pipeline itself costs (CPU, memory).
     "zero": Profile(0.0, 0.0, 0.0, 0.0, None, 0.0),
+    # --capture: the real-notion profile (Notion at its true 3 requests/s), new items from feeds.
+    "capture": Profile(0.5, 0.03, 0.05, 0.2, 3.0, 0.01),
 }
+CAPTURE_ITEMS = 150
 
 
 @dataclass(frozen=True)
@@ -495,10 +504,14 @@ def parse_config(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespac
         description="Run enrich_rss_enhanced.py sequentially and with --parallel against fake Notion, OpenAI "
                     "and web servers, and compare throughput with the best the services allow.",
     )
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="default",
+    parser.add_argument("--capture", action="store_true",
+                        help="the capture profile (issue 15): N new feed entries into an empty Notion, "
+                             "CAPTURE_MODE=enrich-first against inbox-first (implies --profile capture)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default=None,
                         help="default: real latencies/limits compressed 10x in time (Notion 30 req/s); "
                              "real-notion: the same with Notion at 3 req/s; zero: no latency, no limits")
-    parser.add_argument("--items", type=int, default=100, help="Inbox items to enrich (default 100)")
+    parser.add_argument("--items", type=int, default=None,
+                        help=f"Inbox items to enrich (default 100; --capture: new entries, default {CAPTURE_ITEMS})")
     parser.add_argument("--workers", type=int, default=5, help="PARALLEL_MAX_WORKERS (default 5)")
     parser.add_argument("--openai-latency", type=float, help="mean seconds per OpenAI call")
     parser.add_argument("--notion-latency", type=float, help="mean seconds per Notion request")
@@ -527,6 +540,8 @@ def parse_config(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespac
     parser.add_argument("--keep", type=Path, help="keep logs and journals of the runs in this folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
+    args.profile = args.profile or ("capture" if args.capture else "default")
+    args.items = args.items or (CAPTURE_ITEMS if args.capture else 100)
     profile = PROFILES[args.profile]
     if args.notion_rps is not None:
         profile = replace(profile, notion_rps=args.notion_rps or None)
@@ -633,11 +648,195 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     config, args = parse_config(argv)
+    if args.capture:
+        captured = run_capture_benchmark(config, keep=args.keep)
+        print(json.dumps(captured, indent=2) if args.json else capture_table(captured))
+        return 0 if all(captured[m]["exit_code"] == 0 for m in CAPTURE_MODES) else 1
     result = run_benchmark(config, skip_sequential=args.skip_sequential, keep=args.keep,
                            compare_faults=args.compare_faults)
     print(json.dumps(result, indent=2) if args.json else table(result))
     runs = [r for r in (result["sequential"], result["parallel"]) if r]
     return 0 if all(r["exit_code"] == 0 and r["items_per_second"] is not None for r in runs) else 1
+
+
+# -- the capture profile (issue 15): new items, enrich-first against inbox-first ------------------------
+
+CAPTURE_MODES = ("enrich-first", "inbox-first")
+CAPTURE_FEEDS = 3
+WRITES = ("pages.create", "blocks.children.append", "pages.update")
+
+
+def _paragraphs(n: int) -> list[str]:
+    html = article_html(n)
+    return [p.split("</p>")[0] for p in html.split("<p>")[1:]]
+
+
+def capture_entries(items: int, web_url: str) -> list[tuple[str, str, str | None, int | None]]:
+    """(title, link, carried article text or None, article n) of every entry; one in five is a copy.
+
+    n % 5 in (0, 1): the feed carries the article; (2, 3): a link to the article on the fake web server;
+    4: a copy of an earlier article, either carried again under another link (a syndicated entry) or a
+    mirror page naming the original as its canonical URL. Copies have the article n of their original.
+    """
+    entries = []
+    for n in range(items):
+        kind = n % 5
+        if kind in (0, 1):
+            entries.append((f"Carried article {n}", f"https://carried.example/{n}", "\n\n".join(_paragraphs(n)), n))
+        elif kind in (2, 3):
+            entries.append((f"Linked article {n}", f"{web_url}/articles/{n}", None, n))
+        elif (n // 5) % 2 == 0:
+            entries.append((f"Syndicated copy {n}", f"https://syndicated.example/{n}",
+                            "\n\n".join(_paragraphs(n - 4)), n - 4))
+        else:
+            entries.append((f"Mirror copy {n}", f"{web_url}/mirror/{n}", None, n - 2))
+    return entries
+
+
+def _feed_document(entries: list[tuple[str, str, str | None, int | None]]) -> str:
+    from xml.sax.saxutils import escape
+
+    items = []
+    for title, link, carried, _ in entries:
+        content = ("<content:encoded><![CDATA[" + "".join(f"<p>{p}</p>" for p in carried.split("\n\n"))
+                   + "]]></content:encoded>") if carried else ""
+        items.append(f"<item><title>{escape(title)}</title><link>{escape(link)}</link>"
+                     f"<description>Teaser.</description>{content}</item>")
+    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+            'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>Bench</title>'
+            "<link>https://example.com/</link><description>d</description>" + "".join(items) + "</channel></rss>")
+
+
+@contextmanager
+def start_capture_fakes(config: BenchConfig, workdir: Path) -> Iterator[tuple[Fakes, list[Path], int]]:
+    """Fresh fakes (an empty Sources database), the local feed files, and the number of unique articles."""
+    with ExitStack() as stack:
+        web = FakeWebServer(seed=config.seed)
+        stack.callback(web.close)
+        base, extra = _jittered(config.web_latency, config.jitter)
+        web.configure(latency=base, jitter=extra)
+        entries = capture_entries(config.items, web.url)
+        for title, link, carried, n in entries:
+            if link.startswith(web.url + "/articles/"):
+                web.page(f"/articles/{n}", article_html(n))
+            elif link.startswith(web.url + "/mirror/"):
+                canonical = f'<link rel="canonical" href="{web.url}/articles/{n}">'
+                web.page(link[len(web.url):], article_html(n).replace("<head>", "<head>" + canonical))
+        feeds = []
+        for k in range(CAPTURE_FEEDS):
+            path = workdir / f"feed-{k}.xml"
+            path.write_text(_feed_document(entries[k::CAPTURE_FEEDS]), encoding="utf-8")
+            feeds.append(path)
+        base, extra = _jittered(config.openai_latency, config.jitter)
+        openai = FakeOpenAI(latency=base, jitter=extra, seed=config.seed).start()
+        stack.callback(openai.close)
+        notion = FakeNotion(latency=config.notion_latency, jitter=config.notion_latency * config.jitter,
+                            rps=config.notion_rps, burst=config.notion_burst, seed=config.seed)
+        stack.callback(notion.close)
+        notion.create_sources_database("full")
+        yield Fakes(notion, openai, web), feeds, len({n for *_, n in entries})
+
+
+def run_capture_mode(config: BenchConfig, mode: str, workdir: Path) -> dict[str, Any]:
+    """One run of ``enrich_rss_enhanced.py --parallel`` capturing the feeds in ``mode``, measured end to end."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with start_capture_fakes(config, workdir) as (fakes, feeds, unique):
+        env = child_env(config, fakes, workdir)
+        env.update({"RSS_FEEDS": ",".join(str(f) for f in feeds), "RSS_WINDOW_DAYS": "0", "CAPTURE_MODE": mode,
+                    "OPENAI_BATCH": "never"})
+        child = run_child(["--parallel"], env, workdir, config.timeout)
+        log = fakes.notion.stats()["log"]
+        statuses = notion_statuses(fakes)
+        openai_ok = fakes.openai.stats()["ok"]
+        web_requests = fakes.web.stats()["count"]
+    events = read_events(workdir / "logs")
+    summaries = [e for e in events if e.get("event_type") == "pipeline_summary"]
+    metrics = summaries[-1]["metrics"] if summaries else {}
+    writes = [e for e in log if e["endpoint"] in WRITES and e["status"] == 200]
+    enriched = statuses.get("Enriched", 0)
+    end_to_end = max(e["t"] for e in writes) - child.started if writes else None
+    per_item = len(log) / enriched if enriched else None
+    ips = enriched / end_to_end if end_to_end else None
+    bound_ips = config.notion_max_rps / per_item if per_item else None
+    result = {
+        "mode": mode,
+        "exit_code": child.exit_code,
+        "entries": config.items,
+        "unique_articles": unique,
+        "enriched_pages": enriched,
+        "pages": sum(statuses.values()),
+        "statuses": dict(statuses),
+        "duplicates_skipped": metrics.get("duplicates_skipped"),
+        "startup_seconds": round(min(e["t"] for e in log) - child.started, 3) if log else None,
+        "end_to_end_seconds": round(end_to_end, 3) if end_to_end else None,
+        "new_items_per_second": round(ips, 4) if ips else None,
+        "notion_requests": len(log),
+        "notion_requests_per_new_item": round(per_item, 4) if per_item else None,
+        "notion_writes_per_new_item": round(len(writes) / enriched, 4) if enriched else None,
+        "notion_by_endpoint": dict(Counter(e["endpoint"] for e in log)),
+        "bound_items_per_second": round(bound_ips, 4) if bound_ips else None,
+        "efficiency": round(ips / bound_ips, 4) if ips and bound_ips else None,
+        "openai_calls_per_unique_article": round(openai_ok / unique, 4) if unique else None,
+        "web_requests": web_requests,
+        "wall_seconds": round(child.wall_seconds, 3),
+        "peak_rss_mb": round(child.peak_rss_mb, 1),
+        "cpu_seconds": round(child.cpu_seconds, 3),
+    }
+    if child.exit_code != 0 or enriched != unique:
+        result["stderr_tail"] = child.stderr[-2000:]
+    return result
+
+
+def run_capture_benchmark(config: BenchConfig, *, keep: Path | None) -> dict[str, Any]:
+    workroot = Path(tempfile.mkdtemp(prefix="bench-capture-")) if keep is None else keep
+    try:
+        runs = {mode: run_capture_mode(config, mode, workroot / mode) for mode in CAPTURE_MODES}
+    finally:
+        if keep is None:
+            shutil.rmtree(workroot, ignore_errors=True)
+    first, inbox = runs["enrich-first"], runs["inbox-first"]
+    ratio = _ratio(first["new_items_per_second"], inbox["new_items_per_second"])
+    return {
+        "profile": config.profile, "items": config.items, "workers": config.workers, "config": asdict(config),
+        **runs,
+        "speedup": ratio,
+        "targets": {
+            "speedup >= 2.5": bool(ratio and ratio >= 2.5),
+            "efficiency >= 0.85": bool(first["efficiency"] and first["efficiency"] >= 0.85),
+            "notion requests per new item <= 1.05": bool(first["notion_requests_per_new_item"]
+                                                         and first["notion_requests_per_new_item"] <= 1.05),
+            "openai calls per unique article == 1.00": first["openai_calls_per_unique_article"] == 1.0,
+        },
+    }
+
+
+def capture_table(result: dict[str, Any]) -> str:
+    config = result["config"]
+    lines = [f"capture profile: {result['items']} new feed entries ({CAPTURE_FEEDS} local feeds; 2/5 carry the "
+             f"article, 2/5 link to it, 1/5 are copies), {result['workers']} workers, Notion cap "
+             f"{config['notion_rps'] or 'none'} req/s (latency {config['notion_latency']}s), OpenAI "
+             f"{config['openai_latency']}s, web {config['web_latency']}s", ""]
+    rows = [
+        ("unique articles / pages Enriched", lambda r: f"{r['unique_articles']} / {r['enriched_pages']}"),
+        ("pages in Notion (Duplicate)", lambda r: f"{r['pages']} ({r['statuses'].get('Duplicate', 0)})"),
+        ("duplicates skipped", lambda r: _fmt(r["duplicates_skipped"])),
+        ("start-up s (to 1st Notion request)", lambda r: _fmt(r["startup_seconds"])),
+        ("end to end s (to last page written)", lambda r: _fmt(r["end_to_end_seconds"])),
+        ("new items/s", lambda r: _fmt(r["new_items_per_second"])),
+        ("bound 3 / requests per item", lambda r: _fmt(r["bound_items_per_second"])),
+        ("efficiency (items/s / bound)", lambda r: _fmt(r["efficiency"])),
+        ("Notion requests per new item", lambda r: _fmt(r["notion_requests_per_new_item"])),
+        ("Notion writes per new item", lambda r: _fmt(r["notion_writes_per_new_item"])),
+        ("OpenAI calls per unique article", lambda r: _fmt(r["openai_calls_per_unique_article"])),
+        ("peak RSS MB / CPU s", lambda r: f"{_fmt(r['peak_rss_mb'])} / {_fmt(r['cpu_seconds'])}"),
+    ]
+    lines.append(f"{'':38}" + "".join(f"{m:>24}" for m in CAPTURE_MODES))
+    for label, cell in rows:
+        lines.append(f"{label:38}" + "".join(f"{cell(result[m]):>24}" for m in CAPTURE_MODES))
+    lines.append("")
+    lines.append(f"enrich-first / inbox-first new items/s: {_fmt(result['speedup'])}x")
+    lines.extend(f"  {'met' if ok else 'NOT met'}: {target}" for target, ok in result["targets"].items())
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -39,8 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import StoreError
-from .sqlite_files import connect
+from .sqlite_files import StateFile
 
 BINS = 64
 ROWS = 3
@@ -170,8 +169,10 @@ _SCHEMA = (
 )
 
 
-class FingerprintIndex:
+class FingerprintIndex(StateFile):
     """The fingerprints of the items enriched in the last ``window_days`` days (0: all)."""
+
+    what = "the dedup state"
 
     def __init__(
         self,
@@ -181,33 +182,19 @@ class FingerprintIndex:
         near_similarity: float = NEAR_SIMILARITY,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.window_days = window_days
         self.near_similarity = near_similarity
         self._clock = clock
-        self._db: sqlite3.Connection | None = None
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA foreign_keys=ON")
+        for statement in _SCHEMA:
+            db.execute(statement)
 
     def open(self) -> None:
-        try:
-            db = connect(self.path)
-            db.execute("PRAGMA foreign_keys=ON")
-            for statement in _SCHEMA:
-                db.execute(statement)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the dedup state {self.path}: {exc}") from exc
-        self._db = db
+        super().open()
         self.prune()
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise StoreError("the dedup state is not open")
-        return self._db
 
     def _cutoff(self) -> float:
         return self._clock() - self.window_days * 86400 if self.window_days else float("-inf")

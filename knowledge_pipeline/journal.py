@@ -39,7 +39,7 @@ from typing import IO, Iterator
 
 from .errors import LockHeldError, StoreError
 from .models import Enrichment, Item, NewItem, SourceType, pending_item
-from .sqlite_files import connect
+from .sqlite_files import StateFile
 
 PENDING_PAGE = 100
 
@@ -51,40 +51,22 @@ class JournalEntry:
     writing: bool
 
 
-class Journal:
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._db: sqlite3.Connection | None = None
+class Journal(StateFile):
+    what = "journal"
 
-    def open(self) -> None:
-        try:
-            db = connect(self.path)
-            db.execute(
-                """CREATE TABLE IF NOT EXISTS steps (
-                       item_id TEXT PRIMARY KEY,
-                       enrichment TEXT,
-                       writing INTEGER NOT NULL DEFAULT 0,
-                       updated_at TEXT NOT NULL)"""
-            )
-            columns = {row[1] for row in db.execute("PRAGMA table_info(steps)")}
-            for column in ("item", "hash"):  # issue 15: pending items (enrich-first)
-                if column not in columns:
-                    db.execute(f"ALTER TABLE steps ADD COLUMN {column} TEXT")
-            db.execute("CREATE INDEX IF NOT EXISTS steps_pending ON steps(hash) WHERE item IS NOT NULL")
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open journal {self.path}: {exc}") from exc
-        self._db = db
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise StoreError("the journal is not open")
-        return self._db
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        db.execute(
+            """CREATE TABLE IF NOT EXISTS steps (
+                   item_id TEXT PRIMARY KEY,
+                   enrichment TEXT,
+                   writing INTEGER NOT NULL DEFAULT 0,
+                   updated_at TEXT NOT NULL)"""
+        )
+        columns = {row[1] for row in db.execute("PRAGMA table_info(steps)")}
+        for column in ("item", "hash"):  # issue 15: pending items (enrich-first)
+            if column not in columns:
+                db.execute(f"ALTER TABLE steps ADD COLUMN {column} TEXT")
+        db.execute("CREATE INDEX IF NOT EXISTS steps_pending ON steps(hash) WHERE item IS NOT NULL")
 
     def get(self, item_id: str) -> JournalEntry | None:
         row = self.db.execute("SELECT enrichment, writing FROM steps WHERE item_id = ?", (item_id,)).fetchone()

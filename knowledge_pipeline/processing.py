@@ -20,7 +20,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable, TypeVar
 
 from .capture.links import title_from_link
 from .duplicates import Check, Duplicates, describe
@@ -35,6 +35,7 @@ from .telemetry import Telemetry
 from .urls import shown_url, strip_userinfo
 
 MAX_REASON_CHARS = 500
+T = TypeVar("T")
 
 
 @dataclass
@@ -197,21 +198,16 @@ async def _duplicate(item: Item, deps: Deps, started: float, check: Check, lengt
     match = check.match
     assert match is not None and deps.duplicates is not None
     what = describe(match)
-    recorded = True
-    try:
+
+    async def record() -> None:
         if item.pending:
-            deps.duplicates.alias(check, item.hash)
+            deps.duplicates.alias(check, item.hash)  # type: ignore[union-attr]
         else:
             await deps.store.mark_duplicate(item, f"Duplicate of {what}")
         deps.journal.mark_written(item.id)
-    except FatalRunError:
-        raise
-    except ServiceError as exc:
-        if exc.fatal:
-            raise FatalRunError(str(exc)) from exc
-        recorded = False
-    except Exception:  # noqa: BLE001 - left as it is; the next run finds the duplicate again, at no LLM cost
-        recorded = False
+
+    _, trouble = await _recorded(record())  # unrecorded: the next run finds the duplicate again, at no LLM cost
+    recorded = trouble is None
     duration = round(deps.clock() - started, 4)
     deps.telemetry.event(
         "item_duplicate",
@@ -268,6 +264,23 @@ def _forget(item: Item, deps: Deps) -> str | None:
     return None
 
 
+async def _recorded(write: Awaitable[T]) -> tuple[T | None, str | None]:
+    """A store write recording an item's outcome: (its result, None), or (None, the one-line error).
+
+    Fatal errors (bad credentials) still stop the run.
+    """
+    try:
+        return await write, None
+    except FatalRunError:
+        raise
+    except ServiceError as exc:
+        if exc.fatal:
+            raise FatalRunError(str(exc)) from exc
+        return None, _one_line(str(exc))
+    except Exception as exc:  # noqa: BLE001 - sqlite3, OS or library errors of the store
+        return None, _one_line(str(exc))
+
+
 async def _record_failure(item: Item, deps: Deps, reason: str) -> Item:
     """Mark the item Failed; a pending one gets its page, created Failed (or found, after a cut-off create)."""
     if not item.pending:
@@ -289,20 +302,11 @@ async def _fail(
     item: Item, deps: Deps, started: float, reason: str, error_type: str, length: int, *, service: str | None = None
 ) -> Outcome:
     reason = _one_line(reason) or error_type
-    stored = True
-    page = item
-    try:
-        page = await _record_failure(item, deps, reason)
-    except FatalRunError:
-        raise
-    except ServiceError as exc:
-        if exc.fatal:
-            raise FatalRunError(str(exc)) from exc
-        stored = False
-        reason = f"{reason} (could not record the failure: {_one_line(str(exc))})"
-    except Exception as exc:  # the item stays in the Inbox and is tried again next run
-        stored = False
-        reason = f"{reason} (could not record the failure: {_one_line(str(exc))})"
+    failed_page, trouble = await _recorded(_record_failure(item, deps, reason))
+    page = failed_page or item
+    stored = trouble is None  # not stored: the item stays in the Inbox (or pending) for the next run
+    if trouble is not None:
+        reason = f"{reason} (could not record the failure: {trouble})"
     if stored and deps.breaker is not None:
         deps.breaker.note_failed_item(page, service, error_type, reason)
     duration = round(deps.clock() - started, 4)

@@ -148,6 +148,8 @@ async def _locked_run(
         dedup.open()
         cache = _open_cache(settings, telemetry)
         extractor.cache = cache
+        if cache is not None and hasattr(store, "text_kept"):  # Notion: no read-back of what the cache holds
+            store.text_kept = getattr(extractor, "holds", None)
         taxonomy = await store.taxonomy()
         capture_store = CaptureStore(store, extractor, dedup, journal if settings.enrich_first else None)
         deps = Deps(store, enricher, extractor, journal, telemetry, taxonomy, item_timeout=settings.item_timeout,

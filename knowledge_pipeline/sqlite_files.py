@@ -1,4 +1,4 @@
-"""The pipeline's own SQLite files (the Sources store, the journal): private and in WAL mode.
+"""The pipeline's own SQLite files (the Sources store, the journal, its state): private and in WAL mode.
 
 They hold full article texts and paid LLM answers, so they are created 0600
 like the logs (SQLite gives the ``-wal`` and ``-shm`` files the main file's
@@ -14,6 +14,8 @@ import sqlite3
 import stat
 from pathlib import Path
 from urllib.request import pathname2url
+
+from .errors import StoreError
 
 PRIVATE = 0o600
 _COMPANIONS = ("", "-wal", "-shm")
@@ -58,3 +60,39 @@ def connect_readonly(path: Path, *, timeout: float = 30) -> sqlite3.Connection |
     wal = path.with_name(path.name + "-wal").exists()
     uri = f"file:{pathname2url(str(path.resolve()))}?mode=ro" + ("" if wal else "&immutable=1")
     return sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+
+
+class StateFile:
+    """A SQLite file of the pipeline's own state (the journal, the dedup state, the text cache).
+
+    ``open()`` creates it 0600 in WAL mode and runs ``_prepare`` (its schema);
+    any failure is one ``StoreError`` naming the file: ``cannot open <what> <path>: ...``.
+    """
+
+    what = "state file"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._db: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        try:
+            db = connect(self.path)
+            self._prepare(db)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open {self.what} {self.path}: {exc}") from exc
+        self._db = db
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Create or update the tables (on the file's own connection)."""
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError(f"{self.what} {self.path} is not open")
+        return self._db

@@ -15,33 +15,23 @@ import time
 import zlib
 from pathlib import Path
 
-from .errors import StoreError
-from .sqlite_files import connect
+from .sqlite_files import StateFile
 
 
-class TextCache:
+class TextCache(StateFile):
+    what = "the text cache"
+
     def __init__(self, path: Path, *, max_bytes: int, clock=time.time) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.max_bytes = max_bytes
         self._clock = clock
-        self._db: sqlite3.Connection | None = None
 
-    def open(self) -> None:
-        try:
-            db = connect(self.path)
-            db.execute(
-                """CREATE TABLE IF NOT EXISTS texts (
-                       key TEXT PRIMARY KEY, data BLOB NOT NULL, size INTEGER NOT NULL, used_at REAL NOT NULL)"""
-            )
-            db.execute("CREATE INDEX IF NOT EXISTS texts_used ON texts(used_at)")
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the text cache {self.path}: {exc}") from exc
-        self._db = db
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        db.execute(
+            """CREATE TABLE IF NOT EXISTS texts (
+                   key TEXT PRIMARY KEY, data BLOB NOT NULL, size INTEGER NOT NULL, used_at REAL NOT NULL)"""
+        )
+        db.execute("CREATE INDEX IF NOT EXISTS texts_used ON texts(used_at)")
 
     @property
     def enabled(self) -> bool:

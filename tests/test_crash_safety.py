@@ -136,18 +136,13 @@ def notion_world(tmp_path: Path, items: int, *, faults: bool) -> Iterator[World]
             rows.append({"Title": f"Report {n}", "Status": "Inbox", "Source Type": "RSS",
                          "Article URL": f"{web.url}/a/{n}", "Hash": f"hash-{n}"})
         page_ids = notion.seed(rows)
-        env = base_env(
-            tmp_path,
-            SOURCES_BACKEND="notion",
-            NOTION_TOKEN=notion.token,
-            NOTION_SOURCES_DB=notion.database_id,
-            NOTION_BASE_URL=notion.url,
-            NOTION_MAX_RPS="200",
-            ENRICHER="openai",
-            OPENAI_API_KEY=openai.api_key,
-            OPENAI_BASE_URL=openai.url,
-        )
-        yield World(notion, openai, web, env, page_ids)
+        yield World(notion, openai, web, notion_openai_env(tmp_path, notion, openai), page_ids)
+
+
+def notion_openai_env(tmp_path: Path, notion: FakeNotion, openai: FakeOpenAI, **extra: str) -> dict[str, str]:
+    return base_env(tmp_path, SOURCES_BACKEND="notion", NOTION_TOKEN=notion.token,
+                    NOTION_SOURCES_DB=notion.database_id, NOTION_BASE_URL=notion.url, NOTION_MAX_RPS="200",
+                    ENRICHER="openai", OPENAI_API_KEY=openai.api_key, OPENAI_BASE_URL=openai.url, **extra)
 
 
 # --- running and killing ---------------------------------------------------------------------
@@ -379,20 +374,8 @@ def capture_world(tmp_path: Path, items: int, *, faults: bool) -> Iterator[World
         for n in range(items):
             web.page(f"/a/{n}", article_html(n))
         web.page("/feed.xml", feed_xml(web.url, items), content_type="application/rss+xml")
-        env = base_env(
-            tmp_path,
-            RSS_FEEDS=f"{web.url}/feed.xml",
-            SOURCES_BACKEND="notion",
-            NOTION_TOKEN=notion.token,
-            NOTION_SOURCES_DB=notion.database_id,
-            NOTION_BASE_URL=notion.url,
-            NOTION_MAX_RPS="200",
-            ENRICHER="openai",
-            OPENAI_API_KEY=openai.api_key,
-            OPENAI_BASE_URL=openai.url,
-            OPENAI_BATCH="never",
-            CAPTURE_MODE="enrich-first",
-        )
+        env = notion_openai_env(tmp_path, notion, openai, RSS_FEEDS=f"{web.url}/feed.xml", OPENAI_BATCH="never",
+                                CAPTURE_MODE="enrich-first")
         yield World(notion, openai, web, env, [])
 
 

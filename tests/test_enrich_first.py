@@ -22,6 +22,19 @@ from .fakes.openai_server import start_fake_openai
 from .fakes.web_server import FakeWebServer
 
 
+def journal_holding(tmp_path: Path, *items: NewItem, kept: Enrichment | None = None, writing: bool = False) -> None:
+    """The journal a killed run left: these items pending, the first with ``kept`` (and ``writing``)."""
+    journal = Journal(tmp_path / "data" / "journal.db")
+    journal.open()
+    for n, item in enumerate(items):
+        pending = journal.add_pending(item)
+        if n == 0 and kept is not None:
+            journal.record_enrichment(pending.id, kept)
+        if n == 0 and writing:
+            journal.mark_writing(pending.id)
+    journal.close()
+
+
 def toggles(notion, page_id: str) -> list[str]:
     return ["".join(p["plain_text"] for p in b["toggle"]["rich_text"])
             for b in notion.blocks_of(page_id) if b["type"] == "toggle"]
@@ -117,15 +130,11 @@ def test_pending_items_of_a_killed_run_are_resumed_first_and_not_paid_again(tmp_
                       ("Kept insight.",))
     with start_fake_notion(rps=None) as notion, start_fake_openai() as openai:
         env = notion_env(notion, tmp_path, **openai_env(openai))
-        journal = Journal(tmp_path / "data" / "journal.db")
-        journal.open()
-        paid = journal.add_pending(NewItem("Paid for", SourceType.RSS, "h-paid", url="https://e.com/paid",
-                                           content=article_text(1)))
-        journal.record_enrichment(paid.id, kept)
-        journal.add_pending(NewItem("Not yet", SourceType.RSS, "h-not-yet", url="https://e.com/not-yet",
-                                    content=article_text(2)))
-        journal.add_pending(NewItem("A PDF", SourceType.PDF, "h-pdf", pdf_path="/nowhere/a.pdf"))
-        journal.close()
+        journal_holding(tmp_path,
+                        NewItem("Paid for", SourceType.RSS, "h-paid", url="https://e.com/paid", content=article_text(1)),
+                        NewItem("Not yet", SourceType.RSS, "h-not-yet", url="https://e.com/not-yet",
+                                content=article_text(2)),
+                        NewItem("A PDF", SourceType.PDF, "h-pdf", pdf_path="/nowhere/a.pdf"), kept=kept)
         result, events = run(env, parallel=False)
         titles = {notion.values(p["id"])["Title"]: notion.values(p["id"]) for p in notion.pages()}
         calls = openai.stats()["calls"]
@@ -148,13 +157,8 @@ def test_a_create_that_may_have_landed_is_looked_up_by_hash_before_creating(tmp_
             existing = notion.seed([{"Title": "Landed", "Status": "Enriched" if found == "enriched" else "Failed",
                                      "Source Type": "RSS", "Hash": "h-landed", "Article URL": "https://e.com/l"}])
         env = notion_env(notion, tmp_path, **openai_env(openai))
-        journal = Journal(tmp_path / "data" / "journal.db")
-        journal.open()
-        pending = journal.add_pending(NewItem("Landed", SourceType.RSS, "h-landed", url="https://e.com/l",
-                                              content=article_text(3)))
-        journal.record_enrichment(pending.id, kept)
-        journal.mark_writing(pending.id)
-        journal.close()
+        journal_holding(tmp_path, NewItem("Landed", SourceType.RSS, "h-landed", url="https://e.com/l",
+                                          content=article_text(3)), kept=kept, writing=True)
         result, events = run(env, parallel=False)
         pages = notion.pages()
         created = writes(notion)[0]

@@ -85,6 +85,10 @@ class TextExtractor:
         if self.cache is not None and key and content and content.strip():
             self.cache.put(key, json.dumps({"content": content}, ensure_ascii=False))
 
+    def holds(self, item: Item) -> bool:
+        """Whether the cache holds this item's text (read without a fetch)."""
+        return self.cache is not None and cache_key(item) in self.cache
+
     async def read(self, item: Item, *, title: bool = False) -> Extracted:
         """The item's text and partial reads; with ``title``, also a title the document gives itself.
 

@@ -21,7 +21,7 @@ import re
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Collection
+from typing import Any, AsyncIterator, Callable, Collection
 
 from notion_client import AsyncClient
 
@@ -147,6 +147,8 @@ class NotionStore:
         self._title = "Title"
         self._taxonomy = Taxonomy()
         self._content: dict[str, str] = {}
+        # Set by the run: whether the local text cache holds an item's text (then an email's is not read back).
+        self.text_kept: Callable[[Item], bool] | None = None
 
     @property
     def max_raw_chars(self) -> int:
@@ -351,7 +353,8 @@ class NotionStore:
 
     async def _with_email_text(self, items: AsyncIterator[Item]) -> AsyncIterator[Item]:
         async for item in items:
-            if item.source_type is SourceType.EMAIL and not item.content:
+            kept = self.text_kept is not None and self.text_kept(item)
+            if item.source_type is SourceType.EMAIL and not item.content and not kept:
                 try:
                     text = await self._email_text(item.id)
                 except ServiceError as exc:

@@ -819,3 +819,24 @@ def test_a_url_over_notions_limit_is_refused_before_anything_is_sent() -> None:
 
         run(store, scenario)
         assert events.notion_calls() == []
+
+
+def test_an_inbox_email_whose_text_the_local_cache_holds_is_not_read_back_from_its_page() -> None:
+    """Issue 15: the Email toggle stays the durable copy; reading it back (two requests) only when needed."""
+    email = NewItem(title="Issue 7", source_type=SourceType.EMAIL, hash="mail-7", content="The newsletter's text.")
+    with start_fake_notion(rps=None) as fake:
+        capture, _ = notion_store(fake)
+        run(capture, lambda s: s.add(email))
+        results = {}
+        for kept in (True, False):
+            later, events = notion_store(fake)
+            later.text_kept = lambda item, kept=kept: kept and item.hash == "mail-7"
+
+            async def scenario(store: NotionStore) -> Any:
+                events.clear()
+                return [i async for i in store.inbox([SourceType.EMAIL])]
+
+            [item] = run(later, scenario)
+            results[kept] = (item.content, events.notion_calls().count("blocks.children.list"))
+    assert results[True] == (None, 0), "left for the extractor, which reads the cache"
+    assert results[False] == ("The newsletter's text.", 2)
