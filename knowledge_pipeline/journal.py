@@ -39,7 +39,7 @@ from typing import IO, Iterator
 
 from .errors import LockHeldError, StoreError
 from .models import Enrichment, Item, NewItem, SourceType, pending_item
-from .sqlite_files import StateFile
+from .sqlite_files import StateFile, connect_readonly
 
 PENDING_PAGE = 100
 
@@ -157,6 +157,23 @@ def _enrichment(kept: str | None) -> Enrichment | None:
         return Enrichment.from_dict(json.loads(kept))
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
+
+
+def pending_read_only(path: Path, source_types: frozenset[SourceType] | None = None, limit: int = 1000) -> list[Item]:
+    """The pending items of the journal at ``path`` without writing anything (a dry run); [] when there is none."""
+    try:
+        db = connect_readonly(path)
+        if db is None:
+            return []
+        try:
+            rows = db.execute("SELECT item FROM steps WHERE item IS NOT NULL ORDER BY rowid").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:  # no such table or column yet: nothing pending
+        return []
+    items = [pending_item(new) for new in map(_new_item, (row[0] for row in rows))
+             if new is not None and (not source_types or new.source_type in source_types)]
+    return items[:limit]
 
 
 def _new_item_dict(new: NewItem) -> dict:

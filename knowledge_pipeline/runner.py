@@ -27,7 +27,7 @@ from .engine import EngineResult, ParallelEnricher, Producer, Put, close_stream
 from .enrichers import make_enricher
 from .errors import FatalRunError, LockHeldError, PipelineError, StoreError
 from .extract import TextExtractor
-from .journal import Journal, RunLock
+from .journal import Journal, RunLock, pending_read_only
 from .models import Item, NewItem, SourceType, Status
 from .processing import Deps
 from .run_locks import notion_lock_path, run_lock_paths
@@ -492,10 +492,13 @@ async def _dry_run(settings: Settings, options: RunOptions, telemetry: Telemetry
     result = RunResult(exit_code=EXIT_OK)
     try:
         await store.open()
-        result.captures = await _capture(settings, options, store, extractor, gateway, telemetry, dry_run=True)
+        pending = pending_read_only(settings.journal_path, options.source_types, DRY_RUN_LISTED)
+        known = _AlsoKnown(store, {item.hash for item in pending if item.hash})
+        result.captures = await _capture(settings, options, known, extractor, gateway, telemetry, dry_run=True)
         result.would_add = [item for report in result.captures for item in report.would_add]
         if options.retry_failed:
             result.would_retry = await _failed_matching(store, options)
+        result.would_enrich = pending  # enrich-first: what a stopped run left, resumed first
         async for item in store.inbox(options.source_types):
             result.would_enrich.append(item)
             if len(result.would_enrich) >= DRY_RUN_LISTED:
@@ -505,6 +508,19 @@ async def _dry_run(settings: Settings, options: RunOptions, telemetry: Telemetry
     finally:
         await _close_all(store, extractor)
     return result
+
+
+class _AlsoKnown:
+    """The store, its known hashes plus ``hashes`` (a dry run: the journal's pending items are known)."""
+
+    def __init__(self, store: Any, hashes: set[str]) -> None:
+        self.store, self.hashes = store, hashes
+
+    async def known_hashes(self) -> set[str]:
+        return await self.store.known_hashes() | self.hashes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
 
 
 async def _failed_matching(store: Any, options: RunOptions) -> list[Item]:

@@ -7,13 +7,17 @@ content the result.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+from knowledge_pipeline.capture.links import canonical_link
+from knowledge_pipeline.config import load_settings
 from knowledge_pipeline.journal import Journal
-from knowledge_pipeline.models import Enrichment, NewItem, SourceType
-from knowledge_pipeline.runner import EXIT_OK
+from knowledge_pipeline.models import Enrichment, NewItem, SourceType, sha256_text
+from knowledge_pipeline.runner import EXIT_OK, FEED_TYPES, RunOptions, run_async
+from knowledge_pipeline.telemetry import Telemetry
 from knowledge_pipeline.sources.base import BODY_TOGGLES
 
 from .enrich_first_support import Entry, article_page, article_text, notion_env, openai_env, run, write_feed, writes
@@ -200,3 +204,18 @@ def test_on_sqlite_a_new_item_is_one_transaction_row_and_body_or_nothing(tmp_pat
     assert result.exit_code == EXIT_OK
     assert rows == {"Carried 0": "Enriched", "Carried 1": "Enriched", "Carried 2": "Failed", "Carried 3": "Enriched"}
     assert bodies["Carried 2"] == 0 and "refused by the test" in events.of("item_error")[0]["error"]
+
+
+def test_a_dry_run_lists_what_a_stopped_run_left_pending_and_does_not_count_it_as_new(tmp_path: Path):
+    feed = write_feed(tmp_path / "feed.xml", [Entry("Left pending", "https://example.com/left", content=article_text(1)),
+                                              Entry("New", "https://example.com/new", content=article_text(2))])
+    env = {**_sqlite_env(tmp_path), "RSS_FEEDS": feed, "JOURNAL_PATH": str(tmp_path / "data" / "journal.db")}
+    journal_holding(tmp_path, NewItem("Left pending", SourceType.RSS, sha256_text(canonical_link("https://example.com/left")),
+                                      url="https://example.com/left", content=article_text(1)))
+    before = (tmp_path / "data" / "journal.db").read_bytes()
+    options = RunOptions(script="test", source_types=FEED_TYPES, capture="feeds", dry_run=True)
+    result = asyncio.run(run_async(load_settings(env, env_file=None), options, Telemetry("test")))
+    assert result.exit_code == EXIT_OK
+    assert [i.title for i in result.would_add] == ["New"], "the pending item is known, not captured again"
+    assert [i.title for i in result.would_enrich] == ["Left pending"]
+    assert (tmp_path / "data" / "journal.db").read_bytes() == before and not (tmp_path / "sources.db").exists()

@@ -168,7 +168,7 @@ def _print_dry_run(script: str, options: RunOptions, result: RunResult) -> None:
         for item in result.would_retry:
             print(f"  would retry [{item.source_type.value}] {item.title}: {item.error or ''}")
     also = [what for what, some in (("just captured", result.would_add), ("put back", result.would_retry)) if some]
-    print(f"  would enrich {len(result.would_enrich)} Inbox items"
+    print(f"  would enrich {len(result.would_enrich)} items waiting (pending in the journal, in the Inbox)"
           + (f" (and those {' and '.join(also)})" if also else ""))
     for item in result.would_enrich:
         print(f"  would enrich [{item.source_type.value}] {item.title}")
