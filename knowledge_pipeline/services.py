@@ -209,14 +209,25 @@ class ServiceGateway:
         limiter_key: str | None = None,
         fields: Callable[[T], dict[str, Any]] | None = None,
         context: dict[str, Any] | None = None,
+        max_retry_wait: float | None = None,
     ) -> T:
-        """Call ``fn`` with limits and retries; raise ServiceError when it fails for good."""
+        """Call ``fn`` with limits and retries; raise ServiceError when it fails for good.
+
+        With ``max_retry_wait``, a failure whose ``Retry-After`` asks for a longer
+        wait is not retried: the caller (feed capture) defers the work instead.
+        """
         limiter = self.limiter(limiter_key or service)
         extra = dict(context or {})
+
+        def retryable(exc: BaseException) -> bool:
+            if not isinstance(exc, ServiceError) or not exc.retryable:
+                return False
+            return max_retry_wait is None or exc.retry_after is None or exc.retry_after <= max_retry_wait
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.retries + 1),
             wait=self._wait,
-            retry=retry_if_exception(lambda e: isinstance(e, ServiceError) and e.retryable),
+            retry=retry_if_exception(retryable),
             sleep=self._sleep,
             reraise=True,
             before_sleep=lambda state: self._report_retry(service, operation, state, extra),
@@ -234,7 +245,7 @@ class ServiceGateway:
                     if error.status_code == 429:
                         limiter.on_rate_limited(error.retry_after)
                     error.duration = duration
-                    if not error.retryable or number > self.retry.retries:
+                    if not retryable(error) or number > self.retry.retries:
                         self._report_error(service, operation, error, number, extra)
                     if error is exc:
                         raise

@@ -18,8 +18,8 @@ import asyncio
 import ipaddress
 import socket
 import typing
-from dataclasses import dataclass
-from typing import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
@@ -35,6 +35,9 @@ _REDIRECT_CODES = {301, 302, 303, 307, 308}
 _CHUNK = 64 * 1024
 _ACCEPT = "text/html,application/xhtml+xml,application/pdf,application/xml;q=0.9,*/*;q=0.8"
 
+# getaddrinfo's answers meaning "this name does not exist" (not "the resolver failed")
+_NAME_MISSING = {getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name)}
+
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
@@ -49,7 +52,13 @@ class UnsafeURLError(ServiceError):
 
 @dataclass(frozen=True)
 class Fetched:
-    """A downloaded response. ``truncated`` means the body was cut at the size cap."""
+    """A downloaded response. ``truncated`` means the body was cut at the size cap.
+
+    ``headers`` are the final response's headers (lower-case names);
+    ``redirects`` lists each redirect followed as (status, URL that answered it).
+    A conditional request (``If-None-Match``...) can come back as status 304
+    with an empty body.
+    """
 
     url: str
     status_code: int
@@ -57,6 +66,8 @@ class Fetched:
     body: bytes
     truncated: bool
     charset: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict, compare=False)
+    redirects: tuple[tuple[int, str], ...] = ()
 
     @property
     def is_pdf(self) -> bool:
@@ -131,7 +142,9 @@ class AddressGuard:
         try:
             addresses = await self.resolver(host, port)
         except (OSError, UnicodeError) as exc:
-            raise ServiceError("web", f"cannot resolve host {host}: {exc}", code="dns_error") from None
+            missing = isinstance(exc, socket.gaierror) and exc.errno in _NAME_MISSING
+            code = "dns_not_found" if missing else "dns_error"
+            raise ServiceError("web", f"cannot resolve host {host}: {exc}", code=code) from None
         if not addresses:
             raise ServiceError("web", f"cannot resolve host {host}: no address", code="dns_error")
         return addresses
@@ -232,6 +245,7 @@ class _Hop:
     body: bytes
     truncated: bool
     charset: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class Fetcher:
@@ -259,15 +273,25 @@ class Fetcher:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def fetch(self, url: str, *, max_bytes: int | None = None) -> Fetched:
+    async def fetch(
+        self,
+        url: str,
+        *,
+        max_bytes: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_retry_wait: float | None = None,
+    ) -> Fetched:
         """GET ``url``, following at most five redirects, each hop checked.
 
         The body is cut at ``max_bytes`` (default ``MAX_DOWNLOAD_MB``) and the
-        result says so. Raises UnsafeURLError for a refused URL and
-        ServiceError for an HTTP error or a network failure after retries.
+        result says so. ``headers`` are sent with every hop (conditional
+        requests); ``max_retry_wait`` is passed to the gateway. Raises
+        UnsafeURLError for a refused URL and ServiceError for an HTTP error or
+        a network failure after retries.
         """
         cap = self.settings.max_download_bytes if max_bytes is None else max_bytes
         current = url.strip()
+        redirects: list[tuple[int, str]] = []
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 await self.guard.check_url(current)
@@ -275,21 +299,25 @@ class Fetcher:
                 if current == url.strip():
                     raise
                 raise UnsafeURLError(f"{exc} (redirected from {_shown(url)})") from None
-            hop = await self._get(current, cap)
+            hop = await self._get(current, cap, headers, max_retry_wait)
             if hop.location is None:
-                return Fetched(hop.url, hop.status_code, hop.content_type, hop.body, hop.truncated, hop.charset)
+                return Fetched(hop.url, hop.status_code, hop.content_type, hop.body, hop.truncated, hop.charset,
+                               hop.headers, tuple(redirects))
+            redirects.append((hop.status_code, current))
             current = urljoin(current, hop.location)
         raise ServiceError(
             "web", f"too many redirects (more than {MAX_REDIRECTS}) from {_shown(url)}", code="too_many_redirects"
         )
 
-    async def _get(self, url: str, cap: int) -> _Hop:
+    async def _get(
+        self, url: str, cap: int, headers: Mapping[str, str] | None = None, max_retry_wait: float | None = None
+    ) -> _Hop:
         host = (urlsplit(url).hostname or "").lower()
 
         async def attempt() -> _Hop:
             try:
                 async with asyncio.timeout(self.settings.api_timeout):
-                    return await self._download(url, cap)
+                    return await self._download(url, cap, headers)
             except (TimeoutError, httpx.TimeoutException):
                 raise ServiceError(
                     "web",
@@ -305,10 +333,11 @@ class Fetcher:
             classify=lambda exc: classify_web_error(exc, url),
             limiter_key=f"web:{host}",
             fields=lambda hop: {"status_code": hop.status_code, "bytes": len(hop.body), "host": host},
+            max_retry_wait=max_retry_wait,
         )
 
-    async def _download(self, url: str, cap: int) -> _Hop:
-        async with self._client.stream("GET", url) as response:
+    async def _download(self, url: str, cap: int, headers: Mapping[str, str] | None = None) -> _Hop:
+        async with self._client.stream("GET", url, headers=headers) as response:
             if response.status_code in _REDIRECT_CODES and response.headers.get("location"):
                 return _Hop(url, response.status_code, "", response.headers["location"], b"", False)
             if response.status_code >= 400:
@@ -331,6 +360,7 @@ class Fetcher:
                 body=bytes(body),
                 truncated=truncated,
                 charset=response.charset_encoding,
+                headers={key.lower(): value for key, value in response.headers.items()},
             )
 
 
