@@ -21,6 +21,7 @@ from .errors import ConfigError
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 DEFAULT_NOTION_BASE_URL = "https://api.notion.com"
+DEFAULT_FEEDS_FILE = Path("feeds.opml")
 
 # name -> (default shown in docs, meaning)
 VARIABLES: dict[str, tuple[str, str]] = {
@@ -65,6 +66,13 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ALERT_FAILURE_RATE": ("0.5", "A run whose failure rate exceeds this exits 1 and logs an alert"),
     "ALERT_WEBHOOK_URL": ("(unset)", "Slack-style webhook receiving alerts as a JSON POST"),
     "METRICS_TEXTFILE": ("(unset)", "Prometheus textfile written after each run"),
+    # -- the feed list and feed health (docs/feeds.md)
+    "FEEDS_FILE": ("feeds.opml, when it exists", "OPML 2.0 feed list (`python3 -m knowledge_pipeline feeds`); merged with RSS_FEEDS"),
+    "FEED_STATE_PATH": ("data/feeds.db", "Local SQLite file of each feed's ETag, health and history (every backend)"),
+    "FEED_CONCURRENCY": ("8", "Feeds fetched at the same time (1-64); at most 2 per host"),
+    "FEED_MAX_ERRORS": ("10", "Consecutive failures after which a feed is paused until `feeds resume URL`"),
+    "FEED_STALE_DAYS": ("60", "A feed with no new entry for this many days is flagged stale"),
+    "CATEGORY_PROP": ("Category", "Notion select or multi-select property receiving a feed's category"),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -113,6 +121,13 @@ class Settings:
     alert_failure_rate: float = 0.5
     alert_webhook_url: str | None = None
     metrics_textfile: Path | None = None
+    # the feed list and feed health
+    feeds_file: Path | None = None
+    feed_state_path: Path = Path("data/feeds.db")
+    feed_concurrency: int = 8
+    feed_max_errors: int = 10
+    feed_stale_days: int = 60
+    category_prop: str = "Category"
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -122,6 +137,11 @@ class Settings:
     @property
     def max_download_bytes(self) -> int:
         return int(self.max_download_mb * 1024 * 1024)
+
+    @property
+    def feed_list_path(self) -> Path:
+        """FEEDS_FILE, else ``feeds.opml`` (read only when it exists, created by ``feeds add``)."""
+        return self.feeds_file if self.feeds_file is not None else DEFAULT_FEEDS_FILE
 
 
 def merged_environment(
@@ -261,6 +281,7 @@ def load_settings(
     feeds = tuple(f.strip() for f in (r.string("RSS_FEEDS") or "").split(",") if f.strip())
     pdf_dir = r.string("PDF_DIR")
     metrics_textfile = r.string("METRICS_TEXTFILE")
+    feeds_file = r.string("FEEDS_FILE")
     max_cost = r.raw("MAX_COST_USD")
     return Settings(
         sources_backend=backend,
@@ -303,4 +324,10 @@ def load_settings(
         alert_failure_rate=r.number("ALERT_FAILURE_RATE", 0.5, minimum=0, maximum=1),
         alert_webhook_url=r.url("ALERT_WEBHOOK_URL"),
         metrics_textfile=Path(metrics_textfile) if metrics_textfile else None,
+        feeds_file=Path(feeds_file).expanduser() if feeds_file else None,
+        feed_state_path=Path(r.string("FEED_STATE_PATH", "data/feeds.db") or "data/feeds.db"),
+        feed_concurrency=int(r.number("FEED_CONCURRENCY", 8, cast=int, minimum=1, maximum=64)),
+        feed_max_errors=int(r.number("FEED_MAX_ERRORS", 10, cast=int, minimum=1, maximum=1000)),
+        feed_stale_days=int(r.number("FEED_STALE_DAYS", 60, cast=int, minimum=1, maximum=3650)),
+        category_prop=r.string("CATEGORY_PROP", "Category") or "Category",
     )

@@ -58,6 +58,7 @@ class NewItem:
     pdf_path: str | None = None
     content: str | None = None
     created_date: date | None = None
+    category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Item:
     ``url`` is the Article URL (RSS, Website); ``pdf_path`` is the PDF location
     (a local path or a ``file://``/``http(s)://`` URL). ``content`` is text the
     capture already had (a feed's full article), so no fetch is needed.
+    ``category`` is the category of the feed it came from (the feed list).
     """
 
     id: str
@@ -84,6 +86,7 @@ class Item:
     vendor: str | None = None
     error: str | None = None
     archived: bool = False
+    category: str | None = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from .budget import Budget
 from .capture import CaptureReport
+from .capture.known import KnownHashes
 from .config import Settings
 from .engine import EngineResult, ParallelEnricher
 from .enrichers import make_enricher
@@ -129,7 +130,7 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
         await store.open()
         journal.open()
         taxonomy = await store.taxonomy()
-        result.captures = await _capture(settings, options, store, extractor, telemetry)
+        result.captures = await _capture(settings, options, store, extractor, telemetry, stop=stop)
         if options.retry_failed:
             result.retried = await store.retry_failed(options.retry_reason, options.source_types)
             telemetry.event(
@@ -207,32 +208,40 @@ async def _capture(
     telemetry: Telemetry,
     *,
     dry_run: bool = False,
+    stop: asyncio.Event | None = None,
 ) -> list[CaptureReport]:
     reports: list[CaptureReport] = []
-    feeds = options.capture == "feeds" and bool(settings.rss_feeds)
+    feeds = options.capture == "feeds" and has_feeds(settings)
     pdfs = options.capture == "pdfs" and settings.pdf_dir is not None
     if options.capture == "feeds" and not feeds:
-        telemetry.event("capture_skipped", "RSS_FEEDS is empty: no feed capture", source="feeds")
+        telemetry.event("capture_skipped", "RSS_FEEDS is empty and there is no feed list: no feed capture",
+                        source="feeds")
     if options.capture == "pdfs" and not pdfs:
         telemetry.event("capture_skipped", "PDF_DIR is not set: no PDF capture", source="pdfs")
-    if not (feeds or pdfs or options.add_url):
-        return reports  # known_hashes() is a full paginated query on Notion: only when needed
-    known = await store.known_hashes()
+    # known_hashes() is a full paginated query on Notion: read only when a capture needs it
+    known = KnownHashes(store)
     if options.add_url:
         from .capture.manual import add_url
 
+        await known.load()
         reports.append(await add_url(options.add_url, store, telemetry, known_hashes=known, title=options.add_title))
     if feeds:
         from .capture.feeds import capture_feeds
 
         reports += await capture_feeds(
-            settings, store, extractor.fetcher, telemetry, known_hashes=known, dry_run=dry_run
+            settings, store, extractor.fetcher, telemetry, known_hashes=known, dry_run=dry_run, stop=stop
         )
     if pdfs:
         from .capture.pdfs import capture_pdfs
 
+        await known.load()
         reports.append(await capture_pdfs(settings, store, telemetry, known_hashes=known, dry_run=dry_run))
     return reports
+
+
+def has_feeds(settings: Settings) -> bool:
+    """Whether there is any feed to capture: RSS_FEEDS, FEEDS_FILE, or a feeds.opml here."""
+    return bool(settings.rss_feeds) or settings.feeds_file is not None or settings.feed_list_path.exists()
 
 
 def _exit_code(engine: EngineResult, metrics: RunMetrics, settings: Settings) -> int:
@@ -242,6 +251,8 @@ def _exit_code(engine: EngineResult, metrics: RunMetrics, settings: Settings) ->
         return EXIT_FAILED
     attempted = metrics.succeeded + metrics.failed
     if attempted and metrics.failed / attempted > settings.alert_failure_rate:
+        return EXIT_FAILED
+    if metrics.all_sources_failed:
         return EXIT_FAILED
     return EXIT_OK
 

@@ -17,6 +17,8 @@ from collections import defaultdict
 from typing import Any, Callable, Protocol
 
 Observer = Callable[[str, dict[str, Any]], None]
+# a feed's status in one run, as counted in pipeline_summary (feeds_ok, feeds_failing...)
+FEED_STATUSES = ("ok", "not_modified", "failing", "paused", "deferred")
 
 
 class Telemetry:
@@ -88,6 +90,10 @@ class RunMetrics:
         self.cost_usd: float | None = 0.0
         self.cost_known = True
         self.error_reasons: dict[str, int] = defaultdict(int)
+        # capture: each feed's status, and the configured sources that failed
+        self.feeds: dict[str, int] = defaultdict(int)
+        self.sources_total = 0
+        self.sources_failed = 0
 
     def __call__(self, event_type: str, data: dict[str, Any]) -> None:
         with self._lock:
@@ -109,6 +115,19 @@ class RunMetrics:
 
     def _on_item_cancelled(self, data: dict[str, Any]) -> None:
         self.cancelled += 1
+
+    def _on_capture_complete(self, data: dict[str, Any]) -> None:
+        if data.get("kind") == "feed" and data.get("status"):
+            self.feeds[str(data["status"])] += 1
+        failed = data.get("source_failed")
+        if isinstance(failed, bool):
+            self.sources_total += 1
+            self.sources_failed += failed
+
+    @property
+    def all_sources_failed(self) -> bool:
+        """Every configured source (feed, PDF folder) failed in this run: nothing could be captured."""
+        return self.sources_total > 0 and self.sources_failed == self.sources_total
 
     def _on_api_call_complete(self, data: dict[str, Any]) -> None:
         service = self.api[data["service"]]
@@ -197,6 +216,9 @@ class RunMetrics:
                 "tokens": {k: self.tokens[k] for k in ("prompt", "completion", "cached", "total")},
                 "estimated_cost_usd": self.estimated_cost(),
                 "top_errors": sorted(self.error_reasons.items(), key=lambda kv: -kv[1])[:5],
+                **{f"feeds_{status}": self.feeds.get(status, 0) for status in FEED_STATUSES},
+                "sources_total": self.sources_total,
+                "sources_failed": self.sources_failed,
             }
 
     def estimated_cost(self) -> float | None:

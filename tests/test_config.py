@@ -101,10 +101,11 @@ BAD_VALUES = {
     "MAX_COST_USD": "-1", "OPENAI_PRICES_FILE": "/nonexistent/prices.json", "OPENAI_PRICES": "[1, 2]",
     "MAX_DOWNLOAD_MB": "lots", "MAX_PDF_PAGES": "0", "ALLOW_PRIVATE_URLS": "perhaps", "ALERT_FAILURE_RATE": "-0.1",
     "ALERT_WEBHOOK_URL": "hooks.slack.com/x",
+    "FEED_CONCURRENCY": "0", "FEED_MAX_ERRORS": "none", "FEED_STALE_DAYS": "-1",
 }
 FREE_TEXT = {"SOURCES_DB_PATH", "JOURNAL_PATH", "RSS_FEEDS", "PDF_DIR", "LOG_DIR", "NOTION_TOKEN", "NOTION_SOURCES_DB",
              "NOTION_PARENT_PAGE", "RSS_URL_PROP", "CREATED_PROP", "PDF_URL_PROP", "OPENAI_API_KEY", "OPENAI_MODEL",
-             "METRICS_TEXTFILE"}
+             "METRICS_TEXTFILE", "FEEDS_FILE", "FEED_STATE_PATH", "CATEGORY_PROP"}
 
 
 def test_every_variable_is_either_validated_here_or_free_text():

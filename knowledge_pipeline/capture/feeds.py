@@ -1,47 +1,58 @@
 """Feed capture: RSS/Atom entries become Inbox items, once each.
 
-Feeds (``RSS_FEEDS``) are URLs, downloaded by the guarded :class:`Fetcher`
-(feedparser never touches the network), or local file paths. A feed that
-cannot be read is reported and the others go on. Each entry is deduplicated by
-the hash of its canonical link, against the store and across feeds of the same
-run. When a feed carries the full article (``content:encoded``, Atom
-``<content>``) its text is stored with the item so no page fetch is needed.
+The feeds are those of the feed list (``FEEDS_FILE``, OPML) and of
+``RSS_FEEDS``: URLs, downloaded by the guarded :class:`Fetcher` (feedparser
+never touches the network), or local file paths. They are read concurrently
+(``FEED_CONCURRENCY``, at most two per host) and each feed's report is handed
+over as soon as that feed is done (:func:`iter_capture_feeds`).
+
+A feed answers 304 or repeats its last body: nothing is parsed and the
+store is not asked anything. A feed that cannot be read is reported, its
+error counted in the feed state (back-off, pause after ``FEED_MAX_ERRORS``),
+and the others go on. Each entry is deduplicated by the hash of its canonical
+link, against the store and across feeds of the same run. When a feed
+carries the full article (``content:encoded``, Atom ``<content>``) its text
+is stored with the item so no page fetch is needed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import calendar
-import io
 import logging
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
-
-import feedparser
+from typing import Any, AsyncIterator
+from urllib.parse import urlsplit
 
 from ..config import Settings
-from ..errors import ItemError
-from ..extract import read_file_capped
 from ..extract.fetch import Fetcher
 from ..extract.html import html_to_text
+from ..feeds.download import Download, HostBusyError, download, is_url, one_line
+from ..feeds.feed_list import configured_feeds, edit_feed_file, env_feeds, find
+from ..feeds.gate import HostGate
+from ..feeds.health import FAILING, OK, PAUSED, FeedError, health, is_due, retry_delay
+from ..feeds.opml import FeedSpec, OpmlError
+from ..feeds.state import FeedState, FeedStateStore, Success
 from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
 from . import CaptureReport, store_new
+from .known import loaded
 from .links import LinkError, canonical_link, title_from_link
 
 FULL_TEXT_MIN_CHARS = 500
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_TITLE = 300
+MAX_HOST_PAUSE = timedelta(days=1)
 
-
-class FeedError(Exception):
-    """A feed that could not be read at all; the message is the one-line reason."""
+# A feed's status in one run (telemetry.FEED_STATUSES, counted as pipeline_summary's
+# feeds_*): ok, not_modified, failing, paused, deferred (its host asked to wait);
+# and cancelled (shutdown before its turn), not counted.
+NOT_MODIFIED, DEFERRED, CANCELLED = "not_modified", "deferred", "cancelled"
 
 
 @dataclass
@@ -60,63 +71,387 @@ async def capture_feeds(
     known_hashes: set[str],
     dry_run: bool = False,
     now: datetime | None = None,
+    stop: asyncio.Event | None = None,
 ) -> list[CaptureReport]:
-    """Capture every feed of ``settings.rss_feeds``; one report per feed.
+    """Capture every configured feed; one report per feed, in the feed list's order.
 
-    ``known_hashes`` (the store's hashes) grows with each item added, so the
-    same link in two feeds is added once. With ``dry_run`` nothing is added and
-    ``would_add`` lists what would have been.
+    ``known_hashes`` (the store's hashes; a :class:`~.known.KnownHashes` is
+    loaded only if some feed has entries to check) grows with each item
+    added, so the same link in two feeds is added once. With ``dry_run``
+    nothing is added, the feed state is not changed, and ``would_add`` lists
+    what would have been.
     """
-    now = now or datetime.now(timezone.utc)
-    cutoff = now - timedelta(days=settings.rss_window_days) if settings.rss_window_days else None
-    reports = []
-    for source in settings.rss_feeds:
-        reports.append(
-            await _capture_one(settings, store, fetcher, telemetry, source, cutoff, known_hashes, dry_run)
+    numbered = [
+        pair
+        async for pair in _numbered_reports(
+            settings, store, fetcher, telemetry, known_hashes=known_hashes, dry_run=dry_run, now=now, stop=stop
         )
-    return reports
+    ]
+    return [report for _, report in sorted(numbered, key=lambda pair: pair[0])]
 
 
-async def _capture_one(
+async def iter_capture_feeds(
     settings: Settings,
     store: SourceStore,
     fetcher: Fetcher,
     telemetry: Telemetry,
-    source: str,
-    cutoff: datetime | None,
+    *,
+    known_hashes: set[str],
+    dry_run: bool = False,
+    now: datetime | None = None,
+    stop: asyncio.Event | None = None,
+) -> AsyncIterator[CaptureReport]:
+    """Like :func:`capture_feeds`, each feed's report yielded as soon as the feed is done."""
+    async for _, report in _numbered_reports(
+        settings, store, fetcher, telemetry, known_hashes=known_hashes, dry_run=dry_run, now=now, stop=stop
+    ):
+        yield report
+
+
+async def _numbered_reports(
+    settings: Settings,
+    store: SourceStore,
+    fetcher: Fetcher,
+    telemetry: Telemetry,
+    *,
     known_hashes: set[str],
     dry_run: bool,
-) -> CaptureReport:
-    report = CaptureReport(source=_shown(source))
-    telemetry.event("capture_start", f"reading feed {report.source}", source=report.source, kind="feed")
+    now: datetime | None,
+    stop: asyncio.Event | None,
+) -> AsyncIterator[tuple[int, CaptureReport]]:
     try:
-        parsed = await _read_and_parse(source, fetcher, settings.max_download_bytes)
-    except FeedError as exc:
-        report.errors.append(str(exc))
-        telemetry.event(
-            "feed_error",
-            f"feed {report.source} skipped: {exc}",
-            level=logging.ERROR,
-            source=report.source,
-            error=str(exc),
-        )
-        _complete(telemetry, report, _Tally())
-        return report
-    if parsed.get("bozo"):
-        warning = _one_line(parsed.get("bozo_exception"))
-        telemetry.event(
-            "feed_warning",
-            f"feed {report.source} is not well-formed ({warning}); its {len(parsed.entries)} entries are kept",
-            level=logging.WARNING,
-            source=report.source,
-            warning=warning,
-        )
-    tally = _Tally()
-    for entry in parsed.entries:
-        tally.found += 1
-        await _capture_entry(entry, report, tally, store, telemetry, cutoff, known_hashes, dry_run)
-    _complete(telemetry, report, tally)
+        feeds = configured_feeds(settings)
+    except OpmlError as exc:
+        yield -1, _list_error(telemetry, settings, str(exc))
+        feeds = env_feeds(settings)
+    state = FeedStateStore(settings.feed_state_path, read_only=dry_run).open()
+    try:
+        run = _FeedRun(settings, store, fetcher, telemetry, state, known_hashes, dry_run,
+                       now or datetime.now(timezone.utc), stop)
+        async for pair in run.reports(feeds):
+            yield pair
+    finally:
+        state.close()
+
+
+def _list_error(telemetry: Telemetry, settings: Settings, error: str) -> CaptureReport:
+    """The feed list cannot be read: one clear line; the RSS_FEEDS feeds are still captured."""
+    report = CaptureReport(source=str(settings.feed_list_path), errors=[error])
+    telemetry.event("capture_error", f"feed list not used: {error}", level=logging.ERROR,
+                    source=report.source, error=error)
+    telemetry.event("capture_complete", f"feed list {report.source}: not readable", source=report.source,
+                    kind="feed_list", found=0, added=0, would_add=0, duplicates=0, rejected=0,
+                    errors=[error], source_failed=True)
     return report
+
+
+class _FeedRun:
+    """One run's feed capture: what every feed's task shares."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: SourceStore,
+        fetcher: Fetcher,
+        telemetry: Telemetry,
+        state: FeedStateStore,
+        known_hashes: set[str],
+        dry_run: bool,
+        now: datetime,
+        stop: asyncio.Event | None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.fetcher = fetcher
+        self.telemetry = telemetry
+        self.state = state
+        self.known_hashes = known_hashes
+        self.dry_run = dry_run
+        self.now = now
+        self.stop = stop
+        self.gate = HostGate(settings.feed_concurrency)
+        self._started = time.monotonic()
+        self.host_pauses = state.host_pauses(now)
+        self._announced: set[str] = set()
+
+    def clock(self) -> datetime:
+        return self.now + timedelta(seconds=time.monotonic() - self._started)
+
+    async def reports(self, feeds: list[FeedSpec]) -> AsyncIterator[tuple[int, CaptureReport]]:
+        """Every feed's report as it finishes; a failure of the store itself stops them all."""
+        done: asyncio.Queue[tuple[int, CaptureReport | BaseException]] = asyncio.Queue()
+
+        async def one(index: int, feed: FeedSpec) -> None:
+            try:
+                result: CaptureReport | BaseException = await self.capture(feed)
+            except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+                result = exc
+            done.put_nowait((index, result))
+
+        tasks = [asyncio.create_task(one(index, feed)) for index, feed in enumerate(feeds)]
+        try:
+            for _ in tasks:
+                index, result = await done.get()
+                if isinstance(result, BaseException):
+                    raise result
+                yield index, result
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def capture(self, feed: FeedSpec) -> CaptureReport:
+        report = CaptureReport(source=_shown(feed.url))
+        state = self.state.get(feed.key)
+        skipped = self._skip_reason(feed, state)
+        if skipped is not None:
+            return self._complete(report, _Tally(), feed, state, status=skipped[0], skipped=skipped[1])
+        location = state.fetch_url if state is not None and state.fetch_url else feed.url
+        host = _host(location)
+        async with self.gate.slot(host):
+            if self.stop is not None and self.stop.is_set():
+                return self._complete(report, _Tally(), feed, state, status=CANCELLED, skipped="shutdown requested")
+            if self._host_paused(host) is not None:
+                return self._deferred(report, feed, state, host)
+            self.telemetry.event("capture_start", f"reading feed {report.source}", source=report.source, kind="feed")
+            try:
+                result = await download(location, state, self.fetcher, max_bytes=self.settings.max_download_bytes)
+            except FeedError as exc:
+                return self._failed(report, feed, state, exc, host)
+            if result.moved_to:
+                feed, state = self._moved(feed, state, location, result.moved_to)
+            if result.parsed is None:
+                state = self.state.record_success(feed.key, _success(result, changed=False), self.clock())
+                return self._complete(report, _Tally(), feed, state, status=NOT_MODIFIED, outcome=result.outcome)
+            tally = await self._capture_entries(feed, result, report)
+            success = _success(result, changed=True, tally=tally, report=report, dry_run=self.dry_run)
+            state = self.state.record_success(feed.key, success, self.clock())
+            return self._complete(report, tally, feed, state, status=OK, outcome=result.outcome, size=result.bytes)
+
+    def _skip_reason(self, feed: FeedSpec, state: FeedState | None) -> tuple[str, str] | None:
+        if feed.paused:
+            return PAUSED, "paused in the feed list"
+        if state is not None and state.paused:
+            return PAUSED, f"paused after {state.consecutive_errors} consecutive failures"
+        if not is_due(state, self.now):
+            assert state is not None and state.next_attempt is not None
+            return FAILING, f"backing off after {state.consecutive_errors} failure(s) until {_when(state.next_attempt)}"
+        return None
+
+    def _host_paused(self, host: str) -> datetime | None:
+        until = self.host_pauses.get(host)
+        return until if until is not None and until > self.clock() else None
+
+    async def _capture_entries(self, feed: FeedSpec, result: Download, report: CaptureReport) -> _Tally:
+        parsed = result.parsed
+        assert parsed is not None
+        if parsed.get("bozo"):
+            warning = one_line(parsed.get("bozo_exception"))
+            self.telemetry.event(
+                "feed_warning",
+                f"feed {report.source} is not well-formed ({warning}); its {len(parsed.entries)} entries are kept",
+                level=logging.WARNING,
+                source=report.source,
+                warning=warning,
+            )
+        window = feed.window_days if feed.window_days is not None else self.settings.rss_window_days
+        cutoff = self.now - timedelta(days=window) if window else None
+        tally = _Tally()
+        if parsed.entries:
+            await loaded(self.known_hashes)
+        for entry in parsed.entries:
+            tally.found += 1
+            await _capture_entry(entry, report, tally, self.store, self.telemetry, cutoff, self.known_hashes,
+                                 self.dry_run, category=feed.category)
+        return tally
+
+    def _failed(
+        self, report: CaptureReport, feed: FeedSpec, state: FeedState | None, exc: FeedError, host: str
+    ) -> CaptureReport:
+        error = str(exc)
+        report.errors.append(error)
+        errors = (state.consecutive_errors if state is not None else 0) + 1
+        retry_at = self.clock() + retry_delay(exc.kind, errors)
+        if isinstance(exc, HostBusyError):
+            retry_at = max(retry_at, self._pause_host(host, exc))
+        state, paused_now = self.state.record_failure(
+            feed.key, error=error, kind=exc.kind, next_attempt=retry_at,
+            pause_after=self.settings.feed_max_errors, now=self.clock(),
+        )
+        if paused_now:
+            self.telemetry.event(
+                "feed_paused",
+                f"feed {report.source} paused after {state.consecutive_errors} consecutive failures "
+                f"(last: {error}); resume it with: python3 -m knowledge_pipeline feeds resume {report.source}",
+                level=logging.WARNING,
+                source=report.source,
+                error=error,
+                consecutive_errors=state.consecutive_errors,
+            )
+        else:
+            self.telemetry.event(
+                "feed_error",
+                f"feed {report.source} skipped: {error} ({exc.kind}; failure {state.consecutive_errors}, "
+                f"next attempt after {_when(retry_at)})",
+                level=logging.ERROR,
+                source=report.source,
+                error=error,
+                error_kind=exc.kind,
+                consecutive_errors=state.consecutive_errors,
+                next_attempt=_when(retry_at),
+            )
+        return self._complete(report, _Tally(), feed, state, status=PAUSED if state.paused else FAILING)
+
+    def _pause_host(self, host: str, exc: HostBusyError) -> datetime:
+        wait = min(timedelta(seconds=exc.retry_after), MAX_HOST_PAUSE)
+        until = self.clock() + wait
+        self.host_pauses[host] = max(until, self.host_pauses.get(host, until))
+        self.state.pause_host(host, until, f"HTTP {exc.status_code}, Retry-After {exc.retry_after:g}s")
+        if host not in self._announced:
+            self._announced.add(host)
+            self.telemetry.event(
+                "feed_host_paused",
+                f"host {host} answered HTTP {exc.status_code} with Retry-After {exc.retry_after:g}s: "
+                f"its feeds wait until {_when(until)}",
+                level=logging.WARNING,
+                host=host,
+                status_code=exc.status_code,
+                retry_after=exc.retry_after,
+                until=_when(until),
+            )
+        return until
+
+    def _deferred(self, report: CaptureReport, feed: FeedSpec, state: FeedState | None, host: str) -> CaptureReport:
+        until = self._host_paused(host)
+        assert until is not None
+        return self._complete(report, _Tally(), feed, state, status=DEFERRED,
+                              skipped=f"host {host} asked to wait until {_when(until)}")
+
+    def _moved(
+        self, feed: FeedSpec, state: FeedState | None, old: str, new: str
+    ) -> tuple[FeedSpec, FeedState | None]:
+        """A permanent redirect: the feed list (or, for RSS_FEEDS, the feed state) learns the new URL."""
+        moved = feed.with_url(new)
+        if moved.key == feed.key or (state is not None and state.fetch_url == new):
+            return feed, state
+        if feed.origin == "list" and not self.dry_run:
+            with edit_feed_file(self.settings.feed_list_path) as feeds:
+                listed = find(feeds, feed.url)
+                if listed is not None:
+                    position = feeds.index(listed)
+                    if find(feeds, new) is None:
+                        feeds[position] = listed.with_url(new)
+                    else:
+                        del feeds[position]
+            self.state.rename(feed.key, moved.key)
+            where = "the feed list now says so"
+        else:
+            self.state.moved(feed.key, new, self.clock())
+            moved = feed
+            where = "it is read from there from now on" + ("; update RSS_FEEDS" if feed.origin == "env" else "")
+        self.telemetry.event(
+            "feed_moved",
+            f"feed {_shown(old)} moved permanently to {_shown(new)}: {where}",
+            level=logging.WARNING,
+            source=_shown(old),
+            moved_to=_shown(new),
+            origin=feed.origin,
+        )
+        return moved, self.state.get(moved.key)
+
+    def _complete(
+        self,
+        report: CaptureReport,
+        tally: _Tally,
+        feed: FeedSpec,
+        state: FeedState | None,
+        *,
+        status: str,
+        skipped: str | None = None,
+        outcome: str | None = None,
+        size: int = 0,
+    ) -> CaptureReport:
+        report.found = tally.found
+        source_failed = None if (feed.paused or status == CANCELLED) else status not in (OK, NOT_MODIFIED)
+        now = self.clock()
+        stale = state is not None and health(state, user_paused=feed.paused, stale_days=self.settings.feed_stale_days,
+                                             now=now).stale
+        if skipped is not None:
+            message = f"feed {report.source}: not read, {skipped}"
+        elif status == NOT_MODIFIED:
+            message = f"feed {report.source}: " + ("not modified (304)" if outcome != "unchanged" else "unchanged")
+        elif status != OK:
+            message = f"feed {report.source}: failed ({'; '.join(report.errors)})"
+        else:
+            message = (
+                f"feed {report.source}: {tally.found} entries, {report.added} added, {report.duplicates} duplicates, "
+                f"{report.rejected} rejected, {tally.too_old} older than the window"
+            )
+        self.telemetry.event(
+            "capture_complete",
+            message,
+            source=report.source,
+            kind="feed",
+            found=tally.found,
+            added=report.added,
+            would_add=len(report.would_add),
+            duplicates=report.duplicates,
+            rejected=report.rejected,
+            rejected_reasons=dict(tally.rejected),
+            too_old=tally.too_old,
+            errors=list(report.errors),
+            status=status,
+            source_failed=source_failed,
+            skipped=skipped,
+            outcome=outcome,
+            bytes=size,
+            category=feed.category,
+            consecutive_errors=state.consecutive_errors if state is not None else 0,
+            last_success=_when(state.last_success) if state is not None and state.last_success else None,
+            stale=stale,
+        )
+        return report
+
+
+def _success(
+    result: Download,
+    *,
+    changed: bool,
+    tally: _Tally | None = None,
+    report: CaptureReport | None = None,
+    dry_run: bool = False,
+) -> Success:
+    parsed = result.parsed
+    dates = sorted(d for d in (_entry_datetime(e) for e in parsed.entries) if d is not None) if parsed else []
+    new_items = (len(report.would_add) if dry_run else report.added) if report is not None else 0
+    title = " ".join(str((parsed.get("feed") or {}).get("title") or "").split()) if parsed else ""
+    return Success(
+        changed=changed,
+        title=title[:_MAX_TITLE] or None,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        body_hash=result.body_hash,
+        entries=tally.found if tally is not None else 0,
+        newest_entry=dates[-1] if dates else None,
+        entries_per_day=_per_day(dates),
+        new_items=new_items,
+    )
+
+
+def _per_day(dates: list[datetime]) -> float | None:
+    """Entries per day over the span the feed's dated entries cover (at least one day)."""
+    if not dates:
+        return None
+    days = max((dates[-1] - dates[0]).total_seconds() / 86400, 1.0)
+    return round(len(dates) / days, 3)
+
+
+def _host(location: str) -> str:
+    return (urlsplit(location).hostname or "").lower() if is_url(location) else "(local files)"
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
 async def _capture_entry(
@@ -128,6 +463,8 @@ async def _capture_entry(
     cutoff: datetime | None,
     known_hashes: set[str],
     dry_run: bool,
+    *,
+    category: str | None = None,
 ) -> None:
     published = _entry_datetime(entry)
     if cutoff is not None and published is not None and published < cutoff:
@@ -161,74 +498,10 @@ async def _capture_entry(
         url=link,
         content=await asyncio.to_thread(_full_text, entry, link),
         created_date=published.date() if published else None,
+        category=category,
     )
     await store_new(store, item, report, telemetry, dry_run=dry_run, url=item.url,
                     has_content=item.content is not None)
-
-
-def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> None:
-    report.found = tally.found
-    telemetry.event(
-        "capture_complete",
-        f"feed {report.source}: {tally.found} entries, {report.added} added, {report.duplicates} duplicates, "
-        f"{report.rejected} rejected, {tally.too_old} older than the window",
-        source=report.source,
-        kind="feed",
-        found=tally.found,
-        added=report.added,
-        would_add=len(report.would_add),
-        duplicates=report.duplicates,
-        rejected=report.rejected,
-        rejected_reasons=dict(tally.rejected),
-        too_old=tally.too_old,
-        errors=list(report.errors),
-    )
-
-
-async def _read_and_parse(source: str, fetcher: Fetcher, cap: int) -> feedparser.FeedParserDict:
-    """Download or read the feed (size-capped), then parse it from memory."""
-    scheme = urlsplit(source).scheme.lower()
-    headers: dict[str, str] = {}
-    if scheme in ("http", "https"):
-        try:
-            fetched = await fetcher.fetch(source, max_bytes=cap)
-        except ItemError as exc:
-            raise FeedError(str(exc)) from None
-        if fetched.truncated:
-            raise FeedError(f"feed larger than MAX_DOWNLOAD_MB ({cap / 1048576:g} MB)")
-        data = fetched.body
-        headers["content-location"] = fetched.url
-        if fetched.content_type:
-            headers["content-type"] = fetched.content_type + (f"; charset={fetched.charset}" if fetched.charset else "")
-    elif scheme == "file" or not scheme or len(scheme) == 1:
-        path = Path(unquote(urlsplit(source).path)) if scheme == "file" else Path(source).expanduser()
-        data = await asyncio.to_thread(_read_file, path, cap)
-    else:
-        raise FeedError(f"unsupported feed location {scheme}: (use http(s):// or a file path)")
-    parsed = await asyncio.to_thread(_parse, data, headers)
-    del data
-    if not parsed.entries:
-        problem = f" ({_one_line(parsed.get('bozo_exception'))})" if parsed.get("bozo") else ""
-        if not parsed.get("version"):
-            raise FeedError("not an RSS or Atom feed" + problem)
-        if problem:
-            raise FeedError("cannot parse feed" + problem)
-    return parsed
-
-
-def _parse(data: bytes, headers: dict[str, str]) -> feedparser.FeedParserDict:
-    # A stream, never bytes or str: feedparser would treat those as a file name or URL to open.
-    return feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=True)
-
-
-def _read_file(path: Path, cap: int) -> bytes:
-    try:
-        data, truncated = read_file_capped(path, cap, "feed file")
-    except ItemError as exc:
-        raise FeedError(exc.reason) from None
-    if truncated:
-        raise FeedError(f"feed file larger than MAX_DOWNLOAD_MB ({cap / 1048576:g} MB): {path}")
-    return data
 
 
 def _entry_datetime(entry: Any) -> datetime | None:
@@ -269,11 +542,6 @@ def _full_text(entry: Any, link: str) -> str | None:
         if len(summary_text) > len(best):
             return None
     return best
-
-
-def _one_line(exc: object) -> str:
-    text = " ".join(str(exc).split()) if exc is not None else "unknown problem"
-    return text[:200]
 
 
 def _shown(source: str) -> str:

@@ -51,6 +51,9 @@ KNOWN_EVENTS = frozenset(
         "entry_rejected",
         "feed_error",
         "feed_warning",
+        "feed_paused",
+        "feed_moved",
+        "feed_host_paused",
         # external calls, limits, money
         "api_call_complete",
         "api_call_retry",

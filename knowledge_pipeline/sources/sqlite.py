@@ -12,17 +12,18 @@ import sqlite3
 import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import AsyncIterator, Callable, Collection
+from typing import AsyncIterator, Collection
 
 from ..errors import ItemError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
+from ..sqlite_schema import Migration, apply_migrations, execute_script
 from .base import BODY_TOGGLES
 
 PAGE_SIZE = 100
 
 
 def _m001_initial(db: sqlite3.Connection) -> None:
-    _execute_script(
+    execute_script(
         db,
         """
         CREATE TABLE items (
@@ -56,15 +57,14 @@ def _m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
-def _execute_script(db: sqlite3.Connection, script: str) -> None:
-    """Run statements one by one (executescript would commit the open transaction)."""
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
+def _m002_feed_category(db: sqlite3.Connection) -> None:
+    """The category of the feed an item came from (the feed list's kp:category)."""
+    db.execute("ALTER TABLE items ADD COLUMN category TEXT")
 
 
-MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
+MIGRATIONS: list[Migration] = [
     ("m001_initial", _m001_initial),
+    ("m002_feed_category", _m002_feed_category),
 ]
 
 
@@ -96,6 +96,7 @@ def _row_to_item(row: sqlite3.Row) -> Item:
         vendor=row["vendor"],
         error=row["error"],
         archived=bool(row["archived"]),
+        category=row["category"],
     )
 
 
@@ -137,15 +138,10 @@ class SqliteStore:
         self._migrate()
 
     def _migrate(self) -> None:
-        db = self.db
-        db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-        done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
-        for name, migration in MIGRATIONS:
-            if name in done:
-                continue
-            with self._transaction():
-                migration(db)
-                db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, _now()))
+        try:
+            apply_migrations(self.db, MIGRATIONS)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot update the schema of SQLite store {self.path}: {exc}") from exc
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)
@@ -167,7 +163,7 @@ class SqliteStore:
         with self._transaction():
             cursor = self.db.execute(
                 """INSERT OR IGNORE INTO items (id, title, status, source_type, url, pdf_path, hash,
-                   content, created_date, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                   content, created_date, category, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (
                     item_id,
                     item.title,
@@ -178,6 +174,7 @@ class SqliteStore:
                     item.hash,
                     item.content,
                     item.created_date.isoformat() if item.created_date else None,
+                    item.category,
                     now,
                     now,
                 ),
