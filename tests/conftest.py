@@ -20,6 +20,7 @@ _SCRUBBED = (
     "SOURCES_BACKEND", "ENRICHER", "RSS_FEEDS", "PDF_DIR", "USE_ENHANCED", "ENABLE_PARALLEL",
     "PARALLEL_MAX_WORKERS", "PARALLEL_RATE_LIMIT", "LOG_DIR", "LOG_LEVEL", "METRICS_TEXTFILE",
     "ALERT_WEBHOOK_URL", "SOURCES_DB_PATH", "JOURNAL_PATH", "MAX_COST_USD", "RSS_WINDOW_DAYS",
+    "FEEDS_FILE", "FEED_STATE_PATH", "FEED_CONCURRENCY", "FEED_MAX_ERRORS", "FEED_STALE_DAYS", "CATEGORY_PROP",
 )
 
 
@@ -73,5 +74,6 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
         RSS_WINDOW_DAYS="0",
         SOURCES_DB_PATH=str(tmp_path / "data" / "sources.db"),
         JOURNAL_PATH=str(tmp_path / "data" / "journal.db"),
+        FEED_STATE_PATH=str(tmp_path / "data" / "feeds.db"),
         LOG_DIR=str(tmp_path / "logs"),
     )

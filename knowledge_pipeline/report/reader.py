@@ -54,6 +54,7 @@ KNOWN_EVENTS = frozenset(
         "feed_paused",
         "feed_moved",
         "feed_host_paused",
+        "feed_state_reset",
         # external calls, limits, money
         "api_call_complete",
         "api_call_retry",

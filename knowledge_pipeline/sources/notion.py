@@ -136,6 +136,8 @@ class NotionStore:
                 + " - see `python3 -m knowledge_pipeline notion check`"
             )
         for problem in problems:
+            if problem.property == self.settings.category_prop and problem.problem == "missing":
+                continue  # optional: a database without it simply gets no feed categories
             self._warn("notion_schema_warning", f"Notion Sources schema: {problem}", property=problem.property,
                        problem=problem.problem, fix=problem.fix, severity=problem.severity)
         self._taxonomy = Taxonomy(
@@ -196,6 +198,8 @@ class NotionStore:
         else:
             source_type = SourceType.PDF if pdf and not url else SourceType.WEBSITE
         primitives = (props.get(AI_PRIMITIVE) or {}).get("multi_select") or []
+        category = props.get(self.settings.category_prop) or {}
+        categories = [o["name"] for o in category.get("multi_select") or []] or [_option(category) or ""]
         return Item(
             id=page["id"],
             title=_plain(props.get(self._title)),
@@ -212,6 +216,7 @@ class NotionStore:
             vendor=_option(props.get(VENDOR)),
             error=_plain(props.get(ERROR)) or None,
             archived=bool(page.get("in_trash") or page.get("archived")),
+            category=", ".join(name for name in categories if name) or None,
         )
 
     # -- reading ----------------------------------------------------------------------
@@ -289,6 +294,7 @@ class NotionStore:
             properties[self.settings.pdf_url_prop] = {"url": _as_url(item.pdf_path)}
         if item.created_date and self._has(self.settings.created_prop, "date"):
             properties[self.settings.created_prop] = {"date": {"start": item.created_date.isoformat()}}
+        properties.update(self._category(item.category))
 
         async def created_already() -> dict | None:
             filter = {"property": HASH, "rich_text": {"equals": item.hash}}
@@ -307,6 +313,18 @@ class NotionStore:
         if created is None:  # pragma: no cover - the page was just created with Status = Inbox
             raise StoreError(f"Notion returned page {page['id']} without a Status")
         return created
+
+    def _category(self, category: str | None) -> dict[str, Any]:
+        """The feed's category as the database has it: a select, a multi-select, or not at all."""
+        name = select_name(category)
+        prop = self.settings.category_prop
+        if name is None:
+            return {}
+        if self._has(prop, "select"):
+            return {prop: {"select": {"name": name}}}
+        if self._has(prop, "multi_select"):
+            return {prop: {"multi_select": [{"name": name}]}}
+        return {}
 
     def _toggles(self, enrichment: Enrichment, text: str) -> list[tuple[str, list[dict]]]:
         summary, executive, insights, raw = BODY_TOGGLES

@@ -76,6 +76,8 @@ def sources_schema(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> list[
         PropertySpec(AI_PRIMITIVE, ("multi_select",), options=taxonomy.ai_primitives, purpose="taxonomy: AI primitives"),
         PropertySpec(VENDOR, ("select",), purpose="vendor named by the item"),
         PropertySpec(ERROR, ("rich_text",), required=False, purpose="why the item failed (added by this project)"),
+        PropertySpec(settings.category_prop, ("select", "multi_select"), required=False, setting="CATEGORY_PROP",
+                     purpose="category of the feed the item came from (feed list)"),
     ]
 
 
