@@ -14,7 +14,7 @@ from typing import Sequence
 from .config import load_settings
 from .errors import ConfigError
 
-COMMAND_MODULES = ("listing", "report", "notion")
+COMMAND_MODULES = ("listing", "report", "notion", "feeds")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

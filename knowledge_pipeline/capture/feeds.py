@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from ..config import Settings
 from ..extract.fetch import Fetcher
 from ..extract.html import html_to_text
-from ..feeds.download import Download, HostBusyError, download, is_url, one_line
+from ..feeds.download import Download, HostBusyError, download, host_of, one_line
 from ..feeds.feed_list import configured_feeds, edit_feed_file, env_feeds, find
 from ..feeds.gate import HostGate
 from ..feeds.health import FAILING, OK, PAUSED, FeedError, health, is_due, retry_delay
@@ -211,7 +211,7 @@ class _FeedRun:
         if skipped is not None:
             return self._complete(report, _Tally(), feed, state, status=skipped[0], skipped=skipped[1])
         location = state.fetch_url if state is not None and state.fetch_url else feed.url
-        host = _host(location)
+        host = host_of(location)
         async with self.gate.slot(host):
             if self.stop is not None and self.stop.is_set():
                 return self._complete(report, _Tally(), feed, state, status=CANCELLED, skipped="shutdown requested")
@@ -283,14 +283,16 @@ class _FeedRun:
             pause_after=self.settings.feed_max_errors, now=self.clock(),
         )
         if paused_now:
+            resume = f"python3 -m knowledge_pipeline feeds resume {report.source}"
             self.telemetry.event(
                 "feed_paused",
                 f"feed {report.source} paused after {state.consecutive_errors} consecutive failures "
-                f"(last: {error}); resume it with: python3 -m knowledge_pipeline feeds resume {report.source}",
+                f"(last: {error}); resume it with: {resume}",
                 level=logging.WARNING,
                 source=report.source,
                 error=error,
                 consecutive_errors=state.consecutive_errors,
+                resume_command=resume,
             )
         else:
             self.telemetry.event(
@@ -448,10 +450,6 @@ def _per_day(dates: list[datetime]) -> float | None:
         return None
     days = max((dates[-1] - dates[0]).total_seconds() / 86400, 1.0)
     return round(len(dates) / days, 3)
-
-
-def _host(location: str) -> str:
-    return (urlsplit(location).hostname or "").lower() if is_url(location) else "(local files)"
 
 
 def _when(moment: datetime) -> str:

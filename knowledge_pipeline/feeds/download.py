@@ -59,6 +59,11 @@ def is_url(location: str) -> bool:
     return urlsplit(location).scheme.lower() in ("http", "https")
 
 
+def host_of(location: str) -> str:
+    """The host a feed is fetched from (per-host limits, Retry-After pauses)."""
+    return (urlsplit(location).hostname or "").lower() if is_url(location) else "(local files)"
+
+
 async def download(location: str, state: FeedState | None, fetcher: Fetcher, *, max_bytes: int) -> Download:
     """Read the feed at ``location``; raises FeedError."""
     if is_url(location):
@@ -92,7 +97,7 @@ async def _from_web(url: str, state: FeedState | None, fetcher: Fetcher, max_byt
     if fetched.status_code == 304:
         return Download(NOT_MODIFIED, etag=etag, last_modified=modified, moved_to=moved)
     if fetched.truncated:
-        raise FeedError(f"feed larger than MAX_DOWNLOAD_MB ({max_bytes / 1048576:g} MB)", PERMANENT)
+        raise FeedError(f"feed larger than MAX_DOWNLOAD_MB ({max_bytes / 1048576:.3g} MB)", PERMANENT)
     digest = _sha256(fetched.body)
     if state is not None and state.last_hash == digest:
         return Download(UNCHANGED, etag=etag, last_modified=modified, body_hash=digest, moved_to=moved,
@@ -142,7 +147,7 @@ def _read_file(path: Path, cap: int) -> bytes:
     except ItemError as exc:
         raise FeedError(exc.reason, PERMANENT) from None
     if truncated:
-        raise FeedError(f"feed file larger than MAX_DOWNLOAD_MB ({cap / 1048576:g} MB): {path}", PERMANENT)
+        raise FeedError(f"feed file larger than MAX_DOWNLOAD_MB ({cap / 1048576:.3g} MB): {path}", PERMANENT)
     return data
 
 
