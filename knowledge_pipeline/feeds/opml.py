@@ -142,7 +142,7 @@ def _spec(outline: ET.Element, folders: tuple[str, ...], source: str) -> FeedSpe
     title = _clean(outline.get("title")) or _clean(outline.get("text"))
     return FeedSpec(
         url=url,
-        title=title,
+        title=None if title == url else title,  # written as the text of an untitled feed
         html_url=_clean(outline.get("htmlUrl")),
         window_days=window_days,
         paused=paused_text in _TRUE,
