@@ -71,10 +71,12 @@ class _Host:
 
 
 def rss_document(host: str, entries: int = 20, *, version: int = 0, words: int = 60,
-                 newest: datetime | None = None) -> bytes:
+                 newest: datetime | None = None, full_text: bool = False) -> bytes:
     """An RSS 2.0 feed of ``host`` with ``entries`` items, ~100 + 7 x ``words`` bytes each.
 
-    ``version`` shifts the entries: version 1 has one new entry on top.
+    ``version`` shifts the entries: version 1 has one new entry on top. With
+    ``full_text`` each item also carries its article (``content:encoded``), so
+    enriching it needs no page fetch.
     """
     newest = newest or datetime(2026, 11, 28, tzinfo=timezone.utc)
     text = " ".join(["Lorem ipsum dolor sit amet consectetur adipiscing elit"] * (words // 8 + 1)).split()[:words]
@@ -86,14 +88,23 @@ def rss_document(host: str, entries: int = 20, *, version: int = 0, words: int =
             f"<item><title>{escape(host)} story {number}</title>"
             f"<link>https://{escape(host)}/posts/{number}</link><guid>https://{escape(host)}/posts/{number}</guid>"
             f"<pubDate>{email.utils.format_datetime(when)}</pubDate>"
-            f"<description>{' '.join(text)}</description></item>"
+            f"<description>{' '.join(text)}</description>"
+            + (f"<content:encoded>{escape(_article(host, number))}</content:encoded>" if full_text else "")
+            + "</item>"
         )
     return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>'
         f"<title>{escape(host)} news</title><link>https://{escape(host)}/</link><description>news</description>"
         + "".join(items)
         + "</channel></rss>\n"
     ).encode("utf-8")
+
+
+def _article(host: str, number: int) -> str:
+    sentence = (f"Story {number} from {host} explains how a research team measured inference costs, "
+                "which vendors they compared and what the numbers mean for buyers this year. ")
+    return "<p>" + sentence * 6 + "</p>"
 
 
 class FakeFeedServer:
