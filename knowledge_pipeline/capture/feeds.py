@@ -125,7 +125,7 @@ async def _numbered_reports(
     except OpmlError as exc:
         yield -1, _list_error(telemetry, settings, str(exc))
         feeds = env_feeds(settings)
-    state = FeedStateStore(settings.feed_state_path, read_only=dry_run).open()
+    state = FeedStateStore(settings.feed_state_path, read_only=dry_run, secrets=settings.secrets).open()
     try:
         if state.bind_store(store_identity(settings)):
             telemetry.event("feed_state_reset", "another Sources store than last time: every feed is read in full once",
@@ -413,6 +413,7 @@ class _FeedRun:
             bytes=size,
             category=feed.category,
             consecutive_errors=state.consecutive_errors if state is not None else 0,
+            last_error=state.last_error if state is not None and state.consecutive_errors else None,
             last_success=_when(state.last_success) if state is not None and state.last_success else None,
             stale=stale,
         )

@@ -61,12 +61,11 @@ def feed_rows(settings: Settings, now: datetime | None = None) -> list[FeedRow]:
     """Every configured feed with its health, in the feed list's order (RSS_FEEDS last)."""
     now = now or datetime.now(timezone.utc)
     feeds = _configured(settings)
-    with FeedStateStore(settings.feed_state_path, read_only=True) as state:
-        states = state.all()
+    with FeedStateStore(settings.feed_state_path, read_only=True, secrets=settings.secrets) as state:
         hosts = state.host_pauses(now)
         rows = []
         for feed in feeds:
-            current = states.get(feed.key)
+            current = state.get(feed.key)
             shape = health(current, user_paused=feed.paused, stale_days=settings.feed_stale_days, now=now)
             location = current.fetch_url if current and current.fetch_url else feed.url
             rows.append(
@@ -147,7 +146,7 @@ def remove_feed(settings: Settings, url: str) -> FeedSpec:
                 raise FeedsError(f"{url} comes from RSS_FEEDS, not the feed list: remove it from RSS_FEEDS")
             raise FeedsError(f"{url} is not in the feed list {settings.feed_list_path}")
         feeds.remove(listed)
-    with FeedStateStore(settings.feed_state_path) as state:
+    with FeedStateStore(settings.feed_state_path, secrets=settings.secrets) as state:
         state.forget(listed.key)
     return listed
 
@@ -191,7 +190,7 @@ def resume_feed(settings: Settings, url: str) -> FeedSpec:
         raise FeedsError(f"{url} is not a configured feed (see `python3 -m knowledge_pipeline feeds list`)")
     if feed.origin == "list" and feed.paused:
         feed = _set_paused(settings, url, False)
-    with FeedStateStore(settings.feed_state_path) as state:
+    with FeedStateStore(settings.feed_state_path, secrets=settings.secrets) as state:
         state.resume(feed.key)
     return feed
 

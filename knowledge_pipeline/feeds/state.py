@@ -7,6 +7,9 @@ time of the next attempt, the automatic pause, and a short history of new
 items. Hosts that asked to be left alone (``Retry-After``) are remembered
 here too, so the next cron run respects them.
 
+Text that reaches the file (a feed's URL, its last error) passes through the
+log redactor first, so a secret in a feed URL is never written to disk.
+
 The validators are tied to the Sources store they were recorded for: when
 the run writes to another store (SQLite to Notion, another database), they
 are dropped once so every feed is read in full into the new store.
@@ -20,8 +23,10 @@ import sqlite3
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterable
 
 from ..errors import StoreError
+from ..logging_setup import Redactor
 from ..sqlite_schema import Migration, apply_migrations, execute_script
 
 HISTORY_DAYS = 35
@@ -121,9 +126,10 @@ class Success:
 class FeedStateStore:
     """The state file; ``read_only`` (dry runs) never creates or changes it."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False, secrets: Iterable[str] = ()) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self._redact = Redactor(secrets)
         self._db: sqlite3.Connection | None = None
 
     def open(self) -> FeedStateStore:
@@ -165,8 +171,12 @@ class FeedStateStore:
 
     # -- reading --------------------------------------------------------------
 
+    def key(self, url: str) -> str:
+        """How ``url`` is stored: redacted."""
+        return self._redact(url)
+
     def get(self, url: str) -> FeedState | None:
-        row = self.db.execute("SELECT * FROM feeds WHERE url = ?", (url,)).fetchone()
+        row = self.db.execute("SELECT * FROM feeds WHERE url = ?", (self.key(url),)).fetchone()
         return None if row is None else _state(row)
 
     def all(self) -> dict[str, FeedState]:
@@ -174,7 +184,7 @@ class FeedStateStore:
 
     def new_items_since(self, url: str, since: datetime) -> int:
         row = self.db.execute(
-            "SELECT COALESCE(SUM(count), 0) FROM new_items WHERE url = ? AND at >= ?", (url, _text(since))
+            "SELECT COALESCE(SUM(count), 0) FROM new_items WHERE url = ? AND at >= ?", (self.key(url), _text(since))
         ).fetchone()
         return int(row[0])
 
@@ -229,7 +239,8 @@ class FeedStateStore:
             if result.new_items:
                 assignments["last_new_item"] = now
                 self.db.execute(
-                    "INSERT INTO new_items (url, at, count) VALUES (?, ?, ?)", (url, _text(now), result.new_items)
+                    "INSERT INTO new_items (url, at, count) VALUES (?, ?, ?)",
+                    (self.key(url), _text(now), result.new_items),
                 )
             self._update(url, assignments)
             self.db.execute("DELETE FROM new_items WHERE at < ?", (_text(now - timedelta(days=HISTORY_DAYS)),))
@@ -265,6 +276,7 @@ class FeedStateStore:
 
     def rename(self, old: str, new: str) -> None:
         """The feed's key changed (its URL was updated in the feed list); keep its state and history."""
+        old, new = self.key(old), self.key(new)
         with self._transaction():
             if self.db.execute("SELECT 1 FROM feeds WHERE url = ?", (new,)).fetchone():
                 self.db.execute("DELETE FROM feeds WHERE url = ?", (old,))
@@ -276,14 +288,15 @@ class FeedStateStore:
         """Clear the automatic pause and the back-off; False if the feed has no state yet."""
         with self._transaction():
             cursor = self.db.execute(
-                "UPDATE feeds SET paused = 0, consecutive_errors = 0, next_attempt = NULL WHERE url = ?", (url,)
+                "UPDATE feeds SET paused = 0, consecutive_errors = 0, next_attempt = NULL WHERE url = ?",
+                (self.key(url),),
             )
         return cursor.rowcount > 0
 
     def forget(self, url: str) -> None:
         with self._transaction():
-            self.db.execute("DELETE FROM feeds WHERE url = ?", (url,))
-            self.db.execute("DELETE FROM new_items WHERE url = ?", (url,))
+            self.db.execute("DELETE FROM feeds WHERE url = ?", (self.key(url),))
+            self.db.execute("DELETE FROM new_items WHERE url = ?", (self.key(url),))
 
     def pause_host(self, host: str, until: datetime, reason: str) -> None:
         with self._transaction():
@@ -297,13 +310,14 @@ class FeedStateStore:
     # -- internals ---------------------------------------------------------------
 
     def _ensure(self, url: str, now: datetime) -> FeedState:
-        self.db.execute("INSERT OR IGNORE INTO feeds (url, first_seen) VALUES (?, ?)", (url, _text(now)))
+        self.db.execute("INSERT OR IGNORE INTO feeds (url, first_seen) VALUES (?, ?)", (self.key(url), _text(now)))
         return self.get(url)  # type: ignore[return-value]
 
     def _update(self, url: str, values: dict[str, object]) -> None:
         columns = ", ".join(f"{name} = ?" for name in values)
-        params = [_text(v) if isinstance(v, datetime) else v for v in values.values()]
-        self.db.execute(f"UPDATE feeds SET {columns} WHERE url = ?", [*params, url])
+        params = [_text(v) if isinstance(v, datetime) else self._redact(v) if isinstance(v, str) else v
+                  for v in values.values()]
+        self.db.execute(f"UPDATE feeds SET {columns} WHERE url = ?", [*params, self.key(url)])
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)

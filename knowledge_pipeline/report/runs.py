@@ -46,6 +46,14 @@ class RunReport:
     errors: Counter[str] = field(default_factory=Counter)
     api_durations: dict[str, list[float]] = field(default_factory=dict)
     captured: dict[str, int] = field(default_factory=dict)
+    feed_events: dict[str, tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def feeds(self) -> dict[str, int]:
+        """This run's feeds by status (``feeds_ok``... of its metrics); empty for a run without feeds."""
+        counts = {key[len("feeds_"):]: int(value or 0) for key, value in self.metrics.items()
+                  if key.startswith("feeds_") and isinstance(value, (int, float))}
+        return counts if any(counts.values()) else {}
 
     @property
     def items_total(self) -> int:
@@ -137,6 +145,7 @@ class RunReport:
             "tokens": self.tokens,
             "estimated_cost_usd": self.cost_usd,
             "captured": dict(self.captured),
+            "feeds": self.feeds,
             "top_errors": [[reason, count] for reason, count in self.errors.most_common(5)],
         }
 
@@ -153,6 +162,7 @@ class _RunBuilder:
         self.errors: Counter[str] = Counter()
         self.api_durations: dict[str, list[float]] = {}
         self.captured: Counter[str] = Counter()
+        self.feed_events: dict[str, tuple[datetime, dict[str, Any]]] = {}
         self.workers: int | None = None
 
     @property
@@ -181,6 +191,8 @@ class _RunBuilder:
         elif kind == "capture_complete":
             for key in ("found", "added", "duplicates", "rejected"):
                 self.captured[key] += _int(data.get(key)) or 0
+            if data.get("kind") == "feed" and data.get("source"):
+                self.feed_events[str(data["source"])] = (event.timestamp, data)
         elif kind == "pipeline_summary":
             self.summary = data
         if kind != "pipeline_summary":
@@ -228,6 +240,7 @@ class _RunBuilder:
             errors=errors,
             api_durations=self.api_durations,
             captured=dict(self.captured),
+            feed_events=self.feed_events,
         )
 
 
