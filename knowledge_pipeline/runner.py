@@ -223,10 +223,15 @@ async def _capture(
         reports.append(await add_url(options.add_url, store, telemetry, known_hashes=known, title=options.add_title))
     if feeds:
         from .capture.feeds import capture_feeds
+        from .feeds.download import feed_fetcher
 
-        reports += await capture_feeds(
-            settings, store, extractor.fetcher, telemetry, known_hashes=known, dry_run=dry_run, stop=stop
-        )
+        fetcher = feed_fetcher(settings, extractor.fetcher.gateway)
+        try:
+            reports += await capture_feeds(
+                settings, store, fetcher, telemetry, known_hashes=known, dry_run=dry_run, stop=stop
+            )
+        finally:
+            await fetcher.close()
     if pdfs:
         from .capture.pdfs import capture_pdfs
 

@@ -219,18 +219,33 @@ class _FeedRun:
                 return self._deferred(report, feed, state, host)
             self.telemetry.event("capture_start", f"reading feed {report.source}", source=report.source, kind="feed")
             try:
-                result = await download(location, state, self.fetcher, max_bytes=self.settings.max_download_bytes)
+                result: Download | FeedError = await download(
+                    location, state, self.fetcher, max_bytes=self.settings.max_download_bytes
+                )
             except FeedError as exc:
-                return self._failed(report, feed, state, exc, host)
-            if result.moved_to:
-                feed, state = self._moved(feed, state, location, result.moved_to)
-            if result.parsed is None:
-                state = self.state.record_success(feed.key, _success(result, changed=False), self.clock())
-                return self._complete(report, _Tally(), feed, state, status=NOT_MODIFIED, outcome=result.outcome)
-            tally = await self._capture_entries(feed, result, report)
-            success = _success(result, changed=True, tally=tally, report=report, dry_run=self.dry_run)
-            state = self.state.record_success(feed.key, success, self.clock())
-            return self._complete(report, tally, feed, state, status=OK, outcome=result.outcome, size=result.bytes)
+                result = exc
+            await self.gate.processing.acquire()  # before the fetch slot is let go: bodies in memory stay bounded
+        try:
+            return await self._process(report, feed, state, location, host, result)
+        finally:
+            self.gate.processing.release()
+
+    async def _process(
+        self, report: CaptureReport, feed: FeedSpec, state: FeedState | None, location: str, host: str,
+        result: Download | FeedError,
+    ) -> CaptureReport:
+        """What a download means: a failure counted, a move recorded, new entries stored."""
+        if isinstance(result, FeedError):
+            return self._failed(report, feed, state, result, host)
+        if result.moved_to:
+            feed, state = self._moved(feed, state, location, result.moved_to)
+        if result.parsed is None:
+            state = self.state.record_success(feed.key, _success(result, changed=False), self.clock())
+            return self._complete(report, _Tally(), feed, state, status=NOT_MODIFIED, outcome=result.outcome)
+        tally = await self._capture_entries(feed, result, report)
+        success = _success(result, changed=True, tally=tally, report=report, dry_run=self.dry_run)
+        state = self.state.record_success(feed.key, success, self.clock())
+        return self._complete(report, tally, feed, state, status=OK, outcome=result.outcome, size=result.bytes)
 
     def _skip_reason(self, feed: FeedSpec, state: FeedState | None) -> tuple[str, str] | None:
         if feed.paused:
@@ -499,7 +514,7 @@ async def _capture_entry(
         source_type=SourceType.RSS,
         hash=digest,
         url=link,
-        content=await asyncio.to_thread(_full_text, entry, link),
+        content=await asyncio.to_thread(_full_text, entry, link) if entry.get("content") else None,
         created_date=published.date() if published else None,
         category=category,
     )

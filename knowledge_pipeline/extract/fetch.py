@@ -224,9 +224,9 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
     the pool it builds is replaced by an identical one that has ours.
     """
 
-    def __init__(self, backend: _GuardedBackend) -> None:
+    def __init__(self, backend: _GuardedBackend, limits: httpx.Limits | None = None) -> None:
         super().__init__(trust_env=False)
-        limits = httpx.Limits()
+        limits = limits or httpx.Limits()
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=limits.max_connections,
@@ -249,7 +249,10 @@ class _Hop:
 
 
 class Fetcher:
-    """Downloads URLs for capture and extraction; share one per run and ``close()`` it."""
+    """Downloads URLs for capture and extraction; share one per run and ``close()`` it.
+
+    ``limits`` sizes the connection pool (httpx's defaults otherwise).
+    """
 
     def __init__(
         self,
@@ -258,12 +261,13 @@ class Fetcher:
         *,
         resolver: Resolver | None = None,
         network_backend: httpcore.AsyncNetworkBackend | None = None,
+        limits: httpx.Limits | None = None,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
         self.guard = AddressGuard(settings.allow_private_urls, resolver or system_resolver)
         self._client = httpx.AsyncClient(
-            transport=_GuardedTransport(_GuardedBackend(self.guard, network_backend)),
+            transport=_GuardedTransport(_GuardedBackend(self.guard, network_backend), limits),
             timeout=httpx.Timeout(settings.api_timeout),
             headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT},
             follow_redirects=False,

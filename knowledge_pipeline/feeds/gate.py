@@ -4,6 +4,11 @@ A feed waits for its host's turn before it takes one of the shared slots, so
 a host with many feeds never holds slots that feeds of other hosts could
 use. The spacing between two requests to one host is the gateway's per-host
 limiter (``web:<host>``, ``PARALLEL_RATE_LIMIT``), as for every web request.
+
+A downloaded feed is parsed and stored under ``processing``, another
+``FEED_CONCURRENCY`` slots, taken before its download slot is given back:
+the next downloads start while it is processed, and no more than
+``FEED_CONCURRENCY`` downloaded bodies ever wait in memory.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ class HostGate:
         self.per_host = per_host
         self._all = asyncio.Semaphore(concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self.processing = asyncio.Semaphore(concurrency)
 
     @contextlib.asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[None]:

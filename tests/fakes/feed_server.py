@@ -107,6 +107,11 @@ def _article(host: str, number: int) -> str:
     return "<p>" + sentence * 6 + "</p>"
 
 
+class _Server(QuietHTTPServer):
+    # hundreds of feeds connect at once: a backlog of 5 would drop SYNs (1 s retransmit)
+    request_queue_size = 1024
+
+
 class FakeFeedServer:
     def __init__(self, *, latency: float = 0.0, port: int = 0) -> None:
         self.latency = latency
@@ -120,8 +125,7 @@ class FakeFeedServer:
         self._down: set[str] = set()
         self._missing: set[str] = set()
         self._lock = threading.Lock()
-        self._server = QuietHTTPServer(("127.0.0.1", port), _handler_for(self))
-        self._server.request_queue_size = 1024
+        self._server = _Server(("127.0.0.1", port), _handler_for(self))
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-feeds", daemon=True)
@@ -300,26 +304,31 @@ def _handler_for(server: FakeFeedServer) -> type[BaseHTTPRequestHandler]:
             server._begin(host, {"host": host, "path": path, "time": time.monotonic(),
                                  "if_none_match": self.headers.get("If-None-Match"),
                                  "if_modified_since": self.headers.get("If-Modified-Since")})
-            status, wire, body = 500, 0, 0
+            status, headers, payload = 500, {}, b"internal error"
             try:
                 status, headers, payload = server.answer(host, path, self.headers)
-                wire, body = self._send(status, headers, payload), len(payload)
             finally:
-                server._end(host, status, wire, body)
+                # no longer in flight once the answer is ready: the client may ask again as soon as it is sent
+                server._end(host, status, self._size(status, headers, payload), len(payload))
+                self._send(status, headers, payload)
 
-        def _send(self, status: int, headers: dict[str, str], body: bytes) -> int:
+        def _raw(self, status: int, headers: dict[str, str], body: bytes) -> bytes:
             lines = [f"HTTP/1.1 {status} {_STATUS_TEXT.get(status, 'Status')}",
                      f"Date: {email.utils.formatdate(usegmt=True)}", "Server: fake-feeds"]
             lines += [f"{key}: {value}" for key, value in headers.items()]
             if status != 304:
                 lines.append(f"Content-Length: {len(body)}")
-            raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+            return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+        def _size(self, status: int, headers: dict[str, str], body: bytes) -> int:
+            return len(self._raw(status, headers, body))
+
+        def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
             try:
-                self.wfile.write(raw)
+                self.wfile.write(self._raw(status, headers, body))
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
-            return len(raw)
 
     return Handler
 
