@@ -1,10 +1,10 @@
 """Feed health: which failures are transient, when to try again, what a feed's status is.
 
-Transient failures (timeouts, connection errors, 5xx, 429, a body that does
-not parse) back off exponentially per feed: 15 minutes after the first,
-doubling, at most a day. Permanent ones (404, 410, 401, 403, a host name
-that does not exist, a web page instead of a feed, a refused URL) are
-retried four times less often, at most every three days. After
+Transient failures (timeouts, connection errors, 5xx, 429, 408, a body that
+does not parse) back off exponentially per feed: 15 minutes after the first,
+doubling, at most a day. Permanent ones (404, 410, 401, 403 and the other
+4xx, a host name that does not exist, a web page instead of a feed, a refused
+URL) are retried four times less often, at most every three days. After
 ``FEED_MAX_ERRORS`` consecutive failures of either kind the feed is paused
 until ``feeds resume URL``.
 """
@@ -27,7 +27,7 @@ MAX_PERMANENT_DELAY = timedelta(days=3)
 
 OK, FAILING, PAUSED, NEW = "ok", "failing", "paused", "new"
 
-_PERMANENT_STATUS = {400, 401, 402, 403, 404, 405, 406, 410, 451}
+_TRANSIENT_4XX = {408, 425, 429}
 _PERMANENT_CODES = {"dns_not_found", "unsafe_url", "too_many_redirects"}
 
 
@@ -41,7 +41,8 @@ class FeedError(Exception):
 
 def error_kind(error: ServiceError) -> str:
     """Transient or permanent, for a failed download."""
-    if error.code in _PERMANENT_CODES or error.status_code in _PERMANENT_STATUS:
+    status = error.status_code or 0
+    if error.code in _PERMANENT_CODES or (400 <= status < 500 and status not in _TRANSIENT_4XX):
         return PERMANENT
     return TRANSIENT
 
