@@ -1,7 +1,8 @@
 """The commands that are not in the operations guide (python3 -m knowledge_pipeline).
 
 list (the Sources as a table or JSON), report (runs from the logs),
-notion setup / notion check (the Sources database schema).
+notion setup / notion check (the Sources database schema),
+feeds (the feed list and each feed's health).
 """
 
 from __future__ import annotations

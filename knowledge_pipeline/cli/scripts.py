@@ -27,12 +27,14 @@ from ..runner import (
 from ..telemetry import Telemetry
 
 EXIT_CODES_HELP = (
-    "exit codes: 0 run completed; 1 run failed or its failure rate exceeded ALERT_FAILURE_RATE; "
+    "exit codes: 0 run completed; 1 run failed, its failure rate exceeded ALERT_FAILURE_RATE, "
+    "or every configured source failed; "
     "2 configuration error; 75 another run is active; 130 interrupted (SIGINT/SIGTERM)"
 )
 
 _DESCRIPTIONS = {
-    "feeds": "Capture new entries of RSS_FEEDS into the Sources store, then enrich Inbox items "
+    "feeds": "Capture new entries of the feed list (FEEDS_FILE) and RSS_FEEDS into the Sources store, then enrich "
+    "Inbox items "
     "of Source Type RSS and Website.",
     "pdfs": "Capture new PDFs of PDF_DIR into the Sources store, then enrich Inbox items of Source Type PDF.",
 }
