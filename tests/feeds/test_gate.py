@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from knowledge_pipeline.capture.feeds import iter_capture_feeds
+from knowledge_pipeline.capture.feeds import capture_feeds, iter_capture_feeds
 from knowledge_pipeline.capture.known import KnownHashes
 from knowledge_pipeline.extract.fetch import Fetcher
 from knowledge_pipeline.feeds.gate import HostGate
@@ -81,3 +81,28 @@ def test_the_gate_takes_a_host_turn_before_a_shared_slot():
         return peak["all"], peak["host"]
 
     assert asyncio.run(run()) == (3, 2)
+
+
+def test_a_shutdown_request_starts_no_new_feed(tmp_path):
+    with FakeFeedServer() as server:
+        feeds = [server.feed(f"site{n}.test", "/rss", rss_document(f"site{n}.test", 1)) for n in range(5)]
+        settings = make_settings(allow_private_urls="true", feed_state_path=str(tmp_path / "f.db"),
+                                 rss_feeds=",".join(feeds))
+        telemetry, recorder = make_telemetry()
+
+        async def run() -> None:
+            store = SqliteStore(tmp_path / "sources.db")
+            await store.open()
+            fetcher = Fetcher(settings, make_gateway(telemetry, retries=0), resolver=server.resolver)
+            stop = asyncio.Event()
+            stop.set()
+            try:
+                await capture_feeds(settings, store, fetcher, telemetry, known_hashes=KnownHashes(store), stop=stop)
+            finally:
+                await fetcher.close()
+                await store.close()
+
+        asyncio.run(run())
+        assert server.stats()["requests"] == 0
+    complete = recorder.of("capture_complete")
+    assert [(c["status"], c["source_failed"]) for c in complete] == [("cancelled", None)] * 5
