@@ -52,6 +52,7 @@ def many_pages(tmp_path_factory) -> Path:
 
 def capture(tmp_path: Path, *feeds: str | Path, **env):
     env.setdefault("rss_window_days", "0")
+    env.setdefault("feed_state_path", str(tmp_path / "feeds.db"))
     settings = make_settings(rss_feeds=",".join(str(f) for f in feeds), **env)
     telemetry, recorder = make_telemetry()
 
@@ -169,7 +170,7 @@ _HUGE_FEED_PROBE = textwrap.dedent(
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     async def main():
-        settings = make_settings(rss_feeds=str(feed), rss_window_days="0")
+        settings = make_settings(rss_feeds=str(feed), rss_window_days="0", feed_state_path=str(folder / "feeds.db"))
         telemetry, _ = make_telemetry()
         async with open_store(folder) as store:
             fetcher = Fetcher(settings, make_gateway(telemetry))
