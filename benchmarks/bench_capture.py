@@ -26,8 +26,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks.measure import ChildRun, run_measured  # noqa: E402
 
 PER_SHARED_HOST = 10
 TARGETS = {"speedup": 6.0, "max_per_host": 2, "not_modified_share": 0.99, "bytes_ratio": 0.02, "peak_rss_mb": 200.0}
@@ -121,34 +121,11 @@ def child() -> None:
 # -- the parent: server, children, results -------------------------------------------------------
 
 
-@dataclass
-class ChildRun:
-    result: dict[str, Any]
-    wall_seconds: float
-    cpu_seconds: float
-    peak_rss_mb: float
-
-
-def run_child(workdir: Path, env: dict[str, str], timeout: float) -> ChildRun:
-    out_path, err_path = workdir / "stdout.txt", workdir / "stderr.txt"
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        started = time.monotonic()
-        process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child"], cwd=workdir,
-                                   env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - started > timeout:
-                process.send_signal(signal.SIGTERM)
-                _, status, usage = os.wait4(process.pid, 0)
-                break
-            time.sleep(0.02)
-        wall = time.monotonic() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"the capture child failed: {err_path.read_text(errors='replace')[-2000:]}")
-    return ChildRun(json.loads(out_path.read_text()), round(wall, 3), round(usage.ru_utime + usage.ru_stime, 3),
-                    round(usage.ru_maxrss / 1024.0, 1))
+def run_child(workdir: Path, env: dict[str, str], timeout: float) -> tuple[dict[str, Any], ChildRun]:
+    run = run_measured([sys.executable, str(Path(__file__).resolve()), "--child"], env, workdir, timeout)
+    if run.exit_code != 0:
+        raise SystemExit(f"the capture child failed: {run.stderr[-2000:]}")
+    return json.loads(run.stdout), run
 
 
 def child_env(workdir: Path, concurrency: int, args: argparse.Namespace) -> dict[str, str]:
@@ -174,18 +151,18 @@ def child_env(workdir: Path, concurrency: int, args: argparse.Namespace) -> dict
 
 def measured(server: Any, workdir: Path, concurrency: int, args: argparse.Namespace) -> dict[str, Any]:
     server.reset_stats()
-    run = run_child(workdir, child_env(workdir, concurrency, args), args.timeout)
+    result, run = run_child(workdir, child_env(workdir, concurrency, args), args.timeout)
     seen = server.stats()
     return {
         "concurrency": concurrency,
-        "capture_seconds": run.result["capture_seconds"],
-        "wall_seconds": run.wall_seconds,
-        "cpu_seconds": run.cpu_seconds,
-        "peak_rss_mb": run.peak_rss_mb,
-        "items_added": run.result["added"],
-        "feeds_with_errors": run.result["errors"],
-        "feed_statuses": run.result["statuses"],
-        "store_requests": run.result["store_requests"],
+        "capture_seconds": result["capture_seconds"],
+        "wall_seconds": round(run.wall_seconds, 3),
+        "cpu_seconds": round(run.cpu_seconds, 3),
+        "peak_rss_mb": round(run.peak_rss_mb, 1),
+        "items_added": result["added"],
+        "feeds_with_errors": result["errors"],
+        "feed_statuses": result["statuses"],
+        "store_requests": result["store_requests"],
         "http_requests": seen["requests"],
         "http_statuses": {str(k): v for k, v in sorted(seen["statuses"].items())},
         "bytes": seen["bytes"],
