@@ -30,7 +30,7 @@ from .journal import Journal, RunLock
 from .models import Item, NewItem, SourceType
 from .processing import Deps
 from .services import ServiceGateway
-from .sources import open_store, store_identity
+from .sources import open_store
 from .telemetry import Observer, RunMetrics, Telemetry
 
 EXIT_OK = 0
@@ -101,7 +101,11 @@ def run_lock_paths(settings: Settings) -> tuple[Path, Path]:
     directories (so with different relative JOURNAL_PATHs).
     """
     journal_lock = settings.journal_path.with_name(settings.journal_path.name + ".lock")
-    digest = hashlib.sha256(store_identity(settings).encode()).hexdigest()[:16]
+    if settings.sources_backend == "notion":
+        identity = f"notion:{settings.notion_base_url}:{settings.notion_sources_db}"
+    else:
+        identity = f"sqlite:{settings.sources_db_path.resolve()}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
     return journal_lock, Path(tempfile.gettempdir()) / f"knowledge-pipeline-{digest}.lock"
 
 

@@ -38,7 +38,6 @@ from ..feeds.health import FAILING, OK, PAUSED, FeedError, health, is_due, retry
 from ..feeds.opml import FeedSpec, OpmlError
 from ..feeds.state import FeedState, FeedStateStore, Success
 from ..models import NewItem, SourceType, sha256_text
-from ..sources import store_identity
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
 from . import CaptureReport, store_new
@@ -127,7 +126,7 @@ async def _numbered_reports(
         feeds = env_feeds(settings)
     state = FeedStateStore(settings.feed_state_path, read_only=dry_run, secrets=settings.secrets).open()
     try:
-        if state.bind_store(store_identity(settings)):
+        if state.bind_store(store.identity):
             telemetry.event("feed_state_reset", "another Sources store than last time: every feed is read in full once",
                             level=logging.WARNING, store=settings.sources_backend)
         run = _FeedRun(settings, store, fetcher, telemetry, state, known_hashes, dry_run,

@@ -11,8 +11,9 @@ Text that reaches the file (a feed's URL, its last error) passes through the
 log redactor first, so a secret in a feed URL is never written to disk.
 
 The validators are tied to the Sources store they were recorded for: when
-the run writes to another store (SQLite to Notion, another database), they
-are dropped once so every feed is read in full into the new store.
+the run writes to another store (SQLite to Notion, another database, a
+deleted and recreated SQLite file), they are dropped once so every feed is
+read in full into the new store.
 
 Times are ISO 8601 strings in UTC.
 """

@@ -6,7 +6,7 @@ from ..config import Settings
 from ..services import ServiceGateway
 from .base import BODY_TOGGLES, SourceStore
 
-__all__ = ["BODY_TOGGLES", "SourceStore", "open_store", "store_identity"]
+__all__ = ["BODY_TOGGLES", "SourceStore", "open_store"]
 
 
 def open_store(settings: Settings, gateway: ServiceGateway) -> SourceStore:
@@ -18,10 +18,3 @@ def open_store(settings: Settings, gateway: ServiceGateway) -> SourceStore:
     from .sqlite import SqliteStore
 
     return SqliteStore(settings.sources_db_path)
-
-
-def store_identity(settings: Settings) -> str:
-    """Which Sources store the settings point at, as one string (locks, feed state)."""
-    if settings.sources_backend == "notion":
-        return f"notion:{settings.notion_base_url}:{settings.notion_sources_db}"
-    return f"sqlite:{settings.sources_db_path.resolve()}"

@@ -28,6 +28,11 @@ class SourceStore(Protocol):
 
     name: str
 
+    @property
+    def identity(self) -> str:
+        """Which store this is, as one string; another database or a recreated file is another identity."""
+        ...
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

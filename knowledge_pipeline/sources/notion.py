@@ -160,6 +160,11 @@ class NotionStore:
         return (self._properties.get(name) or {}).get("type") in kinds
 
     @property
+    def identity(self) -> str:
+        """This store, as one string: the API root and the data source."""
+        return f"notion:{self.settings.notion_base_url}:{self.data_source_id}"
+
+    @property
     def data_source_id(self) -> str:
         if self._data_source_id is None:
             raise StoreError("the Notion store is not open")

@@ -62,9 +62,16 @@ def _m002_feed_category(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE items ADD COLUMN category TEXT")
 
 
+def _m003_store_id(db: sqlite3.Connection) -> None:
+    """A random id of this store file: a deleted and recreated store is another store (feed state)."""
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,))
+
+
 MIGRATIONS: list[Migration] = [
     ("m001_initial", _m001_initial),
     ("m002_feed_category", _m002_feed_category),
+    ("m003_store_id", _m003_store_id),
 ]
 
 
@@ -150,6 +157,12 @@ class SqliteStore:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+    @property
+    def identity(self) -> str:
+        """This store, as one string: its file and the random id it was created with."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+        return f"sqlite:{self.path.resolve()}:{row[0]}"
 
     async def taxonomy(self) -> Taxonomy:
         return self._taxonomy
