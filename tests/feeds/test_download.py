@@ -60,3 +60,15 @@ def test_a_feed_larger_than_the_cap_is_refused_whole(tmp_path):
         url = server.feed("big.test", "/rss", rss_document("big.test", 400))
         result = poll(tmp_path, server, [url], max_download_mb="0.05")
     assert result.reports[0].errors == ["feed larger than MAX_DOWNLOAD_MB (0.05 MB)"] and result.items == []
+
+
+def test_a_recreated_store_gets_every_feed_again_not_a_304(tmp_path):
+    with FakeFeedServer() as server:
+        url = server.feed("news.test", "/rss", rss_document("news.test", 5))
+        poll(tmp_path, server, [url])
+        (tmp_path / "sources.db").unlink()
+        again = poll(tmp_path, server, [url])
+        sent = server.requests_to("news.test")[-1]
+    assert sent["if_none_match"] is None, "the validators belonged to the deleted store"
+    assert len(again.items) == 5 and again.statuses() == ["ok"]
+    assert len(again.events.of("feed_state_reset")) == 1
