@@ -6,7 +6,11 @@ Run with --help for options. The logic lives in knowledge_pipeline; this file on
 
 import sys
 
-from knowledge_pipeline.cli.scripts import enrich_main
 
 if __name__ == "__main__":
+    from knowledge_pipeline.project_venv import use_project_venv
+
+    use_project_venv()
+    from knowledge_pipeline.cli.scripts import enrich_main
+
     sys.exit(enrich_main(sys.argv[1:], script="enrich.py", capture="pdfs", enhanced=False))

@@ -307,4 +307,7 @@ def cmd_list(args: argparse.Namespace, project: Any) -> int:
 
 
 if __name__ == "__main__":
+    from knowledge_pipeline.project_venv import use_project_venv
+
+    use_project_venv()
     sys.exit(main())

@@ -9,6 +9,11 @@ Run the pipeline with ``python3 enrich_rss_enhanced.py --parallel`` (or
 
 import sys
 
+if __name__ == "__main__":  # before the imports below, which need the dependencies
+    from knowledge_pipeline.project_venv import use_project_venv
+
+    use_project_venv()
+
 from knowledge_pipeline.engine import EngineResult, ParallelEnricher
 from knowledge_pipeline.processing import Deps, process_item
 from knowledge_pipeline.services import ServiceGateway, ServiceLimiter
@@ -18,4 +23,4 @@ __all__ = ["Deps", "EngineResult", "ParallelEnricher", "ServiceGateway", "Servic
 if __name__ == "__main__":
     from knowledge_pipeline.cli.scripts import enrich_main
 
-    sys.exit(enrich_main(["--parallel", *sys.argv[1:]], script="enrich_rss_enhanced.py", capture="feeds", enhanced=True))
+    sys.exit(enrich_main(["--parallel", *sys.argv[1:]], script="parallel_enricher.py", capture="feeds", enhanced=True))

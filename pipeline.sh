@@ -6,6 +6,13 @@ set -uo pipefail
 
 PROJECT_DIR="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
 cd "$PROJECT_DIR" || exit 1
+
+# say FD LINE: one line to stdout (1) or stderr (2), dated like the scripts' lines when not a terminal (cron's log)
+say() {
+    local fd=$1
+    shift
+    if [ -t "$fd" ]; then echo "$*" >&"$fd"; else echo "$(date '+%Y-%m-%d %H:%M:%S') $*" >&"$fd"; fi
+}
 PYTHON=python3
 [ -x .venv/bin/python ] && PYTHON=.venv/bin/python
 
@@ -13,7 +20,7 @@ for step in enrich_rss.py enrich.py; do
     "$PYTHON" "$step" "$@"
     code=$?
     if [ "$code" -ne 0 ]; then
-        echo "pipeline.sh: $step failed with exit code $code; stopping" >&2
+        say 2 "pipeline.sh: $step failed with exit code $code; stopping"
         exit "$code"
     fi
 done

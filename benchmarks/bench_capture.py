@@ -69,7 +69,7 @@ def child() -> None:
     from knowledge_pipeline.capture.feeds import capture_feeds
     from knowledge_pipeline.capture.known import KnownHashes
     from knowledge_pipeline.config import load_settings
-    from knowledge_pipeline.feeds.download import feed_fetcher
+    from knowledge_pipeline.extract.fetch import Fetcher
     from knowledge_pipeline.logging_setup import setup_logging
     from knowledge_pipeline.services import ServiceGateway
     from knowledge_pipeline.sources.sqlite import SqliteStore
@@ -98,7 +98,7 @@ def child() -> None:
     async def run() -> dict[str, Any]:
         store = CountingStore(settings.sources_db_path)
         await store.open()
-        fetcher = feed_fetcher(settings, ServiceGateway.from_settings(settings, telemetry), resolver=loopback)
+        fetcher = Fetcher(settings, ServiceGateway.from_settings(settings, telemetry), resolver=loopback)
         try:
             started = time.monotonic()
             reports = await capture_feeds(settings, store, fetcher, telemetry, known_hashes=KnownHashes(store))

@@ -1,8 +1,11 @@
-"""The commands that are not in the operations guide (python3 -m knowledge_pipeline).
+"""python3 -m knowledge_pipeline: look at and set up the knowledge pipeline.
 
-list (the Sources as a table or JSON), report (runs from the logs),
-notion setup / notion check (the Sources database schema),
-feeds (the feed list and each feed's health).
+The pipeline captures feeds, web articles and PDFs into a Sources store
+(SQLite or Notion) and enriches each item with summaries and labels; the
+enrich scripts (enrich_rss.py, enrich.py, *_enhanced.py, pipeline_enhanced.sh)
+run it. These commands show the Sources (list), the runs recorded in the log
+(report), create or check the Notion Sources database (notion), and manage the
+feed list and each feed's health (feeds).
 """
 
 from __future__ import annotations
@@ -12,6 +15,11 @@ import importlib
 import sys
 from typing import Sequence
 
+if __name__ == "__main__":  # before the imports below, which need the dependencies
+    from .project_venv import use_project_venv
+
+    use_project_venv(module="knowledge_pipeline")
+
 from .config import load_settings
 from .errors import ConfigError
 
@@ -19,7 +27,12 @@ COMMAND_MODULES = ("listing", "report", "notion", "feeds")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m knowledge_pipeline", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python3 -m knowledge_pipeline",
+        description=__doc__.split("\n\n", 1)[1].replace("\n", " ").strip(),
+        epilog="Settings come from the environment and .env (see README). "
+        "Run `python3 -m knowledge_pipeline COMMAND --help` for a command's options.",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:

@@ -1,6 +1,10 @@
-"""Settings: read once at start from the environment and ``.env``, validated.
+"""Settings: read once at start from the environment, ``.env.migration`` and ``.env``, validated.
 
-A variable already exported always wins over ``.env``. Any invalid value raises
+A variable already exported always wins, then ``.env.migration`` (the rollout
+phase written by migrate_to_parallel.py), then ``.env``; python-dotenv reads
+both files for every script and for pipeline_enhanced.sh (which asks
+``knowledge_pipeline.shellenv``), so quoting and comments mean the same
+everywhere. Any invalid value raises
 :class:`ConfigError` naming the variable, the value and what is accepted; the
 scripts turn it into one line on stderr and exit code 2 before doing any work.
 Every variable is listed in ``VARIABLES`` with its default and meaning; the
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -21,6 +26,8 @@ from .errors import ConfigError
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 DEFAULT_NOTION_BASE_URL = "https://api.notion.com"
+DEFAULT_DRIVE_BASE_URL = "https://www.googleapis.com"
+DEFAULT_FIRECRAWL_BASE_URL = "https://api.firecrawl.dev"
 DEFAULT_FEEDS_FILE = Path("feeds.opml")
 
 # name -> (default shown in docs, meaning)
@@ -66,6 +73,31 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ALERT_FAILURE_RATE": ("0.5", "A run whose failure rate exceeds this exits 1 and logs an alert"),
     "ALERT_WEBHOOK_URL": ("(unset)", "Slack-style webhook receiving alerts as a JSON POST"),
     "METRICS_TEXTFILE": ("(unset)", "Prometheus textfile written after each run"),
+    # -- sources beyond feeds and the PDF folder (capture/registry.py) --
+    "GOOGLE_APP_CREDENTIALS": ("(unset)", "Service-account JSON key file for Google Drive"),
+    "DRIVE_FOLDER_ID": ("(unset)", "Drive folder (id or URL) whose PDFs become Inbox items; empty skips Drive capture"),
+    "DRIVE_RECURSIVE": ("false", "Also capture the PDFs of the Drive folder's subfolders"),
+    "DRIVE_EXPORT_DOCS": ("false", "Also capture the folder's Google Docs, exported as PDF"),
+    "GOOGLE_DRIVE_BASE_URL": (DEFAULT_DRIVE_BASE_URL, "Drive API root (tests and proxies point it elsewhere)"),
+    "WEBSITE_SOURCES": ("(empty)", "Comma-separated URLs of website sections without a feed; empty skips them"),
+    "WEBSITE_WINDOW_DAYS": ("30", "Keep website articles published in the last this many days; 0 keeps all"),
+    "WEBSITE_MAX_ARTICLES": ("50", "Most new articles taken from one website section per run (newest first)"),
+    "WEBSITE_AUTH_CONFIGS": ("(unset)", "JSON file of per-domain headers and cookies for paid content"),
+    "FIRECRAWL_API_KEY": ("(unset)", "Firecrawl key: pages whose extraction yields too little text are rendered by it"),
+    "FIRECRAWL_BASE_URL": (DEFAULT_FIRECRAWL_BASE_URL, "Firecrawl API root (self-hosted Firecrawl, tests)"),
+    # -- email newsletters (IMAP) --
+    "EMAIL_IMAP_HOST": ("(unset)", "IMAP server of the newsletter mailbox; unset skips email capture"),
+    "EMAIL_IMAP_PORT": ("993 (143 when EMAIL_IMAP_SSL=false)", "IMAP port"),
+    "EMAIL_IMAP_SSL": ("true", "true: implicit TLS; false: STARTTLS when offered, plain IMAP only on loopback"),
+    "EMAIL_IMAP_USER": ("(unset)", "IMAP user name (usually the email address)"),
+    "EMAIL_IMAP_PASSWORD": ("(unset)", "IMAP password; Gmail and Outlook need an app password"),
+    "EMAIL_IMAP_FOLDER": ("INBOX", "Folder read (opened read-only with EXAMINE)"),
+    "EMAIL_IMAP_CA_FILE": ("(system CAs)", "PEM file of the CA(s) trusted for the IMAP server instead of the system's"),
+    "EMAIL_SEARCH": ("ALL", 'IMAP SEARCH criteria, e.g. FROM "substack.com"'),
+    "EMAIL_WINDOW_DAYS": ("7", "Keep messages newer than this many days; 0 keeps all"),
+    "EMAIL_SENDER_WHITELIST": ("(empty)", "Comma-separated addresses or domains; when set, only these senders"),
+    "EMAIL_SENDER_BLACKLIST": ("(empty)", "Comma-separated addresses or domains never captured"),
+    "EMAIL_URL_PROP": ("(RSS_URL_PROP)", "Notion URL property for an email's view-in-browser link"),
     # -- the feed list and feed health (docs/feeds.md)
     "FEEDS_FILE": ("feeds.opml, when it exists", "OPML 2.0 feed list (`python3 -m knowledge_pipeline feeds`); merged with RSS_FEEDS"),
     "FEED_STATE_PATH": ("data/feeds.db", "Local SQLite file of each feed's ETag, health and history (every backend)"),
@@ -121,6 +153,31 @@ class Settings:
     alert_failure_rate: float = 0.5
     alert_webhook_url: str | None = None
     metrics_textfile: Path | None = None
+    # -- sources beyond feeds and the PDF folder --
+    google_app_credentials: Path | None = None
+    drive_folder_id: str | None = None
+    drive_recursive: bool = False
+    drive_export_docs: bool = False
+    google_drive_base_url: str = DEFAULT_DRIVE_BASE_URL
+    website_sources: tuple[str, ...] = ()
+    website_window_days: int = 30
+    website_max_articles: int = 50
+    website_auth: Mapping[str, SiteAuth] = field(default_factory=dict, repr=False)
+    firecrawl_api_key: str | None = field(default=None, repr=False)
+    firecrawl_base_url: str = DEFAULT_FIRECRAWL_BASE_URL
+    # email newsletters (IMAP)
+    email_imap_host: str | None = None
+    email_imap_port: int = 993
+    email_imap_ssl: bool = True
+    email_imap_user: str | None = None
+    email_imap_password: str | None = field(default=None, repr=False)
+    email_imap_folder: str = "INBOX"
+    email_imap_ca_file: Path | None = None
+    email_search: str | None = None
+    email_window_days: int = 7
+    email_sender_whitelist: tuple[str, ...] = ()
+    email_sender_blacklist: tuple[str, ...] = ()
+    email_url_prop: str = "Article URL"
     # the feed list and feed health
     feeds_file: Path | None = None
     feed_state_path: Path = Path("data/feeds.db")
@@ -132,7 +189,9 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never reach a log line, the console or an error."""
-        return tuple(s for s in (self.notion_token, self.openai_api_key) if s)
+        site_secrets = [v for auth in self.website_auth.values() for v in auth.secret_values()]
+        keys = (self.notion_token, self.openai_api_key, self.firecrawl_api_key, self.email_imap_password)
+        return tuple(s for s in (*keys, *site_secrets) if s)
 
     @property
     def max_download_bytes(self) -> int:
@@ -144,15 +203,21 @@ class Settings:
         return self.feeds_file if self.feeds_file is not None else DEFAULT_FEEDS_FILE
 
 
+MIGRATION_ENV_FILE = ".env.migration"
+
+
 def merged_environment(
     environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
 ) -> dict[str, str]:
-    """The environment with ``.env`` underneath it (exported variables win)."""
+    """The environment over ``.env.migration`` (beside ``env_file``) over ``env_file``."""
     env = dict(os.environ if environ is None else environ)
-    if env_file is not None and Path(env_file).is_file():
-        for key, value in dotenv_values(env_file).items():
-            if value is not None and key not in env:
-                env[key] = value
+    if env_file is None:
+        return env
+    for path in (Path(env_file).with_name(MIGRATION_ENV_FILE), Path(env_file)):
+        if path.is_file():
+            for key, value in dotenv_values(path).items():
+                if value is not None and key not in env:
+                    env[key] = value
     return env
 
 
@@ -261,6 +326,50 @@ def _validate_prices(name: str, shown: str, data: object) -> dict[str, dict[str,
     return {m: {k: float(v) for k, v in e.items()} for m, e in data.items()}
 
 
+def _senders(reader: _Reader, name: str) -> tuple[str, ...]:
+    """Sender patterns, lowercased: ``user@example.com``, ``@example.com`` or ``example.com``."""
+    entries = tuple(e.strip().lower() for e in (reader.string(name) or "").split(",") if e.strip())
+    for entry in entries:
+        local, at, domain = entry.rpartition("@")
+        if not domain or " " in entry or "." not in domain or (at and "@" in local):
+            raise ConfigError(name, reader.raw(name), "expected comma-separated addresses or domains, "
+                              "e.g. news@example.com, substack.com")
+    return entries
+
+
+def _email(r: _Reader, rss_url_prop: str) -> dict[str, object]:
+    """The EMAIL_* settings; user and password are required once a host is set."""
+    host = r.string("EMAIL_IMAP_HOST")
+    ssl = r.boolean("EMAIL_IMAP_SSL", True)
+    user, password = r.string("EMAIL_IMAP_USER"), r.env.get("EMAIL_IMAP_PASSWORD") or None
+    if host:
+        if any(c.isspace() or c in "/@" for c in host):
+            raise ConfigError("EMAIL_IMAP_HOST", host, "expected a host name or address, e.g. imap.gmail.com")
+        for name, value in (("EMAIL_IMAP_USER", user), ("EMAIL_IMAP_PASSWORD", password)):
+            if not value:
+                raise ConfigError(name, "", "required when EMAIL_IMAP_HOST is set")
+    search = r.string("EMAIL_SEARCH")
+    if search is not None and not search.isascii():
+        raise ConfigError("EMAIL_SEARCH", search, "expected ASCII IMAP SEARCH criteria, e.g. FROM \"substack.com\"")
+    ca_file = r.string("EMAIL_IMAP_CA_FILE")
+    if ca_file is not None and not Path(ca_file).is_file():
+        raise ConfigError("EMAIL_IMAP_CA_FILE", ca_file, "expected a readable PEM file of CA certificates")
+    return dict(
+        email_imap_host=host,
+        email_imap_port=int(r.number("EMAIL_IMAP_PORT", 993 if ssl else 143, cast=int, minimum=1, maximum=65535)),
+        email_imap_ssl=ssl,
+        email_imap_user=user,
+        email_imap_password=password,
+        email_imap_folder=r.string("EMAIL_IMAP_FOLDER", "INBOX") or "INBOX",
+        email_imap_ca_file=Path(ca_file) if ca_file else None,
+        email_search=search,
+        email_window_days=int(r.number("EMAIL_WINDOW_DAYS", 7, cast=int, minimum=0)),
+        email_sender_whitelist=_senders(r, "EMAIL_SENDER_WHITELIST"),
+        email_sender_blacklist=_senders(r, "EMAIL_SENDER_BLACKLIST"),
+        email_url_prop=r.string("EMAIL_URL_PROP", rss_url_prop) or rss_url_prop,
+    )
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
 ) -> Settings:
@@ -283,6 +392,7 @@ def load_settings(
     metrics_textfile = r.string("METRICS_TEXTFILE")
     feeds_file = r.string("FEEDS_FILE")
     max_cost = r.raw("MAX_COST_USD")
+    rss_url_prop = r.string("RSS_URL_PROP", "Article URL") or "Article URL"
     return Settings(
         sources_backend=backend,
         sources_db_path=Path(r.string("SOURCES_DB_PATH", "data/sources.db")),
@@ -307,7 +417,7 @@ def load_settings(
         notion_sources_db=notion_db,
         notion_base_url=r.url("NOTION_BASE_URL", DEFAULT_NOTION_BASE_URL) or DEFAULT_NOTION_BASE_URL,
         notion_parent_page=r.string("NOTION_PARENT_PAGE"),
-        rss_url_prop=r.string("RSS_URL_PROP", "Article URL") or "Article URL",
+        rss_url_prop=rss_url_prop,
         created_prop=r.string("CREATED_PROP", "Created Date") or "Created Date",
         pdf_url_prop=r.string("PDF_URL_PROP", "Drive URL") or "Drive URL",
         notion_max_raw_chars=int(r.number("NOTION_MAX_RAW_CHARS", 100_000, cast=int, minimum=0)),
@@ -324,6 +434,8 @@ def load_settings(
         alert_failure_rate=r.number("ALERT_FAILURE_RATE", 0.5, minimum=0, maximum=1),
         alert_webhook_url=r.url("ALERT_WEBHOOK_URL"),
         metrics_textfile=Path(metrics_textfile) if metrics_textfile else None,
+        **_source_settings(r),
+        **_email(r, rss_url_prop),  # type: ignore[arg-type]
         feeds_file=Path(feeds_file).expanduser() if feeds_file else None,
         feed_state_path=Path(r.string("FEED_STATE_PATH", "data/feeds.db") or "data/feeds.db"),
         feed_concurrency=int(r.number("FEED_CONCURRENCY", 8, cast=int, minimum=1, maximum=64)),
@@ -331,3 +443,129 @@ def load_settings(
         feed_stale_days=int(r.number("FEED_STALE_DAYS", 60, cast=int, minimum=1, maximum=3650)),
         category_prop=r.string("CATEGORY_PROP", "Category") or "Category",
     )
+
+
+# -- sources beyond feeds and the PDF folder ------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteAuth:
+    """Headers and cookies sent to one domain (and its subdomains) only; never logged."""
+
+    domain: str
+    headers: tuple[tuple[str, str], ...] = ()
+    cookies: tuple[tuple[str, str], ...] = ()
+
+    def matches(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        return host == self.domain or host.endswith("." + self.domain)
+
+    def request_headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies)
+        return headers
+
+    def secret_values(self) -> list[str]:
+        return [value for _, value in self.headers + self.cookies if len(value) >= 4]
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_DRIVE_FOLDER_URL = re.compile(r"/folders/([A-Za-z0-9_-]+)")
+
+
+def _source_settings(r: _Reader) -> dict:
+    folder = r.string("DRIVE_FOLDER_ID")
+    folder_id = _drive_folder_id(folder) if folder else None
+    credentials = r.string("GOOGLE_APP_CREDENTIALS")
+    if folder and not credentials:
+        raise ConfigError("GOOGLE_APP_CREDENTIALS", "", "required when DRIVE_FOLDER_ID is set "
+                          "(the path of the service account's JSON key file)")
+    if credentials:
+        _check_service_account_key(credentials)
+    firecrawl = r.string("FIRECRAWL_API_KEY")
+    sites = tuple(s.strip() for s in (r.string("WEBSITE_SOURCES") or "").split(",") if s.strip())
+    for site in sites:
+        if not site.lower().startswith(("http://", "https://")):
+            raise ConfigError("WEBSITE_SOURCES", site, "expected http:// or https:// URLs of site sections")
+    auth_file = r.string("WEBSITE_AUTH_CONFIGS")
+    return {
+        "google_app_credentials": Path(credentials).expanduser() if credentials else None,
+        "drive_folder_id": folder_id,
+        "drive_recursive": r.boolean("DRIVE_RECURSIVE", False),
+        "drive_export_docs": r.boolean("DRIVE_EXPORT_DOCS", False),
+        "google_drive_base_url": r.url("GOOGLE_DRIVE_BASE_URL", DEFAULT_DRIVE_BASE_URL) or DEFAULT_DRIVE_BASE_URL,
+        "website_sources": sites,
+        "website_window_days": int(r.number("WEBSITE_WINDOW_DAYS", 30, cast=int, minimum=0)),
+        "website_max_articles": int(r.number("WEBSITE_MAX_ARTICLES", 50, cast=int, minimum=1, maximum=10_000)),
+        "website_auth": _site_auth(auth_file) if auth_file else {},
+        "firecrawl_api_key": firecrawl,
+        "firecrawl_base_url": r.url("FIRECRAWL_BASE_URL", DEFAULT_FIRECRAWL_BASE_URL) or DEFAULT_FIRECRAWL_BASE_URL,
+    }
+
+
+def _drive_folder_id(value: str) -> str:
+    """A folder id, also from a pasted folder URL (``.../drive/folders/<id>?usp=sharing``)."""
+    match = _DRIVE_FOLDER_URL.search(value)
+    folder = match.group(1) if match else value
+    if not re.fullmatch(r"[A-Za-z0-9_-]{10,200}", folder):
+        raise ConfigError("DRIVE_FOLDER_ID", value, "expected a Drive folder id or the folder's URL")
+    return folder
+
+
+def _check_service_account_key(path: str) -> None:
+    """One line with the fix for the key-file mistakes users make (never shows the key)."""
+    fix = ("download a JSON key of the service account (Google Cloud console: IAM & Admin > "
+           "Service accounts > Keys > Add key > JSON)")
+    try:
+        data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("GOOGLE_APP_CREDENTIALS", path, f"no such file; {fix}") from None
+    except OSError as exc:
+        raise ConfigError("GOOGLE_APP_CREDENTIALS", path, f"cannot read it ({exc.strerror}); {fix}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ConfigError("GOOGLE_APP_CREDENTIALS", path, f"not a JSON key file; {fix}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("GOOGLE_APP_CREDENTIALS", path, f"not a JSON key file; {fix}")
+    kind = data.get("type") or ("OAuth client" if {"installed", "web"} & set(data) else "unknown")
+    if kind != "service_account":
+        raise ConfigError("GOOGLE_APP_CREDENTIALS", path,
+                          f"a {kind} credential, not a service-account key; {fix}")
+    missing = [key for key in ("client_email", "private_key", "token_uri") if not data.get(key)]
+    if missing:
+        raise ConfigError("GOOGLE_APP_CREDENTIALS", path,
+                          f"the service-account key lacks {', '.join(missing)}; {fix}")
+
+
+def _site_auth(path: str) -> dict[str, SiteAuth]:
+    """``{"example.com": {"headers": {...}, "cookies": {...}}, ...}`` (the original's auth configs file)."""
+    accepted = 'expected a JSON file {"domain": {"headers": {"Name": "value"}, "cookies": {"name": "value"}}}'
+    try:
+        data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("WEBSITE_AUTH_CONFIGS", path, "no such file; " + accepted) from None
+    except OSError as exc:
+        raise ConfigError("WEBSITE_AUTH_CONFIGS", path, f"cannot read it ({exc.strerror})") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ConfigError("WEBSITE_AUTH_CONFIGS", path, "not valid JSON; " + accepted) from None
+    if not isinstance(data, dict):
+        raise ConfigError("WEBSITE_AUTH_CONFIGS", path, accepted)
+    sites: dict[str, SiteAuth] = {}
+    for raw_domain, entry in data.items():
+        domain = str(raw_domain).strip().lower().rstrip(".")
+        domain = domain[4:] if domain.startswith("www.") else domain
+        if not _DOMAIN.match(domain) or not isinstance(entry, dict) or set(entry) - {"headers", "cookies"}:
+            raise ConfigError("WEBSITE_AUTH_CONFIGS", path, f"entry {str(raw_domain)[:80]!r}: {accepted}")
+        pairs = {}
+        for part in ("headers", "cookies"):
+            values = entry.get(part) or {}
+            if not isinstance(values, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and _HEADER_NAME.match(k) and not re.search(r"[\r\n\x00]", v)
+                for k, v in values.items()
+            ):
+                raise ConfigError("WEBSITE_AUTH_CONFIGS", path,
+                                  f"entry {domain!r}: {part} must map names to one-line string values")
+            pairs[part] = tuple((k, v) for k, v in values.items())
+        sites[domain] = SiteAuth(domain, pairs["headers"], pairs["cookies"])
+    return sites

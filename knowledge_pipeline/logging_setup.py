@@ -120,18 +120,50 @@ class PipelineJsonFormatter(JsonFormatter):
 
 
 class ConsoleFormatter(logging.Formatter):
-    """``15:30:00 INFO  message`` (enhanced) or just the message (original scripts)."""
+    """``15:30:00 INFO  message`` (enhanced) or just the message (original scripts).
 
-    def __init__(self, plain: bool) -> None:
+    ``dated`` (the stream is a file or a pipe, e.g. cron's log) puts the local
+    date and time first, ``2026-01-15 15:30:00``, in both formats.
+    """
+
+    def __init__(self, plain: bool, dated: bool = False) -> None:
         super().__init__()
         self.plain = plain
+        self.dated = dated
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
+        when = datetime.fromtimestamp(record.created)
         if self.plain:
-            return message if record.levelno < logging.WARNING else f"{record.levelname}: {message}"
-        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+            line = message if record.levelno < logging.WARNING else f"{record.levelname}: {message}"
+            return f"{when:%Y-%m-%d %H:%M:%S} {line}" if self.dated else line
+        stamp = f"{when:%Y-%m-%d %H:%M:%S}" if self.dated else f"{when:%H:%M:%S}"
         return f"{stamp} {record.levelname:<7} {message}"
+
+
+class _Below(logging.Filter):
+    """Passes records under a level (the stdout handler leaves warnings and errors to stderr)."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < self.level
+
+
+def is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def console_line(text: str, stream: TextIO | None = None) -> str:
+    """A line a CLI prints: dated like the log lines when ``stream`` (default stdout) is not a terminal."""
+    if is_terminal(stream or sys.stdout):
+        return text
+    return f"{datetime.now():%Y-%m-%d %H:%M:%S} {text}"
 
 
 class SafeRotatingFileHandler(logging.handlers.RotatingFileHandler):
@@ -172,12 +204,15 @@ def setup_logging(
     console: str = "human",
     jsonl: bool = True,
     stream: TextIO | None = None,
+    error_stream: TextIO | None = None,
 ) -> None:
     """Configure the root logger once per process: JSONL file and/or console.
 
     ``console`` is ``"human"`` (timestamped lines), ``"plain"`` (the original
-    scripts' bare lines) or ``"none"``. Raises ConfigError when LOG_DIR is not
-    writable.
+    scripts' bare lines) or ``"none"``. Progress and results (DEBUG, INFO) go
+    to ``stream`` (stdout), warnings and errors to ``error_stream`` (stderr;
+    ``stream`` when only that is given), so cron's mail and ``chronic`` see
+    failures. Raises ConfigError when LOG_DIR is not writable.
     """
     global _CONFIGURED
     root = logging.getLogger()
@@ -200,12 +235,17 @@ def setup_logging(
         file_handler.setLevel(level)
         root.addHandler(file_handler)
     if console != "none":
-        console_handler = logging.StreamHandler(stream or sys.stdout)
-        console_handler.setFormatter(ConsoleFormatter(plain=console == "plain"))
-        console_handler.addFilter(redacting)
-        console_handler.addFilter(ConsoleNoiseFilter(verbose=level <= logging.DEBUG))
-        console_handler.setLevel(level)
-        root.addHandler(console_handler)
+        out = stream or sys.stdout
+        err = error_stream or stream or sys.stderr
+        for target, below in ((out, logging.WARNING), (err, None)):
+            handler = logging.StreamHandler(target)
+            handler.setFormatter(ConsoleFormatter(plain=console == "plain", dated=not is_terminal(target)))
+            handler.addFilter(redacting)
+            handler.addFilter(ConsoleNoiseFilter(verbose=level <= logging.DEBUG))
+            if below is not None:
+                handler.addFilter(_Below(below))
+            handler.setLevel(level if below is not None else max(level, logging.WARNING))
+            root.addHandler(handler)
     for noisy in ("httpx", "httpx2", "httpcore", "openai", "notion_client", "trafilatura", "asyncio", "htmldate",
                   "courlan", "charset_normalizer"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

@@ -13,7 +13,9 @@ Two kinds of metric:
   counter reset.
 - gauges describe the last run of a script and are replaced by each run,
   except ``knowledge_pipeline_last_success_timestamp_seconds``, which a
-  failed run leaves as it was.
+  failed run leaves as it was. The run's percentiles are gauges of their own
+  (``*_p50_seconds``, ``*_p95_seconds``): a ``quantile`` label is reserved
+  for summaries, and ``promtool check metrics`` rejects it anywhere else.
 
 The file is written to a temporary file and renamed over the old one
 (``prometheus_client.write_to_textfile``), so the collector never reads half a
@@ -43,7 +45,7 @@ PREFIX = "knowledge_pipeline_"
 COUNTER, GAUGE = "counter", "gauge"
 OUTCOMES = ("enriched", "failed", "skipped", "cancelled")
 TOKEN_KINDS = ("prompt", "completion", "cached")
-QUANTILES = (("0.5", "p50"), ("0.95", "p95"))
+PERCENTILES = ("p50", "p95")
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -72,9 +74,14 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(PREFIX + "run_duration_seconds", GAUGE, "Wall time of the last run.", ("script",)),
     MetricSpec(PREFIX + "run_items_per_second", GAUGE, "Items enriched or failed per second in the last run.", ("script",)),
     MetricSpec(PREFIX + "run_failure_ratio", GAUGE, "Failed / attempted items in the last run (0-1).", ("script",)),
-    MetricSpec(PREFIX + "item_duration_seconds", GAUGE, "Item processing time quantiles of the last run.", ("script", "quantile")),
-    MetricSpec(
-        PREFIX + "api_call_duration_seconds", GAUGE, "API call time quantiles of the last run.", ("script", "service", "quantile")
+    *(
+        MetricSpec(PREFIX + f"item_duration_{p}_seconds", GAUGE, f"Item processing time, {p} of the last run.", ("script",))
+        for p in PERCENTILES
+    ),
+    *(
+        MetricSpec(PREFIX + f"api_call_duration_{p}_seconds", GAUGE, f"API call time, {p} of the last run.",
+                   ("script", "service"))
+        for p in PERCENTILES
     ),
     MetricSpec(PREFIX + "run_info", GAUGE, "Always 1; the mode (sequential or parallel) of the last run.", ("script", "mode")),
     MetricSpec(PREFIX + "run_success", GAUGE, "1 if the last run succeeded (exit code 0), else 0.", ("script",)),
@@ -154,8 +161,8 @@ def run_samples(metrics: dict[str, Any], *, script: str, mode: str, success: boo
         put(PREFIX + "api_calls", _number(data.get("count")) or 0, service=service)
         put(PREFIX + "api_errors", _number(data.get("errors")) or 0, service=service)
         put(PREFIX + "api_retries", _number(data.get("retries")) or 0, service=service)
-        for quantile, key in QUANTILES:
-            put(PREFIX + "api_call_duration_seconds", _number(data.get(key)), service=service, quantile=quantile)
+        for p in PERCENTILES:
+            put(PREFIX + f"api_call_duration_{p}_seconds", _number(data.get(p)), service=service)
     tokens = metrics.get("tokens") or {}
     for kind in TOKEN_KINDS:
         put(PREFIX + "tokens", _number(tokens.get(kind)) or 0, kind=kind)
@@ -164,8 +171,8 @@ def run_samples(metrics: dict[str, Any], *, script: str, mode: str, success: boo
     put(PREFIX + "run_items_per_second", _number(metrics.get("items_per_second")))
     put(PREFIX + "run_failure_ratio", _number(metrics.get("failure_rate")))
     item_duration = metrics.get("item_duration") or {}
-    for quantile, key in QUANTILES:
-        put(PREFIX + "item_duration_seconds", _number(item_duration.get(key)), quantile=quantile)
+    for p in PERCENTILES:
+        put(PREFIX + f"item_duration_{p}_seconds", _number(item_duration.get(p)))
     for status in FEED_STATUSES:
         put(PREFIX + "last_run_feeds", _number(metrics.get(f"feeds_{status}")) or 0, status=status)
     put(PREFIX + "last_run_sources", _number(metrics.get("sources_total")) or 0)

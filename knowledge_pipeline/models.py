@@ -18,6 +18,7 @@ class SourceType(str, Enum):
     RSS = "RSS"
     WEBSITE = "Website"
     PDF = "PDF"
+    EMAIL = "Email"
 
 
 DEFAULT_CONTENT_TYPES: tuple[str, ...] = (
@@ -58,6 +59,7 @@ class NewItem:
     pdf_path: str | None = None
     content: str | None = None
     created_date: date | None = None
+    sender: str | None = None
     category: str | None = None
 
 
@@ -67,8 +69,9 @@ class Item:
 
     ``url`` is the Article URL (RSS, Website); ``pdf_path`` is the PDF location
     (a local path or a ``file://``/``http(s)://`` URL). ``content`` is text the
-    capture already had (a feed's full article), so no fetch is needed.
-    ``category`` is the category of the feed it came from (the feed list).
+    capture already had (a feed's full article, an email's text), so no fetch
+    is needed. ``sender`` is an email's From (``Name <address>``); ``category``
+    the category of the feed it came from (the feed list).
     """
 
     id: str
@@ -86,6 +89,8 @@ class Item:
     vendor: str | None = None
     error: str | None = None
     archived: bool = False
+    warnings: tuple[str, ...] = ()
+    sender: str | None = None
     category: str | None = None
 
 
@@ -99,6 +104,9 @@ class Enrichment:
     key_insights: tuple[str, ...]
     published_date: date | None = None
     chunks: int = 1
+    # Not from the enricher: set by process_item from the extraction, written with the rest.
+    title: str | None = None
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -110,6 +118,8 @@ class Enrichment:
             "key_insights": list(self.key_insights),
             "published_date": self.published_date.isoformat() if self.published_date else None,
             "chunks": self.chunks,
+            "title": self.title,
+            "warnings": list(self.warnings),
         }
 
     @classmethod
@@ -124,7 +134,28 @@ class Enrichment:
             key_insights=tuple(data["key_insights"]),
             published_date=date.fromisoformat(published) if published else None,
             chunks=int(data.get("chunks", 1)),
+            title=data.get("title"),
+            warnings=tuple(data.get("warnings") or ()),
         )
+
+
+@dataclass(frozen=True)
+class PartialRead:
+    """Text that was capped or only partly recovered: ``kept`` of ``total`` ``unit`` (None: unknown).
+
+    ``cause`` names the setting that capped it or what went wrong; str() is
+    the one line kept with the item (``list --json`` shows it under ``warnings``).
+    """
+
+    unit: str
+    kept: int
+    total: int | None
+    cause: str
+    verb: str = "read"
+
+    def __str__(self) -> str:
+        of = f" of {self.total:,}" if self.total is not None else ""
+        return f"{self.kept:,}{of} {self.unit} {self.verb} ({self.cause})"
 
 
 class OutcomeKind(str, Enum):

@@ -7,6 +7,7 @@ and how the events are reported.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ from .enrichers.base import Enricher
 from .errors import ExtractionError, FatalRunError, ItemError, ServiceError
 from .extract import TextExtractor
 from .journal import Journal
-from .models import Item, Outcome, OutcomeKind, Taxonomy
+from .capture.links import title_from_link
+from .models import Enrichment, Item, Outcome, OutcomeKind, PartialRead, Taxonomy
 from .sources.base import SourceStore
 from .telemetry import Telemetry
 
@@ -54,13 +56,16 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
     text = ""
     try:
         entry = deps.journal.get(item.id)
-        text = await deps.extractor.extract(item)
+        extracted = await deps.extractor.read(item, title=has_stand_in_title(item))
+        text = extracted.text
         if not text.strip():
             raise ExtractionError("empty text after extraction")
         enrichment = entry.enrichment if entry else None
         if enrichment is None:
             enrichment = await deps.enricher.enrich(item, text, deps.taxonomy)
             deps.journal.record_enrichment(item.id, enrichment)
+        enrichment = _with_extraction(item, enrichment, extracted.title,
+                                      _partial_reads(item, deps, extracted.warnings, len(text)))
         repair = bool(entry and entry.writing)
         deps.journal.mark_writing(item.id)
         await deps.store.write_enrichment(item, enrichment, text, repair=repair)
@@ -101,6 +106,33 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
         vendor=enrichment.vendor,
         chunks=enrichment.chunks,
     )
+
+
+def has_stand_in_title(item: Item) -> bool:
+    """Whether the title only stands in for one (the URL, ``host/path``): extraction may find the real one."""
+    title = " ".join(item.title.split())
+    links = [link.strip() for link in (item.url, item.pdf_path) if link]
+    return not title or any(title in (link, link[:300], title_from_link(link)) for link in links)
+
+
+def _partial_reads(item: Item, deps: Deps, found: tuple[PartialRead, ...], length: int) -> list[PartialRead]:
+    """What extraction only partly read, plus what the store will cut; each one an ``item_warning`` event."""
+    reads = list(found)
+    cap = getattr(deps.store, "max_raw_chars", None)
+    if cap is not None and length > cap:
+        reads.append(PartialRead("characters", cap, length, "NOTION_MAX_RAW_CHARS", verb="kept in the Raw toggle"))
+    for read in reads:
+        deps.telemetry.event(
+            "item_warning", f"Partly read: {item.title}: {read}", level=logging.WARNING, item_id=item.id,
+            title=item.title, warning=str(read), unit=read.unit, kept=read.kept, total=read.total, cause=read.cause,
+        )
+    return reads
+
+
+def _with_extraction(item: Item, enrichment: Enrichment, title: str | None, reads: list[PartialRead]) -> Enrichment:
+    """The enrichment with what extraction adds: the document's title for a stand-in one, the warnings."""
+    better = title if title and has_stand_in_title(item) else None
+    return dataclasses.replace(enrichment, title=better, warnings=tuple(str(read) for read in reads))
 
 
 def _forget(item: Item, deps: Deps) -> str | None:

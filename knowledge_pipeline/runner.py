@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .budget import Budget
-from .capture import CaptureReport
+from .capture import CaptureReport, report_complete
 from .capture.known import KnownHashes
+from .capture.registry import SourceKind, kinds_of, source_types_of
 from .config import Settings
 from .engine import EngineResult, ParallelEnricher
 from .enrichers import make_enricher
@@ -39,8 +40,8 @@ EXIT_CONFIG = 2
 EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
 
-FEED_TYPES = frozenset({SourceType.RSS, SourceType.WEBSITE})
-PDF_TYPES = frozenset({SourceType.PDF})
+FEED_TYPES = source_types_of("feeds")
+PDF_TYPES = source_types_of("pdfs")
 
 
 @dataclass
@@ -130,7 +131,7 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
         await store.open()
         journal.open()
         taxonomy = await store.taxonomy()
-        result.captures = await _capture(settings, options, store, extractor, telemetry, stop=stop)
+        result.captures = await _capture(settings, options, store, extractor, gateway, telemetry, stop=stop)
         if options.retry_failed:
             result.retried = await store.retry_failed(options.retry_reason, options.source_types)
             telemetry.event(
@@ -205,48 +206,68 @@ async def _capture(
     options: RunOptions,
     store: Any,
     extractor: TextExtractor,
+    gateway: ServiceGateway,
     telemetry: Telemetry,
     *,
     dry_run: bool = False,
     stop: asyncio.Event | None = None,
 ) -> list[CaptureReport]:
+    """Run the capture of every configured source kind of the script (capture/registry.py)."""
+    kinds = kinds_of(options.capture) if options.capture in ("feeds", "pdfs") else ()
+    active = [kind for kind in kinds if kind.configured(settings)]
+    for kind in kinds:
+        if kind not in active:
+            telemetry.event(
+                "capture_skipped",
+                f"{kind.settings[0]} is not set: no {kind.label} capture",
+                level=logging.DEBUG,
+                source=kind.name,
+            )
     reports: list[CaptureReport] = []
-    feeds = options.capture == "feeds" and has_feeds(settings)
-    pdfs = options.capture == "pdfs" and settings.pdf_dir is not None
-    if options.capture == "feeds" and not feeds:
-        telemetry.event("capture_skipped", "RSS_FEEDS is empty and there is no feed list: no feed capture",
-                        source="feeds")
-    if options.capture == "pdfs" and not pdfs:
-        telemetry.event("capture_skipped", "PDF_DIR is not set: no PDF capture", source="pdfs")
+    if not (active or options.add_url):
+        return reports
     # known_hashes() is a full paginated query on Notion: read only when a capture needs it
+    # (feed capture asks only when a feed has entries to check: a run of 304s asks nothing)
     known = KnownHashes(store)
     if options.add_url:
         from .capture.manual import add_url
 
         await known.load()
         reports.append(await add_url(options.add_url, store, telemetry, known_hashes=known, title=options.add_title))
-    if feeds:
-        from .capture.feeds import capture_feeds
-        from .feeds.download import feed_fetcher
-
-        fetcher = feed_fetcher(settings, extractor.fetcher.gateway)
-        try:
-            reports += await capture_feeds(
-                settings, store, fetcher, telemetry, known_hashes=known, dry_run=dry_run, stop=stop
-            )
-        finally:
-            await fetcher.close()
-    if pdfs:
-        from .capture.pdfs import capture_pdfs
-
-        await known.load()
-        reports.append(await capture_pdfs(settings, store, telemetry, known_hashes=known, dry_run=dry_run))
+    resources = {"fetcher": extractor.fetcher, "gateway": gateway, "stop": stop}
+    for kind in active:
+        if not kind.lazy_hashes:
+            await known.load()
+        reports += await _capture_kind(kind, settings, store, telemetry, known, dry_run, resources)
     return reports
 
 
-def has_feeds(settings: Settings) -> bool:
-    """Whether there is any feed to capture: RSS_FEEDS, FEEDS_FILE, or a feeds.opml here."""
-    return bool(settings.rss_feeds) or settings.feeds_file is not None or settings.feed_list_path.exists()
+async def _capture_kind(
+    kind: SourceKind,
+    settings: Settings,
+    store: Any,
+    telemetry: Telemetry,
+    known: set[str],
+    dry_run: bool,
+    resources: dict[str, Any],
+) -> list[CaptureReport]:
+    """One kind's capture; a failure of the source (not of the store) is reported and the run goes on."""
+    capture = kind.capture_function()
+    try:
+        result = await capture(
+            settings=settings, store=store, telemetry=telemetry, known_hashes=known, dry_run=dry_run,
+            **{need: resources[need] for need in kind.needs},
+        )
+    except (StoreError, FatalRunError):
+        raise
+    except PipelineError as exc:
+        reason = f"{kind.label}: {exc}"
+        telemetry.event("capture_error", f"{reason}; the other sources go on", level=logging.ERROR,
+                        source=kind.name, kind=kind.name, error=str(exc))
+        report = CaptureReport(source=kind.name, errors=[reason])
+        report_complete(telemetry, report, kind.name, f"{kind.label}: not captured ({exc})", source_failed=True)
+        return [report]
+    return list(result) if isinstance(result, (list, tuple)) else [result]
 
 
 def _exit_code(engine: EngineResult, metrics: RunMetrics, settings: Settings) -> int:
@@ -324,7 +345,7 @@ async def _dry_run(settings: Settings, options: RunOptions, telemetry: Telemetry
     result = RunResult(exit_code=EXIT_OK)
     try:
         await store.open()
-        result.captures = await _capture(settings, options, store, extractor, telemetry, dry_run=True)
+        result.captures = await _capture(settings, options, store, extractor, gateway, telemetry, dry_run=True)
         result.would_add = [item for report in result.captures for item in report.would_add]
         async for item in store.inbox(options.source_types):
             result.would_enrich.append(item)

@@ -90,6 +90,7 @@ class RunMetrics:
         self.cost_usd: float | None = 0.0
         self.cost_known = True
         self.error_reasons: dict[str, int] = defaultdict(int)
+        self.captured: dict[str, dict[str, int]] = {}
         # capture: each feed's status, and the configured sources that failed
         self.feeds: dict[str, int] = defaultdict(int)
         self.sources_total = 0
@@ -117,6 +118,7 @@ class RunMetrics:
         self.cancelled += 1
 
     def _on_capture_complete(self, data: dict[str, Any]) -> None:
+        add_capture_counts(self.captured, data)
         if data.get("kind") == "feed" and data.get("status"):
             self.feeds[str(data["status"])] += 1
         failed = data.get("source_failed")
@@ -216,6 +218,7 @@ class RunMetrics:
                 "tokens": {k: self.tokens[k] for k in ("prompt", "completion", "cached", "total")},
                 "estimated_cost_usd": self.estimated_cost(),
                 "top_errors": sorted(self.error_reasons.items(), key=lambda kv: -kv[1])[:5],
+                "captured": {kind: dict(counts) for kind, counts in sorted(self.captured.items())},
                 **{f"feeds_{status}": self.feeds.get(status, 0) for status in FEED_STATUSES},
                 "sources_total": self.sources_total,
                 "sources_failed": self.sources_failed,
@@ -225,6 +228,21 @@ class RunMetrics:
         if not self.cost_known:
             return None
         return round(self.cost_usd or 0.0, 6)
+
+
+CAPTURE_COUNTS = ("found", "added", "duplicates", "rejected")
+
+
+def add_capture_counts(totals: dict[str, dict[str, int]], data: dict[str, Any]) -> None:
+    """Add one ``capture_complete`` event to per-kind totals (feed, website, pdf, drive, manual...)."""
+    counts = totals.setdefault(str(data.get("kind") or "other"), {key: 0 for key in (*CAPTURE_COUNTS, "errors")})
+    for key in CAPTURE_COUNTS:
+        try:
+            counts[key] += int(data.get(key) or 0)
+        except (TypeError, ValueError):
+            pass
+    errors = data.get("errors")
+    counts["errors"] += len(errors) if isinstance(errors, list) else 0
 
 
 def _round(value: float | None) -> float | None:

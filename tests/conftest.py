@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,16 +21,33 @@ _SCRUBBED = (
     "SOURCES_BACKEND", "ENRICHER", "RSS_FEEDS", "PDF_DIR", "USE_ENHANCED", "ENABLE_PARALLEL",
     "PARALLEL_MAX_WORKERS", "PARALLEL_RATE_LIMIT", "LOG_DIR", "LOG_LEVEL", "METRICS_TEXTFILE",
     "ALERT_WEBHOOK_URL", "SOURCES_DB_PATH", "JOURNAL_PATH", "MAX_COST_USD", "RSS_WINDOW_DAYS",
+    "GOOGLE_APP_CREDENTIALS", "DRIVE_FOLDER_ID", "GOOGLE_DRIVE_BASE_URL", "WEBSITE_SOURCES", "WEBSITE_AUTH_CONFIGS",
+    "FIRECRAWL_API_KEY", "FIRECRAWL_BASE_URL",
     "FEEDS_FILE", "FEED_STATE_PATH", "FEED_CONCURRENCY", "FEED_MAX_ERRORS", "FEED_STALE_DAYS", "CATEGORY_PROP",
 )
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
     """The test process's environment without any pipeline setting, plus overrides."""
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED and not k.startswith("EMAIL_")}
     env["PYTHONPATH"] = str(ROOT)
     env.update({k: str(v) for k, v in overrides.items()})
     return env
+
+
+def require_system_dep(name: str, executable: str, install: str) -> str:
+    """The path of a system component a test needs (Dovecot, Chromium...).
+
+    Missing, the test is skipped with the reason, unless KP_REQUIRE_SYSTEM_DEPS=1
+    (CI): then it fails, so a missing component never passes for a tested one.
+    """
+    path = shutil.which(executable) or shutil.which(executable, path="/usr/sbin:/sbin:/usr/local/sbin")
+    if path:
+        return path
+    reason = f"{name} is not installed ({executable} not found; {install})"
+    if os.environ.get("KP_REQUIRE_SYSTEM_DEPS") == "1":
+        pytest.fail(f"KP_REQUIRE_SYSTEM_DEPS=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 def run_script(
@@ -48,6 +66,18 @@ def run_script(
         command, cwd=cwd, env=env if env is not None else clean_env(), capture_output=True, text=True,
         timeout=timeout, stdin=subprocess.DEVNULL, **kwargs,
     )
+
+
+def pipeline_twice(tmp_path: Path, **settings: str) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess,
+                                                              list[dict], subprocess.CompletedProcess]:
+    """``pipeline_enhanced.sh`` run twice on a temp embedded store: (first, second, items, ``report --json``)."""
+    env = clean_env(SOURCES_DB_PATH=str(tmp_path / "data" / "sources.db"),
+                    JOURNAL_PATH=str(tmp_path / "data" / "journal.db"), LOG_DIR=str(tmp_path / "logs"), **settings)
+    done = run_script(["pipeline_enhanced.sh"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    again = run_script(["pipeline_enhanced.sh"], tmp_path, env)
+    items = list_items(tmp_path, env)
+    return done, again, items, run_script(["-m", "knowledge_pipeline", "report", "--json"], tmp_path, env)
 
 
 def list_items(cwd: Path, env: dict[str, str]) -> list[dict]:

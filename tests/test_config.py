@@ -101,11 +101,21 @@ BAD_VALUES = {
     "MAX_COST_USD": "-1", "OPENAI_PRICES_FILE": "/nonexistent/prices.json", "OPENAI_PRICES": "[1, 2]",
     "MAX_DOWNLOAD_MB": "lots", "MAX_PDF_PAGES": "0", "ALLOW_PRIVATE_URLS": "perhaps", "ALERT_FAILURE_RATE": "-0.1",
     "ALERT_WEBHOOK_URL": "hooks.slack.com/x",
+    # sources beyond feeds and the PDF folder
+    "GOOGLE_APP_CREDENTIALS": "/nonexistent/key.json", "DRIVE_FOLDER_ID": "not a folder!", "DRIVE_RECURSIVE": "deep",
+    "DRIVE_EXPORT_DOCS": "maybe", "GOOGLE_DRIVE_BASE_URL": "googleapis.com", "WEBSITE_SOURCES": "example.com/blog",
+    "WEBSITE_WINDOW_DAYS": "-1", "WEBSITE_MAX_ARTICLES": "0", "WEBSITE_AUTH_CONFIGS": "/nonexistent/auth.json",
+    "FIRECRAWL_BASE_URL": "firecrawl",
+    "EMAIL_IMAP_HOST": "imap.example.com/INBOX", "EMAIL_IMAP_PORT": "99999", "EMAIL_IMAP_SSL": "tls",
+    "EMAIL_IMAP_CA_FILE": "/nonexistent/ca.pem", "EMAIL_SEARCH": "SUBJECT \"caf\u00e9\"", "EMAIL_WINDOW_DAYS": "-1",
+    "EMAIL_SENDER_WHITELIST": "news@", "EMAIL_SENDER_BLACKLIST": "a@b@c.com",
+    # the feed list and feed health
     "FEED_CONCURRENCY": "0", "FEED_MAX_ERRORS": "none", "FEED_STALE_DAYS": "-1",
 }
 FREE_TEXT = {"SOURCES_DB_PATH", "JOURNAL_PATH", "RSS_FEEDS", "PDF_DIR", "LOG_DIR", "NOTION_TOKEN", "NOTION_SOURCES_DB",
              "NOTION_PARENT_PAGE", "RSS_URL_PROP", "CREATED_PROP", "PDF_URL_PROP", "OPENAI_API_KEY", "OPENAI_MODEL",
-             "METRICS_TEXTFILE", "FEEDS_FILE", "FEED_STATE_PATH", "CATEGORY_PROP"}
+             "METRICS_TEXTFILE", "FIRECRAWL_API_KEY", "EMAIL_IMAP_USER", "EMAIL_IMAP_PASSWORD", "EMAIL_IMAP_FOLDER",
+             "EMAIL_URL_PROP", "FEEDS_FILE", "FEED_STATE_PATH", "CATEGORY_PROP"}
 
 
 def test_every_variable_is_either_validated_here_or_free_text():

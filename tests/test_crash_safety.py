@@ -45,6 +45,7 @@ from knowledge_pipeline.models import (
 from knowledge_pipeline.processing import Deps, process_item
 from knowledge_pipeline.sources.base import BODY_TOGGLES
 from knowledge_pipeline.telemetry import Telemetry
+from knowledge_pipeline.extract import Extracted
 
 from .conftest import PYTHON, ROOT, clean_env, read_log
 from .fakes.notion_server import FakeNotion, start_fake_notion
@@ -488,8 +489,8 @@ class CountingEnricher(LocalEnricher):
 
 
 class ContentExtractor:
-    async def extract(self, item: Item) -> str:
-        return item.content or ""
+    async def read(self, item: Item, *, title: bool = False) -> Extracted:
+        return Extracted(item.content or "")
 
 
 @pytest.mark.parametrize("cut", [Killed(), asyncio.CancelledError(),

@@ -24,6 +24,7 @@ from knowledge_pipeline.processing import Deps
 from knowledge_pipeline.services import ServiceGateway
 from knowledge_pipeline.sources.sqlite import SqliteStore
 from knowledge_pipeline.telemetry import RunMetrics, Telemetry
+from knowledge_pipeline.extract import Extracted
 
 from .conftest import ROOT, clean_env
 
@@ -68,12 +69,12 @@ class FakeExtractor:
         self.fail_ids = set(fail_ids)
         self.delay = delay
 
-    async def extract(self, item: Item) -> str:
+    async def read(self, item: Item, *, title: bool = False) -> Extracted:
         if self.delay:
             await asyncio.sleep(self.delay)
         if item.id in self.fail_ids:
             raise ExtractionError(f"no article text found for {item.id}")
-        return item.content or ""
+        return Extracted(item.content or "")
 
 
 def memory_deps(tmp_path: Path, extractor=None, store=None) -> Deps:

@@ -101,3 +101,62 @@ def test_a_full_disk_gives_one_error_not_a_stack_trace_per_record(tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("cannot write log file") == 1
     assert "Traceback" not in done.stderr
+
+
+# --- the console: progress on stdout, failures on stderr, dated in files ------------------------------
+
+DATED = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} "
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("console", ["human", "plain"])
+def test_warnings_and_errors_go_to_stderr_and_file_lines_are_dated(tmp_path: Path, console: str):
+    import re
+
+    settings = load_settings({"LOG_DIR": str(tmp_path)}, env_file=None)
+    out, err = io.StringIO(), io.StringIO()
+    setup_logging(settings, console=console, jsonl=False, stream=out, error_stream=err)
+    telemetry = Telemetry("test")
+    telemetry.event("item_complete", "Enriched: one")
+    telemetry.event("item_warning", "Partly read: two", level=logging.WARNING)
+    telemetry.event("item_error", "Failed: three", level=logging.ERROR)
+    assert [re.sub(DATED, "", line) for line in out.getvalue().splitlines()] == [
+        "Enriched: one" if console == "plain" else "INFO    Enriched: one"]
+    assert [re.sub(DATED, "", line) for line in err.getvalue().splitlines()] == (
+        ["WARNING: Partly read: two", "ERROR: Failed: three"] if console == "plain"
+        else ["WARNING Partly read: two", "ERROR   Failed: three"])
+    assert all(re.match(DATED, line) for line in (out.getvalue() + err.getvalue()).splitlines())
+
+
+def test_a_terminal_gets_the_short_time_only(tmp_path: Path):
+    import re
+
+    settings = load_settings({"LOG_DIR": str(tmp_path)}, env_file=None)
+    out = Terminal()
+    setup_logging(settings, console="human", jsonl=False, stream=out, error_stream=io.StringIO())
+    Telemetry("test").event("item_complete", "Enriched: one")
+    assert re.fullmatch(r"\d{2}:\d{2}:\d{2} INFO    Enriched: one\n", out.getvalue())
+
+
+def test_a_failed_item_reaches_stderr_and_the_results_stdout(tmp_path: Path):
+    import re
+
+    from tests.fakes.web_server import FakeWebServer
+
+    feed = tmp_path / "feed.xml"
+    with FakeWebServer() as web:
+        feed.write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://e.x/</link>'
+                        f"<description>d</description><item><title>Gone</title><link>{web.url}/gone</link></item>"
+                        "</channel></rss>")
+        env = clean_env(RSS_FEEDS=str(feed), RSS_WINDOW_DAYS="0", ALLOW_PRIVATE_URLS="true", RETRY_ATTEMPTS="0",
+                        LOG_DIR=str(tmp_path / "logs"), SOURCES_DB_PATH=str(tmp_path / "s.db"),
+                        JOURNAL_PATH=str(tmp_path / "j.db"))
+        done = run_script(["enrich_rss_enhanced.py"], tmp_path, env)
+    assert done.returncode == 1  # one of one failed: above ALERT_FAILURE_RATE
+    assert "Failed: Gone: HTTP 404" in done.stderr and "Failed:" not in done.stdout
+    assert "enrich_rss_enhanced.py: captured 1 new, enriched 0, skipped 0, failed 1" in done.stdout
+    assert all(re.match(DATED, line) for line in done.stdout.splitlines() + done.stderr.splitlines())

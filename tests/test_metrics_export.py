@@ -58,8 +58,8 @@ def test_textfile_holds_the_run(tmp_path: Path) -> None:
     assert _value(values, "knowledge_pipeline_api_calls_total", service="web", **s) == 2
     assert _value(values, "knowledge_pipeline_api_errors_total", service="web", **s) == 2
     assert _value(values, "knowledge_pipeline_api_retries_total", service="web", **s) == 1
-    assert _value(values, "knowledge_pipeline_api_call_duration_seconds", service="openai", quantile="0.95", **s) == 1.0
-    assert _value(values, "knowledge_pipeline_item_duration_seconds", quantile="0.5", **s) == 2.0
+    assert _value(values, "knowledge_pipeline_api_call_duration_p95_seconds", service="openai", **s) == 1.0
+    assert _value(values, "knowledge_pipeline_item_duration_p50_seconds", **s) == 2.0
     assert _value(values, "knowledge_pipeline_tokens_total", kind="prompt", **s) == 300
     assert _value(values, "knowledge_pipeline_tokens_total", kind="completion", **s) == 60
     assert _value(values, "knowledge_pipeline_tokens_total", kind="cached", **s) == 30
@@ -136,6 +136,67 @@ def test_unwritable_target_raises_oserror(tmp_path: Path) -> None:
                        success=True, finished_at=1.0)
 
 
+# --- the file passes promtool's checks ------------------------------------------------------------
+
+def lint_problems(text: str) -> list[str]:
+    """The rules ``promtool check metrics`` applies (client_golang's promlint) that our file could break."""
+    problems = []
+    for family in text_string_to_metric_families(text):
+        name, kind = family.name, family.type
+        if not family.documentation:
+            problems.append(f"{name}: no help text")
+        if kind == "counter" and not any(s.name.endswith("_total") for s in family.samples):
+            problems.append(f"{name}: counter metrics should have _total suffix")
+        if kind != "counter" and name.endswith("_total"):
+            problems.append(f"{name}: non-counter metrics should not have _total suffix")
+        if name != name.lower():
+            problems.append(f"{name}: metric names should be written in snake_case")
+        for sample in family.samples:
+            if kind not in ("summary",) and "quantile" in sample.labels:
+                problems.append(f"{name}: non-summary metrics should not have quantile label")
+            if kind not in ("histogram", "gaugehistogram") and "le" in sample.labels:
+                problems.append(f"{name}: non-histogram metrics should not have le label")
+            for suffix in ("_count", "_sum", "_bucket"):
+                if kind not in ("histogram", "summary") and sample.name.endswith(suffix):
+                    problems.append(f"{name}: non-histogram and non-summary metrics should not have {suffix} suffix")
+    return sorted(set(problems))
+
+
+def _written(tmp_path: Path) -> Path:
+    path = tmp_path / "pipeline.prom"
+    write_textfile(path, metrics=_metrics(3, 1), script="enrich.py", mode="parallel", success=True, finished_at=100.0)
+    write_textfile(path, metrics=_metrics(2, 0), script="enrich_rss.py", mode="sequential", success=False,
+                   finished_at=200.0)
+    return path
+
+
+def test_percentiles_are_gauges_of_their_own(tmp_path: Path) -> None:
+    values = _read(_written(tmp_path))
+    s = {"script": "enrich.py"}
+    assert _value(values, "knowledge_pipeline_item_duration_p50_seconds", **s) == 2.0
+    assert _value(values, "knowledge_pipeline_item_duration_p95_seconds", **s) == pytest.approx(3.7)
+    assert _value(values, "knowledge_pipeline_api_call_duration_p95_seconds", service="openai", **s) == 1.0
+    assert _value(values, "knowledge_pipeline_api_call_duration_p50_seconds", service="web", **s) == 0.5
+
+
+def test_the_textfile_passes_the_lint_rules_of_promtool(tmp_path: Path) -> None:
+    assert lint_problems(_written(tmp_path).read_text()) == []
+
+
+def test_the_lint_rules_catch_a_quantile_label_on_a_gauge() -> None:
+    text = "# HELP x_seconds t\n# TYPE x_seconds gauge\nx_seconds{quantile=\"0.5\"} 1\n"
+    assert lint_problems(text) == ["x_seconds: non-summary metrics should not have quantile label"]
+
+
+def test_the_textfile_passes_the_real_promtool(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.conftest import require_system_dep
+
+    promtool = require_system_dep("promtool", "promtool", ".ci/run extracts it from Debian's prometheus package")
+    done = subprocess.run([promtool, "check", "metrics"], input=_written(tmp_path).read_text(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
 def test_feed_gauges_count_feeds_by_status_without_a_label_per_feed(tmp_path: Path) -> None:
     metrics = RunMetrics()
     statuses = ["ok"] * 3 + ["not_modified"] * 480 + ["failing"] * 2 + ["paused"]

@@ -12,6 +12,7 @@ from knowledge_pipeline.journal import Journal
 from knowledge_pipeline.models import Enrichment, Item, OutcomeKind, SourceType, Taxonomy
 from knowledge_pipeline.processing import Deps, process_item
 from knowledge_pipeline.telemetry import Telemetry
+from knowledge_pipeline.extract import Extracted
 
 TEXT = "Anthropic released a model. It writes code well. Analysts like it a lot. Prices fell by 20% this year."
 RESULT = Enrichment("s", "e", "Market News", ("Coding",), "Anthropic", ("a", "b", "c"))
@@ -48,10 +49,10 @@ class Extractor:
     def __init__(self, text: str = TEXT, error: Exception | None = None) -> None:
         self.text, self.error = text, error
 
-    async def extract(self, item):
+    async def read(self, item, *, title=False):
         if self.error:
             raise self.error
-        return self.text
+        return Extracted(self.text)
 
 
 def deps(tmp_path: Path, store=None, extractor=None, enricher=None) -> Deps:

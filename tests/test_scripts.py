@@ -15,7 +15,7 @@ import pytest
 
 from knowledge_pipeline.models import DEFAULT_AI_PRIMITIVES, DEFAULT_CONTENT_TYPES
 
-from .conftest import EXAMPLE_FEEDS, PYTHON, ROOT, events, list_items, read_log, run_script
+from .conftest import EXAMPLE_FEEDS, PYTHON, ROOT, clean_env, events, list_items, read_log, run_script
 from .fakes.openai_server import start_fake_openai
 from .fakes.web_server import FakeWebServer
 
@@ -278,10 +278,27 @@ def test_retry_failed_puts_failed_items_back(tmp_path: Path, demo_env: dict):
 
 
 @pytest.mark.parametrize("script", ["enrich.py", "enrich_rss.py", "enrich_enhanced.py", "enrich_rss_enhanced.py",
-                                    "parallel_enricher.py", "migrate_to_parallel.py"])
-def test_every_script_has_help(tmp_path: Path, script: str):
+                                    "parallel_enricher.py", "migrate_to_parallel.py", "structured_logging.py"])
+def test_every_script_has_help_that_names_it(tmp_path: Path, script: str):
     done = run_script([script, "--help"], tmp_path)
-    assert done.returncode == 0 and "usage:" in done.stdout
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: {script} ")
+
+
+def test_the_package_help_introduces_the_tool(tmp_path: Path):
+    done = run_script(["-m", "knowledge_pipeline", "--help"], tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("usage: python3 -m knowledge_pipeline ")
+    intro = done.stdout.split("\n\n")[1]
+    assert "not in the guide" not in done.stdout
+    assert "Sources" in intro and "enrich" in intro
+    for command in ("list", "report", "notion"):
+        assert f"    {command} " in done.stdout
+
+
+def test_structured_logging_prints_where_the_log_is(tmp_path: Path):
+    done = run_script(["structured_logging.py"], tmp_path, clean_env(LOG_DIR=str(tmp_path / "mylogs")))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(tmp_path / "mylogs" / "pipeline.jsonl")
 
 
 def test_two_runs_on_one_store_exclude_each_other_whatever_their_journal(tmp_path: Path, demo_env: dict):
@@ -294,3 +311,43 @@ def test_two_runs_on_one_store_exclude_each_other_whatever_their_journal(tmp_pat
         first_cwd=first_dir, second_cwd=second_dir)
     assert second.returncode == 75 and "another enrichment run is active" in second.stderr
     assert first.returncode == 0, first.stderr
+
+
+def test_an_added_url_gets_the_page_title_and_a_pdf_its_document_title(tmp_path: Path, demo_env: dict):
+    from tests.data.generate import text_pdf
+
+    with FakeWebServer() as web:
+        web.page("/later", "<html><head><title>Agents ship in the enterprise | Example News</title></head><body>"
+                           f"<article><h1>Agents ship in the enterprise</h1>{PARAGRAPHS}</article></body></html>")
+        web.pdf("/files/q3.pdf", text_pdf([["Q3 Inference Cost Review", "OpenAI and Anthropic prices fell."]],
+                                          title="Microsoft Word - q3.docx"))
+        env = {**demo_env, "RSS_FEEDS": "", "ALLOW_PRIVATE_URLS": "true"}
+        for path in ("/later", "/files/q3.pdf"):
+            done = run_script(["enrich_rss.py", "--add", web.url + path], tmp_path, env)
+            assert done.returncode == 0, done.stderr
+        done = run_script(["enrich.py"], tmp_path, {**env, "PDF_DIR": ""})
+        assert done.returncode == 0, done.stderr
+    titles = {item["url"]: (item["title"], item["status"]) for item in list_items(tmp_path, env)}
+    assert titles == {web.url + "/later": ("Agents ship in the enterprise", "Enriched"),
+                      web.url + "/files/q3.pdf": ("Q3 Inference Cost Review", "Enriched")}
+
+
+def test_partial_reads_are_logged_and_kept_with_the_item(tmp_path: Path, demo_env: dict):
+    from tests.data.generate import incremental_pdf, truncated_long_pdf
+
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    (folder / "cut.pdf").write_bytes(truncated_long_pdf(23))
+    (folder / "long.pdf").write_bytes(incremental_pdf(40)[0])
+    env = {**demo_env, "RSS_FEEDS": "", "PDF_DIR": str(folder), "MAX_PDF_PAGES": "30"}
+    done = run_script(["enrich_enhanced.py"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    kept = {Path(item["url"]).name: item["warnings"] for item in list_items(tmp_path, env)}
+    assert kept == {"cut.pdf": ["9 of 23 pages read (damaged or truncated PDF)"],
+                    "long.pdf": ["30 of 40 pages read (MAX_PDF_PAGES)"]}
+    logged = {e["warning"]: (e["unit"], e["kept"], e["total"], e["cause"])
+              for e in events(Path(env["LOG_DIR"]), "item_warning")}
+    assert logged == {"9 of 23 pages read (damaged or truncated PDF)": ("pages", 9, 23, "damaged or truncated PDF"),
+                      "30 of 40 pages read (MAX_PDF_PAGES)": ("pages", 30, 40, "MAX_PDF_PAGES")}
+    warned = [r for r in read_log(Path(env["LOG_DIR"])) if r["extra_fields"]["event_type"] == "item_warning"]
+    assert {r["level"] for r in warned} == {"WARNING"}

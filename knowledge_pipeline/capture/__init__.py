@@ -41,3 +41,20 @@ async def store_new(
         title=item.title,
         **fields,
     )
+
+
+def report_complete(telemetry: Telemetry, report: CaptureReport, kind: str, message: str, **extra: Any) -> None:
+    """The ``capture_complete`` event of one source: the counts every kind reports, plus its own."""
+    telemetry.event(
+        "capture_complete",
+        message,
+        source=report.source,
+        kind=kind,
+        found=report.found,
+        added=report.added,
+        would_add=len(report.would_add),
+        duplicates=report.duplicates,
+        rejected=report.rejected,
+        errors=list(report.errors),
+        **extra,
+    )

@@ -26,7 +26,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
 
 from ..config import Settings
 from ..extract.fetch import Fetcher
@@ -125,15 +127,20 @@ async def _numbered_reports(
         yield -1, _list_error(telemetry, settings, str(exc))
         feeds = env_feeds(settings)
     state = FeedStateStore(settings.feed_state_path, read_only=dry_run, secrets=settings.secrets).open()
+    # A pool of its own, sized to the feeds in flight: most feeds sit on a host of their own, and with
+    # httpx's default pool hundreds of idle connections pile up, which httpcore scans (quadratically)
+    # for every request; at 500 feeds that cost more than the downloads (docs/performance.md).
+    pooled = fetcher.with_pool(2 * settings.feed_concurrency)
     try:
         if state.bind_store(store.identity):
             telemetry.event("feed_state_reset", "another Sources store than last time: every feed is read in full once",
                             level=logging.WARNING, store=settings.sources_backend)
-        run = _FeedRun(settings, store, fetcher, telemetry, state, known_hashes, dry_run,
+        run = _FeedRun(settings, store, pooled, telemetry, state, known_hashes, dry_run,
                        now or datetime.now(timezone.utc), stop)
         async for pair in run.reports(feeds):
             yield pair
     finally:
+        await pooled.close()
         state.close()
 
 
@@ -241,7 +248,7 @@ class _FeedRun:
         if result.parsed is None:
             state = self.state.record_success(feed.key, _success(result, changed=False), self.clock())
             return self._complete(report, _Tally(), feed, state, status=NOT_MODIFIED, outcome=result.outcome)
-        tally = await self._capture_entries(feed, result, report)
+        tally = await self._capture_entries(feed, result, report, location)
         success = _success(result, changed=True, tally=tally, report=report, dry_run=self.dry_run)
         state = self.state.record_success(feed.key, success, self.clock())
         return self._complete(report, tally, feed, state, status=OK, outcome=result.outcome, size=result.bytes)
@@ -260,7 +267,9 @@ class _FeedRun:
         until = self.host_pauses.get(host)
         return until if until is not None and until > self.clock() else None
 
-    async def _capture_entries(self, feed: FeedSpec, result: Download, report: CaptureReport) -> _Tally:
+    async def _capture_entries(
+        self, feed: FeedSpec, result: Download, report: CaptureReport, location: str
+    ) -> _Tally:
         parsed = result.parsed
         assert parsed is not None
         if parsed.get("bozo"):
@@ -277,10 +286,17 @@ class _FeedRun:
         tally = _Tally()
         if parsed.entries:
             await loaded(self.known_hashes)
+        base = _feed_base(parsed, location)
         for entry in parsed.entries:
             tally.found += 1
             await _capture_entry(entry, report, tally, self.store, self.telemetry, cutoff, self.known_hashes,
-                                 self.dry_run, category=feed.category)
+                                 self.dry_run, base, category=feed.category)
+        if report.rejected * 2 > tally.found:
+            reasons = ", ".join(f"{reason}: {count}" for reason, count in tally.rejected.most_common())
+            warning = f"{report.rejected} of {tally.found} entries rejected ({reasons})"
+            self.telemetry.event("feed_warning", f"feed {report.source}: {warning}", level=logging.WARNING,
+                                 source=report.source, warning=warning, rejected=report.rejected,
+                                 found=tally.found, rejected_reasons=dict(tally.rejected))
         return tally
 
     def _failed(
@@ -471,6 +487,50 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
+def _feed_base(parsed: feedparser.FeedParserDict, source: str) -> str | None:
+    """What relative entry links resolve against after xml:base: the feed's self link, its
+    alternate (site) link, then the feed's own URL (None for a local file without either)."""
+    url = source if _is_web(source) else ""
+    links = (parsed.get("feed") or {}).get("links") or []
+    for rel in ("self", "alternate"):
+        for link in links:
+            href = _joined(url, link.get("href") or "") if link.get("rel") == rel else ""
+            if _is_web(href):
+                return href
+    return url or None
+
+
+def _resolved(entry: Any, link: str, base: str | None) -> str:
+    """``link`` made absolute with the entry's xml:base (itself resolved against ``base``), then ``base``."""
+    try:
+        if urlsplit(link).scheme:
+            return link
+    except ValueError:
+        return link  # canonical_link() says how it is malformed
+    details = [entry.get("title_detail"), entry.get("summary_detail"), *(entry.get("content") or ())]
+    xml_base = next((d.get("base") for d in details if d and d.get("base")), "")
+    root = _joined(base or "", xml_base) if xml_base else base or ""
+    if not _is_web(root):
+        raise LinkError(f"relative link {link[:200]!r} and no base to resolve it (no xml:base, self or "
+                        "alternate link in the feed)", "relative link and no base to resolve it")
+    return urljoin(root, link)
+
+
+def _joined(base: str, href: str) -> str:
+    try:
+        return urljoin(base, href.strip())
+    except ValueError:
+        return ""
+
+
+def _is_web(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
 async def _capture_entry(
     entry: Any,
     report: CaptureReport,
@@ -480,6 +540,7 @@ async def _capture_entry(
     cutoff: datetime | None,
     known_hashes: set[str],
     dry_run: bool,
+    base: str | None = None,
     *,
     category: str | None = None,
 ) -> None:
@@ -491,9 +552,10 @@ async def _capture_entry(
     try:
         if not link:
             raise LinkError("entry without a link")
+        link = _resolved(entry, link, base)
         canonical = canonical_link(link)
     except LinkError as exc:
-        tally.rejected[str(exc).split(" (", 1)[0]] += 1
+        tally.rejected[exc.kind] += 1
         report.rejected += 1
         telemetry.event(
             "entry_rejected",

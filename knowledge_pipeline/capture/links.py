@@ -8,12 +8,20 @@ from ..models import sha256_text
 
 _TRACKING_EXACT = {
     "fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid", "_hsenc", "_hsmi", "mkt_tok",
+    "_bhlid",
 }
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class LinkError(ValueError):
-    """A link capture will not store; the message is the one-line reason."""
+    """A link capture will not store; the message is the one-line reason.
+
+    ``kind`` is the reason without the link itself, for counting rejections per reason.
+    """
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind or message
 
 
 def canonical_link(url: str) -> str:
@@ -29,14 +37,14 @@ def canonical_link(url: str) -> str:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise LinkError(f"malformed link {text[:200]!r} ({exc})") from None
+        raise LinkError(f"malformed link {text[:200]!r} ({exc})", "malformed link") from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         shown = f"{scheme}:" if scheme else "none"
-        raise LinkError(f"unsupported link scheme {shown} (only http and https)")
+        raise LinkError(f"unsupported link scheme {shown} (only http and https)", f"unsupported link scheme {shown}")
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise LinkError(f"link without a host: {text[:200]!r}")
+        raise LinkError(f"link without a host: {text[:200]!r}", "link without a host")
     if ":" in host:
         host = f"[{host}]"
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"

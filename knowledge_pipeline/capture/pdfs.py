@@ -2,7 +2,9 @@
 
 Files are deduplicated by the sha256 of their bytes (hashed in a stream), so a
 renamed or copied PDF is not added twice. The title is the PDF's own metadata
-title, else the file name.
+title when it looks like a title (not "Title", "Binder1.pdf", "Microsoft Word -
+Test.docx"...), else the first heading line of its first page, else the file
+name (extract/titles.py).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ async def capture_pdfs(
     for path in files:
         report.found += 1
         try:
-            item = await asyncio.to_thread(_new_item, path, settings.max_download_bytes)
+            item = await asyncio.to_thread(_new_item, path, settings.max_download_bytes, known_hashes)
         except OSError as exc:
             reason = f"cannot read {path.name}: {exc.strerror or exc}"
             report.rejected += 1
@@ -76,14 +78,16 @@ def _pdf_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".pdf" and p.is_file())
 
 
-def _new_item(path: Path, metadata_cap: int) -> NewItem:
+def _new_item(path: Path, metadata_cap: int, known_hashes: set[str] | None = None) -> NewItem:
+    """The item for a PDF file; its title (which may parse the first page) only when the hash is new."""
     digest = hashlib.sha256()
     size = 0
     with path.open("rb") as handle:
         while chunk := handle.read(_HASH_CHUNK):
             digest.update(chunk)
             size += len(chunk)
-    title, created = pdf_metadata(path) if size <= metadata_cap else (None, None)
+    known = known_hashes is not None and digest.hexdigest() in known_hashes
+    title, created = pdf_metadata(path) if size <= metadata_cap and not known else (None, None)
     return NewItem(
         title=title or _title_from_name(path),
         source_type=SourceType.PDF,

@@ -1,7 +1,8 @@
 """The terminal progress bar of the enhanced scripts, fed by Telemetry events.
 
-On a terminal it is a live tqdm bar: done/total, rate, ETA and
-``failed=N``. Anywhere else (cron, a pipe, a file) it shows nothing at all:
+On a terminal it is a live tqdm bar on stdout (progress is output, not an
+error): done/total, rate, ETA and ``failed=N``. Anywhere else (cron, a pipe,
+a file) it shows nothing at all:
 there the ``progress_update`` events in the log and the script's one-line
 summary do the job.
 """
@@ -24,12 +25,12 @@ _FALLBACK_COLUMNS = 80
 class ProgressBar:
     """A Telemetry observer: ``telemetry.add_observer(ProgressBar(total))``.
 
-    ``enabled=None`` shows the bar only when ``file`` (default stderr) is a
+    ``enabled=None`` shows the bar only when ``file`` (default stdout) is a
     terminal; ``True``/``False`` force it on or off.
     """
 
     def __init__(self, total: int, *, enabled: bool | None = None, file: IO[str] | None = None) -> None:
-        stream = file if file is not None else sys.stderr
+        stream = file if file is not None else sys.stdout
         self.enabled = _is_terminal(stream) if enabled is None else enabled
         self.done = 0
         self.failed = 0

@@ -12,9 +12,10 @@ import argparse
 import sys
 from typing import Sequence
 
+from ..capture.registry import described, kinds_of
 from ..config import Settings, load_settings
 from ..errors import ConfigError, LockHeldError
-from ..logging_setup import setup_logging
+from ..logging_setup import console_line, setup_logging
 from ..runner import (
     EXIT_CONFIG,
     EXIT_LOCKED,
@@ -32,16 +33,18 @@ EXIT_CODES_HELP = (
     "2 configuration error; 75 another run is active; 130 interrupted (SIGINT/SIGTERM)"
 )
 
-_DESCRIPTIONS = {
-    "feeds": "Capture new entries of the feed list (FEEDS_FILE) and RSS_FEEDS into the Sources store, then enrich "
-    "Inbox items "
-    "of Source Type RSS and Website.",
-    "pdfs": "Capture new PDFs of PDF_DIR into the Sources store, then enrich Inbox items of Source Type PDF.",
-}
+
+
+def _description(capture: str) -> str:
+    """What the script captures and enriches, from the source registry."""
+    kinds = kinds_of(capture)  # type: ignore[arg-type]
+    types = ", ".join(sorted({kind.source_type.value for kind in kinds}))
+    return (f"Capture new items of {described(kinds)} into the Sources store (each source runs only when "
+            f"its setting is set), then enrich Inbox items of Source Type {types}.")
 
 
 def build_parser(script: str, capture: str, enhanced: bool) -> argparse.ArgumentParser:
-    description = _DESCRIPTIONS[capture]
+    description = _description(capture)
     if enhanced:
         description += " Enhanced: structured JSONL logging ($LOG_DIR/pipeline.jsonl) and run metrics."
     parser = argparse.ArgumentParser(
@@ -108,10 +111,10 @@ def enrich_main(argv: Sequence[str] | None, *, script: str, capture: str, enhanc
     try:
         result = run(settings, options, Telemetry(script.removesuffix(".py")))
     except LockHeldError as exc:
-        print(f"{script}: {exc}; exiting (code {EXIT_LOCKED})", file=sys.stderr)
+        print(console_line(f"{script}: {exc}; exiting (code {EXIT_LOCKED})", sys.stderr), file=sys.stderr)
         return EXIT_LOCKED
     except KeyboardInterrupt:
-        print(f"{script}: interrupted", file=sys.stderr)
+        print(console_line(f"{script}: interrupted", sys.stderr), file=sys.stderr)
         return 130
     _print_result(script, settings, options, result)
     return result.exit_code
@@ -125,8 +128,8 @@ def _progress_factory(total: int):
         import logging
 
         for handler in logging.getLogger().handlers:
-            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-                handler.setLevel(max(handler.level, logging.WARNING))
+            if getattr(handler, "stream", None) is sys.stdout and not isinstance(handler, logging.FileHandler):
+                handler.setLevel(logging.CRITICAL + 1)  # the bar shows progress on stdout; warnings stay on stderr
     return bar
 
 
@@ -141,9 +144,9 @@ def _print_result(script: str, settings: Settings, options: RunOptions, result: 
         f"skipped {m.get('items_skipped', 0)}, failed {m.get('items_failed', 0)} "
         f"of {m.get('items_total', 0)} in the Inbox ({options.mode}, {m.get('duration_seconds', 0):.1f}s)"
     )
-    print(line)
+    print(console_line(line))
     if result.error:
-        print(f"{script}: error: {result.error}", file=sys.stderr)
+        print(console_line(f"{script}: error: {result.error}", sys.stderr), file=sys.stderr)
 
 
 def _print_dry_run(script: str, result: RunResult) -> None:

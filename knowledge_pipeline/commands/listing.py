@@ -38,6 +38,8 @@ def item_to_dict(item: Item) -> dict[str, Any]:
         "created_date": item.created_date.isoformat() if item.created_date else None,
         "summary": item.summary,
         "error": item.error,
+        "warnings": list(item.warnings),
+        "sender": item.sender,
         "category": item.category,
     }
 

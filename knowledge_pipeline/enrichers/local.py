@@ -1,10 +1,19 @@
-"""The offline enricher: deterministic, no network, no account.
+"""The offline enricher: deterministic, no network, no account, any language.
 
 Sentences are scored by the frequency of their content words (a classic
 extractive summariser); labels are chosen from the taxonomy by scored
 keywords; the vendor is the known organisation named most often; the date is
 the first plausible date written in the text. Good enough to try the pipeline
 end to end and to test everything around the LLM.
+
+Sentences end at ``. ! ? …`` followed by a space and anything but a lowercase
+letter (so any script's capitals, and caseless scripts such as Arabic), and
+at ``。！？؟।`` and their kin with or without a space. Length is counted in
+words for space-separated scripts and in characters for Chinese and Japanese
+(two characters = one word). A "sentence" longer than MAX_SENTENCE_WORDS (a
+text without punctuation) is cut at clause marks or spaces, so the limits
+hold for any input: summary at most SUMMARY_WORDS, executive summary
+EXECUTIVE_SENTENCES sentences.
 """
 
 from __future__ import annotations
@@ -63,8 +72,14 @@ KNOWN_VENDORS: tuple[str, ...] = (
     "Scale AI", "Runway", "Midjourney", "GitHub", "Notion", "Zapier", "UiPath",
 )
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
-_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+")
+_CLOSERS = "\"'”’»)]）」』】"
+# A full stop, !, ? or … then a space: a boundary unless a lowercase letter follows (an abbreviation, "e.g. the").
+_LATIN_END = re.compile(r"[.!?…]+[" + re.escape(_CLOSERS) + r"]*\s+")
+# Terminators of scripts that need no space after them (CJK), or have their own marks (Arabic, Devanagari...).
+_OTHER_END = re.compile(r"[。！？｡︒﹒﹗﹖！？؟۔।॥።᙮᠃᠉]+[" + re.escape(_CLOSERS) + r"]*\s*")
+_CLAUSE = re.compile(r"(?<=[,;:，、；：])\s*")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
+_WORD = re.compile(r"[^\W\d_][\w'\-]+")
 _MONTHS = {m: i for i, m in enumerate(
     "january february march april may june july august september october november december".split(), 1)}
 _ISO_DATE = re.compile(r"\b(20\d{2}|19\d{2})-(\d{2})-(\d{2})\b")
@@ -77,21 +92,86 @@ _DAY_FIRST = re.compile(
     r"\s+(\d{4})\b"
 )
 SUMMARY_WORDS = 150
+EXECUTIVE_SENTENCES = 5
+MAX_SENTENCE_WORDS = 60
+MIN_SENTENCE_WORDS = 4
+_CJK_CHARS_PER_WORD = 2
+
+
+def text_units(text: str) -> float:
+    """Length in words: whitespace-separated words, Chinese/Japanese characters at two per word."""
+    if text.isascii():
+        return float(len(text.split()))
+    spaced, cjk = _CJK.subn(" ", text)
+    return len(spaced.split()) + cjk / _CJK_CHARS_PER_WORD
 
 
 def split_sentences(text: str) -> list[str]:
-    sentences = []
-    for paragraph in re.split(r"\n\s*\n|\r\n\s*\r\n", text):
+    """The text's sentences, in order, each at most MAX_SENTENCE_WORDS long; fragments shorter than
+    MIN_SENTENCE_WORDS are dropped unless the text has nothing longer."""
+    pieces = []
+    for paragraph in re.split(r"\n\s*\n", text):
         paragraph = " ".join(paragraph.split())
-        for sentence in _SENTENCE_END.split(paragraph):
-            sentence = sentence.strip()
-            if len(sentence.split()) >= 4:
-                sentences.append(sentence)
-    return sentences
+        for sentence in _sentences(paragraph):
+            pieces.extend(_bounded(sentence))
+    long_enough = [p for p in pieces if text_units(p) >= MIN_SENTENCE_WORDS]
+    return long_enough or [p for p in pieces if any(ch.isalpha() for ch in p)]
+
+
+def _sentences(paragraph: str) -> list[str]:
+    cuts = [m.end() for m in _OTHER_END.finditer(paragraph)]
+    cuts += [m.end() for m in _LATIN_END.finditer(paragraph)
+             if m.end() < len(paragraph) and not paragraph[m.end()].islower()]
+    sentences, start = [], 0
+    for cut in sorted(set(cuts)):
+        sentences.append(paragraph[start:cut].strip())
+        start = cut
+    sentences.append(paragraph[start:].strip())
+    return [s for s in sentences if s]
+
+
+def _bounded(sentence: str) -> list[str]:
+    """A sentence longer than MAX_SENTENCE_WORDS cut into pieces: at clause marks, else at spaces or characters."""
+    if text_units(sentence) <= MAX_SENTENCE_WORDS:
+        return [sentence]
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0.0
+    for part in _tokens(sentence):
+        units = text_units(part)
+        if current and size + units > MAX_SENTENCE_WORDS:
+            pieces.append("".join(current).strip())
+            current, size = [], 0.0
+        current.append(part)
+        size += units
+    if current:
+        pieces.append("".join(current).strip())
+    return [piece for piece in pieces if piece]
+
+
+def _tokens(sentence: str) -> list[str]:
+    """Clauses if they are short enough, else words (with their spaces), else characters (CJK)."""
+    clauses = [c for c in _CLAUSE.split(sentence) if c]
+    if all(text_units(c) <= MAX_SENTENCE_WORDS for c in clauses) and len(clauses) > 1:
+        return [c if c.endswith(" ") or _CJK.search(c[-1:]) else c + " " for c in clauses]
+    words = re.findall(r"\S+\s*", sentence)
+    if len(words) > 1:
+        return [piece for word in words
+                for piece in (_tokens(word) if len(word) > MAX_SENTENCE_WORDS and text_units(word) > MAX_SENTENCE_WORDS
+                              else [word])]
+    return list(sentence)
 
 
 def _content_words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text) if w.lower() not in _STOPWORDS and len(w) > 2]
+    """Words that carry meaning: no stopwords or short words; Chinese/Japanese as character pairs."""
+    words = []
+    for word in _WORD.findall(text):
+        cjk = "".join(_CJK.findall(word))
+        if cjk:
+            words.extend(cjk[i:i + 2] for i in range(max(len(cjk) - 1, 1)))
+        elif len(word) > 2 and word.lower() not in _STOPWORDS:
+            words.append(word.lower())
+    return words
 
 
 def _rank_sentences(sentences: list[str]) -> list[int]:
@@ -151,14 +231,22 @@ def find_vendor(text: str) -> str | None:
 
 def _words_cap(sentences: list[str], limit: int) -> str:
     chosen: list[str] = []
-    total = 0
+    total = 0.0
     for sentence in sentences:
-        words = len(sentence.split())
+        words = text_units(sentence)
         if chosen and total + words > limit:
             break
         chosen.append(sentence)
         total += words
-    return " ".join(chosen)
+    return _joined(chosen)
+
+
+def _joined(sentences: list[str]) -> str:
+    """Sentences as one text: Chinese/Japanese ones without a space between them."""
+    text = ""
+    for sentence in sentences:
+        text += sentence if not text or _CJK.search(text[-1]) else " " + sentence
+    return text
 
 
 class LocalEnricher:
@@ -173,7 +261,7 @@ class LocalEnricher:
         ranking = _rank_sentences(sentences)
         in_order = lambda n: [sentences[i] for i in sorted(ranking[:n])]  # noqa: E731
         summary = _words_cap(in_order(max(3, min(len(sentences), 8))), SUMMARY_WORDS)
-        executive = " ".join(in_order(5))
+        executive = _joined(in_order(EXECUTIVE_SENTENCES))
         insights = [s for s in (sentences[i] for i in ranking) if re.search(r"\d|%", s)][:3]
         for index in ranking:
             if len(insights) >= 5 or (len(insights) >= 3 and len(insights) >= len(sentences)):

@@ -1,31 +1,40 @@
 """Text extraction: the full text of one item, from feed content, a PDF or a web page.
 
-``TextExtractor.extract(item)`` is the one entry point. It never returns empty
-text: every way of getting no text raises an :class:`ItemError` with a
-one-line reason (``ExtractionError`` for content problems, ``ServiceError``
-for a failed download). Parsing (trafilatura, pypdf) runs in a worker thread
-so parallel workers keep the event loop free.
+``TextExtractor.read(item)`` is the one entry point: the text, what was only
+partly read (:class:`PartialRead`: pages of a damaged or capped PDF, a page
+cut at the download cap) and, when asked, a title found in the document.
+``extract(item)`` is the text alone. Neither returns empty text: every way
+of getting no text raises an :class:`ItemError` with a one-line reason
+(``ExtractionError`` for content problems, ``ServiceError`` for a failed
+download). Parsing (trafilatura, pypdf) runs in a worker thread so parallel
+workers keep the event loop free.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..config import Settings
-from ..errors import ExtractionError
-from ..models import Item, SourceType
+from ..errors import ExtractionError, ServiceError
+from ..models import Item, PartialRead, SourceType
 from ..services import ServiceGateway
+from .charset import decode_html, decode_text
 from .fetch import Fetched, Fetcher
-from .html import html_to_text
-from .pdf import pdf_to_text
+from .html import html_title, html_to_text, looks_like_html
+from .pdf import pdf_to_text, read_pdf
+from .render import RENDER_MIN_CHARS, Firecrawl
+from .titles import best_title, normalize
 
-__all__ = ["TextExtractor", "Fetcher", "Fetched", "html_to_text", "pdf_to_text", "clean_text"]
+__all__ = ["TextExtractor", "Extracted", "Fetcher", "Fetched", "html_to_text", "pdf_to_text", "clean_text"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+_MARKUP = re.compile(r"</[a-zA-Z][a-zA-Z0-9]*\s*>|<(?:br|hr|img)\b[^<>]*>", re.IGNORECASE)
 _TEXT_TYPES = ("text/plain", "text/markdown")
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "")
 
@@ -41,28 +50,55 @@ class TextExtractor:
 
     def __init__(self, settings: Settings, gateway: ServiceGateway, *, fetcher: Fetcher | None = None) -> None:
         self.settings = settings
+        self.gateway = gateway
         self._owns_fetcher = fetcher is None
         self.fetcher = fetcher or Fetcher(settings, gateway)
+        self._readers: dict[str, Any] = {}
+        self._firecrawl: Firecrawl | None = None
 
     async def close(self) -> None:
+        for reader in self._readers.values():
+            await reader.close()
+        if self._firecrawl is not None:
+            await self._firecrawl.close()
         if self._owns_fetcher:
             await self.fetcher.close()
 
     async def extract(self, item: Item) -> str:
-        if item.content and item.content.strip():
+        return (await self.read(item)).text
+
+    async def read(self, item: Item, *, title: bool = False) -> Extracted:
+        """The item's text and partial reads; with ``title``, also a title the document gives itself."""
+        reader = None if item.content and item.content.strip() else self._source_reader(item)
+        if reader is not None:
+            text = await reader.read(item)
+            extracted = Extracted(text, best_title(None, text) if title else None)
+        elif item.content and item.content.strip():
             text = await asyncio.to_thread(_content_text, item.content, item.url)
+            extracted = Extracted(text, best_title(None, text) if title else None)
         elif item.source_type is SourceType.PDF and (item.pdf_path or item.url):
-            text = await self._pdf(item.pdf_path or item.url or "")
+            extracted = await self._pdf(item.pdf_path or item.url or "")
         elif item.url:
-            text = await self._web(item.url)
+            extracted = await self._web(item.url, title)
         else:
             raise ExtractionError("nothing to extract: the item has no URL, PDF or content")
-        text = clean_text(text)
+        text = clean_text(extracted.text)
         if not text:
             raise ExtractionError("empty text after extraction")
-        return text
+        return Extracted(text, normalize(extracted.title) or None if title else None, extracted.warnings)
 
-    async def _pdf(self, location: str) -> str:
+    def _source_reader(self, item: Item) -> Any | None:
+        """The reader of the source kind that claims the item (a Drive file...), made on first use."""
+        from ..capture.registry import reader_classes
+
+        for name, reader_class in reader_classes():
+            if reader_class.accepts(item):
+                if name not in self._readers:
+                    self._readers[name] = reader_class(self.settings, self.gateway, self.fetcher)
+                return self._readers[name]
+        return None
+
+    async def _pdf(self, location: str) -> Extracted:
         scheme = urlsplit(location).scheme.lower()
         if scheme in ("http", "https"):
             fetched = await self.fetcher.fetch(location)
@@ -76,28 +112,60 @@ class TextExtractor:
         data, truncated = await asyncio.to_thread(read_file_capped, path, self.settings.max_download_bytes, "PDF")
         return await self._pdf_bytes(data, truncated)
 
-    async def _pdf_bytes(self, data: bytes, truncated: bool) -> str:
+    async def _pdf_bytes(self, data: bytes, truncated: bool) -> Extracted:
         if truncated:
             raise ExtractionError(f"PDF larger than MAX_DOWNLOAD_MB ({self.settings.max_download_mb:g} MB)")
-        return await asyncio.to_thread(pdf_to_text, data, self.settings.max_pdf_pages)
+        pdf = await asyncio.to_thread(read_pdf, data, self.settings.max_pdf_pages)
+        partial = pdf.partial_read()
+        return Extracted(pdf.text, pdf.title, (partial,) if partial else ())
 
-    async def _web(self, url: str) -> str:
+    async def _web(self, url: str, title: bool) -> Extracted:
         fetched = await self.fetcher.fetch(url)
         if fetched.is_pdf:
             return await self._pdf_bytes(fetched.body, fetched.truncated)
+        cut = (PartialRead("bytes", len(fetched.body), None, f"page cut at MAX_DOWNLOAD_MB = "
+                           f"{self.settings.max_download_mb:g} MB"),) if fetched.truncated else ()
         if fetched.content_type in _TEXT_TYPES:
-            return _decode(fetched)
-        if fetched.content_type not in _HTML_TYPES and not _looks_like_html(fetched.body):
+            text = decode_text(fetched.body, fetched.charset)
+            return Extracted(text, best_title(None, text) if title else None, cut)
+        if fetched.content_type not in _HTML_TYPES and not looks_like_html(fetched.body):
             raise ExtractionError(f"unsupported content type {fetched.content_type} at {fetched.url}")
-        text = await asyncio.to_thread(html_to_text, fetched.body, fetched.url)
+        text, page_title = await asyncio.to_thread(_page_text, fetched, title)
+        if len(text.strip()) < RENDER_MIN_CHARS and self.settings.firecrawl_api_key:
+            text = await self._rendered(fetched.url, text)
         if not text.strip():
             raise ExtractionError(f"no article text found at {fetched.url}")
-        return text
+        return Extracted(text, page_title, cut)
+
+    async def _rendered(self, url: str, text: str) -> str:
+        """Firecrawl's rendering of a page that gave too little text; ours if it does no better."""
+        if self._firecrawl is None:
+            self._firecrawl = Firecrawl(self.settings, self.gateway)
+        try:
+            rendered = await self._firecrawl.scrape(url)
+        except ServiceError as exc:
+            if text.strip():
+                return text
+            raise ExtractionError(f"no article text found at {url}, and {exc}") from None
+        return rendered if len(rendered.strip()) > len(text.strip()) else text
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What extraction got: the text, a title the document gives itself (when asked), partial reads."""
+
+    text: str
+    title: str | None = None
+    warnings: tuple[PartialRead, ...] = ()
 
 
 def _content_text(content: str, url: str | None) -> str:
-    """Feed content as text: HTML is converted, plain text is kept."""
-    if "<" in content and ">" in content:
+    """Captured content as text: markup (a closing tag, a <br>) is converted, plain text is kept as it is.
+
+    Plain text may hold "<" and ">" ("growth >20%", "a<b and c>d"): parsing it as
+    HTML would eat words and merge paragraphs.
+    """
+    if _MARKUP.search(content):
         return html_to_text(content, url)
     return content
 
@@ -116,13 +184,7 @@ def read_file_capped(path: Path, cap: int, what: str) -> tuple[bytes, bool]:
     return data[:cap], len(data) > cap
 
 
-def _decode(fetched: Fetched) -> str:
-    try:
-        return fetched.body.decode(fetched.charset or "utf-8", errors="replace")
-    except LookupError:
-        return fetched.body.decode("utf-8", errors="replace")
-
-
-def _looks_like_html(body: bytes) -> bool:
-    head = body[:2048].lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html", b"<?xml")) or b"<body" in head
+def _page_text(fetched: Fetched, title: bool) -> tuple[str, str | None]:
+    document = decode_html(fetched.body, fetched.charset)
+    text = html_to_text(document, fetched.url)
+    return text, best_title(html_title(document), text) if title else None

@@ -266,6 +266,7 @@ class Fetcher:
         self.settings = settings
         self.gateway = gateway
         self.guard = AddressGuard(settings.allow_private_urls, resolver or system_resolver)
+        self._network_backend = network_backend
         self._client = httpx.AsyncClient(
             transport=_GuardedTransport(_GuardedBackend(self.guard, network_backend), limits),
             timeout=httpx.Timeout(settings.api_timeout),
@@ -277,21 +278,30 @@ class Fetcher:
     async def close(self) -> None:
         await self._client.aclose()
 
+    def with_pool(self, max_connections: int) -> Fetcher:
+        """A Fetcher like this one (settings, gateway, resolver) with a pool of its own; ``close()`` it."""
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max(1, max_connections // 2))
+        return Fetcher(self.settings, self.gateway, resolver=self.guard.resolver,
+                       network_backend=self._network_backend, limits=limits)
+
     async def fetch(
         self,
         url: str,
         *,
         max_bytes: int | None = None,
+        missing_ok: bool = False,
         headers: Mapping[str, str] | None = None,
         max_retry_wait: float | None = None,
     ) -> Fetched:
         """GET ``url``, following at most five redirects, each hop checked.
 
         The body is cut at ``max_bytes`` (default ``MAX_DOWNLOAD_MB``) and the
-        result says so. ``headers`` are sent with every hop (conditional
-        requests); ``max_retry_wait`` is passed to the gateway. Raises
-        UnsafeURLError for a refused URL and ServiceError for an HTTP error or
-        a network failure after retries.
+        result says so. Raises UnsafeURLError for a refused URL and
+        ServiceError for an HTTP error or a network failure after retries;
+        with ``missing_ok`` a 404/410 is an empty answer with that status
+        (a robots.txt or sitemap that does not exist is not an error).
+        ``headers`` are sent with every hop (conditional requests);
+        ``max_retry_wait`` is passed to the gateway.
         """
         cap = self.settings.max_download_bytes if max_bytes is None else max_bytes
         current = url.strip()
@@ -303,7 +313,7 @@ class Fetcher:
                 if current == url.strip():
                     raise
                 raise UnsafeURLError(f"{exc} (redirected from {_shown(url)})") from None
-            hop = await self._get(current, cap, headers, max_retry_wait)
+            hop = await self._get(current, cap, missing_ok, headers, max_retry_wait)
             if hop.location is None:
                 return Fetched(hop.url, hop.status_code, hop.content_type, hop.body, hop.truncated, hop.charset,
                                hop.headers, tuple(redirects))
@@ -314,14 +324,19 @@ class Fetcher:
         )
 
     async def _get(
-        self, url: str, cap: int, headers: Mapping[str, str] | None = None, max_retry_wait: float | None = None
+        self,
+        url: str,
+        cap: int,
+        missing_ok: bool = False,
+        headers: Mapping[str, str] | None = None,
+        max_retry_wait: float | None = None,
     ) -> _Hop:
         host = (urlsplit(url).hostname or "").lower()
 
         async def attempt() -> _Hop:
             try:
                 async with asyncio.timeout(self.settings.api_timeout):
-                    return await self._download(url, cap, headers)
+                    return await self._download(url, cap, missing_ok, headers)
             except (TimeoutError, httpx.TimeoutException):
                 raise ServiceError(
                     "web",
@@ -340,10 +355,30 @@ class Fetcher:
             max_retry_wait=max_retry_wait,
         )
 
-    async def _download(self, url: str, cap: int, headers: Mapping[str, str] | None = None) -> _Hop:
-        async with self._client.stream("GET", url, headers=headers) as response:
+    def _site_headers(self, url: str) -> dict[str, str]:
+        """WEBSITE_AUTH_CONFIGS headers and cookies for this URL's own domain only, hop by hop.
+
+        Redirects are followed by hand, so a hop to another domain never gets them; plain http
+        gets them only on loopback (a local test server). Never logged.
+        """
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme != "https" and blocked_reason(host) != "loopback" and host != "localhost":
+            return {}
+        for auth in self.settings.website_auth.values():
+            if auth.matches(host):
+                return auth.request_headers()
+        return {}
+
+    async def _download(
+        self, url: str, cap: int, missing_ok: bool = False, headers: Mapping[str, str] | None = None
+    ) -> _Hop:
+        sent = {**self._site_headers(url), **(headers or {})}
+        async with self._client.stream("GET", url, headers=sent) as response:
             if response.status_code in _REDIRECT_CODES and response.headers.get("location"):
                 return _Hop(url, response.status_code, "", response.headers["location"], b"", False)
+            if missing_ok and response.status_code in (404, 410):
+                return _Hop(url, response.status_code, "", None, b"", False)
             if response.status_code >= 400:
                 raise _status_error(response, url)
             body = bytearray()

@@ -6,6 +6,7 @@ from itertools import islice
 
 import trafilatura
 from lxml.html import HtmlElement
+from trafilatura.metadata import extract_metadata
 
 # trafilatura's main extractor slows down much faster than linearly with the
 # number of elements (150,000 elements took over 40 s); past this many a page
@@ -41,6 +42,27 @@ def html_to_text(html: str | bytes, url: str | None = None) -> str:
         return text.strip()
     tree = _parse(document)
     return (trafilatura.html2txt(tree) or "").strip() if tree is not None else ""
+
+
+def html_title(document: str | bytes) -> str | None:
+    """The page's own title (og:title, <title> without the site name, the first <h1>), or None."""
+    tree = _parse(document) if document.strip() else None
+    if tree is None:
+        return None
+    try:
+        return extract_metadata(tree).title or None
+    except Exception:  # noqa: BLE001 - metadata is a nicety; the text is what matters
+        return None
+
+
+def looks_like_html(data: bytes) -> bool:
+    """Whether bytes are an HTML page (a login or error page served in place of a file)."""
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if not head.startswith(b"<"):
+        return False
+    return head.startswith((b"<!doctype html", b"<html")) or any(
+        tag in head for tag in (b"<html", b"<head", b"<body", b"<title", b"<meta")
+    )
 
 
 def _parse(document: str | bytes) -> HtmlElement | None:

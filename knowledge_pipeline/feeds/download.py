@@ -18,13 +18,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import feedparser
-import httpx
 
-from ..config import Settings
 from ..errors import ItemError, ServiceError
 from ..extract import read_file_capped
-from ..extract.fetch import Fetcher, Resolver
-from ..services import ServiceGateway
+from ..extract.fetch import Fetcher
 from .discovery import feed_of_page
 from .document import feed_links, looks_like_html, moved_to, parse_feed
 from .health import PERMANENT, TRANSIENT, FeedError, error_kind
@@ -56,19 +53,6 @@ class Download:
     body_hash: str | None = None
     moved_to: str | None = None
     bytes: int = 0
-
-
-def feed_fetcher(settings: Settings, gateway: ServiceGateway, *, resolver: Resolver | None = None) -> Fetcher:
-    """A Fetcher for polling feeds: a connection pool of 2 x FEED_CONCURRENCY.
-
-    Most feeds sit on a host of their own. With httpx's default pool (100
-    connections, 5 s keep-alive) hundreds of idle connections pile up, and
-    httpcore scans every one of them (quadratically) for each request: at 500
-    feeds that cost more than the downloads (measured with bench_capture.py).
-    """
-    size = settings.feed_concurrency
-    return Fetcher(settings, gateway, resolver=resolver,
-                   limits=httpx.Limits(max_connections=2 * size, max_keepalive_connections=size))
 
 
 def is_url(location: str) -> bool:
@@ -118,7 +102,7 @@ async def _from_web(url: str, state: FeedState | None, fetcher: Fetcher, max_byt
     if state is not None and state.last_hash == digest:
         return Download(UNCHANGED, etag=etag, last_modified=modified, body_hash=digest, moved_to=moved,
                         bytes=len(fetched.body))
-    headers = {"content-location": fetched.url}
+    headers = {}  # no content-location: relative entry links are resolved by capture (xml:base, self link)
     if fetched.content_type:
         headers["content-type"] = fetched.content_type + (f"; charset={fetched.charset}" if fetched.charset else "")
     parsed = await asyncio.to_thread(parse_feed, fetched.body, headers)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from ..telemetry import RunMetrics
+from ..telemetry import CAPTURE_COUNTS, RunMetrics, add_capture_counts
 from .reader import Event
 
 OK = "ok"
@@ -46,6 +46,7 @@ class RunReport:
     errors: Counter[str] = field(default_factory=Counter)
     api_durations: dict[str, list[float]] = field(default_factory=dict)
     captured: dict[str, int] = field(default_factory=dict)
+    captured_by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     feed_events: dict[str, tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
 
     @property
@@ -145,6 +146,7 @@ class RunReport:
             "tokens": self.tokens,
             "estimated_cost_usd": self.cost_usd,
             "captured": dict(self.captured),
+            "captured_by_kind": {kind: dict(counts) for kind, counts in self.captured_by_kind.items()},
             "feeds": self.feeds,
             "top_errors": [[reason, count] for reason, count in self.errors.most_common(5)],
         }
@@ -162,6 +164,7 @@ class _RunBuilder:
         self.errors: Counter[str] = Counter()
         self.api_durations: dict[str, list[float]] = {}
         self.captured: Counter[str] = Counter()
+        self.captured_by_kind: dict[str, dict[str, int]] = {}
         self.feed_events: dict[str, tuple[datetime, dict[str, Any]]] = {}
         self.workers: int | None = None
 
@@ -189,8 +192,9 @@ class _RunBuilder:
             if duration is not None:
                 self.api_durations.setdefault(str(data["service"]), []).append(duration)
         elif kind == "capture_complete":
-            for key in ("found", "added", "duplicates", "rejected"):
+            for key in CAPTURE_COUNTS:
                 self.captured[key] += _int(data.get(key)) or 0
+            add_capture_counts(self.captured_by_kind, data)
             if data.get("kind") == "feed" and data.get("source"):
                 self.feed_events[str(data["source"])] = (event.timestamp, data)
         elif kind == "pipeline_summary":
@@ -240,6 +244,7 @@ class _RunBuilder:
             errors=errors,
             api_durations=self.api_durations,
             captured=dict(self.captured),
+            captured_by_kind=self.captured_by_kind,
             feed_events=self.feed_events,
         )
 

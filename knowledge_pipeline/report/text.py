@@ -43,6 +43,9 @@ def render_text(
         lines = [_format(rows[0], widths)]
         for run, row in zip(runs, rows[1:]):
             lines.append(_format(row, widths))
+            if run.captured_by_kind:
+                lines.append(indent + "capture: " + "; ".join(
+                    _capture(kind, counts) for kind, counts in sorted(run.captured_by_kind.items())))
             if run.api_calls:
                 lines.append(indent + "api: " + "; ".join(_api(name, data) for name, data in run.api_calls.items()))
             if run.feeds:
@@ -140,6 +143,13 @@ def _format(row: list[str], widths: list[int]) -> str:
     for (title, align), cell, width in zip(_COLUMNS, row, widths):
         cells.append(cell.ljust(width) if align == "<" else cell.rjust(width))
     return "  ".join(cells).rstrip()
+
+
+def _capture(kind: str, counts: dict[str, int]) -> str:
+    text = f"{kind} {counts.get('found', 0)} found, {counts.get('added', 0)} added"
+    if counts.get("errors"):
+        text += f", {counts['errors']} errors"
+    return text
 
 
 def _api(name: str, data: dict[str, Any]) -> str:

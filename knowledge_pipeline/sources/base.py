@@ -3,7 +3,7 @@
 A store mirrors the Notion Sources database of the original pipeline: Title,
 Status (Inbox, Enriched, Failed), Source Type, Article URL, PDF location, Hash,
 Summary (the executive summary), Content-Type, AI-Primitive, Vendor, Created
-Date, an error reason, and a body of four toggles: "Summary", "Executive
+Date, an error reason, the warnings of a partial read, and a body of four toggles: "Summary", "Executive
 Summary", "Key Insights" and "Raw" (the full text).
 """
 
@@ -27,6 +27,8 @@ class SourceStore(Protocol):
     """
 
     name: str
+    # Characters of the text the Raw toggle keeps (None: all); longer texts get an item_warning.
+    max_raw_chars: int | None
 
     @property
     def identity(self) -> str:

@@ -6,10 +6,16 @@ toggles with their children) and one ``pages.update`` (every property and
 (over 100 blocks in a toggle or ~400 KB). Queries cost one request per 100
 pages. Feed content given to :meth:`add` is kept for this process only: the
 page body is not read back, because that would cost a request per item.
+
+An email (Source Type Email) has no page to fetch again, so its text also
+goes into the page it is created with, in an "Email" toggle (same request);
+an Inbox email whose text this process does not hold reads it back from
+there (two requests) when the Inbox is streamed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from datetime import date
@@ -18,6 +24,7 @@ from typing import Any, AsyncIterator, Collection
 
 from notion_client import AsyncClient
 
+from ..capture.registry import locator_property
 from ..config import Settings
 from ..errors import FatalRunError, ItemError, ServiceError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
@@ -26,6 +33,7 @@ from .base import BODY_TOGGLES
 from .notion_api import NotionApi, may_have_applied, resolve_data_source
 from .notion_blocks import (
     MAX_TEXT,
+    PARAGRAPH_SEPARATOR,
     block_text,
     cut_words,
     paragraph_blocks,
@@ -40,16 +48,19 @@ from .notion_schema import (
     ERROR,
     ERROR_SEVERITY,
     HASH,
+    SENDER,
     SOURCE_TYPE,
     STATUS,
     SUMMARY,
     VENDOR,
+    WARNINGS,
     schema_problems,
 )
 
 MAX_URL = 2000
 MAX_SELECT_NAME = 100
 MAX_MULTI_SELECT = 100
+EMAIL_TOGGLE = "Email"
 
 
 def select_name(value: str | None) -> str | None:
@@ -105,6 +116,10 @@ class NotionStore:
         self._title = "Title"
         self._taxonomy = Taxonomy()
         self._content: dict[str, str] = {}
+
+    @property
+    def max_raw_chars(self) -> int:
+        return self.settings.notion_max_raw_chars
 
     # -- opening: the data source and its schema ---------------------------------
 
@@ -202,6 +217,8 @@ class NotionStore:
             source_type = SourceType(type_name)
         else:
             source_type = SourceType.PDF if pdf and not url else SourceType.WEBSITE
+        if source_type is SourceType.EMAIL:
+            url = (props.get(self.settings.email_url_prop) or {}).get("url")
         primitives = (props.get(AI_PRIMITIVE) or {}).get("multi_select") or []
         category = props.get(self.settings.category_prop) or {}
         categories = [o["name"] for o in category.get("multi_select") or []] or [_option(category) or ""]
@@ -221,6 +238,8 @@ class NotionStore:
             vendor=_option(props.get(VENDOR)),
             error=_plain(props.get(ERROR)) or None,
             archived=bool(page.get("in_trash") or page.get("archived")),
+            warnings=tuple(line for line in _plain(props.get(WARNINGS)).split("\n") if line),
+            sender=_plain(props.get(SENDER)) if self._has(SENDER, "rich_text") else None,
             category=", ".join(name for name in categories if name) or None,
         )
 
@@ -234,20 +253,56 @@ class NotionStore:
                     yield item
 
     def _inbox_filter(self, source_types: Collection[SourceType] | None) -> dict:
+        """Inbox items that their kind can read: a locating URL property set (capture/registry.py).
+
+        A type without a locating property is found by its Source Type alone. Without
+        ``source_types`` an item without a Source Type also counts when a URL locates it
+        (databases of the original pipeline). Notion allows one level of nested compounds.
+        """
         wanted = list(dict.fromkeys(SourceType(t) for t in source_types)) if source_types else list(SourceType)
-        located = []
-        if SourceType.RSS in wanted or SourceType.WEBSITE in wanted:
-            located.append({"property": self.settings.rss_url_prop, "url": {"is_not_empty": True}})
-        if SourceType.PDF in wanted:
-            located.append({"property": self.settings.pdf_url_prop, "url": {"is_not_empty": True}})
+        located: list[dict] = []
+        for source_type in wanted:
+            prop = locator_property(source_type, self.settings)
+            clause = (
+                {"property": prop, "url": {"is_not_empty": True}}
+                if prop
+                else {"property": SOURCE_TYPE, "select": {"equals": source_type.value}}
+            )
+            if clause not in located:
+                located.append(clause)
         clauses = [self._status_filter(Status.INBOX), located[0] if len(located) == 1 else {"or": located}]
         if source_types:
             clauses.append(self._types_filter(wanted))
         return {"and": clauses}
 
     def inbox(self, source_types: Collection[SourceType] | None = None) -> AsyncIterator[Item]:
-        """Inbox items that have a URL to read, oldest first, 100 per request."""
-        return self._items(self._inbox_filter(source_types))
+        """Inbox items that have a URL to read (or, emails, their text), oldest first, 100 per request."""
+        return self._with_email_text(self._items(self._inbox_filter(source_types)))
+
+    async def _with_email_text(self, items: AsyncIterator[Item]) -> AsyncIterator[Item]:
+        async for item in items:
+            if item.source_type is SourceType.EMAIL and not item.content:
+                try:
+                    text = await self._email_text(item.id)
+                except ServiceError as exc:
+                    if exc.fatal:
+                        raise
+                    self._warn("email_text_unavailable", f"Cannot read the text of email {item.id}: {exc}",
+                               item_id=item.id, error=str(exc))
+                    text = None
+                if text:
+                    item = dataclasses.replace(item, content=text)
+            yield item
+
+    async def _email_text(self, page_id: str) -> str | None:
+        """The text :meth:`add` put in the page's "Email" toggle."""
+        context = {"item_id": page_id}
+        toggles = [block async for block in self._api.list_children(page_id, context=context)
+                   if block.get("type") == "toggle" and block_text(block) == EMAIL_TOGGLE]
+        if not toggles or not toggles[0].get("has_children"):
+            return None
+        parts = [block_text(child) async for child in self._api.list_children(toggles[0]["id"], context=context)]
+        return PARAGRAPH_SEPARATOR.join(parts) or None
 
     async def count_inbox(self, source_types: Collection[SourceType] | None = None) -> int:
         count = 0
@@ -293,8 +348,11 @@ class NotionStore:
             SOURCE_TYPE: {"select": {"name": item.source_type.value}},
             HASH: {"rich_text": rich_text(item.hash)},
         }
-        if item.url:
-            properties[self.settings.rss_url_prop] = {"url": item.url}
+        url_prop = self.settings.email_url_prop if item.source_type is SourceType.EMAIL else self.settings.rss_url_prop
+        if item.url and (item.source_type is not SourceType.EMAIL or self._has(url_prop, "url")):
+            properties[url_prop] = {"url": item.url}
+        if item.sender and self._has(SENDER, "rich_text"):
+            properties[SENDER] = {"rich_text": rich_text(cut_words(item.sender, MAX_TEXT))}
         if item.pdf_path:
             properties[self.settings.pdf_url_prop] = {"url": _as_url(item.pdf_path)}
         if item.created_date and self._has(self.settings.created_prop, "date"):
@@ -308,10 +366,11 @@ class NotionStore:
                     return pages[0]
             return None
 
-        page = await self._api.create_page(
-            {"parent": {"data_source_id": self.data_source_id}, "properties": properties},
-            before_retry=created_already,
-        )
+        body: dict[str, Any] = {"parent": {"data_source_id": self.data_source_id}, "properties": properties}
+        if item.source_type is SourceType.EMAIL and item.content:
+            text = item.content[: self.settings.notion_max_raw_chars]
+            body["children"] = plan_body([(EMAIL_TOGGLE, paragraph_blocks(text))]).first  # what fits in one request
+        page = await self._api.create_page(body, before_retry=created_already)
         if item.content:
             self._content[page["id"]] = item.content
         created = self._item(page)
@@ -358,6 +417,10 @@ class NotionStore:
             properties[created] = {"date": {"start": enrichment.published_date.isoformat()}}
         if self._has(ERROR, "rich_text"):
             properties[ERROR] = {"rich_text": []}
+        if self._has(WARNINGS, "rich_text"):
+            properties[WARNINGS] = {"rich_text": rich_text(cut_words("\n".join(enrichment.warnings), MAX_TEXT))}
+        if enrichment.title:
+            properties[self._title] = {"title": rich_text(cut_words(enrichment.title, MAX_TEXT))}
         properties[STATUS] = self._status(Status.ENRICHED)
         return properties
 

@@ -1,7 +1,7 @@
 """The Sources database schema: what the pipeline needs, how to create it, how to check it.
 
 The original pipeline's schema is the contract: every property of it is
-required by ``notion check``. Properties this project adds (``Error``) are
+required by ``notion check``. Properties this project adds (``Error``, ``Warnings``) are
 "recommended": the store writes them when present and skips them otherwise.
 Three names are settings (``RSS_URL_PROP``, ``CREATED_PROP``,
 ``PDF_URL_PROP``); the others are fixed.
@@ -26,6 +26,8 @@ CONTENT_TYPE = "Content-Type"
 AI_PRIMITIVE = "AI-Primitive"
 VENDOR = "Vendor"
 ERROR = "Error"
+WARNINGS = "Warnings"
+SENDER = "Sender"
 
 ERROR_SEVERITY = "error"
 RECOMMENDED = "recommended"
@@ -66,7 +68,7 @@ def sources_schema(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> list[
     return [
         PropertySpec(TITLE, ("title",), purpose="item title"),
         PropertySpec(STATUS, ("select", "status"), options=tuple(STATUS_COLORS), purpose="Inbox, Enriched or Failed"),
-        PropertySpec(SOURCE_TYPE, ("select",), options=tuple(t.value for t in SourceType), purpose="RSS, Website or PDF"),
+        PropertySpec(SOURCE_TYPE, ("select",), options=tuple(t.value for t in SourceType), purpose=", ".join(t.value for t in SourceType)),
         PropertySpec(settings.rss_url_prop, ("url",), setting="RSS_URL_PROP", purpose="article URL (RSS, Website)"),
         PropertySpec(settings.pdf_url_prop, ("url",), setting="PDF_URL_PROP", purpose="PDF location (file:// or https://)"),
         PropertySpec(HASH, ("rich_text",), purpose="dedup key"),
@@ -76,9 +78,23 @@ def sources_schema(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> list[
         PropertySpec(AI_PRIMITIVE, ("multi_select",), options=taxonomy.ai_primitives, purpose="taxonomy: AI primitives"),
         PropertySpec(VENDOR, ("select",), purpose="vendor named by the item"),
         PropertySpec(ERROR, ("rich_text",), required=False, purpose="why the item failed (added by this project)"),
+        PropertySpec(WARNINGS, ("rich_text",), required=False,
+                     purpose="text only partly read, one line each (added by this project)"),
+        *_email_properties(settings),
         PropertySpec(settings.category_prop, ("select", "multi_select"), required=False, setting="CATEGORY_PROP",
                      purpose="category of the feed the item came from (feed list)"),
     ]
+
+
+def _email_properties(settings: Settings) -> list[PropertySpec]:
+    """Recommended once email capture is configured (EMAIL_IMAP_HOST)."""
+    if not settings.email_imap_host:
+        return []
+    specs = [PropertySpec(SENDER, ("rich_text",), required=False, purpose="an email's sender")]
+    if settings.email_url_prop != settings.rss_url_prop:
+        specs.append(PropertySpec(settings.email_url_prop, ("url",), required=False, setting="EMAIL_URL_PROP",
+                                  purpose="an email's view-in-browser link"))
+    return specs
 
 
 def schema_problems(properties: Mapping[str, dict], settings: Settings) -> list[SchemaProblem]:

@@ -57,12 +57,22 @@ def _m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
-def _m002_feed_category(db: sqlite3.Connection) -> None:
+def _m002_item_warnings(db: sqlite3.Connection) -> None:
+    """Partial reads kept with the item (JSON list of one-line warnings), see processing.py."""
+    db.execute("ALTER TABLE items ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'")
+
+
+def _m003_sender(db: sqlite3.Connection) -> None:
+    """Email items carry their sender (issue 16)."""
+    db.execute("ALTER TABLE items ADD COLUMN sender TEXT")
+
+
+def _m004_feed_category(db: sqlite3.Connection) -> None:
     """The category of the feed an item came from (the feed list's kp:category)."""
     db.execute("ALTER TABLE items ADD COLUMN category TEXT")
 
 
-def _m003_store_id(db: sqlite3.Connection) -> None:
+def _m005_store_id(db: sqlite3.Connection) -> None:
     """A random id of this store file: a deleted and recreated store is another store (feed state)."""
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     db.execute("INSERT INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,))
@@ -70,8 +80,10 @@ def _m003_store_id(db: sqlite3.Connection) -> None:
 
 MIGRATIONS: list[Migration] = [
     ("m001_initial", _m001_initial),
-    ("m002_feed_category", _m002_feed_category),
-    ("m003_store_id", _m003_store_id),
+    ("m002_item_warnings", _m002_item_warnings),
+    ("m003_sender", _m003_sender),
+    ("m004_feed_category", _m004_feed_category),
+    ("m005_store_id", _m005_store_id),
 ]
 
 
@@ -103,6 +115,8 @@ def _row_to_item(row: sqlite3.Row) -> Item:
         vendor=row["vendor"],
         error=row["error"],
         archived=bool(row["archived"]),
+        warnings=tuple(json.loads(row["warnings"] or "[]")),
+        sender=row["sender"],
         category=row["category"],
     )
 
@@ -119,6 +133,7 @@ class SqliteStore:
     """Sources in a local SQLite file (the embedded default)."""
 
     name = "sqlite"
+    max_raw_chars: int | None = None  # the Raw body keeps the whole text
 
     def __init__(self, path: Path, taxonomy: Taxonomy | None = None) -> None:
         self.path = Path(path)
@@ -176,7 +191,8 @@ class SqliteStore:
         with self._transaction():
             cursor = self.db.execute(
                 """INSERT OR IGNORE INTO items (id, title, status, source_type, url, pdf_path, hash,
-                   content, created_date, category, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
+                   content, created_date, sender, category, added_at, updated_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (
                     item_id,
                     item.title,
@@ -187,6 +203,7 @@ class SqliteStore:
                     item.hash,
                     item.content,
                     item.created_date.isoformat() if item.created_date else None,
+                    item.sender,
                     item.category,
                     now,
                     now,
@@ -248,7 +265,7 @@ class SqliteStore:
             )
             self.db.execute(
                 """UPDATE items SET status=?, summary=?, content_type=?, ai_primitives=?, vendor=?,
-                   created_date=?, error=NULL, updated_at=? WHERE id=?""",
+                   created_date=?, error=NULL, warnings=?, title=coalesce(?, title), updated_at=? WHERE id=?""",
                 (
                     Status.ENRICHED.value,
                     enrichment.executive_summary,
@@ -256,6 +273,8 @@ class SqliteStore:
                     json.dumps(list(enrichment.ai_primitives)),
                     enrichment.vendor,
                     created.isoformat() if created else None,
+                    json.dumps(list(enrichment.warnings), ensure_ascii=False),
+                    enrichment.title,
                     _now(),
                     item.id,
                 ),

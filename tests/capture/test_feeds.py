@@ -237,3 +237,80 @@ def test_dry_run_adds_nothing_and_lists_what_it_would_add(tmp_path):
 )
 def test_canonical_links(link, canonical):
     assert canonical_link(link) == canonical
+
+
+# --- relative entry links ---------------------------------------------------------------------------
+
+def atom(entries: str, head: str = "", base: str = "") -> str:
+    base_attr = f' xml:base="{base}"' if base else ""
+    return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"{base_attr}>'
+            f"<title>Blog</title><id>urn:blog</id><updated>2013-01-30T00:00:00Z</updated>{head}{entries}</feed>")
+
+
+def atom_entry(n: int, href: str) -> str:
+    return (f"<entry><title>Post {n}</title><id>urn:post:{n}</id><updated>2013-01-30T00:00:00Z</updated>"
+            f'<link href="{href}"/></entry>')
+
+
+PLEX = atom_entry(1, "/blog/2013/01/30/Plex") + atom_entry(2, "2013/02/01/Kodi")
+
+
+@pytest.mark.parametrize("feed, expected", [
+    (atom(PLEX, base="https://blog.example.org/"),
+     ["https://blog.example.org/2013/02/01/Kodi", "https://blog.example.org/blog/2013/01/30/Plex"]),
+    (atom(PLEX, head='<link rel="self" href="https://blog.example.org/feeds/atom.xml"/>'),
+     ["https://blog.example.org/blog/2013/01/30/Plex", "https://blog.example.org/feeds/2013/02/01/Kodi"]),
+    (atom(PLEX, head='<link rel="alternate" href="https://blog.example.org/"/>'),
+     ["https://blog.example.org/2013/02/01/Kodi", "https://blog.example.org/blog/2013/01/30/Plex"]),
+    (atom(PLEX, head='<link rel="alternate" href="https://blog.example.org/"/>', base="/archive/"),
+     ["https://blog.example.org/archive/2013/02/01/Kodi", "https://blog.example.org/blog/2013/01/30/Plex"]),
+    (rss_feed([rss_item(1, link="/posts/one"), rss_item(2, link="posts/two")]),
+     ["https://example.com/posts/one", "https://example.com/posts/two"]),
+], ids=["xml-base", "self", "alternate", "relative-xml-base", "rss-channel-link"])
+def test_relative_links_of_a_feed_file_are_resolved(tmp_path, feed, expected):
+    reports, items, _ = capture(tmp_path, [write(tmp_path, "feed.xml", feed)])
+    assert sorted(i.url for i in items) == expected
+    assert reports[0].rejected == 0
+
+
+def test_relative_links_of_a_feed_over_http_fall_back_to_the_feed_url(tmp_path):
+    with FakeWebServer() as web:
+        web.route("/blog/feed.atom", body=atom(PLEX), content_type="application/atom+xml")
+        _, items, _ = capture(tmp_path, [web.url + "/blog/feed.atom"])
+    assert sorted(i.url for i in items) == [f"{web.url}/blog/2013/01/30/Plex", f"{web.url}/blog/2013/02/01/Kodi"]
+
+
+def test_a_feed_losing_most_entries_is_a_warning_with_counts_per_reason(tmp_path):
+    feed = write(tmp_path, "nobase.xml", atom(PLEX + atom_entry(3, "javascript:alert(1)")
+                                             + atom_entry(4, "https://example.net/kept")))
+    reports, items, recorder = capture(tmp_path, [feed])
+    assert [i.url for i in items] == ["https://example.net/kept"]
+    assert (reports[0].found, reports[0].added, reports[0].rejected) == (4, 1, 3)
+    [complete] = recorder.of("capture_complete")
+    assert complete["rejected_reasons"] == {"relative link and no base to resolve it": 2,
+                                            "unsupported link scheme javascript:": 1}
+    [warning] = [e for e in recorder.of("feed_warning") if "rejected" in e["warning"]]
+    assert warning["warning"] == ("3 of 4 entries rejected (relative link and no base to resolve it: 2, "
+                                  "unsupported link scheme javascript:: 1)")
+    assert warning["rejected_reasons"] == complete["rejected_reasons"]
+
+
+def test_losing_half_or_fewer_entries_is_no_warning(tmp_path):
+    feed = write(tmp_path, "half.xml", atom(atom_entry(1, "/relative") + atom_entry(2, "https://example.net/ok")))
+    reports, _, recorder = capture(tmp_path, [feed])
+    assert reports[0].rejected == 1
+    assert not recorder.of("feed_warning")
+
+
+def test_malformed_links_are_counted_under_one_reason(tmp_path):
+    feed = write(tmp_path, "hosts.xml", rss_feed([rss_item(1, link="http://:80/x"), rss_item(2, link="https://user@/x"),
+                                                  rss_item(3, link="http://[::1/broken")]))
+    _, _, recorder = capture(tmp_path, [feed])
+    assert recorder.of("capture_complete")[0]["rejected_reasons"] == {"link without a host": 2, "malformed link": 1}
+
+
+def test_a_malformed_self_link_or_xml_base_is_no_base(tmp_path):
+    feed = write(tmp_path, "odd.xml", atom(atom_entry(1, "/x"), head='<link rel="self" href="http://[::1/feed"/>',
+                                           base="http://[bad"))
+    reports, items, _ = capture(tmp_path, [feed])
+    assert (reports[0].rejected, items) == (1, [])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from knowledge_pipeline.capture.pdfs import capture_pdfs
 from knowledge_pipeline.models import SourceType, Status
-from tests.data.generate import corrupt_pdf, text_pdf
+from tests.data.generate import aes_encrypted_pdf, corrupt_pdf, text_pdf
 from tests.extract.support import all_items, make_settings, make_telemetry, open_store
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pdfs"
@@ -72,10 +72,27 @@ def test_only_pdf_files_of_the_folder_itself_are_taken(tmp_path):
 def test_without_a_metadata_title_the_file_name_is_the_title(tmp_path):
     folder = tmp_path / "plain"
     folder.mkdir()
-    (folder / "quarterly_ai_review.pdf").write_bytes(text_pdf([["body"]], title=""))
+    sentence = "this page holds one long sentence of body text and no heading at all, " * 2
+    (folder / "quarterly_ai_review.pdf").write_bytes(text_pdf([[sentence]], title=""))
     (folder / "broken_scan.pdf").write_bytes(corrupt_pdf())
     _, items, _ = capture(tmp_path, folder)
     assert sorted(i.title for i in items) == ["broken scan", "quarterly ai review"]
+
+
+def test_a_junk_metadata_title_gives_way_to_the_first_heading_then_the_file_name(tmp_path):
+    folder = tmp_path / "junk"
+    folder.mkdir()
+    heading = [["3", "Inference Platforms Compared", "OpenAI and Anthropic offer hosted models."]]
+    for n, junk in enumerate(["Title", "Binder1.pdf", "Microsoft Word - Test.docx", "Model"]):
+        (folder / f"file_{n}.pdf").write_bytes(text_pdf([[f"Heading {n} of the report"], ["more"]], title=junk))
+    (folder / "aes.pdf").write_bytes(aes_encrypted_pdf("Protected report"))
+    (folder / "good.pdf").write_bytes(text_pdf(heading, title="Vendor Briefing 2026"))
+    (folder / "no_heading_either.pdf").write_bytes(text_pdf([["12", "https://example.com"]], title="Untitled"))
+    _, items, _ = capture(tmp_path, folder)
+    assert sorted(i.title for i in items) == [
+        "Heading 0 of the report", "Heading 1 of the report", "Heading 2 of the report", "Heading 3 of the report",
+        "Protected report", "Vendor Briefing 2026", "no heading either",
+    ]
 
 
 def test_a_missing_pdf_dir_is_reported_not_a_crash(tmp_path):

@@ -145,14 +145,68 @@ def bomb_pdf(inflated_bytes: int = 400 * 1024 * 1024) -> bytes:
     return pdf_bytes([(b"/FlateDecode", b"".join(parts))], title="Looks harmless")
 
 
-def encrypted_pdf(password: str = "s3cret") -> bytes:
+def encrypted_pdf(password: str = "s3cret", *, algorithm: str = "RC4-128", title: str = "Confidential") -> bytes:
     from pypdf import PdfReader, PdfWriter
 
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(sample_pdf("Confidential"))))
-    writer.encrypt(user_password=password, owner_password=password + "-owner", algorithm="RC4-128")
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(sample_pdf(title))))
+    writer.encrypt(user_password=password, owner_password=password + "-owner", algorithm=algorithm)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def aes_encrypted_pdf(title: str = "Protected report") -> bytes:
+    """AES-256 with an empty user password: anyone may open it (common for "protected" reports)."""
+    return encrypted_pdf("", algorithm="AES-256", title=title)
+
+
+def incremental_pdf(pages: int, title: str = "Long report") -> tuple[bytes, int]:
+    """A PDF saved twice: first the page tree (promising every page) and page 1, then the other pages
+    as an incremental update. Returns the bytes and where the first save ends."""
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets: dict[int, int] = {}
+
+    def obj(number: int, body: bytes) -> None:
+        offsets[number] = out.tell()
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+
+    def page(n: int) -> None:
+        stream = text_page_stream([f"{title} - page {n + 1}", f"Marker PAGE-{n + 1:04d}.",
+                                   "Findings on inference costs and the adoption of AI agents."])
+        obj(11 + 2 * n, b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        obj(10 + 2 * n, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+                        b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (11 + 2 * n))
+
+    def xref(numbers: list[int], size: int, prev: int | None) -> None:
+        start = out.tell()
+        out.write(b"xref\n0 1\n0000000000 65535 f \n")
+        for number in numbers:
+            out.write(b"%d 1\n%010d 00000 n \n" % (number, offsets[number]))
+        previous = b" /Prev %d" % prev if prev is not None else b""
+        out.write(b"trailer\n<< /Size %d /Root 1 0 R /Info 4 0 R%s >>\nstartxref\n%d\n%%%%EOF\n"
+                  % (size, previous, start))
+
+    kids = b" ".join(b"%d 0 R" % (10 + 2 * n) for n in range(pages))
+    obj(1, b"<< /Type /Catalog /Pages 2 0 R >>")
+    obj(2, b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages)
+    obj(3, b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    obj(4, b"<< /Title " + _pdf_string(title) + b" >>")
+    page(0)
+    first = sorted(offsets)
+    xref(first, 12, None)
+    first_save = out.tell()
+    first_xref = int(out.getvalue().rsplit(b"startxref\n", 1)[1].split(b"\n", 1)[0])
+    for n in range(1, pages):
+        page(n)
+    xref([n for n in sorted(offsets) if n not in first], 10 + 2 * pages, first_xref)
+    return out.getvalue(), first_save
+
+
+def truncated_long_pdf(pages: int = 23) -> bytes:
+    """A download cut short: the page tree promises ``pages`` pages, only the first one arrived whole."""
+    data, first_save = incremental_pdf(pages, title="Cut short")
+    return data[: first_save + (len(data) - first_save) // 3]
 
 
 def corrupt_pdf() -> bytes:
@@ -352,6 +406,7 @@ def write_all(outdir: Path) -> None:
         "pdfs/image_only.pdf": image_only_pdf(),
         "pdfs/bomb.pdf": bomb_pdf(),
         "pdfs/encrypted.pdf": encrypted_pdf(),
+        "pdfs/aes_encrypted.pdf": aes_encrypted_pdf(),
         "pdfs/corrupt.pdf": corrupt_pdf(),
         "pdfs/truncated.pdf": truncated_pdf(),
         "feeds/huge.xml": huge_feed(),

@@ -80,10 +80,21 @@ def test_http_errors_are_service_errors_with_the_status(web):
     assert isinstance(error, ServiceError) and str(error) == f"HTTP 404 for {web.url}/gone"
 
 
-def test_a_cut_html_page_is_still_used(web):
+def test_a_cut_html_page_is_still_used_and_says_so(web):
     web.stream("/huge", lambda: huge_html_chunks(20 * 1024 * 1024))
     text = extract(item(url=web.url + "/huge"), max_download_mb="0.5")
     assert "Microsoft and OpenAI signed another agreement" in text
+    settings = make_settings(max_download_mb="0.5", allow_private_urls="true")
+
+    async def read():
+        extractor = TextExtractor(settings, make_gateway(make_telemetry()[0], retries=0))
+        try:
+            return await extractor.read(item(url=web.url + "/huge"))
+        finally:
+            await extractor.close()
+
+    [cut] = asyncio.run(read()).warnings
+    assert str(cut) == "524,288 bytes read (page cut at MAX_DOWNLOAD_MB = 0.5 MB)"
 
 
 def test_a_local_pdf_path_and_a_file_url_are_read():
@@ -160,3 +171,15 @@ def test_a_shared_fetcher_is_not_closed_by_the_extractor(web):
 
 def test_clean_text():
     assert clean_text("a\r\nb\rc\x07\x00d\n\n\n\n e") == "a\nb\ncd\n\n e"
+
+
+def test_an_html_page_served_as_a_pdf_is_not_a_corrupt_pdf(web, tmp_path):
+    login = b"<!doctype html><html><head><title>Sign in</title></head><body>Please log in</body></html>"
+    web.pdf("/paywalled.pdf", login)
+    saved = tmp_path / "report.pdf"
+    saved.write_bytes(login)
+    for target in (item(source_type=SourceType.PDF, pdf_path=web.url + "/paywalled.pdf"),
+                   item(url=web.url + "/paywalled.pdf"),
+                   item(source_type=SourceType.PDF, pdf_path=str(saved))):
+        error = extract(target)
+        assert isinstance(error, ExtractionError) and str(error) == "not a PDF (looks like HTML)"

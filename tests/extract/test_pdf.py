@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -47,6 +49,44 @@ def test_a_pdf_encrypted_with_an_empty_user_password_is_read():
     assert "Open to all - page 1" in pdf_to_text(out.getvalue(), max_pages=10)
 
 
+def test_an_aes_encrypted_pdf_with_an_empty_user_password_is_read():
+    assert "Protected report - page 2" in pdf_to_text(generate.aes_encrypted_pdf(), max_pages=10)
+
+
+def test_a_missing_crypto_library_is_one_clear_reason(tmp_path):
+    """pypdf without cryptography raises DependencyError for AES; the item says what to install."""
+    pdf = tmp_path / "aes.pdf"
+    pdf.write_bytes(generate.aes_encrypted_pdf())
+    program = (
+        "import sys; sys.modules['cryptography'] = None\n"
+        "from knowledge_pipeline.errors import ExtractionError\n"
+        "from knowledge_pipeline.extract.pdf import pdf_to_text\n"
+        "try:\n"
+        f"    pdf_to_text(open({str(pdf)!r}, 'rb').read(), max_pages=10)\n"
+        "except ExtractionError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "encrypted PDF (AES) needs the cryptography package: pip install -r requirements.txt"
+    )
+
+
+def test_any_other_library_error_is_one_line(monkeypatch):
+    import knowledge_pipeline.extract.pdf as pdf_module
+
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("unexpected state\nin the parser")
+
+    monkeypatch.setattr(pdf_module, "PdfReader", Broken)
+    with pytest.raises(ExtractionError) as caught:
+        pdf_to_text(generate.sample_pdf(), max_pages=10)
+    assert str(caught.value) == "unreadable PDF: RuntimeError: unexpected state in the parser"
+
+
 def test_an_image_only_pdf_has_no_extractable_text():
     with pytest.raises(ExtractionError, match=r"^no extractable text"):
         pdf_to_text(generate.image_only_pdf(), max_pages=10)
@@ -54,12 +94,28 @@ def test_an_image_only_pdf_has_no_extractable_text():
 
 @pytest.mark.parametrize(
     "data",
-    [generate.corrupt_pdf(), generate.truncated_pdf(), b"", b"   ", b"<html>not a pdf</html>"],
-    ids=["garbage", "truncated", "empty", "blank", "html"],
+    [generate.corrupt_pdf(), generate.truncated_pdf(), b"", b"   "],
+    ids=["garbage", "truncated", "empty", "blank"],
 )
 def test_unreadable_pdfs_are_corrupt(data):
     with pytest.raises(ExtractionError, match=r"^corrupt PDF: "):
         pdf_to_text(data, max_pages=10)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"<html>not a pdf</html>",
+        b"\xef\xbb\xbf\n  <!DOCTYPE html>\n<html lang=en><head><title>Sign in</title></head><body>Log in</body></html>",
+        b"<?xml version='1.0'?><html xmlns='http://www.w3.org/1999/xhtml'><body>Moved</body></html>",
+        b"<head><meta charset=utf-8><title>Error 403</title></head><body>Forbidden</body>",
+    ],
+    ids=["bare", "bom-doctype", "xhtml", "no-html-tag"],
+)
+def test_an_html_page_named_pdf_is_not_a_pdf(data):
+    with pytest.raises(ExtractionError) as caught:
+        pdf_to_text(data, max_pages=10)
+    assert str(caught.value) == "not a PDF (looks like HTML)"
 
 
 def test_metadata_title_and_creation_date(tmp_path):

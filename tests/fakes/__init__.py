@@ -32,3 +32,17 @@ def max_in_window(times: list[float], window: float) -> int:
             low += 1
         best = max(best, high - low + 1)
     return best
+
+
+def reply(handler, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:  # noqa: ANN001
+    """Send one complete response; a client that hung up is not an error for a fake."""
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            handler.send_header(key, value)
+        handler.end_headers()
+        handler.wfile.write(body)
+    except _GONE:
+        handler.close_connection = True

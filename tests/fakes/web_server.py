@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
-from tests.fakes import QuietHTTPServer
+from tests.fakes import QuietHTTPServer, reply
 
 Body = bytes | str | Callable[[], Iterable[bytes]]
 
@@ -159,6 +159,7 @@ def _handler_for(server: FakeWebServer) -> type[BaseHTTPRequestHandler]:
                     "time": time.monotonic(),
                     "user_agent": self.headers.get("User-Agent"),
                     "host": self.headers.get("Host"),
+                    "headers": dict(self.headers.items()),
                 }
             )
             if path == "/__stats":
@@ -206,16 +207,7 @@ def _handler_for(server: FakeWebServer) -> type[BaseHTTPRequestHandler]:
             self._send(200, b'{"ok": true}', "application/json")
 
         def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True
+            reply(self, status, body, content_type, headers)
 
         def _send_chunked(self, route: Route) -> None:
             try:

@@ -12,7 +12,7 @@ from typing import Any
 from knowledge_pipeline.capture import CaptureReport
 from knowledge_pipeline.capture.feeds import capture_feeds
 from knowledge_pipeline.capture.known import KnownHashes
-from knowledge_pipeline.feeds.download import feed_fetcher
+from knowledge_pipeline.extract.fetch import Fetcher
 from knowledge_pipeline.feeds.opml import FeedSpec, render_opml
 from knowledge_pipeline.models import Item
 from knowledge_pipeline.sources.sqlite import SqliteStore
@@ -79,7 +79,7 @@ def poll(
         store = CountingStore(settings.sources_db_path)
         await store.open()
         options = {"resolver": server.resolver} if server is not None else {}
-        fetcher = feed_fetcher(settings, make_gateway(telemetry, retries=retries), **options)
+        fetcher = Fetcher(settings, make_gateway(telemetry, retries=retries), **options)
         try:
             reports = await capture_feeds(settings, store, fetcher, telemetry, known_hashes=KnownHashes(store),
                                           dry_run=dry_run, now=now)

@@ -83,7 +83,8 @@ def test_original_schema_works_unchanged_without_the_error_property() -> None:
         assert "Error" not in fake.values(items[1].id)
         assert retried == 1 and fake.values(items[1].id)["Status"] == "Inbox"
         warnings = events.of("notion_schema_warning")
-        assert [w["property"] for w in warnings] == ["Error"] and warnings[0]["severity"] == "recommended"
+        assert [w["property"] for w in warnings] == ["Error", "Warnings"]
+        assert {w["severity"] for w in warnings} == {"recommended"}
 
 
 def test_status_may_be_a_notion_status_property() -> None:
@@ -197,7 +198,7 @@ def test_without_a_category_property_the_category_is_left_out_silently(caplog: p
 
         (item,) = run(store, scenario)
         assert "Category" not in fake.values(item.id) and item.category is None
-        assert [w["property"] for w in events.of("notion_schema_warning")] == ["Error"]
+        assert "Category" not in [w["property"] for w in events.of("notion_schema_warning")]
 
 
 # -- reading: streamed, paginated, filtered --------------------------------------------------
@@ -652,3 +653,58 @@ def test_under_faults_and_concurrency_every_item_ends_with_one_page_and_one_body
         assert all(fake.values(p["id"])["Status"] == "Enriched" for p in pages)
         assert all(toggles(fake, p["id"]) == list(BODY_TOGGLES) for p in pages)
         assert len(events.of("api_call_retry")) > 10
+
+
+# -- partial reads and titles found by extraction -----------------------------------------------------
+
+def test_warnings_and_a_found_title_are_written_and_read_back() -> None:
+    import dataclasses
+
+    with start_fake_notion(rps=None) as fake:
+        fake.seed_inbox(1)
+        store, _ = notion_store(fake)
+        found = dataclasses.replace(ENRICHMENT, title="The page's own title",
+                                    warnings=("9 of 23 pages read (damaged or truncated PDF)", "second line"))
+
+        async def scenario(store: NotionStore) -> Any:
+            item = await first_inbox_item(store)
+            await store.write_enrichment(item, found, "text")
+            return [i async for i in store.list_items()]
+
+        [item] = run(store, scenario)
+        values = fake.values(item.id)
+        assert values["Title"] == "The page's own title" == item.title
+        assert values["Warnings"] == "9 of 23 pages read (damaged or truncated PDF)\nsecond line"
+        assert item.warnings == ("9 of 23 pages read (damaged or truncated PDF)", "second line")
+
+
+def test_a_text_longer_than_the_raw_cap_is_an_item_warning_kept_in_notion(tmp_path) -> None:
+    from knowledge_pipeline.enrichers.local import LocalEnricher
+    from knowledge_pipeline.extract import Extracted
+    from knowledge_pipeline.journal import Journal
+    from knowledge_pipeline.processing import Deps, process_item
+
+    text = " ".join(f"Sentence number {n} says that OpenAI and Anthropic compete on price." for n in range(400))
+
+    class LongText:
+        async def read(self, item, *, title=False):
+            return Extracted(text)
+
+    for schema in ("full", "original"):
+        with start_fake_notion(database=schema, rps=None) as fake:
+            fake.seed_inbox(1)
+            store, events = notion_store(fake, notion_max_raw_chars=5000)
+            journal = Journal(tmp_path / f"journal-{schema}.db")
+            journal.open()
+
+            async def scenario(store: NotionStore) -> Any:
+                item = await first_inbox_item(store)
+                deps = Deps(store, LocalEnricher(), LongText(), journal, store.telemetry, await store.taxonomy())
+                return item, await process_item(item, deps)
+
+            item, outcome = run(store, scenario)
+            assert outcome.kind.value == "enriched"
+            warning = f"5,000 of {len(text):,} characters kept in the Raw toggle (NOTION_MAX_RAW_CHARS)"
+            assert [e["warning"] for e in events.of("item_warning")] == [warning]
+            assert fake.values(item.id).get("Warnings") == (warning if schema == "full" else None)
+            assert fake.values(item.id)["Status"] == "Enriched"

@@ -230,3 +230,41 @@ def test_default_taxonomy(backend: Backend) -> None:
         return await store.taxonomy()
 
     assert backend.run(scenario) == Taxonomy()
+
+
+def test_a_found_title_and_the_warnings_are_stored_and_a_clean_rerun_clears_the_warnings(backend: Backend) -> None:
+    import dataclasses
+
+    partial = dataclasses.replace(ENRICHMENT, title="The document's own title",
+                                  warnings=("30 of 40 pages read (MAX_PDF_PAGES)",))
+
+    async def scenario(store: Any) -> Any:
+        item = await store.add(rss(1))
+        await store.write_enrichment(item, partial, TEXT)
+        first = await _collect(store.list_items())
+        await store.write_enrichment(first[0], ENRICHMENT, TEXT, repair=True)
+        return first, await _collect(store.list_items())
+
+    [first], [second] = backend.run(scenario)
+    assert (first.title, first.warnings) == ("The document's own title", ("30 of 40 pages read (MAX_PDF_PAGES)",))
+    assert (second.title, second.warnings) == ("The document's own title", ())
+def test_an_email_keeps_its_text_for_a_later_session_with_or_without_a_link(backend: Backend) -> None:
+    """Email items have no page to fetch again: their text must survive the process that captured them."""
+    text = "Issue 42 of the newsletter.\n\nA paragraph with <angle> brackets & ümlauts."
+    emails = [NewItem(title="Issue 42", source_type=SourceType.EMAIL, hash="hash-email-42", content=text,
+                      sender="News <news@example.com>"),
+              NewItem(title="Issue 43", source_type=SourceType.EMAIL, hash="hash-email-43", content=text + " 43",
+                      url="https://news.example.com/p/43")]
+
+    async def capture(store: Any) -> None:
+        for email in emails:
+            await store.add(email)
+
+    async def later(store: Any) -> Any:
+        return await _collect(store.inbox([SourceType.EMAIL])), await store.count_inbox([SourceType.EMAIL])
+
+    backend.run(capture)
+    items, count = backend.run(later)
+    assert count == 2 and [(i.title, i.source_type, i.url) for i in items] == [
+        ("Issue 42", SourceType.EMAIL, None), ("Issue 43", SourceType.EMAIL, "https://news.example.com/p/43")]
+    assert [i.content for i in items] == [text, text + " 43"]
