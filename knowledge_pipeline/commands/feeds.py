@@ -26,10 +26,10 @@ def add_parser(subparsers: Any) -> None:
         "feeds",
         help="the feed list (FEEDS_FILE, OPML) and each feed's health",
         description="Manage the OPML feed list (FEEDS_FILE, default feeds.opml) that runs capture, merged with "
-        "RSS_FEEDS, and see how each feed is doing.",
+        "RSS_FEEDS, and see how each feed is doing (without a command: list).",
     )
     commands = parser.add_subparsers(dest="feeds_command", metavar="{list,add,remove,import,export,pause,resume}")
-    commands.required = True
+    parser.set_defaults(handler=handle_list, json=False)  # `feeds` alone is `feeds list`
     show = commands.add_parser("list", help="every feed with its health: status, last success, errors, new items")
     show.add_argument("--json", action="store_true", help="print a JSON array of objects")
     show.set_defaults(handler=handle_list)

@@ -49,6 +49,7 @@ def test_add_finds_a_sites_feed_from_its_page_and_lists_it(cli, tmp_path):
     assert [(f.url, f.title, f.html_url) for f in listed] == [(feed, "blog.test news", "https://blog.test/")]
     code, out, _ = cli("list")
     assert code == 0 and "new" in out and feed in out and "1 feed(s): 1 new" in out
+    assert cli() == (0, out, ""), "`feeds` alone lists the feeds"
 
 
 def test_add_tries_the_usual_feed_paths_when_the_page_announces_none(cli, tmp_path):
