@@ -42,7 +42,7 @@ from ..feeds.state import FeedState, FeedStateStore, Success
 from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
-from . import CaptureReport, store_new
+from . import CaptureReport, report_complete, store_new
 from .known import loaded
 from .links import LinkError, canonical_link, title_from_link
 
@@ -149,9 +149,7 @@ def _list_error(telemetry: Telemetry, settings: Settings, error: str) -> Capture
     report = CaptureReport(source=str(settings.feed_list_path), errors=[error])
     telemetry.event("capture_error", f"feed list not used: {error}", level=logging.ERROR,
                     source=report.source, error=error)
-    telemetry.event("capture_complete", f"feed list {report.source}: not readable", source=report.source,
-                    kind="feed_list", found=0, added=0, would_add=0, duplicates=0, rejected=0,
-                    errors=[error], source_failed=True)
+    report_complete(telemetry, report, "feed_list", f"feed list {report.source}: not readable", source_failed=True)
     return report
 
 
@@ -423,19 +421,13 @@ class _FeedRun:
                 f"feed {report.source}: {tally.found} entries, {report.added} added, {report.duplicates} duplicates, "
                 f"{report.rejected} rejected, {tally.too_old} older than the window"
             )
-        self.telemetry.event(
-            "capture_complete",
+        report_complete(
+            self.telemetry,
+            report,
+            "feed",
             message,
-            source=report.source,
-            kind="feed",
-            found=tally.found,
-            added=report.added,
-            would_add=len(report.would_add),
-            duplicates=report.duplicates,
-            rejected=report.rejected,
             rejected_reasons=dict(tally.rejected),
             too_old=tally.too_old,
-            errors=list(report.errors),
             status=status,
             source_failed=source_failed,
             skipped=skipped,

@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
-from tests.fakes import QuietHTTPServer
+from tests.fakes import QuietHTTPServer, serve_until_interrupted
 
 _STATUS_TEXT = {200: "OK", 301: "Moved Permanently", 302: "Found", 304: "Not Modified", 308: "Permanent Redirect",
                 404: "Not Found", 410: "Gone", 429: "Too Many Requests", 503: "Service Unavailable"}
@@ -340,11 +340,7 @@ def main() -> None:
     server = FakeFeedServer(port=args.port)
     url = server.feed("127.0.0.1", "/rss", rss_document("example.test"))
     print(f"fake feed server: {url} (ETag, Last-Modified, 304)", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.close()
+    serve_until_interrupted(server.close)
 
 
 if __name__ == "__main__":
