@@ -89,6 +89,13 @@ class BenchConfig:
     api_timeout: float
     timeout: float
     seed: int
+    fault_services: tuple[str, ...] = SERVICES
+
+    def faults_on(self, service: str) -> tuple[float, float]:
+        """(5xx share, 429 share) injected into ``service``."""
+        if service not in self.fault_services:
+            return 0.0, 0.0
+        return self.error_share, self.rate_limit_share
 
     @property
     def notion_max_rps(self) -> float:
@@ -150,19 +157,21 @@ def start_fakes(config: BenchConfig) -> Iterator[Fakes]:
         web = FakeWebServer(seed=config.seed)
         stack.callback(web.close)
         base, extra = _jittered(config.web_latency, config.jitter)
-        web.configure(latency=base, jitter=extra, error_rate=config.error_share,
-                      rate_limit_rate=config.rate_limit_share, retry_after=config.retry_after)
+        errors, limited = config.faults_on("web")
+        web.configure(latency=base, jitter=extra, error_rate=errors, rate_limit_rate=limited,
+                      retry_after=config.retry_after)
         for n in range(config.items):
             web.page(f"/articles/{n}", article_html(n))
 
         base, extra = _jittered(config.openai_latency, config.jitter)
-        openai = FakeOpenAI(latency=base, jitter=extra, error_rate_5xx=config.error_share,
-                            error_rate_429=config.rate_limit_share, retry_after=float(config.retry_after),
-                            seed=config.seed).start()
+        errors, limited = config.faults_on("openai")
+        openai = FakeOpenAI(latency=base, jitter=extra, error_rate_5xx=errors, error_rate_429=limited,
+                            retry_after=float(config.retry_after), seed=config.seed).start()
         stack.callback(openai.close)
 
+        errors, limited = config.faults_on("notion")
         notion = FakeNotion(latency=config.notion_latency, jitter=config.notion_latency * config.jitter,
-                            error_share=config.error_share, rate_limit_share=config.rate_limit_share,
+                            error_share=errors, rate_limit_share=limited,
                             retry_after=config.retry_after, rps=config.notion_rps, burst=config.notion_burst,
                             seed=config.seed)
         stack.callback(notion.close)
@@ -366,15 +375,30 @@ def run_mode(config: BenchConfig, mode: str, workdir: Path) -> dict[str, Any]:
     return result
 
 
-def run_benchmark(config: BenchConfig, *, skip_sequential: bool, keep: Path | None) -> dict[str, Any]:
+def run_benchmark(config: BenchConfig, *, skip_sequential: bool, keep: Path | None,
+                  compare_faults: bool = False) -> dict[str, Any]:
+    """Both modes (or only parallel); with ``compare_faults`` also the parallel run without any fault."""
     workroot = Path(tempfile.mkdtemp(prefix="bench-parallel-")) if keep is None else keep
     try:
         sequential = None if skip_sequential else run_mode(config, "sequential", workroot / "sequential")
         parallel = run_mode(config, "parallel", workroot / "parallel")
+        fault_free = None
+        if compare_faults:
+            clean = replace(config, error_share=0.0, rate_limit_share=0.0)
+            fault_free = run_mode(clean, "parallel", workroot / "fault-free")
     finally:
         if keep is None:
             shutil.rmtree(workroot, ignore_errors=True)
-    return summarise(config, sequential, parallel)
+    result = summarise(config, sequential, parallel)
+    if fault_free is not None:
+        result["fault_free"] = fault_free
+        result["fault_throughput_ratio"] = _ratio(parallel["enrich_items_per_second"],
+                                                  fault_free["enrich_items_per_second"])
+    return result
+
+
+def _ratio(value: float | None, reference: float | None) -> float | None:
+    return round(value / reference, 3) if value and reference else None
 
 
 def within_cap(config: BenchConfig, notion: dict[str, Any]) -> bool | None:
@@ -446,7 +470,13 @@ def parse_config(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespac
     parser.add_argument("--rate-limit", type=float, help="PARALLEL_RATE_LIMIT: seconds between request starts")
     parser.add_argument("--retry-attempts", type=int, default=3, help="RETRY_ATTEMPTS (default 3)")
     parser.add_argument("--error-share", type=float, default=0.0, help="share of 5xx answers on every service")
-    parser.add_argument("--rate-limit-share", type=float, default=0.0, help="share of 429 answers on every service")
+    parser.add_argument("--rate-limit-share", type=float, default=0.0,
+                        help="share of 429 answers on every service of --fault-services")
+    parser.add_argument("--fault-services", default=",".join(SERVICES),
+                        help="comma-separated services that get the --error-share/--rate-limit-share faults "
+                             "(default: notion,openai,web)")
+    parser.add_argument("--compare-faults", action="store_true",
+                        help="also run parallel without any fault and report the enrichment throughput ratio")
     parser.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds of injected 429s (default 1)")
     parser.add_argument("--api-timeout", type=float, default=60.0, help="API_TIMEOUT (default 60)")
     parser.add_argument("--timeout", type=float, default=900.0, help="stop a run after this many seconds")
@@ -481,7 +511,10 @@ def parse_config(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespac
         api_timeout=args.api_timeout,
         timeout=args.timeout,
         seed=args.seed,
+        fault_services=tuple(s.strip() for s in args.fault_services.split(",") if s.strip()),
     )
+    if not set(config.fault_services) <= set(SERVICES):
+        parser.error(f"--fault-services takes {', '.join(SERVICES)}")
     if config.items < 1 or not 1 <= config.workers <= 64:
         parser.error("--items must be >= 1 and --workers between 1 and 64")
     return config, args
@@ -504,7 +537,8 @@ def table(result: dict[str, Any]) -> str:
         + (f", NOTION_MAX_RPS {config['pipeline_notion_rps']}" if config["pipeline_notion_rps"] else "")
         + f"), web {config['web_latency']}s, jitter +-{config['jitter']:.0%}, "
         f"PARALLEL_RATE_LIMIT {config['rate_limit']}, RETRY_ATTEMPTS {config['retry_attempts']}, "
-        f"5xx {config['error_share']:.0%}, 429 {config['rate_limit_share']:.0%}",
+        f"5xx {config['error_share']:.0%}, 429 {config['rate_limit_share']:.0%} "
+        f"(on {', '.join(config['fault_services'])})",
         "",
     ]
     rows = [
@@ -522,7 +556,7 @@ def table(result: dict[str, Any]) -> str:
         ("peak RSS MB", "peak_rss_mb"),
         ("CPU ms per item", "cpu_ms_per_item"),
     ]
-    modes = [m for m in ("sequential", "parallel") if result[m]]
+    modes = [m for m in ("sequential", "parallel", "fault_free") if result.get(m)]
     lines.append(f"{'':34}" + "".join(f"{m:>22}" for m in modes))
     for label, key in rows:
         cells = []
@@ -540,6 +574,8 @@ def table(result: dict[str, Any]) -> str:
             cells.append(f"{value:>22}")
         lines.append(f"{label:34}" + "".join(cells))
     lines.append("")
+    if result.get("fault_free"):
+        lines.append(f"with faults / fault-free (enrichment phase items/s): {_fmt(result['fault_throughput_ratio'])}")
     lines.append(f"speedup {_fmt(result['speedup'])}x (enrichment phase {_fmt(result['speedup_enrich_phase'])}x)   "
                  f"efficiency (parallel / bound) {_fmt(result['efficiency'])} "
                  f"(enrichment phase {_fmt(result['efficiency_enrich_phase'])})")
@@ -555,7 +591,8 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     config, args = parse_config(argv)
-    result = run_benchmark(config, skip_sequential=args.skip_sequential, keep=args.keep)
+    result = run_benchmark(config, skip_sequential=args.skip_sequential, keep=args.keep,
+                           compare_faults=args.compare_faults)
     print(json.dumps(result, indent=2) if args.json else table(result))
     runs = [r for r in (result["sequential"], result["parallel"]) if r]
     return 0 if all(r["exit_code"] == 0 and r["items_per_second"] is not None for r in runs) else 1

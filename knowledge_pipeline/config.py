@@ -26,6 +26,7 @@ from .errors import ConfigError
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 DEFAULT_NOTION_BASE_URL = "https://api.notion.com"
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_DRIVE_BASE_URL = "https://www.googleapis.com"
 DEFAULT_FIRECRAWL_BASE_URL = "https://api.firecrawl.dev"
 DEFAULT_FEEDS_FILE = Path("feeds.opml")
@@ -73,6 +74,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ALERT_FAILURE_RATE": ("0.5", "A run whose failure rate exceeds this exits 1 and logs an alert"),
     "ALERT_WEBHOOK_URL": ("(unset)", "Slack-style webhook receiving alerts as a JSON POST"),
     "METRICS_TEXTFILE": ("(unset)", "Prometheus textfile written after each run"),
+    # issue 12: web and services
+    "ITEM_TIMEOUT": ("300", "Deadline in seconds for one item (fetch, redirects, retries, LLM calls, writes) or one feed"),
+    "CIRCUIT_BREAKER_FAILURES": ("5", "Connection failures or timeouts in a row to OpenAI or Notion after which the run stops"),
     # -- sources beyond feeds and the PDF folder (capture/registry.py) --
     "GOOGLE_APP_CREDENTIALS": ("(unset)", "Service-account JSON key file for Google Drive"),
     "DRIVE_FOLDER_ID": ("(unset)", "Drive folder (id or URL) whose PDFs become Inbox items; empty skips Drive capture"),
@@ -98,6 +102,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "EMAIL_SENDER_WHITELIST": ("(empty)", "Comma-separated addresses or domains; when set, only these senders"),
     "EMAIL_SENDER_BLACKLIST": ("(empty)", "Comma-separated addresses or domains never captured"),
     "EMAIL_URL_PROP": ("(RSS_URL_PROP)", "Notion URL property for an email's view-in-browser link"),
+    # issue 12 (runs, capture and files)
+    "FEED_MAX_ENTRIES": ("200", "New entries one feed adds per run at most (the newest); the rest are counted and left for later runs"),
+    "XDG_STATE_HOME": ("~/.local/state", "Per-user state folder; the Notion run locks live in its knowledge-pipeline/ (not in TMPDIR)"),
     # -- the feed list and feed health (docs/feeds.md)
     "FEEDS_FILE": ("feeds.opml, when it exists", "OPML 2.0 feed list (`python3 -m knowledge_pipeline feeds`); merged with RSS_FEEDS"),
     "FEED_STATE_PATH": ("data/feeds.db", "Local SQLite file of each feed's ETag, health and history (every backend)"),
@@ -119,6 +126,7 @@ class Settings:
     enricher: str = "local"
     rss_feeds: tuple[str, ...] = ()
     rss_window_days: int = 90
+    feed_max_entries: int = 200
     pdf_dir: Path | None = None
     api_timeout: float = 60.0
     retry_attempts: int = 3
@@ -153,6 +161,8 @@ class Settings:
     alert_failure_rate: float = 0.5
     alert_webhook_url: str | None = None
     metrics_textfile: Path | None = None
+    item_timeout: float = 300.0
+    circuit_breaker_failures: int = 5
     # -- sources beyond feeds and the PDF folder --
     google_app_credentials: Path | None = None
     drive_folder_id: str | None = None
@@ -178,6 +188,7 @@ class Settings:
     email_sender_whitelist: tuple[str, ...] = ()
     email_sender_blacklist: tuple[str, ...] = ()
     email_url_prop: str = "Article URL"
+    state_dir: Path = field(default_factory=lambda: default_state_dir())
     # the feed list and feed health
     feeds_file: Path | None = None
     feed_state_path: Path = Path("data/feeds.db")
@@ -204,6 +215,14 @@ class Settings:
 
 
 MIGRATION_ENV_FILE = ".env.migration"
+def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/knowledge-pipeline``, else ``~/.local/state/knowledge-pipeline``.
+
+    A relative XDG_STATE_HOME is ignored, as the XDG specification says.
+    """
+    base = (os.environ if environ is None else environ).get("XDG_STATE_HOME", "").strip()
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "state"
+    return root / "knowledge-pipeline"
 
 
 def merged_environment(
@@ -400,6 +419,7 @@ def load_settings(
         enricher=enricher,
         rss_feeds=feeds,
         rss_window_days=int(r.number("RSS_WINDOW_DAYS", 90, cast=int, minimum=0)),
+        feed_max_entries=int(r.number("FEED_MAX_ENTRIES", 200, cast=int, minimum=1, maximum=1_000_000)),
         pdf_dir=Path(pdf_dir) if pdf_dir else None,
         api_timeout=r.number("API_TIMEOUT", 60.0, minimum=0, exclusive_minimum=True, maximum=3600),
         retry_attempts=int(r.number("RETRY_ATTEMPTS", 3, cast=int, minimum=0, maximum=20)),
@@ -434,8 +454,11 @@ def load_settings(
         alert_failure_rate=r.number("ALERT_FAILURE_RATE", 0.5, minimum=0, maximum=1),
         alert_webhook_url=r.url("ALERT_WEBHOOK_URL"),
         metrics_textfile=Path(metrics_textfile) if metrics_textfile else None,
+        item_timeout=r.number("ITEM_TIMEOUT", 300.0, minimum=0, exclusive_minimum=True, maximum=86_400),
+        circuit_breaker_failures=int(r.number("CIRCUIT_BREAKER_FAILURES", 5, cast=int, minimum=1, maximum=1000)),
         **_source_settings(r),
         **_email(r, rss_url_prop),  # type: ignore[arg-type]
+        state_dir=default_state_dir({**os.environ, **r.env}),
         feeds_file=Path(feeds_file).expanduser() if feeds_file else None,
         feed_state_path=Path(r.string("FEED_STATE_PATH", "data/feeds.db") or "data/feeds.db"),
         feed_concurrency=int(r.number("FEED_CONCURRENCY", 8, cast=int, minimum=1, maximum=64)),

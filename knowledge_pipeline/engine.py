@@ -5,7 +5,10 @@ workers free up, so memory stays flat however long the Inbox is. Sequential
 mode is the same engine with one worker. On a stop request (SIGINT/SIGTERM,
 a fatal error, an exhausted budget) no new item starts; items in flight get
 ``grace`` seconds to finish and are then cancelled, which leaves them in the
-Inbox for the next run (the journal repairs any half-written body).
+Inbox for the next run (the journal repairs any half-written body). Nothing
+in the shutdown waits without bound (see shutdown.py): the producer is
+cancelled rather than left blocked on a full queue, and a task that does not
+end within CANCEL_WAIT of its cancellation is abandoned.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 
 from .budget import Budget
-from .errors import FatalRunError
+from .errors import FatalRunError, ServiceUnavailableError
 from .models import Item, OutcomeKind
 from .processing import Deps, process_item
+from .shutdown import CANCEL_WAIT, cancel_and_wait
 from .telemetry import RunMetrics
 
 
@@ -29,6 +33,7 @@ class EngineResult:
     fatal_error: str | None = None
     budget_exhausted: bool = False
     cancelled: int = 0
+    abandoned: int = 0
 
 
 class ParallelEnricher:
@@ -57,6 +62,7 @@ class ParallelEnricher:
         self.progress_interval = progress_interval
         self._clock = clock
         self._result = EngineResult()
+        self._outage: ServiceUnavailableError | None = None
         self._in_flight: set[asyncio.Task] = set()
         self._last_progress = 0.0
         self._progress_step = 1
@@ -79,25 +85,70 @@ class ParallelEnricher:
             rate_limit=self.rate_limit,
         )
         queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=workers)
-        tasks = [asyncio.create_task(self._produce(items, queue, workers))]
-        tasks += [asyncio.create_task(self._work(queue)) for _ in range(workers)]
-        everything = asyncio.gather(*tasks, return_exceptions=True)
-        stop_waiter = asyncio.create_task(self.stop.wait())
-        await asyncio.wait({everything, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if not everything.done():
-            if self._result.fatal_error is None and not self._result.budget_exhausted:
-                self._result.interrupted = True
-            done, _ = await asyncio.wait({everything}, timeout=self.grace_seconds)
-            if not done:
-                for task in [*self._in_flight, *tasks]:
-                    task.cancel()
-                await asyncio.wait({everything})
-        stop_waiter.cancel()
-        for outcome in everything.result():
-            if isinstance(outcome, Exception):
-                raise outcome
+        producer = asyncio.create_task(self._produce(items, queue, workers))
+        pool = [asyncio.create_task(self._work(queue)) for _ in range(workers)]
+        tasks = [producer, *pool]
+        try:
+            failed = await self._until_done_stopped_or_failed(tasks)
+            if not all(t.done() for t in tasks):
+                if failed is None and self._result.fatal_error is None and not self._result.budget_exhausted:
+                    self._result.interrupted = True
+                await self._wind_down(producer, pool, queue, workers)
+        except asyncio.CancelledError:
+            self._result.interrupted = True
+            self._abandon(await cancel_and_wait([*tasks, *self._in_flight]))
+            raise
+        outage = self._outage or (failed if isinstance(failed, ServiceUnavailableError) else None)
+        if outage is not None:
+            await self._requeue(outage)
+        if failed is not None:
+            raise failed
         self._emit_progress(force=True)
         return self._result
+
+    async def _until_done_stopped_or_failed(self, tasks: list[asyncio.Task]) -> BaseException | None:
+        """Wait until every task is done, a stop is requested, or one task failed (whose error is returned).
+
+        A failed producer (the Inbox cannot be read further) winds the run down like a stop.
+        """
+        stopping = asyncio.create_task(self.stop.wait())
+        try:
+            while True:
+                failed = next((t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception()),
+                              None)
+                if failed is not None or self.stop.is_set() or all(t.done() for t in tasks):
+                    return failed
+                await asyncio.wait({*[t for t in tasks if not t.done()], stopping},
+                                   return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+
+    async def _wind_down(self, producer: asyncio.Task, pool: list[asyncio.Task], queue: asyncio.Queue,
+                         workers: int) -> None:
+        """Stop pulling, let the items in flight finish within the grace period, then cancel (bounded).
+
+        Nothing here waits on the queue: the producer is cancelled, the items
+        it had queued are dropped (they stay in the Inbox) and each worker gets
+        its end marker at once.
+        """
+        self._abandon(await cancel_and_wait([producer]))
+        while not queue.empty():
+            queue.get_nowait()
+        for _ in range(workers):
+            queue.put_nowait(None)
+        await asyncio.wait(pool, timeout=self.grace_seconds)
+        if not all(t.done() for t in pool):
+            self._abandon(await cancel_and_wait([*pool, *self._in_flight]))
+
+    def _abandon(self, stuck: set[asyncio.Task]) -> None:
+        if stuck:
+            self._result.abandoned += len(stuck)
+            self.telemetry.event(
+                "shutdown_abandoned",
+                f"{len(stuck)} task(s) did not end within {CANCEL_WAIT:g}s of their cancellation; left behind",
+                level=logging.WARNING,
+                tasks=len(stuck),
+            )
 
     async def _produce(self, items: AsyncIterator[Item], queue: asyncio.Queue, workers: int) -> None:
         try:
@@ -106,14 +157,14 @@ class ParallelEnricher:
                     break
                 await queue.put(item)
         finally:
-            for _ in range(workers):
-                await queue.put(None)
             close = getattr(items, "aclose", None)
             if close is not None:
                 try:
-                    await close()
-                except Exception:  # noqa: BLE001 - a closing generator must not mask the run's result
+                    await asyncio.wait_for(close(), CANCEL_WAIT)
+                except (Exception, asyncio.CancelledError):  # noqa: BLE001 - closing must not mask the run's result
                     pass
+        for _ in range(workers):
+            await queue.put(None)
 
     def _may_start(self) -> bool:
         if self.stop.is_set():
@@ -156,6 +207,8 @@ class ParallelEnricher:
                 )
                 raise
             except FatalRunError as exc:
+                if isinstance(exc, ServiceUnavailableError) and self._outage is None:
+                    self._outage = exc
                 if self._result.fatal_error is None:
                     self._result.fatal_error = str(exc)
                     self.telemetry.event(
@@ -171,6 +224,25 @@ class ParallelEnricher:
                 self._in_flight.discard(task)
             if outcome.kind is not OutcomeKind.CANCELLED:
                 self._emit_progress()
+
+    async def _requeue(self, outage: ServiceUnavailableError) -> None:
+        """Put back in the Inbox the items marked Failed only because ``outage.service`` was down."""
+        if self.deps.breaker is None:
+            return
+        for item, reason in self.deps.breaker.casualties(outage.service):
+            try:
+                await self.deps.store.return_to_inbox(item)
+            except Exception as exc:  # noqa: BLE001 - the service may still be down; the item stays Failed
+                self.telemetry.event(
+                    "item_requeue_failed", f"Could not put {item.title} back in the Inbox: {exc}",
+                    level=logging.WARNING, item_id=item.id, title=item.title, error=str(exc),
+                )
+                continue
+            self.telemetry.event(
+                "item_requeued",
+                f"Back in the Inbox (failed only because {outage.service} was down): {item.title}",
+                level=logging.WARNING, item_id=item.id, title=item.title, service=outage.service, error=reason,
+            )
 
     def _emit_progress(self, force: bool = False) -> None:
         completed = self.metrics.completed

@@ -7,6 +7,7 @@ so callers handle one family of errors::
     ├── ConfigError          a setting is invalid; the run stops before any work (exit 2)
     ├── LockHeldError        another run holds the lock (exit 75)
     ├── FatalRunError        the run cannot go on (bad credentials, quota gone) (exit 1)
+    │   └── ServiceUnavailableError  a service is down (circuit breaker): no new item starts
     ├── StoreError           the Sources store failed outside of one item
     └── ItemError            one item failed; it is marked Failed and the run goes on
         ├── ExtractionError  no text could be had (fetch, PDF, empty text)
@@ -40,6 +41,19 @@ class LockHeldError(PipelineError):
 
 class FatalRunError(PipelineError):
     """An error after which no further item can succeed (auth, quota, schema)."""
+
+
+class ServiceUnavailableError(FatalRunError):
+    """Too many connection failures or timeouts in a row to one service (the circuit breaker opened)."""
+
+    def __init__(self, service: str, base_url: str, failures: int, last_error: str) -> None:
+        self.service = service
+        self.base_url = base_url
+        self.failures = failures
+        super().__init__(
+            f"{service} is unreachable at {base_url}: {failures} connection failures or timeouts in a row "
+            f"(last: {last_error}); no new item starts and the untried ones stay in the Inbox"
+        )
 
 
 class StoreError(PipelineError):

@@ -30,6 +30,7 @@ from typing import IO
 
 from .errors import LockHeldError, StoreError
 from .models import Enrichment
+from .sqlite_files import connect
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,7 @@ class Journal:
 
     def open(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = connect(self.path)
             db.execute(
                 """CREATE TABLE IF NOT EXISTS steps (
                        item_id TEXT PRIMARY KEY,
@@ -124,8 +123,11 @@ class RunLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+")
+        except OSError as exc:
+            raise StoreError(f"cannot take the run lock {self.path}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

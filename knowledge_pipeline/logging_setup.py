@@ -5,7 +5,8 @@ keys ``timestamp`` (UTC, milliseconds, ``Z``), ``level``, ``logger``,
 ``message`` and ``extra_fields`` (the event data, ``{}`` when empty). The file
 rotates by size without splitting a line. Secrets (the configured tokens and
 keys, any ``Authorization``/``Bearer`` value) are replaced by ``[REDACTED]``
-in every record, exception text included, before it reaches any handler.
+in every record, exception text included, before it reaches any handler, and the
+user-info of every URL (``https://alice:pw@host``) is removed.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ from pythonjsonlogger.json import JsonFormatter
 
 from .config import Settings
 from .errors import ConfigError
+from .urls import strip_userinfo
 
 LOG_FILE_NAME = "pipeline.jsonl"
 REDACTED = "[REDACTED]"
 _BEARER = re.compile(r"(?i)\b(bearer|authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)\s*([A-Za-z0-9._~+/=\-]{6,})")
 _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|secret_[A-Za-z0-9]{8,}|ntn_[A-Za-z0-9]{8,})")
 _CONFIGURED = False
+_TAIL_STEP = 65536
+_MAX_FRAGMENT = 20000
 
 
 class Redactor:
@@ -49,7 +53,7 @@ class Redactor:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}" if m.group(2) != REDACTED else m.group(0), text)
-        return _KEYLIKE.sub(REDACTED, text)
+        return strip_userinfo(_KEYLIKE.sub(REDACTED, text))
 
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -167,15 +171,48 @@ def console_line(text: str, stream: TextIO | None = None) -> str:
 
 
 class SafeRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """Rotates by size; creates files 0600; reports a write failure once, not per record."""
+    """Rotates by size; creates files 0600; reports a write failure once, not per record.
+
+    A record cut short (disk full, a kill mid-write) would glue the next
+    record onto it and stop every ``jq`` query there. So before the first
+    record after opening the file or after a failed write, a last line
+    without its newline is cut off and kept, quoted, in a ``log_repaired``
+    record.
+    """
 
     _reported = False
+    _check_tail = True
 
     def _open(self):  # noqa: ANN202 - signature of the stdlib
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._check_tail = True
         return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
 
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._check_tail:
+            self._check_tail = False
+            try:
+                fragment = cut_torn_tail(Path(self.baseFilename))
+            except OSError:
+                fragment = None
+            if fragment is not None:
+                self._emit_repaired(fragment, record)
+        super().emit(record)
+
+    def _emit_repaired(self, fragment: str, before: logging.LogRecord) -> None:
+        shown = fragment if len(fragment) <= _MAX_FRAGMENT else fragment[:_MAX_FRAGMENT] + "…"
+        repaired = logging.LogRecord(
+            before.name, logging.WARNING, __file__, 0,
+            f"The log's last line was cut short ({len(fragment)} characters, e.g. by a full disk); "
+            "it was moved into this record", None, None,
+        )
+        repaired.created = before.created
+        repaired.extra_fields = {"event_type": "log_repaired", "fragment": shown, "fragment_chars": len(fragment)}
+        if self.filter(repaired):
+            super().emit(repaired)
+
     def handleError(self, record: logging.LogRecord) -> None:
+        self._check_tail = True
         if not SafeRotatingFileHandler._reported:
             SafeRotatingFileHandler._reported = True
             error = sys.exc_info()[1]
@@ -183,6 +220,29 @@ class SafeRotatingFileHandler(logging.handlers.RotatingFileHandler):
                 f"error: cannot write log file {self.baseFilename}: {error}; "
                 "further log write errors are not shown\n"
             )
+
+
+def cut_torn_tail(path: Path) -> str | None:
+    """Remove a last line that lacks its newline; return it (None when the file ends cleanly)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return None
+        start = size
+        while start > 0:
+            step = min(_TAIL_STEP, start)
+            block = os.pread(fd, step, start - step)
+            newline = block.rfind(b"\n")
+            if newline >= 0:
+                start = start - step + newline + 1
+                break
+            start -= step
+        fragment = os.pread(fd, size - start, start)
+        os.ftruncate(fd, start)
+        return fragment.decode("utf-8", errors="replace")
+    finally:
+        os.close(fd)
 
 
 def log_path(settings: Settings) -> Path:

@@ -7,6 +7,7 @@ and how the events are reported.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -20,7 +21,9 @@ from .journal import Journal
 from .capture.links import title_from_link
 from .models import Enrichment, Item, Outcome, OutcomeKind, PartialRead, Taxonomy
 from .sources.base import SourceStore
+from .services import CircuitBreaker
 from .telemetry import Telemetry
+from .urls import shown_url, strip_userinfo
 
 MAX_REASON_CHARS = 500
 
@@ -34,18 +37,23 @@ class Deps:
     telemetry: Telemetry
     taxonomy: Taxonomy
     clock: Callable[[], float] = field(default=time.monotonic)
+    item_timeout: float | None = None
+    breaker: CircuitBreaker | None = None
 
 
 def _one_line(text: str) -> str:
-    line = " ".join(str(text).split())
+    line = strip_userinfo(" ".join(str(text).split()))
     return line[: MAX_REASON_CHARS - 1] + "…" if len(line) > MAX_REASON_CHARS else line
 
 
 async def process_item(item: Item, deps: Deps) -> Outcome:
-    """Extract, enrich, write; a failure marks only this item Failed.
+    """Extract, enrich, write, within ``deps.item_timeout``; a failure marks only this item Failed.
 
     Raises FatalRunError (nothing further can succeed) and CancelledError
-    (shutdown); everything else becomes this item's outcome.
+    (shutdown); everything else becomes this item's outcome. An item cut at
+    its deadline is Failed; a store write cut there stays marked ``writing``
+    in the journal and is repaired when the item is tried again, as after a
+    crash.
     """
     started = deps.clock()
     telemetry = deps.telemetry
@@ -53,32 +61,27 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
     if item.archived:
         telemetry.event("item_skipped", f"Skipped (archived): {item.title}", item_id=item.id, title=item.title, reason="archived")
         return Outcome(item.id, item.title, OutcomeKind.SKIPPED, reason="archived")
-    text = ""
+    done = _Progress()
+    deadline = asyncio.timeout(deps.item_timeout)
     try:
-        entry = deps.journal.get(item.id)
-        extracted = await deps.extractor.read(item, title=has_stand_in_title(item))
-        text = extracted.text
-        if not text.strip():
-            raise ExtractionError("empty text after extraction")
-        enrichment = entry.enrichment if entry else None
-        if enrichment is None:
-            enrichment = await deps.enricher.enrich(item, text, deps.taxonomy)
-            deps.journal.record_enrichment(item.id, enrichment)
-        enrichment = _with_extraction(item, enrichment, extracted.title,
-                                      _partial_reads(item, deps, extracted.warnings, len(text)))
-        repair = bool(entry and entry.writing)
-        deps.journal.mark_writing(item.id)
-        await deps.store.write_enrichment(item, enrichment, text, repair=repair)
+        async with deadline:
+            await _enrich_and_write(item, deps, done)
     except FatalRunError:
         raise
     except ServiceError as exc:
         if exc.fatal:
             raise FatalRunError(str(exc)) from exc
-        return await _fail(item, deps, started, exc.reason, exc.error_type if not exc.code else exc.code, len(text))
+        return await _fail(item, deps, started, exc.reason, exc.error_type if not exc.code else exc.code,
+                           len(done.text), service=exc.service)
     except ItemError as exc:
-        return await _fail(item, deps, started, exc.reason, exc.error_type, len(text))
+        return await _fail(item, deps, started, exc.reason, exc.error_type, len(done.text))
     except Exception as exc:  # one bad item never stops the others
-        return await _fail(item, deps, started, f"{type(exc).__name__}: {exc}", type(exc).__name__, len(text))
+        if isinstance(exc, TimeoutError) and deadline.expired():
+            reason = f"item took longer than ITEM_TIMEOUT={deps.item_timeout:g}s"
+            return await _fail(item, deps, started, reason, "item_timeout", len(done.text))
+        return await _fail(item, deps, started, f"{type(exc).__name__}: {exc}", type(exc).__name__, len(done.text))
+    text, enrichment = done.text, done.enrichment
+    assert enrichment is not None  # set by _enrich_and_write's last step
     journal_error = _forget(item, deps)
     duration = round(deps.clock() - started, 4)
     telemetry.event(
@@ -108,11 +111,35 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
     )
 
 
+@dataclass
+class _Progress:
+    text: str = ""
+    enrichment: Enrichment | None = None
+
+
+async def _enrich_and_write(item: Item, deps: Deps, done: _Progress) -> None:
+    entry = deps.journal.get(item.id)
+    extracted = await deps.extractor.read(item, title=has_stand_in_title(item))
+    done.text = extracted.text
+    if not done.text.strip():
+        raise ExtractionError("empty text after extraction")
+    enrichment = entry.enrichment if entry else None
+    if enrichment is None:
+        enrichment = await deps.enricher.enrich(item, done.text, deps.taxonomy)
+        deps.journal.record_enrichment(item.id, enrichment)
+    enrichment = _with_extraction(item, enrichment, extracted.title,
+                                  _partial_reads(item, deps, extracted.warnings, len(done.text)))
+    repair = bool(entry and entry.writing)
+    deps.journal.mark_writing(item.id)
+    await deps.store.write_enrichment(item, enrichment, done.text, repair=repair)
+    done.enrichment = enrichment
+
+
 def has_stand_in_title(item: Item) -> bool:
     """Whether the title only stands in for one (the URL, ``host/path``): extraction may find the real one."""
     title = " ".join(item.title.split())
     links = [link.strip() for link in (item.url, item.pdf_path) if link]
-    return not title or any(title in (link, link[:300], title_from_link(link)) for link in links)
+    return not title or any(title in (link, link[:300], shown_url(link, 300), title_from_link(link)) for link in links)
 
 
 def _partial_reads(item: Item, deps: Deps, found: tuple[PartialRead, ...], length: int) -> list[PartialRead]:
@@ -149,7 +176,9 @@ def _forget(item: Item, deps: Deps) -> str | None:
     return None
 
 
-async def _fail(item: Item, deps: Deps, started: float, reason: str, error_type: str, length: int) -> Outcome:
+async def _fail(
+    item: Item, deps: Deps, started: float, reason: str, error_type: str, length: int, *, service: str | None = None
+) -> Outcome:
     reason = _one_line(reason) or error_type
     stored = True
     try:
@@ -164,6 +193,8 @@ async def _fail(item: Item, deps: Deps, started: float, reason: str, error_type:
     except Exception as exc:  # the item stays in the Inbox and is tried again next run
         stored = False
         reason = f"{reason} (could not record the failure: {_one_line(str(exc))})"
+    if stored and deps.breaker is not None:
+        deps.breaker.note_failed_item(item, service, error_type, reason)
     duration = round(deps.clock() - started, 4)
     deps.telemetry.event(
         "item_error",

@@ -8,15 +8,12 @@ events are shown (logging setup, progress bar).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import signal
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from .budget import Budget
 from .capture import CaptureReport, report_complete
@@ -25,12 +22,14 @@ from .capture.registry import SourceKind, kinds_of, source_types_of
 from .config import Settings
 from .engine import EngineResult, ParallelEnricher
 from .enrichers import make_enricher
-from .errors import FatalRunError, PipelineError, StoreError
+from .errors import FatalRunError, LockHeldError, PipelineError, StoreError
 from .extract import TextExtractor
 from .journal import Journal, RunLock
-from .models import Item, NewItem, SourceType
+from .models import Item, NewItem, SourceType, Status
 from .processing import Deps
+from .run_locks import notion_lock_path, run_lock_paths
 from .services import ServiceGateway
+from .shutdown import Shutdown, finish_or_cancel, run_bounded
 from .sources import open_store
 from .telemetry import Observer, RunMetrics, Telemetry
 
@@ -40,6 +39,8 @@ EXIT_CONFIG = 2
 EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
 
+T = TypeVar("T")
+DRY_RUN_LISTED = 1000
 FEED_TYPES = source_types_of("feeds")
 PDF_TYPES = source_types_of("pdfs")
 
@@ -57,6 +58,7 @@ class RunOptions:
     add_title: str | None = None
     observers: list[Observer] = field(default_factory=list)
     progress_factory: Callable[[int], Observer | None] | None = None
+    extractor_factory: Callable[[Settings, ServiceGateway], TextExtractor] | None = None
 
     @property
     def mode(self) -> str:
@@ -70,47 +72,42 @@ class RunResult:
     captures: list[CaptureReport] = field(default_factory=list)
     would_enrich: list[Item] = field(default_factory=list)
     would_add: list[NewItem] = field(default_factory=list)
+    would_retry: list[Item] = field(default_factory=list)
     retried: int = 0
     engine: EngineResult | None = None
     error: str | None = None
 
 
 def run(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunResult:
-    """Run synchronously (the scripts' entry); see :func:`run_async`."""
-    return asyncio.run(run_async(settings, options, telemetry))
+    """Run synchronously (the scripts' entry); see :func:`run_async`. Its clean-up cannot hang (shutdown.py)."""
+    return run_bounded(run_async(settings, options, telemetry))
 
 
 async def run_async(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunResult:
     if options.dry_run:
         return await _dry_run(settings, options, telemetry)
-    locks = [RunLock(path) for path in run_lock_paths(settings)]
     held: list[RunLock] = []
     try:
-        for lock in locks:
-            lock.acquire()
-            held.append(lock)
-        return await _locked_run(settings, options, telemetry)
+        for path in run_lock_paths(settings):
+            _take(held, path)
+        return await _locked_run(settings, options, telemetry, held)
     finally:
         for lock in reversed(held):
             lock.release()
 
 
-def run_lock_paths(settings: Settings) -> tuple[Path, Path]:
-    """The journal's lock, and one per Sources store shared by every run on this machine.
-
-    The second catches two runs on the same store started from different
-    directories (so with different relative JOURNAL_PATHs).
-    """
-    journal_lock = settings.journal_path.with_name(settings.journal_path.name + ".lock")
-    if settings.sources_backend == "notion":
-        identity = f"notion:{settings.notion_base_url}:{settings.notion_sources_db}"
-    else:
-        identity = f"sqlite:{settings.sources_db_path.resolve()}"
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return journal_lock, Path(tempfile.gettempdir()) / f"knowledge-pipeline-{digest}.lock"
+def _take(held: list[RunLock], path: Path) -> None:
+    """Acquire one more run lock (see run_locks.py); LockHeldError when another run has it."""
+    if any(lock.path == path for lock in held):
+        return
+    lock = RunLock(path)
+    lock.acquire()
+    held.append(lock)
 
 
-async def _locked_run(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunResult:
+async def _locked_run(
+    settings: Settings, options: RunOptions, telemetry: Telemetry, held: list[RunLock]
+) -> RunResult:
     run_id = uuid.uuid4().hex[:12]
     telemetry.bind(run_id=run_id)
     metrics = RunMetrics()
@@ -119,21 +116,34 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
         telemetry.add_observer(observer)
     budget = Budget(settings.max_cost_usd)
     gateway = ServiceGateway.from_settings(settings, telemetry)
-    stop = asyncio.Event()
+    shutdown = Shutdown(telemetry)
     result = RunResult(exit_code=EXIT_OK)
     store = open_store(settings, gateway)
     journal = Journal(settings.journal_path)
-    extractor = TextExtractor(settings, gateway)
+    extractor = (options.extractor_factory or TextExtractor)(settings, gateway)
     enricher = make_enricher(settings, gateway, budget)
     progress: Observer | None = None
-    _install_signal_handlers(stop, telemetry)
+    shutdown.install()
+    locked_out = False
+
+    async def until_stopped(work: Awaitable[T]) -> T:
+        """Capture and --retry-failed: done, or cut short SHUTDOWN_GRACE_SECONDS after a signal."""
+        if shutdown.stop.is_set():
+            work.close()  # type: ignore[attr-defined]
+            raise asyncio.CancelledError
+        return await finish_or_cancel(work, shutdown.stop, settings.shutdown_grace_seconds)
+
     try:
         await store.open()
+        if settings.sources_backend == "notion":
+            _take(held, notion_lock_path(settings, store.data_source_id))
         journal.open()
         taxonomy = await store.taxonomy()
-        result.captures = await _capture(settings, options, store, extractor, gateway, telemetry, stop=stop)
+        result.captures = await until_stopped(
+            _capture(settings, options, store, extractor, gateway, telemetry, stop=shutdown.stop)
+        )
         if options.retry_failed:
-            result.retried = await store.retry_failed(options.retry_reason, options.source_types)
+            result.retried = await until_stopped(store.retry_failed(options.retry_reason, options.source_types))
             telemetry.event(
                 "retry_failed",
                 f"Put {result.retried} failed items back in the Inbox",
@@ -161,19 +171,26 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
             progress = options.progress_factory(total)
             if progress is not None:
                 telemetry.add_observer(progress)
-        deps = Deps(store, enricher, extractor, journal, telemetry, taxonomy)
+        deps = Deps(store, enricher, extractor, journal, telemetry, taxonomy, item_timeout=settings.item_timeout,
+                    breaker=gateway.breaker)
         engine = ParallelEnricher(
             deps,
             max_workers=settings.parallel_max_workers,
             rate_limit=settings.parallel_rate_limit,
             metrics=metrics,
             budget=budget,
-            stop=stop,
+            stop=shutdown.stop,
             grace_seconds=settings.shutdown_grace_seconds,
         )
         result.engine = await engine.run(store.inbox(options.source_types), total, mode=options.mode)
         result.exit_code = _exit_code(result.engine, metrics, settings)
         result.error = result.engine.fatal_error
+    except LockHeldError:
+        locked_out = True
+        raise
+    except asyncio.CancelledError:  # a second signal, or work cut short after the grace period
+        result.exit_code, result.error = EXIT_INTERRUPTED, "interrupted"
+        _uncancel()
     except FatalRunError as exc:
         result.exit_code, result.error = EXIT_FAILED, str(exc)
         telemetry.event("run_aborted", f"Run stopped: {exc}", level=logging.ERROR, error=str(exc))
@@ -188,15 +205,30 @@ async def _locked_run(settings: Settings, options: RunOptions, telemetry: Teleme
                                     "error_type": type(exc).__name__}},
         )
     finally:
-        _remove_signal_handlers()
         if progress is not None:
             close = getattr(progress, "close", None)
             if close:
                 close()
+        if shutdown.interrupted and not locked_out:
+            result.exit_code = EXIT_INTERRUPTED
         result.metrics = metrics.summary()
-        await _close_all(store, journal, extractor, enricher)
-        await _finish(settings, options, telemetry, result)
+        try:
+            await _close_all(store, journal, extractor, enricher)
+            if not locked_out:
+                await _finish(settings, options, telemetry, result)
+        except asyncio.CancelledError:  # a second signal while closing: what is written stays written
+            _uncancel()
+        finally:
+            shutdown.remove()
     return result
+
+
+def _uncancel() -> None:
+    """The run's own task caught its cancellation: the clean-up after it must not be cancelled again."""
+    task = asyncio.current_task()
+    if task is not None:
+        while task.cancelling():
+            task.uncancel()
 
 
 
@@ -233,7 +265,8 @@ async def _capture(
         from .capture.manual import add_url
 
         await known.load()
-        reports.append(await add_url(options.add_url, store, telemetry, known_hashes=known, title=options.add_title))
+        reports.append(await add_url(options.add_url, store, telemetry, known_hashes=known, title=options.add_title,
+                                     dry_run=dry_run))
     resources = {"fetcher": extractor.fetcher, "gateway": gateway, "stop": stop}
     for kind in active:
         if not kind.lazy_hashes:
@@ -338,18 +371,24 @@ async def _close_all(*resources: Any) -> None:
 
 
 async def _dry_run(settings: Settings, options: RunOptions, telemetry: Telemetry) -> RunResult:
-    """What would be captured and enriched; writes nothing (no lock, no journal, no log)."""
+    """What would be captured, put back and enriched; writes nothing (no lock, no journal, no log).
+
+    The store is opened read-only: a SQLite file is neither created nor
+    changed, and any write would raise instead of happening.
+    """
     gateway = ServiceGateway.from_settings(settings, telemetry)
-    store = open_store(settings, gateway)
-    extractor = TextExtractor(settings, gateway)
+    store = open_store(settings, gateway, read_only=True)
+    extractor = (options.extractor_factory or TextExtractor)(settings, gateway)
     result = RunResult(exit_code=EXIT_OK)
     try:
         await store.open()
         result.captures = await _capture(settings, options, store, extractor, gateway, telemetry, dry_run=True)
         result.would_add = [item for report in result.captures for item in report.would_add]
+        if options.retry_failed:
+            result.would_retry = await _failed_matching(store, options)
         async for item in store.inbox(options.source_types):
             result.would_enrich.append(item)
-            if len(result.would_enrich) >= 1000:
+            if len(result.would_enrich) >= DRY_RUN_LISTED:
                 break
     except PipelineError as exc:
         result.exit_code, result.error = EXIT_FAILED, str(exc)
@@ -358,34 +397,13 @@ async def _dry_run(settings: Settings, options: RunOptions, telemetry: Telemetry
     return result
 
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def _install_signal_handlers(stop: asyncio.Event, telemetry: Telemetry) -> None:
-    loop = asyncio.get_running_loop()
-
-    def request_stop(signum: int) -> None:
-        if stop.is_set():
-            return
-        telemetry.event(
-            "shutdown_requested",
-            f"{signal.Signals(signum).name} received: finishing items in flight, starting no new one",
-            level=logging.WARNING,
-            signal=signal.Signals(signum).name,
-        )
-        stop.set()
-
-    for signum in _SIGNALS:
-        try:
-            loop.add_signal_handler(signum, request_stop, signum)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
-            pass
-
-
-def _remove_signal_handlers() -> None:
-    loop = asyncio.get_running_loop()
-    for signum in _SIGNALS:
-        try:
-            loop.remove_signal_handler(signum)
-        except (NotImplementedError, RuntimeError):
-            pass
+async def _failed_matching(store: Any, options: RunOptions) -> list[Item]:
+    """The Failed items --retry-failed [REASON] would put back (as the stores select them)."""
+    wanted = options.retry_reason.lower() if options.retry_reason else None
+    matching = []
+    async for item in store.list_items(Status.FAILED):
+        if item.source_type in options.source_types and (wanted is None or wanted in (item.error or "").lower()):
+            matching.append(item)
+            if len(matching) >= DRY_RUN_LISTED:
+                break
+    return matching

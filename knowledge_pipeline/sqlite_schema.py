@@ -40,6 +40,18 @@ def apply_migrations(db: sqlite3.Connection, migrations: Sequence[Migration]) ->
     return applied
 
 
+def has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def pending_migrations(db: sqlite3.Connection, migrations: Sequence[Migration]) -> bool:
+    """Whether ``db`` lacks any of ``migrations`` (read-only connections can ask too)."""
+    if not has_table(db, "_migrations"):
+        return True
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    return any(name not in done for name, _ in migrations)
+
+
 def execute_script(db: sqlite3.Connection, script: str) -> None:
     """Run statements one by one (``executescript`` would commit the open transaction)."""
     for statement in script.split(";"):

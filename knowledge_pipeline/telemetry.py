@@ -111,6 +111,15 @@ class RunMetrics:
         self.item_durations.append(float(data.get("duration", 0.0)))
         self.error_reasons[str(data.get("error", ""))[:200]] += 1
 
+    def _on_item_requeued(self, data: dict[str, Any]) -> None:
+        """An item_error that was the outage's, not the item's: it is back in the Inbox."""
+        self.failed = max(self.failed - 1, 0)
+        reason = str(data.get("error", ""))[:200]
+        if self.error_reasons.get(reason, 0) > 1:
+            self.error_reasons[reason] -= 1
+        else:
+            self.error_reasons.pop(reason, None)
+
     def _on_item_skipped(self, data: dict[str, Any]) -> None:
         self.skipped += 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -25,6 +26,18 @@ _SCRUBBED = (
     "FIRECRAWL_API_KEY", "FIRECRAWL_BASE_URL",
     "FEEDS_FILE", "FEED_STATE_PATH", "FEED_CONCURRENCY", "FEED_MAX_ERRORS", "FEED_STALE_DAYS", "CATEGORY_PROP",
 )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _state_dir_of_the_test_session(tmp_path_factory: pytest.TempPathFactory):
+    """Run locks of Notion stores (XDG_STATE_HOME) go to a folder of this session, not ~/.local/state."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
@@ -68,6 +81,42 @@ def run_script(
     )
 
 
+_SCRIPTS = {
+    "enrich_rss.py": ("feeds", False), "enrich_rss_enhanced.py": ("feeds", True),
+    "enrich.py": ("pdfs", False), "enrich_enhanced.py": ("pdfs", True),
+}
+
+
+@pytest.fixture
+def enrich_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Run one of the four enrich scripts' main() in this process, with ``env`` and ``cwd`` as run_script sets them.
+
+    For tests where the process itself is not the point: much faster than a subprocess.
+    """
+    from knowledge_pipeline.cli.scripts import enrich_main
+
+    def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+        for name in _SCRUBBED:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            if os.environ.get(name) != value:
+                monkeypatch.setenv(name, value)
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        capture, enhanced = _SCRIPTS[args[0]]
+        try:
+            code = enrich_main(args[1:], script=args[0], capture=capture, enhanced=enhanced)
+        finally:
+            root = logging.getLogger()
+            for handler in list(root.handlers):
+                root.removeHandler(handler)
+                handler.close()
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+    return run
+
+
 def pipeline_twice(tmp_path: Path, **settings: str) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess,
                                                               list[dict], subprocess.CompletedProcess]:
     """``pipeline_enhanced.sh`` run twice on a temp embedded store: (first, second, items, ``report --json``)."""
@@ -93,6 +142,16 @@ def read_log(log_dir: Path) -> list[dict]:
 
 def events(log_dir: Path, event_type: str) -> list[dict]:
     return [r["extra_fields"] for r in read_log(log_dir) if r["extra_fields"].get("event_type") == event_type]
+
+
+def jq_values(output: str) -> list:
+    """The JSON values jq printed (pretty-printed, one after another)."""
+    decoder, values, text = json.JSONDecoder(), [], output.strip()
+    while text:
+        value, end = decoder.raw_decode(text)
+        values.append(value)
+        text = text[end:].lstrip()
+    return values
 
 
 @pytest.fixture

@@ -96,7 +96,7 @@ BAD_VALUES = {
     "SOURCES_BACKEND": "mysql", "ENRICHER": "claude", "RSS_WINDOW_DAYS": "1.5", "API_TIMEOUT": "0",
     "RETRY_ATTEMPTS": "-1", "LOG_LEVEL": "TRACE", "LOG_MAX_BYTES": "10", "LOG_BACKUP_COUNT": "0",
     "USE_ENHANCED": "2", "ENABLE_PARALLEL": "si", "PARALLEL_MAX_WORKERS": "five", "PARALLEL_RATE_LIMIT": "fast",
-    "NOTION_MAX_RPS": "-3", "SHUTDOWN_GRACE_SECONDS": "-5", "NOTION_BASE_URL": "ftp://notion",
+    "NOTION_MAX_RPS": "-3", "SHUTDOWN_GRACE_SECONDS": "-5", "ITEM_TIMEOUT": "0", "CIRCUIT_BREAKER_FAILURES": "0", "NOTION_BASE_URL": "ftp://notion",
     "NOTION_MAX_RAW_CHARS": "-1", "OPENAI_BASE_URL": "localhost", "MAX_INPUT_TOKENS": "10", "MAX_CHUNKS": "0",
     "MAX_COST_USD": "-1", "OPENAI_PRICES_FILE": "/nonexistent/prices.json", "OPENAI_PRICES": "[1, 2]",
     "MAX_DOWNLOAD_MB": "lots", "MAX_PDF_PAGES": "0", "ALLOW_PRIVATE_URLS": "perhaps", "ALERT_FAILURE_RATE": "-0.1",
@@ -109,13 +109,15 @@ BAD_VALUES = {
     "EMAIL_IMAP_HOST": "imap.example.com/INBOX", "EMAIL_IMAP_PORT": "99999", "EMAIL_IMAP_SSL": "tls",
     "EMAIL_IMAP_CA_FILE": "/nonexistent/ca.pem", "EMAIL_SEARCH": "SUBJECT \"caf\u00e9\"", "EMAIL_WINDOW_DAYS": "-1",
     "EMAIL_SENDER_WHITELIST": "news@", "EMAIL_SENDER_BLACKLIST": "a@b@c.com",
+    # issue 12 (runs, capture and files)
+    "FEED_MAX_ENTRIES": "0",
     # the feed list and feed health
     "FEED_CONCURRENCY": "0", "FEED_MAX_ERRORS": "none", "FEED_STALE_DAYS": "-1",
 }
 FREE_TEXT = {"SOURCES_DB_PATH", "JOURNAL_PATH", "RSS_FEEDS", "PDF_DIR", "LOG_DIR", "NOTION_TOKEN", "NOTION_SOURCES_DB",
              "NOTION_PARENT_PAGE", "RSS_URL_PROP", "CREATED_PROP", "PDF_URL_PROP", "OPENAI_API_KEY", "OPENAI_MODEL",
              "METRICS_TEXTFILE", "FIRECRAWL_API_KEY", "EMAIL_IMAP_USER", "EMAIL_IMAP_PASSWORD", "EMAIL_IMAP_FOLDER",
-             "EMAIL_URL_PROP", "FEEDS_FILE", "FEED_STATE_PATH", "CATEGORY_PROP"}
+             "EMAIL_URL_PROP", "XDG_STATE_HOME", "FEEDS_FILE", "FEED_STATE_PATH", "CATEGORY_PROP"}
 
 
 def test_every_variable_is_either_validated_here_or_free_text():

@@ -386,3 +386,134 @@ def test_a_corrupt_journal_stops_the_run_before_any_write_and_names_the_file(tmp
     assert outcome.result.exit_code == EXIT_FAILED
     assert f"cannot open journal {journal}" in outcome.result.error
     assert outcome.of("run_aborted")
+
+
+# --- every request under the limiter (issue 12, point 12) -----------------------------------------
+
+
+def long_article_html(paragraphs: int) -> str:
+    """An article whose Raw toggle needs more than one append (over 100 blocks): follow-up appends."""
+    text = "".join(f"<p>Anthropic paragraph {p}: agents, benchmarks and budgets, measured again.</p>"
+                   for p in range(paragraphs))
+    return f"<html><body><article><h1>Long note</h1>{text}</article></body></html>"
+
+
+def test_repairs_lookups_and_follow_up_appends_all_wait_for_the_notion_limiter(tmp_path: Path):
+    """A lost reply makes the store look before it writes again; that look and the write each take a slot."""
+    rps = 10.0
+    with world(tmp_path, NOTION_MAX_RPS=f"{rps:g}", PARALLEL_MAX_WORKERS="3") as w:
+        w.web.page("/a/1", long_article_html(150))
+        w.notion.fail_next(502, method="PATCH", path="/children", after_apply=True, count=3)
+        w.notion.fail_next(504, method="PATCH", path="/v1/pages/", after_apply=True, count=2)
+        outcome = run(w)
+        check_all_enriched_once(w)
+        stats = w.notion.stats()
+    assert outcome.result.exit_code == EXIT_OK
+    assert stats["by_status"].get("502") == 3 and stats["by_endpoint"]["blocks.children.list"] >= 3
+    times = sorted(stats["timestamps"])
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    # the client books starts 1/rps apart; arrival jitter on a busy machine is far below a quarter of that
+    assert min(gaps) >= 0.25 / rps, sorted(gaps)[:5]
+    for window in (1.0, 2.0):
+        assert busiest(times, window) <= 1 + window * rps, (window, busiest(times, window))
+
+
+def busiest(times: list[float], window: float) -> int:
+    from .fakes import max_in_window
+
+    return max_in_window(times, window)
+
+
+# --- one deadline per item (issue 12, point 2) ----------------------------------------------------
+
+
+def test_a_chain_of_slow_redirects_ending_on_a_trickle_is_cut_at_item_timeout(tmp_path: Path):
+    """Each hop and each retry stays under API_TIMEOUT; together they would hold a worker for many of them."""
+    with world(tmp_path, API_TIMEOUT="1", RETRY_ATTEMPTS="3", ITEM_TIMEOUT="2") as w:
+        for hop in range(5):
+            w.web.route("/a/0" if hop == 0 else f"/slow/{hop}", status=302, headers={"Location": f"/slow/{hop + 1}"},
+                        delay=0.5)
+        w.web.route("/slow/5", body=lambda: (b"<p>drip</p>" for _ in range(1000)), chunk_delay=0.2)
+        outcome = run(w, parallel=False)
+        first = w.notion.values(w.page_ids[0])
+        assert statuses(w)[1:] == ["Enriched"] * (ITEMS - 1), "the run went on"
+    assert first["Status"] == "Failed" and first["Error"] == "item took longer than ITEM_TIMEOUT=2s"
+    [error] = outcome.of("item_error")
+    assert error["error_type"] == "item_timeout" and 2.0 <= error["duration"] < 3.0
+    assert outcome.result.exit_code == EXIT_OK
+
+
+def test_a_write_cut_at_the_deadline_is_repaired_by_the_next_run(tmp_path: Path):
+    with world(tmp_path, ITEM_TIMEOUT="0.5") as w:
+        w.notion.configure(latency=0.3)
+        outcome = run(w)
+        assert statuses(w) == ["Failed"] * ITEMS
+        assert {e["error_type"] for e in outcome.of("item_error")} == {"item_timeout"}
+        import sqlite3
+
+        with sqlite3.connect(w.env["JOURNAL_PATH"]) as journal:
+            writing = journal.execute("SELECT COUNT(*) FROM steps WHERE writing = 1").fetchone()[0]
+        assert writing == ITEMS, "each cut write is marked in the journal, as after a crash"
+        w.notion.configure(latency=0.0)
+        retried = run(w, retry_failed=True)
+        assert retried.result.exit_code == EXIT_OK
+        check_all_enriched_once(w)
+
+
+# --- a circuit breaker per service (issue 12, point 8) --------------------------------------------
+
+
+def run_with(w: World, on_start: Callable[[], None], **env: str) -> Outcome:
+    """A sequential ``run`` with ``on_start`` called when the first item starts (the Inbox was read)."""
+    settings = load_settings({**w.env, **env}, env_file=None)
+    recorded: list[tuple[str, dict]] = []
+    telemetry = Telemetry("tests.fault_tolerance")
+
+    def observe(kind: str, data: dict) -> None:
+        recorded.append((kind, data))
+        if kind == "item_start":
+            on_start()
+
+    telemetry.add_observer(observe)
+    options = RunOptions(script="enrich_rss_enhanced.py", source_types=FEED_TYPES, capture="none", parallel=False)
+    return Outcome(asyncio.run(run_async(settings, options, telemetry)), recorded)
+
+
+@pytest.mark.parametrize("how", ["refused", "timeouts"])
+def test_an_unreachable_llm_stops_the_run_and_leaves_every_item_in_the_inbox(tmp_path: Path, how: str):
+    with world(tmp_path, RETRY_ATTEMPTS="1", CIRCUIT_BREAKER_FAILURES="5", API_TIMEOUT="0.3") as w:
+        base_url, port = w.openai.url, urlsplit(w.openai.url).port
+        if how == "refused":
+            w.openai.close()
+        else:
+            w.openai.configure(latency=2.0)
+        outcome = run(w, parallel=False)
+        assert statuses(w) == ["Inbox"] * ITEMS, "items that failed only because of the outage are put back"
+        assert len(outcome.of("item_start")) == 3, "2 items x 2 attempts, then the 5th failure stops new items"
+        assert len(outcome.of("item_requeued")) == 2
+        summary = outcome.of("pipeline_summary")[0]
+        assert summary["metrics"]["items_failed"] == 0 and summary["exit_code"] == EXIT_FAILED
+        if how == "refused":
+            with start_fake_openai(port=port, seed=SEED):
+                back = run(w)
+                check_all_enriched_once(w)
+            assert back.result.exit_code == EXIT_OK
+    assert outcome.result.exit_code == EXIT_FAILED
+    error = outcome.result.error
+    assert error.startswith(f"openai is unreachable at {base_url}: 5 connection failures or timeouts in a row")
+    assert w.openai.api_key not in error and "\n" not in error
+    [tripped] = outcome.of("service_unavailable")
+    assert tripped["service"] == "openai" and tripped["base_url"] == base_url
+
+
+def test_notion_going_down_mid_run_stops_the_run_after_a_few_failures(tmp_path: Path):
+    with world(tmp_path, resets="notion", RETRY_ATTEMPTS="3", CIRCUIT_BREAKER_FAILURES="5") as w:
+        proxy = w.proxies["notion"]
+        proxy.share = 0.0
+        outcome = run_with(w, lambda: setattr(proxy, "share", 1.0))
+        proxy.share = 0.0
+        assert statuses(w) == ["Inbox"] * ITEMS
+    assert outcome.result.exit_code == EXIT_FAILED
+    assert outcome.result.error.startswith(f"notion is unreachable at {w.env['NOTION_BASE_URL']}: 5 connection")
+    assert len(outcome.of("item_start")) == 1, "no item starts once the breaker is open"
+    assert not outcome.of("item_error")

@@ -1,7 +1,7 @@
 """Hostile and broken inputs: each one ends in a clear outcome, and memory stays bounded.
 
 Small inputs are committed under tests/data/{feeds,pages,pdfs}; the large ones
-(10,000-entry feed, 50 MB page, thousands of pages, decompression bomb) are
+(20,000- and 200,000-entry feeds, 50 MB page, thousands of pages, decompression bomb) are
 built at test time by tests/data/generate.py.
 """
 
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import shutil
 import subprocess
 import sys
 import textwrap
 import time
 import tracemalloc
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,7 @@ from knowledge_pipeline.errors import ExtractionError, ServiceError
 from knowledge_pipeline.extract.fetch import Fetcher
 from knowledge_pipeline.extract.pdf import pdf_to_text
 from knowledge_pipeline.models import Item, SourceType, Status
-from tests.conftest import EXAMPLE_PDFS, ROOT, clean_env, list_items, run_script
+from tests.conftest import EXAMPLE_PDFS, ROOT, clean_env, events, list_items, run_script
 from tests.data import generate
 from tests.extract.support import extract, all_items, make_gateway, make_settings, make_telemetry, open_store
 from tests.fakes.web_server import FakeWebServer
@@ -159,43 +161,74 @@ _HUGE_FEED_PROBE = textwrap.dedent(
     """
     import asyncio, json, resource, sys
     from pathlib import Path
-    from tests.data.generate import huge_feed
-    from tests.extract.support import extract, make_settings, make_telemetry, make_gateway, open_store, all_items
+    from tests.extract.support import make_settings, make_telemetry, make_gateway, open_store, all_items
     from knowledge_pipeline.capture.feeds import capture_feeds
     from knowledge_pipeline.extract.fetch import Fetcher
 
-    folder = Path(sys.argv[1])
-    feed = folder / "huge.xml"
-    feed.write_bytes(huge_feed(10_000))
+    folder, feed = Path(sys.argv[1]), Path(sys.argv[2])
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     async def main():
-        settings = make_settings(rss_feeds=str(feed), rss_window_days="0", feed_state_path=str(folder / "feeds.db"))
-        telemetry, _ = make_telemetry()
+        settings = make_settings(rss_feeds=str(feed), rss_window_days="0", max_download_mb="64",
+                                 feed_state_path=str(folder / "feeds.db"))
+        telemetry, recorder = make_telemetry()
         async with open_store(folder) as store:
             fetcher = Fetcher(settings, make_gateway(telemetry))
             [report] = await capture_feeds(settings, store, fetcher, telemetry, known_hashes=set())
             await fetcher.close()
-            return report, len(await all_items(store))
+            return report, [i.url for i in await all_items(store)], recorder.of("capture_complete")[0]
 
-    report, stored = asyncio.run(main())
+    report, urls, complete = asyncio.run(main())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"found": report.found, "added": report.added, "stored": stored,
-                      "growth_mb": (peak - before) / 1024, "feed_mb": feed.stat().st_size / 2**20}))
+    print(json.dumps({"found": report.found, "added": report.added, "urls": urls, "over_cap": complete["over_cap"],
+                      "growth_mb": (peak - before) / 1024, "peak_mb": peak / 1024}))
     """
 )
 
 
-def test_a_10000_entry_feed_is_captured_with_bounded_memory(tmp_path):
+def dated_feed(path: Path, entries: int) -> None:
+    """A valid RSS feed of ``entries`` short items (about 90 bytes each), dates in a shuffled order.
+
+    Entry ``n`` is ``n`` minutes older than entry 0, so the newest are the lowest numbers.
+    """
+    order = list(range(entries))
+    random.Random(12).shuffle(order)
+    newest = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    with path.open("w") as out:
+        out.write('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Big</title>'
+                  "<link>https://example.com/</link><description>d</description>")
+        for n in order:
+            when = (newest - timedelta(minutes=n)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+            out.write(f"<item><link>https://example.com/{n}</link><pubDate>{when}</pubDate></item>\n")
+        out.write("</channel></rss>\n")
+
+
+def check_huge_feed(tmp_path: Path, entries: int, max_growth_mb: float) -> dict:
+    feed = tmp_path / "huge.xml"
+    dated_feed(feed, entries)
     done = subprocess.run(
-        [sys.executable, "-c", _HUGE_FEED_PROBE, str(tmp_path)],
-        cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=240,
+        [sys.executable, "-c", _HUGE_FEED_PROBE, str(tmp_path), str(feed)],
+        cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert (result["found"], result["added"], result["stored"]) == (10_000, 10_000, 10_000)
-    # feedparser holds the parsed feed (a few times its size); the store does not grow memory.
-    assert result["growth_mb"] < 150, result
+    assert (result["found"], result["added"], result["over_cap"]) == (entries, 200, entries - 200)
+    assert sorted(result["urls"]) == sorted(f"https://example.com/{n}" for n in range(200)), "the 200 newest"
+    assert result["growth_mb"] < max_growth_mb, result
+    print(f"{entries} entries, {feed.stat().st_size / MB:.1f} MB: peak {result['peak_mb']:.0f} MB, "
+          f"growth {result['growth_mb']:.0f} MB, {result['added']} added, {result['over_cap']} over the limit")
+    return result
+
+
+def test_a_20000_entry_feed_adds_its_200_newest_with_bounded_memory(tmp_path):
+    """FEED_MAX_ENTRIES (200): the newest are stored, the rest counted in capture_complete."""
+    check_huge_feed(tmp_path, 20_000, max_growth_mb=100)
+
+
+@pytest.mark.slow
+def test_a_200000_entry_feed_adds_its_200_newest_with_bounded_memory(tmp_path):
+    """The issue's case: 200,000 valid entries (434 MB peak and 200,000 Inbox items before the cap)."""
+    check_huge_feed(tmp_path, 200_000, max_growth_mb=150)
 
 
 # ---------------------------------------------------------------- pages
@@ -264,6 +297,78 @@ def test_a_50mb_page_is_cut_at_max_download_mb_and_still_used(web):
     assert "Microsoft and OpenAI signed another agreement about compute." in text
 
 
+BOMB_CODINGS = {"gzip": "gzip", "deflate": "deflate", "gzip-gzip": "gzip, gzip", "br": "br", "zstd": "zstd"}
+
+
+_MEASURE = textwrap.dedent(
+    """
+    import json, os, resource, subprocess, sys
+    limit = int(sys.argv[1])
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    with open(sys.argv[2], "wb") as err:
+        child = subprocess.Popen(sys.argv[3:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+    print(json.dumps({"exit_code": os.waitstatus_to_exitcode(status), "peak_mb": usage.ru_maxrss / 1024}))
+    """
+)
+
+
+def run_measured(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 180) -> tuple[int, float, str]:
+    """Run a script; its exit code, its own peak RSS in MB (wait4) and stderr.
+
+    A small launcher starts it: Linux carries the high-water mark of the
+    process that forks into the child's ru_maxrss, and the pytest process
+    may already be large. The launcher also caps the address space at 3 GB,
+    so that a regression fails this test instead of taking the machine's memory.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(3 * 1024 * MB), str(cwd / "stderr.txt"),
+         sys.executable, str(ROOT / args[0]), *args[1:]],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout)
+    return measured["exit_code"], measured["peak_mb"], (cwd / "stderr.txt").read_text(errors="replace")
+
+
+def test_compression_bombs_as_feeds_and_articles_fail_clearly_with_bounded_memory(tmp_path):
+    """Each coding's 1 GB of zeros, served as a feed and as an article, in one real run."""
+    with FakeWebServer() as web:
+        entries = []
+        for n, (name, header) in enumerate(BOMB_CODINGS.items()):
+            bomb = generate.zeros_bomb(name, 1024 * MB)
+            web.route(f"/feed-{name}", body=bomb, content_type="application/rss+xml",
+                      headers={"Content-Encoding": header})
+            web.route(f"/article-{name}", body=bomb, headers={"Content-Encoding": header})
+            entries.append(generate.rss_item(n, link=f"{web.url}/article-{name}", title=f"bomb {name}"))
+        web.page("/good", (DATA / "pages" / "article.html").read_bytes())
+        entries.append(generate.rss_item(9, link=f"{web.url}/good", title="good article"))
+        web.route("/links.xml", body=generate.rss_feed(entries), content_type="application/rss+xml")
+        feeds = [f"{web.url}/feed-{name}" for name in BOMB_CODINGS] + [f"{web.url}/links.xml"]
+        env = clean_env(
+            RSS_FEEDS=",".join(feeds), RSS_WINDOW_DAYS="0", ALLOW_PRIVATE_URLS="true", ALERT_FAILURE_RATE="1",
+            SOURCES_DB_PATH=str(tmp_path / "data" / "sources.db"), JOURNAL_PATH=str(tmp_path / "data" / "journal.db"),
+            LOG_DIR=str(tmp_path / "logs"),
+        )
+        code, peak_mb, stderr = run_measured(["enrich_rss_enhanced.py"], tmp_path, env)
+    assert code == 0, stderr[-3000:]
+    assert peak_mb < 300, peak_mb
+    assert len(events(tmp_path / "logs", "feed_error")) == len(BOMB_CODINGS)
+    items = {i["title"]: i for i in list_items(tmp_path, env)}
+    assert items["good article"]["status"] == Status.ENRICHED.value
+    for name, header in BOMB_CODINGS.items():
+        feed_error = next(e["error"] for e in events(tmp_path / "logs", "feed_error")
+                          if e["source"].endswith(f"/feed-{name}"))
+        failed = items[f"bomb {name}"]
+        assert failed["status"] == Status.FAILED.value, name
+        if name == "gzip-gzip":
+            expected = "refused Content-Encoding 'gzip, gzip' at {url}: more than one content-coding layer"
+        else:
+            expected = f"refused {{url}}: its {header} content inflates more than 100x, past MAX_DOWNLOAD_MB (10 MB)"
+        assert feed_error.startswith(expected.format(url=f"{web.url}/feed-{name}")), feed_error
+        assert failed["error"].startswith(expected.format(url=f"{web.url}/article-{name}")), failed["error"]
+
+
 # ----------------------------------------------------------------- PDFs
 
 
@@ -277,7 +382,8 @@ def test_a_50mb_page_is_cut_at_max_download_mb_and_still_used(web):
     ],
 )
 def test_broken_pdfs_fail_with_a_clear_reason(name, reason):
-    error = extract(Item(id="p", title=name, source_type=SourceType.PDF, pdf_path=str(DATA / "pdfs" / name)))
+    error = extract(Item(id="p", title=name, source_type=SourceType.PDF, pdf_path=str(DATA / "pdfs" / name)),
+                    pdf_dir=str(DATA / "pdfs"))
     assert isinstance(error, ExtractionError)
     assert str(error).startswith(reason)
 
@@ -299,7 +405,8 @@ def test_a_decompression_bomb_is_refused_with_bounded_memory(bomb):
 
 def test_thousands_of_pages_are_read_up_to_max_pdf_pages(many_pages):
     started = time.monotonic()
-    text = extract(Item(id="m", title="many", source_type=SourceType.PDF, pdf_path=str(many_pages)), max_pdf_pages="40")
+    text = extract(Item(id="m", title="many", source_type=SourceType.PDF, pdf_path=str(many_pages)), max_pdf_pages="40",
+                   pdf_dir=str(many_pages.parent))
     assert "PAGE-0040" in text and "PAGE-0041" not in text
     assert time.monotonic() - started < 30
 

@@ -6,6 +6,8 @@ import io
 import json
 import logging
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from knowledge_pipeline.config import load_settings
 from knowledge_pipeline.logging_setup import Redactor, setup_logging
 from knowledge_pipeline.telemetry import Telemetry
 
-from .conftest import clean_env, run_script
+from .conftest import clean_env, jq_values, run_script
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +59,13 @@ def test_redactor_catches_credential_shapes_it_was_not_told_about():
     redact = Redactor()
     assert "sk-proj-abcdefgh1234" not in redact("key sk-proj-abcdefgh1234 leaked")
     assert "ntn_abcdefgh12345" not in redact("token ntn_abcdefgh12345")
+
+
+def test_redactor_removes_url_user_info_from_messages_and_fields():
+    redact = Redactor()
+    assert redact("GET https://alice:pw@example.com/x failed") == "GET https://example.com/x failed"
+    scrubbed = redact.scrub({"url": "http://bob:s3cret@h:81/a", "nested": ["ftp://u@h/b"]})
+    assert scrubbed == {"url": "http://h:81/a", "nested": ["ftp://h/b"]}
 
 
 def test_rotation_never_loses_or_splits_a_line(tmp_path: Path):
@@ -103,6 +112,36 @@ def test_a_full_disk_gives_one_error_not_a_stack_trace_per_record(tmp_path: Path
     assert "Traceback" not in done.stderr
 
 
+GUIDE_JQ = """jq 'select(.extra_fields.event_type=="pipeline_summary")' logs/pipeline.jsonl"""
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed (CI installs it in .ci/run)")
+def test_a_record_torn_by_a_full_disk_does_not_swallow_the_next_run(tmp_path: Path):
+    """The guide's jq query reads on past a line cut mid-record, and the cut piece is kept, quoted."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    whole = json.dumps({"timestamp": "2025-01-01T00:00:00.000Z", "level": "INFO", "logger": "x", "message": "old",
+                        "extra_fields": {"event_type": "pipeline_summary", "run_id": "old"}})
+    torn = whole[: len(whole) // 2]
+    (logs / "pipeline.jsonl").write_text(whole + "\n" + torn)
+    settings = load_settings({"LOG_DIR": str(logs)}, env_file=None)
+    setup_logging(settings, console="none")
+    Telemetry("test").event("pipeline_summary", "new run", run_id="new")
+    done = subprocess.run(["bash", "-c", GUIDE_JQ], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert [r["extra_fields"]["run_id"] for r in jq_values(done.stdout)] == ["old", "new"]
+    [repaired] = [r for r in lines(logs) if r["extra_fields"]["event_type"] == "log_repaired"]
+    assert repaired["extra_fields"]["fragment"] == torn
+
+
+def test_a_log_ending_in_a_whole_line_is_left_as_it_is(tmp_path: Path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "pipeline.jsonl").write_text('{"a": 1}\n')
+    setup_logging(load_settings({"LOG_DIR": str(logs)}, env_file=None), console="none")
+    Telemetry("test").event("run_start", "next")
+    text = (logs / "pipeline.jsonl").read_text()
+    assert text.startswith('{"a": 1}\n{') and "log_repaired" not in text
 # --- the console: progress on stdout, failures on stderr, dated in files ------------------------------
 
 DATED = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} "

@@ -233,10 +233,12 @@ def test_rollback_restores_bytes_and_modes(project: Path) -> None:
     assert stat.S_IMODE((project / "enrich.py").stat().st_mode) == 0o600
 
 
-def test_rollback_waits_while_a_pipeline_run_holds_its_lock(project: Path) -> None:
+@pytest.mark.parametrize("held", ["logs/.pipeline.lock", "data/sources.db.lock", "data/journal.db.lock"])
+def test_rollback_waits_while_a_pipeline_run_holds_its_lock(project: Path, held: str) -> None:
+    """The shell script's lock, the store's (an enrich script run by hand) and the journal's."""
     assert run_tool(project, "migrate").returncode == 0
     (project / "enrich.py").write_text("edited = True\n")
-    lock = project / "logs" / ".pipeline.lock"
+    lock = project / held
     lock.parent.mkdir(exist_ok=True)
     with open(lock, "a+") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -313,9 +315,41 @@ def _entry_escapes(path_for: str):
     return tamper
 
 
+def _listed_in_backup(rel: str, content: bytes, mode: str):
+    """A file planted in the backup and listed in its manifest with the right size and hash."""
+    def tamper(project: Path, backup: Path, outside: Path) -> str:
+        copy = backup / rel
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(content)
+        doc = manifest(backup)
+        doc["files"] = [e for e in doc["files"] if e["path"] != rel]
+        doc["files"].append({"path": rel, "size": len(content), "mode": mode, "sha256": hashlib.sha256(content).hexdigest()})
+        (backup / "MANIFEST.json").write_text(json.dumps(doc))
+        return str(backup)
+
+    return tamper
+
+
+def _unsafe_mode(mode: str):
+    def tamper(project: Path, backup: Path, outside: Path) -> str:
+        doc = manifest(backup)
+        for entry in doc["files"]:
+            if entry["path"] == "enrich.py":
+                entry["mode"] = mode
+        (backup / "MANIFEST.json").write_text(json.dumps(doc))
+        return str(backup)
+
+    return tamper
+
+
 @pytest.mark.parametrize(
     "attack",
     [
+        _listed_in_backup(".git/hooks/pre-commit", b"#!/bin/sh\necho owned\n", "0755"),
+        _listed_in_backup("knowledge_pipeline/config.py", b"OWNED = True\n", "0644"),
+        _unsafe_mode("4755"),
+        _unsafe_mode("2755"),
+        _unsafe_mode("0777"),
         _tamper,
         _missing,
         _no_manifest,
@@ -326,7 +360,7 @@ def _entry_escapes(path_for: str):
         _entry_escapes("../../outside/victim.txt"),
         _entry_escapes("{outside}"),
     ],
-    ids=["altered", "missing-file", "no-manifest", "dotdot", "absolute-elsewhere", "dir-symlink-out",
+    ids=["git-hook", "not-a-file-migrate-backs-up", "setuid", "setgid", "world-writable", "altered", "missing-file", "no-manifest", "dotdot", "absolute-elsewhere", "dir-symlink-out",
          "file-symlink-out", "entry-dotdot", "entry-absolute"],
 )
 def test_rollback_refuses_an_untrustworthy_backup_and_changes_nothing(project: Path, tmp_path: Path, attack) -> None:

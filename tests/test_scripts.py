@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 import shutil
 import stat
@@ -15,7 +15,8 @@ import pytest
 
 from knowledge_pipeline.models import DEFAULT_AI_PRIMITIVES, DEFAULT_CONTENT_TYPES
 
-from .conftest import EXAMPLE_FEEDS, PYTHON, ROOT, clean_env, events, list_items, read_log, run_script
+from .conftest import EXAMPLE_FEEDS, PYTHON, ROOT, clean_env, events, jq_values, list_items, read_log, run_script
+from .fakes.notion_server import start_fake_notion
 from .fakes.openai_server import start_fake_openai
 from .fakes.web_server import FakeWebServer
 
@@ -122,15 +123,6 @@ def sh(command: str, cwd: Path) -> str:
     return done.stdout
 
 
-def jq_values(output: str) -> list:
-    decoder, values, text = json.JSONDecoder(), [], output.strip()
-    while text:
-        value, end = decoder.raw_decode(text)
-        values.append(value)
-        text = text[end:].lstrip()
-    return values
-
-
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed (CI installs it in .ci/run)")
 def test_every_monitoring_command_of_the_guide_works_as_written(guide_run: Path):
     cwd = guide_run
@@ -201,11 +193,12 @@ def test_secrets_never_reach_logs_or_console(tmp_path: Path, demo_env: dict):
 
 def second_run_while_the_first_is_busy(
     tmp_path: Path, env: dict, first: list[str], second: list[str],
-    first_cwd: Path | None = None, second_cwd: Path | None = None,
+    first_cwd: Path | None = None, second_cwd: Path | None = None, second_env: dict | None = None,
 ) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess, float]:
     """Start ``first`` on a feed whose one article takes 3 s, run ``second`` while it fetches.
 
-    Returns both results and how long the second run took.
+    ``second_env`` (default: ``env``) gets the same feed. Returns both results
+    and how long the second run took.
     """
     with FakeWebServer() as web:
         web.page("/slow", ARTICLE.format(t="Slow", p=PARAGRAPHS), delay=3)
@@ -218,7 +211,9 @@ def second_run_while_the_first_is_busy(
         while time.monotonic() < deadline and not web.paths():
             time.sleep(0.05)
         started = time.monotonic()
-        other = run_script(second, second_cwd or tmp_path, env)
+        other_env = env if second_env is None else {**second_env, "RSS_FEEDS": env["RSS_FEEDS"],
+                                                     "ALLOW_PRIVATE_URLS": "true"}
+        other = run_script(second, second_cwd or tmp_path, other_env)
         elapsed = time.monotonic() - started
         out, err = running.communicate(timeout=60)
     return subprocess.CompletedProcess(command, running.returncode, out, err), other, elapsed
@@ -244,9 +239,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, demo_env: dict):
     assert done.returncode == 0, done.stderr
     assert "would capture [RSS]" in done.stdout
     assert not (tmp_path / "logs").exists()
-    store = Path(demo_env["SOURCES_DB_PATH"])
-    if store.exists():
-        assert list_items(tmp_path, demo_env) == []
+    assert not Path(demo_env["SOURCES_DB_PATH"]).exists()
     assert not Path(demo_env["JOURNAL_PATH"]).exists()
 
 
@@ -313,6 +306,94 @@ def test_two_runs_on_one_store_exclude_each_other_whatever_their_journal(tmp_pat
     assert first.returncode == 0, first.stderr
 
 
+def files_of(folder: Path) -> dict[str, tuple]:
+    """Every file under ``folder`` with its size, mtime and content hash."""
+    state = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            st = path.stat()
+            state[str(path.relative_to(folder))] = (st.st_size, st.st_mtime_ns, hashlib.sha256(path.read_bytes()).digest())
+    return state
+
+
+DRY_RUNS = {
+    "feeds": ["enrich_rss_enhanced.py", "--dry-run"],
+    "pdfs": ["enrich_enhanced.py", "--dry-run"],
+    "add": ["enrich_rss.py", "--dry-run", "--add", "https://example.com/read-later", "--title", "Later"],
+    "retry-failed": ["enrich_rss_enhanced.py", "--dry-run", "--retry-failed", "503"],
+}
+DRY_RUN_SAYS = {
+    "feeds": "would capture [RSS]", "pdfs": "would capture [PDF]", "add": "would capture [Website] Later",
+    "retry-failed": "would put 1 Failed items back in the Inbox",
+}
+
+
+@pytest.mark.parametrize("path", list(DRY_RUNS))
+def test_a_dry_run_writes_nothing_on_any_path(tmp_path: Path, demo_env: dict, enrich_in_process, path: str):
+    """Store, journal and log unchanged (or not created), whatever the dry run would have done."""
+    with FakeWebServer() as web:
+        web.route("/flaky", status=503, body=b"down")
+        failing = feed_file(tmp_path / "failing.xml", [("Flaky", f"{web.url}/flaky")])
+        env = {**demo_env, "ALLOW_PRIVATE_URLS": "true", "RETRY_ATTEMPTS": "0", "ALERT_FAILURE_RATE": "1"}
+        first = enrich_in_process(["enrich_rss_enhanced.py"], tmp_path, {**env, "RSS_FEEDS": str(failing)})
+    assert first.returncode == 0, first.stderr
+    assert [i["status"] for i in list_items(tmp_path, env)] == ["Failed"]
+    before = files_of(tmp_path)
+    assert {"data/sources.db", "data/journal.db", "logs/pipeline.jsonl"} <= set(before)
+
+    done = enrich_in_process(DRY_RUNS[path], tmp_path, env)
+
+    assert done.returncode == 0, done.stderr
+    assert DRY_RUN_SAYS[path] in done.stdout
+    assert files_of(tmp_path) == before
+    assert [i["status"] for i in list_items(tmp_path, env)] == ["Failed"]
+
+
+@pytest.mark.parametrize("path", list(DRY_RUNS))
+def test_a_dry_run_on_a_new_project_creates_no_file(tmp_path: Path, demo_env: dict, enrich_in_process, path: str):
+    done = enrich_in_process(DRY_RUNS[path], tmp_path, demo_env)
+    assert done.returncode == 0, done.stderr
+    assert files_of(tmp_path) == {}
+
+
+def test_two_runs_on_one_sqlite_store_exclude_each_other_whatever_tmpdir_and_spelling(tmp_path: Path, demo_env: dict):
+    """The store's lock lies beside the database file, found by its real path (not in TMPDIR)."""
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    for folder in (first_dir, second_dir, tmp_path / "t1", tmp_path / "t2"):
+        folder.mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "data", target_is_directory=True)
+    (tmp_path / "data").mkdir()
+    first_env = {**demo_env, "JOURNAL_PATH": "journal.db", "TMPDIR": str(tmp_path / "t1")}
+    second_env = {**first_env, "TMPDIR": str(tmp_path / "t2"),
+                  "SOURCES_DB_PATH": str(tmp_path / "link" / ".." / "link" / "sources.db")}
+    first, second, _ = second_run_while_the_first_is_busy(
+        tmp_path, first_env, ["enrich_rss_enhanced.py"], ["enrich_rss.py"],
+        first_cwd=first_dir, second_cwd=second_dir, second_env=second_env)
+    assert second.returncode == 75 and "another enrichment run is active" in second.stderr
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "data" / "sources.db.lock").exists()
+
+
+@pytest.mark.parametrize("spelling", ["undashed-capitals-trailing-slash", "data-source-id"])
+def test_two_runs_on_one_notion_database_exclude_each_other_however_it_is_spelled(
+        tmp_path: Path, demo_env: dict, spelling: str):
+    """The Notion lock is keyed on the normalized id in a per-user state folder, and on the data source it resolves to."""
+    with start_fake_notion(rps=None) as notion:
+        common = {**demo_env, "SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token,
+                  "XDG_STATE_HOME": str(tmp_path / "state"), "PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000"}
+        first_env = {**common, "NOTION_SOURCES_DB": notion.database_id, "NOTION_BASE_URL": notion.url,
+                     "TMPDIR": str(tmp_path / "t1"), "JOURNAL_PATH": str(tmp_path / "j1.db")}
+        other_id = (notion.database_id.replace("-", "").upper() if spelling.startswith("undashed")
+                    else notion.data_source_id)
+        second_env = {**common, "NOTION_SOURCES_DB": other_id, "NOTION_BASE_URL": notion.url + "/",
+                      "TMPDIR": str(tmp_path / "t2"), "JOURNAL_PATH": str(tmp_path / "j2.db")}
+        for folder in ("t1", "t2"):
+            (tmp_path / folder).mkdir()
+        first, second, _ = second_run_while_the_first_is_busy(
+            tmp_path, first_env, ["enrich_rss_enhanced.py"], ["enrich_rss.py"], second_env=second_env)
+    assert second.returncode == 75 and "another enrichment run is active" in second.stderr, second.stderr
+    assert first.returncode == 0, first.stderr
+    assert list((tmp_path / "state" / "knowledge-pipeline").glob("notion-*.lock"))
 def test_an_added_url_gets_the_page_title_and_a_pdf_its_document_title(tmp_path: Path, demo_env: dict):
     from tests.data.generate import text_pdf
 
@@ -351,3 +432,13 @@ def test_partial_reads_are_logged_and_kept_with_the_item(tmp_path: Path, demo_en
                       "30 of 40 pages read (MAX_PDF_PAGES)": ("pages", 30, 40, "MAX_PDF_PAGES")}
     warned = [r for r in read_log(Path(env["LOG_DIR"])) if r["extra_fields"]["event_type"] == "item_warning"]
     assert {r["level"] for r in warned} == {"WARNING"}
+
+
+def test_a_store_whose_folder_cannot_be_made_is_one_line_and_exit_1(tmp_path: Path, demo_env: dict, enrich_in_process):
+    """The store's lock lies beside it: a path under a file fails there, cleanly, before anything is written."""
+    (tmp_path / "a-file").write_text("")
+    env = {**demo_env, "SOURCES_DB_PATH": str(tmp_path / "a-file" / "data" / "sources.db")}
+    done = enrich_in_process(["enrich_rss_enhanced.py"], tmp_path, env)
+    assert done.returncode == 1
+    assert "a-file" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

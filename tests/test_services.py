@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from knowledge_pipeline.errors import ServiceError
-from knowledge_pipeline.services import RetryPolicy, ServiceGateway, ServiceLimiter
+from knowledge_pipeline.errors import ServiceError, ServiceUnavailableError
+from knowledge_pipeline.services import RECOVERY_SECONDS, CircuitBreaker, RetryPolicy, ServiceGateway, ServiceLimiter
 from knowledge_pipeline.telemetry import RunMetrics, Telemetry
 
 
@@ -55,24 +55,69 @@ def test_zero_spacing_disables_the_gate():
     assert time.sleeps == []
 
 
-def test_a_429_slows_the_service_for_everyone_and_recovers_gradually():
+def test_a_429_halves_the_rate_for_everyone_but_pauses_no_other_request():
     time = FakeTime()
     telemetry, seen = recorder()
-    limiter = ServiceLimiter("openai", 0.1, telemetry=telemetry, clock=time.clock, sleep=time.sleep)
+    limiter = ServiceLimiter("notion", 0.1, telemetry=telemetry, clock=time.clock, sleep=time.sleep)
+    asyncio.run(limiter.acquire())
     limiter.on_rate_limited(retry_after=2.0)
     assert limiter.interval == pytest.approx(0.2)
     asyncio.run(limiter.acquire())
-    assert time.now == pytest.approx(2.0), "the server's Retry-After pauses the service"
-    limiter.on_rate_limited(retry_after=None)
-    assert limiter.interval == pytest.approx(0.4)
-    intervals = []
-    for _ in range(20):
+    assert time.now == pytest.approx(0.1), "only the request that got the 429 waits its Retry-After (the retry)"
+    [adjusted] = [d for e, d in seen if e == "rate_limit_adjusted"]
+    assert adjusted["reason"] == "slow_down" and adjusted["retry_after"] == 2.0
+
+
+def test_429s_within_one_retry_after_window_are_one_slow_down():
+    time = FakeTime()
+    limiter = ServiceLimiter("notion", 0.1, clock=time.clock, sleep=time.sleep)
+    for _ in range(5):
+        limiter.on_rate_limited(retry_after=1.0)
+        time.now += 0.1
+    assert limiter.interval == pytest.approx(0.2), "replies to requests sent before the first 429 add nothing"
+    time.now = 1.05
+    limiter.on_rate_limited(retry_after=1.0)
+    assert limiter.interval == pytest.approx(0.4), "a 429 after the window is a new signal"
+
+
+def test_after_a_slow_down_successes_bring_the_configured_rate_back_within_seconds():
+    time = FakeTime()
+    telemetry, seen = recorder()
+    limiter = ServiceLimiter("notion", 0.1, telemetry=telemetry, clock=time.clock, sleep=time.sleep)
+    for n in range(4):
+        time.now = n * 1.5
+        limiter.on_rate_limited(retry_after=1.0)
+    assert limiter.interval == pytest.approx(1.6)
+    rates = []
+    while limiter.interval > 0.1 and time.now < 60:
+        time.now += 0.05
         limiter.on_success()
-        intervals.append(limiter.interval)
-    assert intervals == sorted(intervals, reverse=True), "recovery only speeds up"
-    assert intervals[0] > 0.3 and intervals[-1] == pytest.approx(0.1)
-    adjusted = [d for e, d in seen if e == "rate_limit_adjusted"]
-    assert [d["reason"] for d in adjusted] == ["slow_down", "slow_down", "recovered"]
+        rates.append(1 / limiter.interval)
+    assert time.now - 4.5 <= RECOVERY_SECONDS + 0.1, "back to the configured rate within RECOVERY_SECONDS"
+    steps = [later - earlier for earlier, later in zip(rates, rates[1:-1])]
+    assert max(steps) - min(steps) < 0.01, "the rate climbs back linearly (additive increase)"
+    assert [d["reason"] for e, d in seen if e == "rate_limit_adjusted"][-1] == "recovered"
+
+
+def test_a_steady_429_share_costs_throughput_in_proportion_not_a_collapse():
+    """Every 5th request gets a 429 (Retry-After 1 s): the service keeps most of its configured rate."""
+    time = FakeTime()
+    limiter = ServiceLimiter("notion", 0.0, max_rps=30, clock=time.clock, sleep=time.sleep)
+
+    async def requests(count: int) -> int:
+        ok = 0
+        for n in range(count):
+            await limiter.acquire()
+            if n % 5 == 4:
+                limiter.on_rate_limited(retry_after=1.0)
+            else:
+                limiter.on_success()
+                ok += 1
+        return ok
+
+    ok = asyncio.run(requests(3000))
+    successes_per_second = ok / time.now
+    assert successes_per_second >= 0.6 * 30, successes_per_second
 
 
 def test_notion_cap_averages_at_most_the_configured_rate():
@@ -129,6 +174,62 @@ def test_retries_honour_retry_after_and_are_reported():
     assert [e for e, _ in seen if e.startswith("api_call")][-1] == "api_call_complete"
 
 
+def test_the_look_before_a_retry_and_the_retry_each_take_their_own_limiter_slot():
+    time = FakeTime()
+    telemetry, _ = recorder()
+    gw = ServiceGateway(telemetry, spacing=0.5, notion_max_rps=None, retry=RetryPolicy(retries=2, backoff_base=0),
+                        clock=time.clock, sleep=time.sleep)
+    sent: list[tuple[str, float]] = []
+    failures = [ServiceError("notion", "lost reply", status_code=502, retryable=True)]
+
+    async def write() -> str:
+        sent.append(("write", time.now))
+        if failures:
+            raise failures.pop(0)
+        return "written"
+
+    async def look() -> None:
+        async def lookup() -> None:
+            sent.append(("look", time.now))
+
+        await gw.call("notion", "blocks.children.list", lookup, classify=classify)
+        return None
+
+    result = asyncio.run(gw.call("notion", "blocks.children.append", write, classify=classify, before_retry=look))
+    assert result == "written"
+    assert sent == [("write", 0.0), ("look", 0.5), ("write", 1.0)]
+
+
+def test_the_first_request_of_a_service_keeps_one_interval_from_its_end():
+    """Its connection set-up makes it arrive late: the next start must not crowd it at the server."""
+    time = FakeTime()
+    telemetry, _ = recorder()
+    gw = ServiceGateway(telemetry, spacing=0.5, notion_max_rps=None, clock=time.clock, sleep=time.sleep)
+    sent: list[float] = []
+
+    async def request(seconds: float) -> None:
+        sent.append(time.now)
+        await time.sleep(seconds)
+
+    async def three() -> None:
+        for seconds in (0.3, 0.01, 0.01):
+            await gw.call("notion", "pages.update", lambda: request(seconds), classify=classify)
+
+    asyncio.run(three())
+    assert sent == [0.0, pytest.approx(0.8), pytest.approx(1.3)]
+
+
+def test_what_the_look_before_a_retry_finds_is_the_result():
+    gw, _, _ = gateway()
+    fn, calls = flaky([ServiceError("notion", "lost reply", status_code=502, retryable=True)])
+
+    async def landed() -> str:
+        return "it landed"
+
+    assert asyncio.run(gw.call("notion", "pages.create", fn, classify=classify, before_retry=landed)) == "it landed"
+    assert calls["n"] == 1
+
+
 def test_gives_up_after_the_retry_budget_with_one_error_event():
     gw, _, seen = gateway(retries=2)
     fn, calls = flaky([ServiceError("web", f"503 #{i}", status_code=503, retryable=True) for i in range(5)])
@@ -181,3 +282,55 @@ def test_retry_after_from_headers_prefers_milliseconds_and_reads_dates():
                                now=lambda: 1795860000.0) == 30.0
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None
+
+
+def breaker_gateway(threshold: int = 3) -> tuple[ServiceGateway, list]:
+    time = FakeTime()
+    telemetry, seen = recorder()
+    breaker = CircuitBreaker({"openai": "http://user:pw@llm.local/v1"}, threshold, telemetry)
+    gw = ServiceGateway(telemetry, spacing=0, retry=RetryPolicy(retries=0), clock=time.clock, sleep=time.sleep,
+                        breaker=breaker)
+    return gw, seen
+
+
+def down(service: str, code: str = "connection_error"):
+    calls = {"n": 0}
+
+    async def call() -> str:
+        calls["n"] += 1
+        raise ServiceError(service, f"{service} {code}", code=code, retryable=True)
+
+    return call, calls
+
+
+def test_the_breaker_opens_after_failures_in_a_row_and_then_sends_nothing():
+    gw, seen = breaker_gateway(threshold=3)
+    fn, calls = down("openai", "timeout")
+    for _ in range(2):
+        with pytest.raises(ServiceError):
+            asyncio.run(gw.call("openai", "chat", fn, classify=classify))
+    with pytest.raises(ServiceUnavailableError) as opened:
+        asyncio.run(gw.call("openai", "chat", fn, classify=classify))
+    assert str(opened.value).startswith("openai is unreachable at http://llm.local/v1: 3 connection failures")
+    with pytest.raises(ServiceUnavailableError):
+        asyncio.run(gw.call("openai", "chat", fn, classify=classify))
+    assert calls["n"] == 3, "an open breaker sends no request"
+    assert [d["service"] for e, d in seen if e == "service_unavailable"] == ["openai"]
+
+
+def test_any_answer_closes_the_streak_and_web_hosts_never_open_it():
+    gw, _ = breaker_gateway(threshold=2)
+    fn, _ = down("openai")
+    answered, _ = flaky([ServiceError("openai", "bad request", status_code=400)])
+    for _ in range(3):
+        with pytest.raises(ServiceError) as failed:
+            asyncio.run(gw.call("openai", "chat", fn, classify=classify))
+        assert not isinstance(failed.value, ServiceUnavailableError)
+        with pytest.raises(ServiceError):
+            asyncio.run(gw.call("openai", "chat", answered, classify=classify))
+        answered, _ = flaky([ServiceError("openai", "bad request", status_code=400)])
+    dead_host, _ = down("web")
+    for _ in range(5):
+        with pytest.raises(ServiceError) as failed:
+            asyncio.run(gw.call("web", "GET", dead_host, classify=classify, limiter_key="web:dead.example"))
+        assert not isinstance(failed.value, ServiceUnavailableError)

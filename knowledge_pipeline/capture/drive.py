@@ -122,9 +122,8 @@ async def _walk(
                 if item.hash in known_hashes:
                     report.duplicates += 1
                     continue
-                known_hashes.add(item.hash)
-                await store_new(store, item, report, telemetry, dry_run=dry_run, pdf_path=item.pdf_path,
-                                drive_file_id=file["id"])
+                await store_new(store, item, report, telemetry, known_hashes=known_hashes, dry_run=dry_run,
+                                pdf_path=item.pdf_path, drive_file_id=file["id"])
 
 
 def _new_item(file: dict) -> NewItem:

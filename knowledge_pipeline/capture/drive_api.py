@@ -26,6 +26,7 @@ import httpx
 from .. import USER_AGENT
 from ..config import Settings
 from ..errors import ServiceError
+from ..extract.decoding import ContentCodingError, read_capped
 from ..services import ServiceGateway, retry_after_seconds
 
 SCOPE = "https://www.googleapis.com/auth/drive.readonly"
@@ -111,10 +112,11 @@ class DriveApi:
 
     async def _exchange(self) -> tuple[str, float]:
         assertion = self._assertion()
-        response = await self._client.post(
-            self._info["token_uri"], data={"grant_type": GRANT_TYPE, "assertion": assertion.decode("ascii")}
-        )
-        data = _json(response.content)
+        async with self._client.stream(
+            "POST", self._info["token_uri"], data={"grant_type": GRANT_TYPE, "assertion": assertion.decode("ascii")}
+        ) as response:
+            body, _ = await _bounded_with_flag(response, _ERROR_BODY_CAP)
+        data = _json(body)
         if response.status_code != 200:
             raise _token_error(response, data, self.client_email)
         token = data.get("access_token") if isinstance(data, dict) else None
@@ -216,14 +218,14 @@ async def _bounded(response: httpx.Response, cap: int) -> bytes:
 
 
 async def _bounded_with_flag(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
-    body = bytearray()
-    async for chunk in response.aiter_bytes(_CHUNK):
-        room = cap - len(body)
-        if len(chunk) > room:
-            body += chunk[:room]
-            return bytes(body), True
-        body += chunk
-    return bytes(body), False
+    """The body cut at ``cap``, decoded with every step bounded (a compressed answer cannot balloon)."""
+    try:
+        body = await read_capped(response, cap)
+    except ContentCodingError as exc:
+        raise DriveError(exc.at("the Drive answer"), code="content_coding") from None
+    if body.bomb:
+        raise DriveError(body.bomb_reason("the Drive answer", cap), code="decompression_bomb")
+    return bytes(body.data), body.truncated
 
 
 def _token_error(response: httpx.Response, data: Any, email: str) -> DriveError:

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, TypeVar
 
 from ..config import Settings
-from ..errors import ItemError, ServiceError
+from ..errors import ServiceError
 from ..extract.email import EmailHeader, parse_header, read_email, text_fingerprint
 from ..models import NewItem, SourceType
 from ..services import ServiceGateway
@@ -202,14 +202,8 @@ async def _capture_message(
         created_date=sent.date() if sent else None,
         sender=info.sender,
     )
-    try:
-        await store_new(store, item, report, telemetry, dry_run=dry_run, url=item.url, sender=item.sender)
-    except ItemError as exc:
-        if isinstance(exc, ServiceError) and exc.fatal:
-            raise
-        _reject(telemetry, report, info, f"not stored: {exc}")
-        return
-    known_hashes.add(info.key)
+    await store_new(store, item, report, telemetry, known_hashes=known_hashes, dry_run=dry_run, url=item.url,
+                    sender=item.sender)
 
 
 def _reject(telemetry: Telemetry, report: CaptureReport, info: EmailHeader, reason: str) -> None:

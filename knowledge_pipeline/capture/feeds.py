@@ -10,20 +10,23 @@ A feed answers 304 or repeats its last body: nothing is parsed and the
 store is not asked anything. A feed that cannot be read is reported, its
 error counted in the feed state (back-off, pause after ``FEED_MAX_ERRORS``),
 and the others go on. Each entry is deduplicated by the hash of its canonical
-link, against the store and across feeds of the same run. When a feed
-carries the full article (``content:encoded``, Atom ``<content>``) its text
-is stored with the item so no page fetch is needed.
+link, against the store and across feeds of the same run; the
+``FEED_MAX_ENTRIES`` newest new entries of a feed are stored, the others wait
+for the next runs (and so does an entry the store refused: the feed's
+validators are then not recorded). When a feed carries the full article
+(``content:encoded``, Atom ``<content>``) its text is stored with the item so
+no page fetch is needed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import calendar
+import heapq
 import logging
 import re
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator
 from urllib.parse import urljoin, urlsplit
@@ -36,12 +39,13 @@ from ..extract.html import html_to_text
 from ..feeds.download import Download, HostBusyError, download, host_of, one_line
 from ..feeds.feed_list import configured_feeds, edit_feed_file, env_feeds, find
 from ..feeds.gate import HostGate
-from ..feeds.health import FAILING, OK, PAUSED, FeedError, health, is_due, retry_delay
+from ..feeds.health import FAILING, OK, PAUSED, TRANSIENT, FeedError, health, is_due, retry_delay
 from ..feeds.opml import FeedSpec, OpmlError
 from ..feeds.state import FeedState, FeedStateStore, Success
 from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
+from ..urls import shown_url, strip_userinfo
 from . import CaptureReport, report_complete, store_new
 from .known import loaded
 from .links import LinkError, canonical_link, title_from_link
@@ -59,9 +63,50 @@ NOT_MODIFIED, DEFERRED, CANCELLED = "not_modified", "deferred", "cancelled"
 
 @dataclass
 class _Tally:
+    """One feed's entries: how many, how many too old, and the span of their dates."""
+
     found: int = 0
     too_old: int = 0
-    rejected: Counter = field(default_factory=Counter)
+    dated: int = 0
+    newest: datetime | None = None
+    oldest: datetime | None = None
+    over_cap: int = 0
+    not_stored: int = 0
+
+    def saw(self, published: datetime | None) -> None:
+        self.found += 1
+        if published is not None:
+            self.dated += 1
+            self.newest = published if self.newest is None else max(self.newest, published)
+            self.oldest = published if self.oldest is None else min(self.oldest, published)
+
+
+class _Newest:
+    """The ``limit`` newest new entries of one feed (FEED_MAX_ENTRIES); the others are counted in ``over``.
+
+    Newest by publication date; an entry without a date counts as newer than
+    any dated one (the window keeps undated entries too), and among equals the
+    one earlier in the feed wins (feeds list newest first).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.over = 0
+        self.seen: set[str] = set()
+        self._heap: list[tuple] = []
+
+    def offer(self, entry: Any, link: str, digest: str, published: datetime | None, position: int) -> None:
+        self.seen.add(digest)
+        rank = (1, 0.0, -position) if published is None else (0, published.timestamp(), -position)
+        heapq.heappush(self._heap, (rank, position, link, digest, published, entry))
+        if len(self._heap) > self.limit:
+            heapq.heappop(self._heap)
+            self.over += 1
+
+    def kept(self) -> list[tuple[Any, str, str, datetime | None]]:
+        """The kept entries (entry, resolved link, hash, date) in feed order."""
+        return [(entry, link, digest, published)
+                for _, _, link, digest, published, entry in sorted(self._heap, key=lambda k: k[1])]
 
 
 async def capture_feeds(
@@ -181,6 +226,7 @@ class _FeedRun:
         self._started = time.monotonic()
         self.host_pauses = state.host_pauses(now)
         self._announced: set[str] = set()
+        self._claimed: set[str] = set()
 
     def clock(self) -> datetime:
         return self.now + timedelta(seconds=time.monotonic() - self._started)
@@ -209,7 +255,7 @@ class _FeedRun:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def capture(self, feed: FeedSpec) -> CaptureReport:
-        report = CaptureReport(source=_shown(feed.url))
+        report = CaptureReport(source=shown_url(feed.url, limit=None))
         state = self.state.get(feed.key)
         skipped = self._skip_reason(feed, state)
         if skipped is not None:
@@ -222,17 +268,25 @@ class _FeedRun:
             if self._host_paused(host) is not None:
                 return self._deferred(report, feed, state, host)
             self.telemetry.event("capture_start", f"reading feed {report.source}", source=report.source, kind="feed")
-            try:
-                result: Download | FeedError = await download(
-                    location, state, self.fetcher, max_bytes=self.settings.max_download_bytes
-                )
-            except FeedError as exc:
-                result = exc
+            result = await self._download(location, state)
             await self.gate.processing.acquire()  # before the fetch slot is let go: bodies in memory stay bounded
         try:
             return await self._process(report, feed, state, location, host, result)
         finally:
             self.gate.processing.release()
+
+    async def _download(self, location: str, state: FeedState | None) -> Download | FeedError:
+        """One feed is one deadline (ITEM_TIMEOUT), like one item: redirects, retries and the first parse."""
+        deadline = asyncio.timeout(self.settings.item_timeout)
+        try:
+            async with deadline:
+                return await download(location, state, self.fetcher, max_bytes=self.settings.max_download_bytes)
+        except FeedError as exc:
+            return exc
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            return FeedError(f"feed took longer than ITEM_TIMEOUT={self.settings.item_timeout:g}s", TRANSIENT)
 
     async def _process(
         self, report: CaptureReport, feed: FeedSpec, state: FeedState | None, location: str, host: str,
@@ -268,33 +322,58 @@ class _FeedRun:
     async def _capture_entries(
         self, feed: FeedSpec, result: Download, report: CaptureReport, location: str
     ) -> _Tally:
+        """Screen every entry (window, link, dedup), then store the FEED_MAX_ENTRIES newest new ones."""
         parsed = result.parsed
         assert parsed is not None
         if parsed.get("bozo"):
             warning = one_line(parsed.get("bozo_exception"))
             self.telemetry.event(
                 "feed_warning",
-                f"feed {report.source} is not well-formed ({warning}); its {len(parsed.entries)} entries are kept",
+                f"feed {report.source} is not well-formed ({warning}); its complete entries are kept",
                 level=logging.WARNING,
                 source=report.source,
                 warning=warning,
             )
         window = feed.window_days if feed.window_days is not None else self.settings.rss_window_days
         cutoff = self.now - timedelta(days=window) if window else None
-        tally = _Tally()
+        tally, newest = _Tally(), _Newest(self.settings.feed_max_entries)
         if parsed.entries:
             await loaded(self.known_hashes)
         base = _feed_base(parsed, location)
-        for entry in parsed.entries:
-            tally.found += 1
-            await _capture_entry(entry, report, tally, self.store, self.telemetry, cutoff, self.known_hashes,
-                                 self.dry_run, base, category=feed.category)
+        while parsed is not None:
+            for entry in parsed.entries:
+                _screen(entry, report, tally, self.telemetry, cutoff, self.known_hashes, newest, base)
+            parsed = await asyncio.to_thread(next, result.rest, None)
+        for entry, link, digest, published in newest.kept():
+            # Feeds store concurrently and a hash joins known_hashes only once stored: claim it first,
+            # so the same link in two feeds is added once (no await between the check and the claim).
+            if digest in self.known_hashes or digest in self._claimed:
+                report.duplicates += 1
+                continue
+            self._claimed.add(digest)
+            stored = await _capture_entry(entry, link, digest, published, report, self.store, self.telemetry,
+                                          self.known_hashes, self.dry_run, category=feed.category)
+            if not stored:
+                self._claimed.discard(digest)
+                tally.not_stored += 1
+        tally.over_cap = newest.over
+        if newest.over:
+            self.telemetry.event(
+                "feed_entries_capped",
+                f"feed {report.source}: {newest.over} more new entries than FEED_MAX_ENTRIES={newest.limit}; "
+                f"the {newest.limit} newest were taken, the others are left for the next runs",
+                level=logging.WARNING,
+                source=report.source,
+                limit=newest.limit,
+                kept=len(newest.kept()),
+                over_cap=newest.over,
+            )
         if report.rejected * 2 > tally.found:
-            reasons = ", ".join(f"{reason}: {count}" for reason, count in tally.rejected.most_common())
+            reasons = ", ".join(f"{reason}: {count}" for reason, count in report.rejected_reasons.most_common())
             warning = f"{report.rejected} of {tally.found} entries rejected ({reasons})"
             self.telemetry.event("feed_warning", f"feed {report.source}: {warning}", level=logging.WARNING,
                                  source=report.source, warning=warning, rejected=report.rejected,
-                                 found=tally.found, rejected_reasons=dict(tally.rejected))
+                                 found=tally.found, rejected_reasons=dict(report.rejected_reasons))
         return tally
 
     def _failed(
@@ -385,10 +464,10 @@ class _FeedRun:
             where = "it is read from there from now on" + ("; update RSS_FEEDS" if feed.origin == "env" else "")
         self.telemetry.event(
             "feed_moved",
-            f"feed {_shown(old)} moved permanently to {_shown(new)}: {where}",
+            f"feed {shown_url(old)} moved permanently to {shown_url(new)}: {where}",
             level=logging.WARNING,
-            source=_shown(old),
-            moved_to=_shown(new),
+            source=shown_url(old),
+            moved_to=shown_url(new),
             origin=feed.origin,
         )
         return moved, self.state.get(moved.key)
@@ -420,14 +499,15 @@ class _FeedRun:
             message = (
                 f"feed {report.source}: {tally.found} entries, {report.added} added, {report.duplicates} duplicates, "
                 f"{report.rejected} rejected, {tally.too_old} older than the window"
+                + (f", {tally.over_cap} beyond FEED_MAX_ENTRIES" if tally.over_cap else "")
             )
         report_complete(
             self.telemetry,
             report,
             "feed",
             message,
-            rejected_reasons=dict(tally.rejected),
             too_old=tally.too_old,
+            over_cap=tally.over_cap,
             status=status,
             source_failed=source_failed,
             skipped=skipped,
@@ -442,18 +522,14 @@ class _FeedRun:
         return report
 
 
-def _success(
-    result: Download,
-    *,
-    changed: bool,
-    tally: _Tally | None = None,
-    report: CaptureReport | None = None,
-    dry_run: bool = False,
-) -> Success:
+def _success(result: Download, *, changed: bool, tally: _Tally | None = None,
+             report: CaptureReport | None = None, dry_run: bool = False) -> Success:
+    """What the feed state learns from a read. The validators are kept only when every new entry was
+    stored: an entry the store refused, or one beyond FEED_MAX_ENTRIES, must be read again next run."""
     parsed = result.parsed
-    dates = sorted(d for d in (_entry_datetime(e) for e in parsed.entries) if d is not None) if parsed else []
     new_items = (len(report.would_add) if dry_run else report.added) if report is not None else 0
     title = " ".join(str((parsed.get("feed") or {}).get("title") or "").split()) if parsed else ""
+    complete = tally is None or (tally.not_stored == 0 and tally.over_cap == 0)
     return Success(
         changed=changed,
         title=title[:_MAX_TITLE] or None,
@@ -461,22 +537,56 @@ def _success(
         last_modified=result.last_modified,
         body_hash=result.body_hash,
         entries=tally.found if tally is not None else 0,
-        newest_entry=dates[-1] if dates else None,
-        entries_per_day=_per_day(dates),
+        newest_entry=tally.newest if tally is not None else None,
+        entries_per_day=_per_day(tally) if tally is not None else None,
         new_items=new_items,
+        keep_validators=complete,
     )
 
 
-def _per_day(dates: list[datetime]) -> float | None:
+def _per_day(tally: _Tally) -> float | None:
     """Entries per day over the span the feed's dated entries cover (at least one day)."""
-    if not dates:
+    if not tally.dated or tally.newest is None or tally.oldest is None:
         return None
-    days = max((dates[-1] - dates[0]).total_seconds() / 86400, 1.0)
-    return round(len(dates) / days, 3)
+    days = max((tally.newest - tally.oldest).total_seconds() / 86400, 1.0)
+    return round(tally.dated / days, 3)
 
 
 def _when(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def _screen(
+    entry: Any,
+    report: CaptureReport,
+    tally: _Tally,
+    telemetry: Telemetry,
+    cutoff: datetime | None,
+    known_hashes: set[str],
+    newest: _Newest,
+    base: str | None,
+) -> None:
+    """Window, link and dedup checks; an entry that passes them competes for FEED_MAX_ENTRIES."""
+    published = _entry_datetime(entry)
+    tally.saw(published)
+    if cutoff is not None and published is not None and published < cutoff:
+        tally.too_old += 1
+        return
+    link = (entry.get("link") or "").strip()
+    try:
+        if not link:
+            raise LinkError("entry without a link")
+        link = _resolved(entry, link, base)
+        canonical = canonical_link(link)
+    except LinkError as exc:
+        report.reject(telemetry, f"entry {(entry.get('title') or '')[:80]!r}", str(exc), kind=exc.kind,
+                      level=logging.DEBUG, error=False)
+        return
+    digest = sha256_text(canonical)
+    if digest in known_hashes or digest in newest.seen:
+        report.duplicates += 1
+        return
+    newest.offer(entry, link, digest, published, tally.found)
 
 
 def _feed_base(parsed: feedparser.FeedParserDict, source: str) -> str | None:
@@ -525,43 +635,18 @@ def _is_web(url: str) -> bool:
 
 async def _capture_entry(
     entry: Any,
+    link: str,
+    digest: str,
+    published: datetime | None,
     report: CaptureReport,
-    tally: _Tally,
     store: SourceStore,
     telemetry: Telemetry,
-    cutoff: datetime | None,
     known_hashes: set[str],
     dry_run: bool,
-    base: str | None = None,
     *,
     category: str | None = None,
-) -> None:
-    published = _entry_datetime(entry)
-    if cutoff is not None and published is not None and published < cutoff:
-        tally.too_old += 1
-        return
-    link = (entry.get("link") or "").strip()
-    try:
-        if not link:
-            raise LinkError("entry without a link")
-        link = _resolved(entry, link, base)
-        canonical = canonical_link(link)
-    except LinkError as exc:
-        tally.rejected[exc.kind] += 1
-        report.rejected += 1
-        telemetry.event(
-            "entry_rejected",
-            f"feed {report.source}: entry {(entry.get('title') or '')[:80]!r} rejected: {exc}",
-            level=logging.DEBUG,
-            source=report.source,
-            reason=str(exc),
-        )
-        return
-    digest = sha256_text(canonical)
-    if digest in known_hashes:
-        report.duplicates += 1
-        return
-    known_hashes.add(digest)
+) -> bool:
+    """Store one new entry; False when the store refused it (it is rejected, and tried again next run)."""
     item = NewItem(
         title=_entry_title(entry, link),
         source_type=SourceType.RSS,
@@ -571,8 +656,8 @@ async def _capture_entry(
         created_date=published.date() if published else None,
         category=category,
     )
-    await store_new(store, item, report, telemetry, dry_run=dry_run, url=item.url,
-                    has_content=item.content is not None)
+    return await store_new(store, item, report, telemetry, known_hashes=known_hashes, dry_run=dry_run,
+                           url=shown_url(link, limit=None), has_content=item.content is not None)
 
 
 def _entry_datetime(entry: Any) -> datetime | None:
@@ -590,7 +675,7 @@ def _entry_title(entry: Any, link: str) -> str:
     title = entry.get("title") or ""
     if "<" in title and ">" in title:
         title = html_to_text(title) or title
-    title = " ".join(_CONTROL.sub(" ", title).split())
+    title = strip_userinfo(" ".join(_CONTROL.sub(" ", title).split()))
     if not title:
         return title_from_link(link)
     return title if len(title) <= _MAX_TITLE else title[: _MAX_TITLE - 1] + "…"
@@ -613,14 +698,3 @@ def _full_text(entry: Any, link: str) -> str | None:
         if len(summary_text) > len(best):
             return None
     return best
-
-
-def _shown(source: str) -> str:
-    """A feed location fit for logs: credentials removed."""
-    try:
-        parts = urlsplit(source)
-        if parts.username or parts.password:
-            return parts._replace(netloc=parts.hostname or "").geturl()
-    except ValueError:
-        pass
-    return source

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
-from . import CaptureReport
+from ..urls import shown_url, strip_userinfo
+from . import CaptureReport, store_new
 from .links import LinkError, canonical_link
 
 _MAX_TITLE = 300
@@ -21,11 +22,14 @@ async def add_url(
     *,
     known_hashes: set[str],
     title: str | None = None,
+    dry_run: bool = False,
 ) -> CaptureReport:
     """Add ``url`` to the Inbox unless its canonical link is already known.
 
     The item is a Website, or a PDF when the URL's path ends in ``.pdf``. An
-    invalid URL is not added: ``rejected`` is 1 and ``errors`` says why.
+    invalid URL, or one the store cannot take, is not added: ``rejected`` is 1
+    and ``errors`` says why. With ``dry_run`` nothing is added and
+    ``would_add`` holds the item.
     """
     report = CaptureReport(source="manual", found=1)
     url = url.strip()
@@ -43,7 +47,7 @@ async def add_url(
         _complete(telemetry, report)
         return report
     is_pdf = urlsplit(url).path.lower().endswith(".pdf")
-    shown_title = " ".join((title or "").split())[:_MAX_TITLE] or url[:_MAX_TITLE]
+    shown_title = strip_userinfo(" ".join((title or "").split()))[:_MAX_TITLE] or shown_url(url, _MAX_TITLE)
     item = NewItem(
         title=shown_title,
         source_type=SourceType.PDF if is_pdf else SourceType.WEBSITE,
@@ -51,12 +55,8 @@ async def add_url(
         url=url,
         pdf_path=url if is_pdf else None,
     )
-    stored = await store.add(item)
-    known_hashes.add(digest)
-    report.added = 1
-    telemetry.event(
-        "item_captured", f"added {url[:200]}", source="manual", item_id=stored.id, title=item.title, url=url
-    )
+    await store_new(store, item, report, telemetry, known_hashes=known_hashes, dry_run=dry_run,
+                    url=shown_url(url, limit=None))
     _complete(telemetry, report)
     return report
 
@@ -69,7 +69,9 @@ def _complete(telemetry: Telemetry, report: CaptureReport) -> None:
         kind="manual",
         found=report.found,
         added=report.added,
+        would_add=len(report.would_add),
         duplicates=report.duplicates,
         rejected=report.rejected,
+        rejected_reasons=dict(report.rejected_reasons),
         errors=list(report.errors),
     )

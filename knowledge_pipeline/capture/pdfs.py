@@ -1,5 +1,8 @@
 """PDF folder capture: each new PDF file in ``PDF_DIR`` becomes an Inbox item.
 
+Only regular files whose real path is inside the folder are taken: a symlink
+leading out of it, a FIFO, a device or a folder named ``*.pdf`` is rejected
+with its reason (``entry_rejected``, ``errors`` of ``capture_complete``).
 Files are deduplicated by the sha256 of their bytes (hashed in a stream), so a
 renamed or copied PDF is not added twice. The title is the PDF's own metadata
 title when it looks like a title (not "Title", "Binder1.pdf", "Microsoft Word -
@@ -12,10 +15,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 from ..config import Settings
+from ..errors import ItemError
 from ..extract.pdf import pdf_metadata
+from ..localfiles import open_regular
 from ..models import NewItem, SourceType
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
@@ -54,45 +60,49 @@ async def capture_pdfs(
     for path in files:
         report.found += 1
         try:
-            item = await asyncio.to_thread(_new_item, path, settings.max_download_bytes, known_hashes)
-        except OSError as exc:
-            reason = f"cannot read {path.name}: {exc.strerror or exc}"
-            report.rejected += 1
-            report.errors.append(reason)
-            telemetry.event("capture_error", reason, level=logging.WARNING, source=report.source, error=reason)
+            item = await asyncio.to_thread(_new_item, path, folder, settings.max_download_bytes, known_hashes)
+        except ItemError as exc:
+            report.reject(telemetry, path.name, exc.reason, file=path.name)
             continue
         if item.hash in known_hashes:
             report.duplicates += 1
             continue
-        known_hashes.add(item.hash)
-        await store_new(store, item, report, telemetry, dry_run=dry_run, pdf_path=item.pdf_path)
+        await store_new(store, item, report, telemetry, known_hashes=known_hashes, dry_run=dry_run,
+                        pdf_path=item.pdf_path)
     _complete(telemetry, report)
     return report
 
 
 def _pdf_files(folder: Path) -> list[Path]:
+    """Every entry of the folder named *.pdf, whatever it is: what is not a plain file is rejected later."""
     if not folder.is_dir():
         if folder.exists():
             raise NotADirectoryError(20, "not a folder", str(folder))
         raise FileNotFoundError(2, "no such folder", str(folder))
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".pdf" and p.is_file())
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".pdf")
 
 
-def _new_item(path: Path, metadata_cap: int, known_hashes: set[str] | None = None) -> NewItem:
-    """The item for a PDF file; its title (which may parse the first page) only when the hash is new."""
+def _new_item(path: Path, folder: Path, metadata_cap: int, known_hashes: set[str] | None = None) -> NewItem:
+    """Hash the file in a stream; its title (which may parse the first page) only when the hash is new,
+    from the same bytes when they fit ``metadata_cap``."""
     digest = hashlib.sha256()
+    kept: list[bytes] | None = []
     size = 0
-    with path.open("rb") as handle:
+    with open_regular(path, within=folder) as handle:
         while chunk := handle.read(_HASH_CHUNK):
             digest.update(chunk)
             size += len(chunk)
+            if kept is not None and size <= metadata_cap:
+                kept.append(chunk)
+            else:
+                kept = None
     known = known_hashes is not None and digest.hexdigest() in known_hashes
-    title, created = pdf_metadata(path) if size <= metadata_cap and not known else (None, None)
+    title, created = pdf_metadata(b"".join(kept)) if kept and not known else (None, None)
     return NewItem(
         title=title or _title_from_name(path),
         source_type=SourceType.PDF,
         hash=digest.hexdigest(),
-        pdf_path=str(path.resolve()),
+        pdf_path=os.path.realpath(path),
         created_date=created,
     )
 
@@ -105,7 +115,7 @@ def _complete(telemetry: Telemetry, report: CaptureReport, *, configured: bool =
     telemetry.event(
         "capture_complete",
         f"PDF folder {report.source}: {report.found} files, {report.added} added, "
-        f"{report.duplicates} duplicates, {report.rejected} unreadable",
+        f"{report.duplicates} duplicates, {report.rejected} rejected",
         source=report.source,
         kind="pdf",
         found=report.found,
@@ -113,6 +123,7 @@ def _complete(telemetry: Telemetry, report: CaptureReport, *, configured: bool =
         would_add=len(report.would_add),
         duplicates=report.duplicates,
         rejected=report.rejected,
+        rejected_reasons=dict(report.rejected_reasons),
         errors=list(report.errors),
         # a PDF folder that cannot be read at all is a failed source (see runner's exit code)
         source_failed=bool(report.errors) and not report.found if configured else None,

@@ -34,6 +34,7 @@ from ..extract.fetch import Fetcher
 from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
+from ..urls import shown_url
 from . import CaptureReport, report_complete, store_new
 from .links import LinkError, canonical_link, title_from_link
 
@@ -112,9 +113,10 @@ async def _capture_section(
     known_hashes: set[str],
     dry_run: bool,
 ) -> CaptureReport:
-    report = CaptureReport(source=source)
+    shown = shown_url(source, limit=None)
+    report = CaptureReport(source=shown)
     tally = _Tally()
-    telemetry.event("capture_start", f"looking for new articles in {source}", source=source, kind="website")
+    telemetry.event("capture_start", f"looking for new articles in {shown}", source=shown, kind="website")
     try:
         section = _Section.parse(source)
         robots = robots_cache.get(section.origin)
@@ -123,8 +125,8 @@ async def _capture_section(
         candidates = await _discover(settings, fetcher, section, robots, tally)
     except SectionError as exc:
         report.errors.append(str(exc))
-        telemetry.event("capture_error", f"website section {source} skipped: {exc}", level=logging.ERROR,
-                        source=source, kind="website", error=str(exc))
+        telemetry.event("capture_error", f"website section {shown} skipped: {exc}", level=logging.ERROR,
+                        source=shown, kind="website", error=str(exc))
         _complete(telemetry, report, tally)
         return report
     report.errors += tally.sitemap_errors
@@ -139,7 +141,6 @@ async def _capture_section(
         if report.added + len(report.would_add) >= settings.website_max_articles:
             tally.over_cap += 1
             continue
-        known_hashes.add(digest)
         item = NewItem(
             title=candidate.title or title_from_link(candidate.url),
             source_type=SourceType.WEBSITE,
@@ -147,7 +148,7 @@ async def _capture_section(
             url=candidate.url,
             created_date=candidate.published.date() if candidate.published else None,
         )
-        await store_new(store, item, report, telemetry, dry_run=dry_run, url=item.url)
+        await store_new(store, item, report, telemetry, known_hashes=known_hashes, dry_run=dry_run, url=item.url)
     _complete(telemetry, report, tally)
     return report
 
@@ -222,7 +223,7 @@ async def _discover(
         return _newest_first(found)
     tally.via = "links"
     if not robots.allows(section.url):
-        raise SectionError(f"robots.txt disallows {section.url} and no sitemap lists articles under it")
+        raise SectionError(f"robots.txt disallows {shown_url(section.url)} and no sitemap lists articles under it")
     try:
         fetched = await fetcher.fetch(section.url)
     except ItemError as exc:
@@ -256,7 +257,7 @@ async def _from_sitemaps(
             kind, entries = await asyncio.to_thread(_parse_sitemap, data)
         except (ItemError, SectionError) as exc:
             if url != guessed:  # /sitemap.xml tried on a guess may be anything
-                tally.sitemap_errors.append(f"sitemap {url}: {exc}")
+                tally.sitemap_errors.append(f"sitemap {shown_url(url)}: {exc}")
             continue
         if kind == "index":
             children = sorted(entries, key=lambda e: (not _looks_news(e.url), -(e.published.timestamp() if e.published else 0)))

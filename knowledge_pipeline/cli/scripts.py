@@ -14,10 +14,11 @@ from typing import Sequence
 
 from ..capture.registry import described, kinds_of
 from ..config import Settings, load_settings
-from ..errors import ConfigError, LockHeldError
+from ..errors import ConfigError, LockHeldError, PipelineError
 from ..logging_setup import console_line, setup_logging
 from ..runner import (
     EXIT_CONFIG,
+    EXIT_FAILED,
     EXIT_LOCKED,
     FEED_TYPES,
     PDF_TYPES,
@@ -116,6 +117,9 @@ def enrich_main(argv: Sequence[str] | None, *, script: str, capture: str, enhanc
     except KeyboardInterrupt:
         print(console_line(f"{script}: interrupted", sys.stderr), file=sys.stderr)
         return 130
+    except PipelineError as exc:  # before the run started (its lock could not be taken): nothing was done
+        print(console_line(f"{script}: error: {exc}", sys.stderr), file=sys.stderr)
+        return EXIT_FAILED
     _print_result(script, settings, options, result)
     return result.exit_code
 
@@ -135,7 +139,7 @@ def _progress_factory(total: int):
 
 def _print_result(script: str, settings: Settings, options: RunOptions, result: RunResult) -> None:
     if options.dry_run:
-        _print_dry_run(script, result)
+        _print_dry_run(script, options, result)
         return
     found = sum(r.added for r in result.captures)
     m = result.metrics
@@ -149,7 +153,7 @@ def _print_result(script: str, settings: Settings, options: RunOptions, result: 
         print(console_line(f"{script}: error: {result.error}", sys.stderr), file=sys.stderr)
 
 
-def _print_dry_run(script: str, result: RunResult) -> None:
+def _print_dry_run(script: str, options: RunOptions, result: RunResult) -> None:
     print(f"{script} --dry-run: nothing is written")
     for report in result.captures:
         print(f"  capture {report.source}: {report.found} found, {len(report.would_add)} new, "
@@ -158,8 +162,13 @@ def _print_dry_run(script: str, result: RunResult) -> None:
             print(f"    ! {error}")
     for item in result.would_add:
         print(f"  would capture [{item.source_type.value}] {item.title}")
+    if result.would_retry or options.retry_failed:
+        print(f"  would put {len(result.would_retry)} Failed items back in the Inbox")
+        for item in result.would_retry:
+            print(f"  would retry [{item.source_type.value}] {item.title}: {item.error or ''}")
+    also = [what for what, some in (("just captured", result.would_add), ("put back", result.would_retry)) if some]
     print(f"  would enrich {len(result.would_enrich)} Inbox items"
-          + (" (and those just captured)" if result.would_add else ""))
+          + (f" (and those {' and '.join(also)})" if also else ""))
     for item in result.would_enrich:
         print(f"  would enrich [{item.source_type.value}] {item.title}")
     if result.error:

@@ -15,6 +15,7 @@ from ..models import Item, Status
 from ..services import ServiceGateway
 from ..sources import open_store
 from ..telemetry import Telemetry
+from ..urls import shown_url
 
 
 def add_parser(subparsers: Any) -> None:
@@ -31,7 +32,7 @@ def item_to_dict(item: Item) -> dict[str, Any]:
         "title": item.title,
         "status": item.status.value,
         "source_type": item.source_type.value,
-        "url": item.url or item.pdf_path,
+        "url": shown_url(item.url or item.pdf_path, limit=None) if (item.url or item.pdf_path) else None,
         "content_type": item.content_type,
         "ai_primitives": list(item.ai_primitives),
         "vendor": item.vendor,
@@ -45,7 +46,7 @@ def item_to_dict(item: Item) -> dict[str, Any]:
 
 
 async def _collect(settings: Settings, status: Status | None, limit: int) -> list[dict[str, Any]]:
-    store = open_store(settings, ServiceGateway.from_settings(settings, Telemetry("list")))
+    store = open_store(settings, ServiceGateway.from_settings(settings, Telemetry("list")), read_only=True)
     await store.open()
     try:
         items = []

@@ -57,10 +57,13 @@ def handle_check(args: argparse.Namespace, settings: Settings) -> int:
         print("notion check: set NOTION_TOKEN and NOTION_SOURCES_DB", file=sys.stderr)
         return 2
     try:
-        problems = asyncio.run(check_database(settings, _gateway(settings)))
+        problems, choice = asyncio.run(check_database(settings, _gateway(settings)))
     except PipelineError as exc:
         print(f"notion check failed: {exc}", file=sys.stderr)
         return 1
+    if choice is not None and choice.ambiguous:
+        print(f"warning: {choice.explanation()}")
+        print(f"  {choice.fix}; checking the first")
     if not problems:
         print(f"The Sources database {settings.notion_sources_db} has every property the pipeline needs.")
         return 0

@@ -3,7 +3,9 @@
 ``TextExtractor.read(item)`` is the one entry point: the text, what was only
 partly read (:class:`PartialRead`: pages of a damaged or capped PDF, a page
 cut at the download cap) and, when asked, a title found in the document.
-``extract(item)`` is the text alone. Neither returns empty text: every way
+``extract(item)`` is the text alone. A local PDF is read only if it is a
+regular file inside ``PDF_DIR`` (whatever path the store holds, and wherever
+a symlink there leads). Neither returns empty text: every way
 of getting no text raises an :class:`ItemError` with a one-line reason
 (``ExtractionError`` for content problems, ``ServiceError`` for a failed
 download). Parsing (trafilatura, pypdf) runs in a worker thread so parallel
@@ -21,8 +23,10 @@ from urllib.parse import unquote, urlsplit
 
 from ..config import Settings
 from ..errors import ExtractionError, ServiceError
+from ..localfiles import open_regular
 from ..models import Item, PartialRead, SourceType
 from ..services import ServiceGateway
+from ..urls import shown_url
 from .charset import decode_html, decode_text
 from .fetch import Fetched, Fetcher
 from .html import html_title, html_to_text, looks_like_html
@@ -80,8 +84,10 @@ class TextExtractor:
             extracted = await self._pdf(item.pdf_path or item.url or "")
         elif item.url:
             extracted = await self._web(item.url, title)
+        elif item.source_type is SourceType.PDF:
+            raise ExtractionError("nothing to extract: a PDF item without a PDF location or URL")
         else:
-            raise ExtractionError("nothing to extract: the item has no URL, PDF or content")
+            raise ExtractionError("nothing to extract: the item has no article URL and no content")
         text = clean_text(extracted.text)
         if not text:
             raise ExtractionError("empty text after extraction")
@@ -109,7 +115,11 @@ class TextExtractor:
             raise ExtractionError(f"unsupported PDF location scheme {scheme}: (use a path, file:// or http(s)://)")
         else:
             path = Path(location).expanduser()
-        data, truncated = await asyncio.to_thread(read_file_capped, path, self.settings.max_download_bytes, "PDF")
+        if self.settings.pdf_dir is None:
+            raise ExtractionError(f"local PDF {path} not read: local PDFs are read only inside PDF_DIR, which is not set")
+        data, truncated = await asyncio.to_thread(
+            read_file_capped, path, self.settings.max_download_bytes, "PDF", within=self.settings.pdf_dir
+        )
         return await self._pdf_bytes(data, truncated)
 
     async def _pdf_bytes(self, data: bytes, truncated: bool) -> Extracted:
@@ -129,12 +139,12 @@ class TextExtractor:
             text = decode_text(fetched.body, fetched.charset)
             return Extracted(text, best_title(None, text) if title else None, cut)
         if fetched.content_type not in _HTML_TYPES and not looks_like_html(fetched.body):
-            raise ExtractionError(f"unsupported content type {fetched.content_type} at {fetched.url}")
+            raise ExtractionError(f"unsupported content type {fetched.content_type} at {shown_url(fetched.url)}")
         text, page_title = await asyncio.to_thread(_page_text, fetched, title)
         if len(text.strip()) < RENDER_MIN_CHARS and self.settings.firecrawl_api_key:
             text = await self._rendered(fetched.url, text)
         if not text.strip():
-            raise ExtractionError(f"no article text found at {fetched.url}")
+            raise ExtractionError(f"no article text found at {shown_url(fetched.url)}")
         return Extracted(text, page_title, cut)
 
     async def _rendered(self, url: str, text: str) -> str:
@@ -170,17 +180,16 @@ def _content_text(content: str, url: str | None) -> str:
     return content
 
 
-def read_file_capped(path: Path, cap: int, what: str) -> tuple[bytes, bool]:
-    """At most ``cap`` bytes of a local file and whether it was longer; one-line errors naming ``what``."""
-    if path.exists() and not path.is_file():
-        raise ExtractionError(f"{what} is not a regular file: {path}")
-    try:
-        with path.open("rb") as handle:
+def read_file_capped(path: Path, cap: int, what: str, *, within: Path | None = None) -> tuple[bytes, bool]:
+    """At most ``cap`` bytes of a regular local file (inside ``within``) and whether it was longer.
+
+    One-line errors naming ``what`` (see :func:`localfiles.open_regular`).
+    """
+    with open_regular(path, what=what, within=within) as handle:
+        try:
             data = handle.read(cap + 1)
-    except FileNotFoundError:
-        raise ExtractionError(f"{what} not found: {path}") from None
-    except OSError as exc:
-        raise ExtractionError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+        except OSError as exc:
+            raise ExtractionError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     return data[:cap], len(data) > cap
 
 

@@ -10,6 +10,10 @@ the peer address of the socket it actually opened.
 Every request goes through :meth:`ServiceGateway.call` as service ``web`` with
 one limiter per host (``web:<host>``), so retries and rate limits are shared
 and reported like every other API call.
+
+Bodies are read raw and decoded here (:mod:`.decoding`), one content-coding
+layer at most, so the size cap bounds what decompression produces, not only
+what it is left with: a few kilobytes of nested gzip never become gigabytes.
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ from .. import USER_AGENT
 from ..config import Settings
 from ..errors import ServiceError
 from ..services import ServiceGateway, parse_retry_after
+from ..urls import shown_url
+from .decoding import ContentCodingError, accept_encoding, read_capped
 
 MAX_REDIRECTS = 5
 _REDIRECT_CODES = {301, 302, 303, 307, 308}
-_CHUNK = 64 * 1024
 _ACCEPT = "text/html,application/xhtml+xml,application/pdf,application/xml;q=0.9,*/*;q=0.8"
 
 # getaddrinfo's answers meaning "this name does not exist" (not "the resolver failed")
@@ -80,14 +85,47 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+
 def blocked_reason(address: str) -> str | None:
-    """Why ``address`` must not be fetched (``"loopback"``, ``"private"``...), or None if public."""
+    """Why ``address`` must not be fetched (``"loopback"``, ``"private"``...), or None if public.
+
+    An IPv6 address that carries an IPv4 one (mapped, 6to4, NAT64, Teredo) is
+    judged like the IPv4 address it leads to.
+    """
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return "unparsable"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        else:
+            embedded = _embedded_ipv4(ip)
+            if embedded is not None:
+                kind, carried = embedded
+                reasons = [_reason(v4) for v4 in carried]
+                return next((f"{kind}-embedded {r}" for r in reasons if r is not None), None)
+    return _reason(ip)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[str, list[ipaddress.IPv4Address]] | None:
+    """The IPv4 addresses a 6to4, NAT64 (RFC 6052 /96 and /48) or Teredo address carries."""
+    if ip.sixtofour is not None:
+        return "6to4", [ip.sixtofour]
+    if ip.teredo is not None:
+        return "Teredo", list(ip.teredo)
+    packed = ip.packed
+    if ip in _NAT64:
+        return "NAT64", [ipaddress.IPv4Address(packed[12:16])]
+    if ip in _NAT64_LOCAL:  # bits 64-71 are the reserved "u" octet
+        return "NAT64", [ipaddress.IPv4Address(packed[6:8] + packed[9:11])]
+    return None
+
+
+def _reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     for check, label in (
         ("is_unspecified", "unspecified"),
         ("is_loopback", "loopback"),
@@ -115,13 +153,13 @@ class AddressGuard:
             parts = urlsplit(url.strip())
             port = parts.port
         except ValueError as exc:
-            raise UnsafeURLError(f"refused URL {_shown(url)}: malformed ({exc})") from None
+            raise UnsafeURLError(f"refused URL {shown_url(url)}: malformed ({exc})") from None
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             shown = f"{scheme}:" if scheme else "no scheme"
-            raise UnsafeURLError(f"refused URL {_shown(url)}: only http and https are fetched ({shown})")
+            raise UnsafeURLError(f"refused URL {shown_url(url)}: only http and https are fetched ({shown})")
         if not parts.hostname:
-            raise UnsafeURLError(f"refused URL {_shown(url)}: no host")
+            raise UnsafeURLError(f"refused URL {shown_url(url)}: no host")
         return parts.hostname, port or (443 if scheme == "https" else 80)
 
     async def check_url(self, url: str) -> None:
@@ -270,7 +308,7 @@ class Fetcher:
         self._client = httpx.AsyncClient(
             transport=_GuardedTransport(_GuardedBackend(self.guard, network_backend), limits),
             timeout=httpx.Timeout(settings.api_timeout),
-            headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT},
+            headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT, "Accept-Encoding": accept_encoding()},
             follow_redirects=False,
             trust_env=False,
         )
@@ -312,7 +350,7 @@ class Fetcher:
             except UnsafeURLError as exc:
                 if current == url.strip():
                     raise
-                raise UnsafeURLError(f"{exc} (redirected from {_shown(url)})") from None
+                raise UnsafeURLError(f"{exc} (redirected from {shown_url(url)})") from None
             hop = await self._get(current, cap, missing_ok, headers, max_retry_wait)
             if hop.location is None:
                 return Fetched(hop.url, hop.status_code, hop.content_type, hop.body, hop.truncated, hop.charset,
@@ -320,7 +358,7 @@ class Fetcher:
             redirects.append((hop.status_code, current))
             current = urljoin(current, hop.location)
         raise ServiceError(
-            "web", f"too many redirects (more than {MAX_REDIRECTS}) from {_shown(url)}", code="too_many_redirects"
+            "web", f"too many redirects (more than {MAX_REDIRECTS}) from {shown_url(url)}", code="too_many_redirects"
         )
 
     async def _get(
@@ -340,7 +378,7 @@ class Fetcher:
             except (TimeoutError, httpx.TimeoutException):
                 raise ServiceError(
                     "web",
-                    f"timed out after {self.settings.api_timeout:g}s fetching {_shown(url)}",
+                    f"timed out after {self.settings.api_timeout:g}s fetching {shown_url(url)}",
                     code="timeout",
                     retryable=True,
                 ) from None
@@ -381,23 +419,20 @@ class Fetcher:
                 return _Hop(url, response.status_code, "", None, b"", False)
             if response.status_code >= 400:
                 raise _status_error(response, url)
-            body = bytearray()
-            truncated = False
-            async for chunk in response.aiter_bytes(_CHUNK):
-                room = cap - len(body)
-                if len(chunk) > room:
-                    body += chunk[:room]
-                    truncated = True
-                    break
-                body += chunk
+            try:
+                body = await read_capped(response, cap)
+            except ContentCodingError as exc:
+                raise ServiceError("web", exc.at(shown_url(url)), code="content_coding") from None
+            if body.bomb:
+                raise ServiceError("web", body.bomb_reason(shown_url(url), cap), code="decompression_bomb")
             content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
             return _Hop(
                 url=str(response.url),
                 status_code=response.status_code,
                 content_type=content_type,
                 location=None,
-                body=bytes(body),
-                truncated=truncated,
+                body=bytes(body.data),
+                truncated=body.truncated,
                 charset=response.charset_encoding,
                 headers={key.lower(): value for key, value in response.headers.items()},
             )
@@ -408,7 +443,7 @@ def _status_error(response: httpx.Response, url: str) -> ServiceError:
     retryable = status == 429 or status >= 500 or status == 408
     return ServiceError(
         "web",
-        f"HTTP {status} for {_shown(url)}",
+        f"HTTP {status} for {shown_url(url)}",
         status_code=status,
         code=f"http_{status}",
         retryable=retryable,
@@ -420,7 +455,7 @@ def classify_web_error(exc: BaseException, url: str = "") -> ServiceError:
     """Map an httpx / network exception to a ServiceError: timeouts and connection errors retry."""
     if isinstance(exc, ServiceError):
         return exc
-    where = f" for {_shown(url)}" if url else ""
+    where = f" for {shown_url(url)}" if url else ""
     detail = (str(exc).splitlines() or [""])[0] or type(exc).__name__
     if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
         return ServiceError("web", f"timed out{where}: {type(exc).__name__}", code="timeout", retryable=True)
@@ -433,15 +468,3 @@ def classify_web_error(exc: BaseException, url: str = "") -> ServiceError:
     if isinstance(exc, httpx.DecodingError):
         return ServiceError("web", f"could not decode the response{where}: {detail}", code="decoding_error")
     return ServiceError("web", f"request failed{where}: {type(exc).__name__}: {detail}", code="error")
-
-
-def _shown(url: str, limit: int = 200) -> str:
-    """A URL fit for a one-line message: no credentials, no newlines, bounded length."""
-    text = " ".join(url.split())
-    try:
-        parts = urlsplit(text)
-        if parts.username or parts.password:
-            text = parts._replace(netloc=parts.hostname or "").geturl()
-    except ValueError:
-        pass
-    return text if len(text) <= limit else text[: limit - 3] + "..."

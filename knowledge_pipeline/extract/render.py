@@ -10,6 +10,7 @@ headers of ``WEBSITE_AUTH_CONFIGS`` are never sent to Firecrawl.
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -18,6 +19,7 @@ from .. import USER_AGENT
 from ..config import Settings
 from ..errors import ServiceError
 from ..services import ServiceGateway, retry_after_seconds
+from .decoding import ContentCodingError, read_capped
 from .html import html_to_text
 
 # A page whose extraction gives fewer characters than this is rendered by Firecrawl when configured.
@@ -48,10 +50,17 @@ class Firecrawl:
         payload = {"url": url, "formats": ["markdown", "html"], "onlyMainContent": True}
 
         async def attempt() -> dict:
-            response = await self._client.post(endpoint, json=payload)
-            if len(response.content) > _MAX_RESPONSE:
+            async with self._client.stream("POST", endpoint, json=payload) as response:
+                try:
+                    body = await read_capped(response, _MAX_RESPONSE)
+                except ContentCodingError as exc:
+                    raise ServiceError("firecrawl", exc.at("the Firecrawl answer"), code="content_coding") from None
+            if body.bomb:
+                raise ServiceError("firecrawl", body.bomb_reason("the Firecrawl answer", _MAX_RESPONSE),
+                                   code="decompression_bomb")
+            if body.truncated:
                 raise ServiceError("firecrawl", "Firecrawl answer larger than 32 MB", code="too_large")
-            data = _json(response)
+            data = _json(bytes(body.data))
             if response.status_code >= 400 or not data.get("success", False):
                 raise _error(response, data)
             return data
@@ -71,9 +80,9 @@ def markdown_to_text(markdown: str) -> str:
     return _LINK.sub(r"\1", _IMAGE.sub("", markdown)).strip()
 
 
-def _json(response: httpx.Response) -> dict:
+def _json(body: bytes) -> dict:
     try:
-        data = response.json()
+        data = json.loads(body)
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}

@@ -16,7 +16,8 @@ from urllib.parse import urljoin, urlsplit
 
 from ..errors import ItemError
 from ..extract.fetch import Fetched, Fetcher
-from .document import feed_links, is_feed, looks_like_html, moved_to, parse_feed
+from ..capture.feed_slices import parse_whole
+from .document import feed_links, is_feed, looks_like_html, moved_to
 
 COMMON_PATHS = (
     "feed", "feed/", "rss", "rss.xml", "feed.xml", "atom.xml", "index.xml", "feed/atom", "feeds/posts/default",
@@ -99,7 +100,7 @@ async def _get(url: str, fetcher: Fetcher, max_bytes: int) -> tuple[Fetched | No
 async def _as_feed(requested: str, fetched: Fetched, site_url: str | None = None) -> Found | None:
     if looks_like_html(fetched.body, fetched.content_type):
         return None
-    parsed = await asyncio.to_thread(parse_feed, fetched.body, {"content-location": fetched.url})
+    parsed = await asyncio.to_thread(parse_whole, fetched.body, {})
     if not is_feed(parsed):
         return None
     channel = parsed.get("feed") or {}

@@ -1,8 +1,10 @@
-"""A downloaded feed document: parse it from memory, tell a feed from a web page, find a page's feeds."""
+"""A downloaded feed document: tell a feed from a web page, find a page's feeds, see where it moved.
+
+Parsing itself is ``capture.feed_slices`` (in slices, so memory follows the slice).
+"""
 
 from __future__ import annotations
 
-import io
 from html.parser import HTMLParser
 from urllib.parse import urljoin
 
@@ -14,11 +16,6 @@ FEED_LINK_TYPES = ("application/rss+xml", "application/atom+xml", "application/r
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _HEAD_BYTES = 512 * 1024
 _MAX_LINKS = 20
-
-
-def parse_feed(data: bytes, headers: dict[str, str] | None = None) -> feedparser.FeedParserDict:
-    # A stream, never bytes or str: feedparser would treat those as a file name or URL to open.
-    return feedparser.parse(io.BytesIO(data), response_headers=headers or {}, sanitize_html=True)
 
 
 def is_feed(parsed: feedparser.FeedParserDict) -> bool:

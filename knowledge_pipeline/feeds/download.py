@@ -3,7 +3,9 @@
 A URL is fetched with the validators of its last download (``If-None-Match``,
 ``If-Modified-Since``): a 304 is the end of it, with no parsing. A body whose
 SHA-256 equals the last one is not parsed either. A local file (``RSS_FEEDS``
-accepts paths) is read with the same size cap and the same hash check.
+accepts paths) is read with the same size cap and the same hash check. A body
+that is parsed is parsed in slices (``capture.feed_slices``): the first slice
+is checked to be a feed, the others are parsed as capture asks for them.
 
 Whatever goes wrong is a :class:`~knowledge_pipeline.feeds.health.FeedError`
 whose ``kind`` says whether it is worth retrying soon.
@@ -13,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import unquote, urlsplit
 
 import feedparser
@@ -23,7 +26,8 @@ from ..errors import ItemError, ServiceError
 from ..extract import read_file_capped
 from ..extract.fetch import Fetcher
 from .discovery import feed_of_page
-from .document import feed_links, looks_like_html, moved_to, parse_feed
+from ..capture.feed_slices import slices
+from .document import feed_links, looks_like_html, moved_to
 from .health import PERMANENT, TRANSIENT, FeedError, error_kind
 from .state import FeedState
 
@@ -44,10 +48,12 @@ class HostBusyError(FeedError):
 
 @dataclass(frozen=True)
 class Download:
-    """One feed read. ``parsed`` is None when it was not modified or its body is unchanged."""
+    """One feed read. ``parsed`` (the first slice; ``rest``: the others, lazily) is None when the
+    feed was not modified or its body is unchanged."""
 
     outcome: str
     parsed: feedparser.FeedParserDict | None = None
+    rest: Iterator[feedparser.FeedParserDict] = field(default_factory=lambda: iter(()))
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None
@@ -76,9 +82,10 @@ async def download(location: str, state: FeedState | None, fetcher: Fetcher, *, 
     digest = _sha256(data)
     if state is not None and state.last_hash == digest:
         return Download(UNCHANGED, body_hash=digest, bytes=len(data))
-    parsed = await asyncio.to_thread(parse_feed, data, {})
+    parts = slices(data, {})
+    parsed = await asyncio.to_thread(next, parts)
     _check_parsed(parsed, data, "")
-    return Download(FETCHED, parsed, body_hash=digest, bytes=len(data))
+    return Download(FETCHED, parsed, parts, body_hash=digest, bytes=len(data))
 
 
 async def _from_web(url: str, state: FeedState | None, fetcher: Fetcher, max_bytes: int) -> Download:
@@ -105,12 +112,13 @@ async def _from_web(url: str, state: FeedState | None, fetcher: Fetcher, max_byt
     headers = {}  # no content-location: relative entry links are resolved by capture (xml:base, self link)
     if fetched.content_type:
         headers["content-type"] = fetched.content_type + (f"; charset={fetched.charset}" if fetched.charset else "")
-    parsed = await asyncio.to_thread(parse_feed, fetched.body, headers)
+    parts = slices(fetched.body, headers)
+    parsed = await asyncio.to_thread(next, parts)
     if not parsed.entries and not parsed.get("version") and looks_like_html(fetched.body, fetched.content_type):
         feed = await feed_of_page(fetched, fetcher, max_bytes=max_bytes)
         raise FeedError(_web_page_message(feed), PERMANENT)
     _check_parsed(parsed, fetched.body, fetched.content_type)
-    return Download(FETCHED, parsed, etag, modified, digest, moved, len(fetched.body))
+    return Download(FETCHED, parsed, parts, etag, modified, digest, moved, len(fetched.body))
 
 
 def _validators(state: FeedState | None) -> dict[str, str]:

@@ -28,6 +28,7 @@ from typing import Iterable
 
 from ..errors import StoreError
 from ..logging_setup import Redactor
+from ..sqlite_files import connect, connect_readonly
 from ..sqlite_schema import Migration, apply_migrations, execute_script
 
 HISTORY_DAYS = 35
@@ -135,16 +136,14 @@ class FeedStateStore:
 
     def open(self) -> FeedStateStore:
         try:
-            if self.read_only:
+            if self.read_only:  # a copy in memory: never creates or changes the file
                 db = sqlite3.connect(":memory:", isolation_level=None)
-                if self.path.exists():
-                    source = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+                source = connect_readonly(self.path)
+                if source is not None:
                     source.backup(db)
                     source.close()
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
+                db = connect(self.path)
                 db.execute("PRAGMA synchronous=NORMAL")
             db.row_factory = sqlite3.Row
             apply_migrations(db, MIGRATIONS)

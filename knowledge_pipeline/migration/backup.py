@@ -5,7 +5,8 @@ the name exists, so two backups never share a directory; a name taken in the
 same second gets ``_1``, ``_2``, ... The manifest is written last, so a
 directory without one is an interrupted backup and never verifies.
 Copies of ``.env*`` files are mode 0600 whatever the original's mode; the
-manifest records the original mode, which a restore puts back.
+manifest records the original mode without setuid/setgid/sticky bits and
+without write access for others, which a restore puts back.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from .atomic import atomic_write, fsync_dir, write_new
 from .manifest import (
     BACKUP_PREFIX,
     MANIFEST_NAME,
+    PIPELINE_FILES,
+    SAFE_MODE_BITS,
     FileEntry,
     Manifest,
     Verification,
@@ -35,14 +38,6 @@ from .manifest import (
 )
 from .project import Project
 
-PIPELINE_FILES: tuple[str, ...] = (
-    "pipeline.sh",
-    "enrich.py",
-    "enrich_rss.py",
-    "pipeline_enhanced.sh",
-    ".env",
-    ".env.migration",
-)
 _NAME = re.compile(rf"^{BACKUP_PREFIX}(\d{{8}}_\d{{6}})(?:_(\d+))?$")
 _MAX_SUFFIX = 1000
 
@@ -126,7 +121,7 @@ def _copy_files(project: Project, target: Path, files: Sequence[str]) -> tuple[t
             missing.append(name)
             continue
         content = source.read_bytes()
-        mode = stat.S_IMODE(source.stat().st_mode)
+        mode = stat.S_IMODE(source.stat().st_mode) & SAFE_MODE_BITS
         dest = target / rel
         dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_new(dest, content, 0o600 if rel.name.startswith(".env") else mode)

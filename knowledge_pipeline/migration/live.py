@@ -66,11 +66,12 @@ def openai_check(settings: Settings, telemetry: Telemetry) -> Check:
 async def _notion(settings: Settings, telemetry: Telemetry) -> str:
     from ..sources.notion_schema import check_database
 
-    problems = await check_database(settings, ServiceGateway.from_settings(settings, telemetry))
+    problems, choice = await check_database(settings, ServiceGateway.from_settings(settings, telemetry))
+    note = f" (warning: {choice.explanation()}; {choice.fix})" if choice is not None and choice.ambiguous else ""
     if problems:
         listed = "; ".join(f"{p.property}: {p.problem} (fix: {p.fix})" for p in problems)
-        raise CheckFailed(f"token accepted, but the Sources database needs changes: {listed}")
-    return "token accepted, Sources database has every property the pipeline writes"
+        raise CheckFailed(f"token accepted, but the Sources database needs changes: {listed}{note}")
+    return "token accepted, Sources database has every property the pipeline writes" + note
 
 
 def notion_check(settings: Settings, telemetry: Telemetry) -> Check:

@@ -8,9 +8,13 @@ Format (``format`` 1)::
      "data":  [{"path": "data/sources_db.db", "role": "sources_db", "origin": "data/sources.db",
                 "size": 8192, "mode": "0600", "sha256": "..."}]}
 
-``files`` are restored to the same relative path in the project; ``data`` are
-SQLite snapshots, restored only on request and only to the currently
-configured store paths (never to a path the manifest names).
+``files`` are restored to the same relative path in the project, and only
+if that path is one of ``PIPELINE_FILES`` (what migrate itself backs up) and
+the mode has no setuid/setgid/sticky bit and no write access for others: a
+manifest whose hashes are right can still not write ``.git/hooks/...`` or a
+``-rwsrwxrwx`` file. ``data`` are SQLite snapshots, restored only on request
+and only to the currently configured store paths (never to a path the
+manifest names).
 """
 
 from __future__ import annotations
@@ -29,6 +33,15 @@ FORMAT = 1
 MANIFEST_NAME = "MANIFEST.json"
 BACKUP_PREFIX = "migration_"
 DATA_ROLES = ("sources_db", "journal")
+PIPELINE_FILES: tuple[str, ...] = (
+    "pipeline.sh",
+    "enrich.py",
+    "enrich_rss.py",
+    "pipeline_enhanced.sh",
+    ".env",
+    ".env.migration",
+)
+SAFE_MODE_BITS = 0o775
 
 
 class ManifestError(ValueError):
@@ -156,8 +169,9 @@ def verify_backup(project: Project, backup: Path) -> Verification:
     """Check a backup completely before anything is restored from it.
 
     Refused: a directory outside ``backups/`` (also through symlinks), a missing
-    or malformed manifest, an entry path escaping the project or the backup, a
-    listed file missing, a symlink or non-regular file, a size or SHA-256 mismatch.
+    or malformed manifest, an entry path escaping the project or the backup or
+    not among ``PIPELINE_FILES``, an unsafe mode, a listed file missing, a
+    symlink or non-regular file, a size or SHA-256 mismatch.
     """
     try:
         real = contained_backup_dir(project, backup)
@@ -192,6 +206,10 @@ def _check_destination(project: Project, entry: FileEntry) -> list[str]:
         rel = safe_relative(entry.path)
     except ManifestError as exc:
         return [str(exc)]
+    if str(rel) not in PIPELINE_FILES:
+        return [f"entry path {entry.path!r} is not a file migrate backs up ({', '.join(PIPELINE_FILES)})"]
+    if entry.mode & ~SAFE_MODE_BITS:
+        return [f"{entry.path}: mode {entry.mode:04o} is not restorable (setuid, setgid, sticky or world-writable)"]
     parent = Path(os.path.realpath(project.root / rel)).parent
     if not parent.is_relative_to(Path(os.path.realpath(project.root))):
         return [f"entry path {entry.path!r} resolves outside the project"]

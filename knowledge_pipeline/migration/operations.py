@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import fcntl
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..config import Settings
 from ..errors import ConfigError
 from ..logging_setup import Redactor
+from ..run_locks import beside, run_lock_paths
 from ..telemetry import Telemetry
 from . import checks as c
 from .atomic import atomic_write
 from .backup import PIPELINE_FILES, BackupInfo, BackupResult, DataSource, copy_sqlite, create_backup, list_backups
 from .envfile import Change, read_env_file, update_env_file
 from .environment import DEFAULT, effective_environment, is_secret, origin
-from .manifest import FileEntry, ManifestError, safe_relative, sha256_bytes, verify_backup
+from .manifest import SAFE_MODE_BITS, FileEntry, ManifestError, safe_relative, sha256_bytes, verify_backup
 from .phases import HEADER, PHASES, ROLLBACK_FLAGS, describe_phase
 from .project import Project
 from .runlog import RunSummary, last_summary
@@ -210,9 +211,8 @@ def default_rollback_target(infos: Sequence[BackupInfo]) -> Path | None:
 
 
 def _active_run(project: Project) -> str | None:
-    """Why a rollback must wait: a pipeline run holds its lock (files would change under it)."""
-    journal = project.path(_journal_path(project))
-    for lock in (log_dir(project) / ".pipeline.lock", journal.with_name(journal.name + ".lock")):
+    """Why a rollback must wait: a pipeline run holds one of its locks (files would change under it)."""
+    for lock in (log_dir(project) / ".pipeline.lock", *_run_locks(project)):
         if not lock.exists():
             continue
         with open(lock, "a+") as handle:
@@ -224,11 +224,15 @@ def _active_run(project: Project) -> str | None:
     return None
 
 
-def _journal_path(project: Project) -> Path:
+def _run_locks(project: Project) -> list[Path]:
+    """The locks an enrich script of this project takes (journal and store), as run_locks.py finds them."""
     try:
-        return project.settings().journal_path
+        settings = project.settings()
     except ConfigError:
-        return Path("data/journal.db")
+        return [beside(project.path("data/journal.db")), beside(project.path("data/sources.db"))]
+    located = replace(settings, journal_path=project.path(settings.journal_path),
+                      sources_db_path=project.path(settings.sources_db_path))
+    return run_lock_paths(located)
 
 
 def rollback(
@@ -304,7 +308,7 @@ def _restore_file(project: Project, real: Path, entry: FileEntry) -> None:
         raise ManifestError(f"{entry.path} changed while restoring")
     dest = project.root / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(dest, content, entry.mode)
+    atomic_write(dest, content, entry.mode & SAFE_MODE_BITS)
 
 
 def _refuse(tel: Telemetry, target: Path | None, reason: str) -> RollbackResult:

@@ -41,6 +41,8 @@ KNOWN_EVENTS = frozenset(
         "pipeline_summary",
         "run_aborted",
         "shutdown_requested",
+        "shutdown_forced",
+        "shutdown_abandoned",
         "retry_failed",
         "retry_failed_skipped",
         # capture
@@ -54,6 +56,7 @@ KNOWN_EVENTS = frozenset(
         "email_text_unavailable",
         "feed_error",
         "feed_warning",
+        "feed_entries_capped",
         "feed_paused",
         "feed_moved",
         "feed_host_paused",
@@ -73,6 +76,12 @@ KNOWN_EVENTS = frozenset(
         "taxonomy_label_mapped",
         "taxonomy_fallback",
         "notion_schema_warning",
+        # circuit breaker (issue 12)
+        "service_unavailable",
+        "item_requeued",
+        "item_requeue_failed",
+        # Notion (issue 12)
+        "notion_data_sources",
         # migrate_to_parallel.py
         "migration_preflight",
         "migration_backup",
@@ -83,8 +92,9 @@ KNOWN_EVENTS = frozenset(
         "metrics_export_failed",
         "alert",
         "alert_webhook_failed",
-        # a plain log record of the pipeline's logging setup (no event data)
+        # the logging setup itself: a plain record (no event data), a torn last line moved aside
         "log",
+        "log_repaired",
     }
 )
 

@@ -9,12 +9,15 @@ from .base import BODY_TOGGLES, SourceStore
 __all__ = ["BODY_TOGGLES", "SourceStore", "open_store"]
 
 
-def open_store(settings: Settings, gateway: ServiceGateway) -> SourceStore:
-    """The store the settings ask for (not yet opened: call ``await store.open()``)."""
+def open_store(settings: Settings, gateway: ServiceGateway, *, read_only: bool = False) -> SourceStore:
+    """The store the settings ask for (not yet opened: call ``await store.open()``).
+
+    ``read_only`` (dry runs, ``list``) creates and changes nothing; a write raises StoreError.
+    """
     if settings.sources_backend == "notion":
         from .notion import NotionStore
 
-        return NotionStore(settings, gateway)
+        return NotionStore(settings, gateway, read_only=read_only)
     from .sqlite import SqliteStore
 
-    return SqliteStore(settings.sources_db_path)
+    return SqliteStore(settings.sources_db_path, read_only=read_only)

@@ -55,6 +55,10 @@ class SourceStore(Protocol):
 
     async def mark_failed(self, item: Item, reason: str) -> None: ...
 
+    async def return_to_inbox(self, item: Item) -> None:
+        """Undo ``mark_failed``: the item failed only because a service was down (circuit breaker)."""
+        ...
+
     async def retry_failed(
         self, reason: str | None = None, source_types: Collection[SourceType] | None = None
     ) -> int:

@@ -24,7 +24,6 @@ from typing import Any, AsyncIterator, Collection
 
 from notion_client import AsyncClient
 
-from ..capture.registry import locator_property
 from ..config import Settings
 from ..errors import FatalRunError, ItemError, ServiceError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
@@ -103,12 +102,19 @@ def _as_url(location: str) -> str:
 
 
 class NotionStore:
-    """Sources in a Notion database, through its (first) data source."""
+    """Sources in a Notion data source: NOTION_SOURCES_DB's own, or the first of the database it names.
+
+    A database with several data sources is used through its first one, with
+    a ``notion_data_sources`` warning at open naming them all and how to pick
+    another (its data source id).
+    """
 
     name = "notion"
 
-    def __init__(self, settings: Settings, gateway: ServiceGateway, *, client: AsyncClient | None = None) -> None:
+    def __init__(self, settings: Settings, gateway: ServiceGateway, *, client: AsyncClient | None = None,
+                 read_only: bool = False) -> None:
         self.settings = settings
+        self.read_only = read_only
         self.telemetry = gateway.telemetry
         self._api = NotionApi(settings, gateway, client)
         self._data_source_id: str | None = None
@@ -128,8 +134,12 @@ class NotionStore:
             raise FatalRunError("NOTION_SOURCES_DB is not set")
         await self._api.open()
         try:
-            source = await resolve_data_source(self._api, self.settings.notion_sources_db)
-            self._use_schema(source)
+            choice = await resolve_data_source(self._api, self.settings.notion_sources_db)
+            if choice.ambiguous:
+                self._warn("notion_data_sources", f"{choice.explanation()}; {choice.fix}",
+                           database_id=choice.database_id, used=choice.source["id"], fix=choice.fix,
+                           data_sources=[{"id": i, "name": n} for i, n in choice.available])
+            self._use_schema(choice.source)
         except ServiceError as exc:
             await self._api.close()
             raise FatalRunError(f"cannot open the Notion Sources database: {exc}") from exc
@@ -174,6 +184,10 @@ class NotionStore:
     def _has(self, name: str, *kinds: str) -> bool:
         return (self._properties.get(name) or {}).get("type") in kinds
 
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError("the Notion store is open read-only (dry run): nothing is written")
+
     @property
     def identity(self) -> str:
         """This store, as one string: the API root and the data source."""
@@ -201,8 +215,10 @@ class NotionStore:
         kind = self._properties[STATUS]["type"]
         return {"property": STATUS, kind: {"equals": status.value}}
 
-    def _types_filter(self, source_types: Collection[SourceType]) -> dict:
+    def _types_filter(self, source_types: Collection[SourceType], *, untyped: bool = False) -> dict:
         clauses = [{"property": SOURCE_TYPE, "select": {"equals": t.value}} for t in source_types]
+        if untyped:
+            clauses.append({"property": SOURCE_TYPE, "select": {"is_empty": True}})
         return clauses[0] if len(clauses) == 1 else {"or": clauses}
 
     def _item(self, page: dict) -> Item | None:
@@ -253,30 +269,22 @@ class NotionStore:
                     yield item
 
     def _inbox_filter(self, source_types: Collection[SourceType] | None) -> dict:
-        """Inbox items that their kind can read: a locating URL property set (capture/registry.py).
+        """Status Inbox and one of the types, whether or not the item has a URL.
 
-        A type without a locating property is found by its Source Type alone. Without
-        ``source_types`` an item without a Source Type also counts when a URL locates it
-        (databases of the original pipeline). Notion allows one level of nested compounds.
+        An item with nothing to read must come out too: the run marks it
+        Failed with the reason instead of leaving it in the Inbox unseen,
+        and it costs no request of its own. A page without a Source Type is
+        taken with the article types (RSS, Website), whose run then infers it.
         """
-        wanted = list(dict.fromkeys(SourceType(t) for t in source_types)) if source_types else list(SourceType)
-        located: list[dict] = []
-        for source_type in wanted:
-            prop = locator_property(source_type, self.settings)
-            clause = (
-                {"property": prop, "url": {"is_not_empty": True}}
-                if prop
-                else {"property": SOURCE_TYPE, "select": {"equals": source_type.value}}
-            )
-            if clause not in located:
-                located.append(clause)
-        clauses = [self._status_filter(Status.INBOX), located[0] if len(located) == 1 else {"or": located}]
-        if source_types:
-            clauses.append(self._types_filter(wanted))
-        return {"and": clauses}
+        inbox = self._status_filter(Status.INBOX)
+        if not source_types:
+            return inbox
+        wanted = list(dict.fromkeys(SourceType(t) for t in source_types))
+        untyped = SourceType.RSS in wanted or SourceType.WEBSITE in wanted
+        return {"and": [inbox, self._types_filter(wanted, untyped=untyped)]}
 
     def inbox(self, source_types: Collection[SourceType] | None = None) -> AsyncIterator[Item]:
-        """Inbox items that have a URL to read (or, emails, their text), oldest first, 100 per request."""
+        """Inbox items of these types (emails with their text), oldest first, 100 per request."""
         return self._with_email_text(self._items(self._inbox_filter(source_types)))
 
     async def _with_email_text(self, items: AsyncIterator[Item]) -> AsyncIterator[Item]:
@@ -339,6 +347,7 @@ class NotionStore:
     # -- writing ----------------------------------------------------------------------
 
     async def add(self, item: NewItem) -> Item:
+        self._check_writable()
         for location in (item.url, item.pdf_path):
             if location and utf16_len(location) > MAX_URL:
                 raise ItemError(f"URL longer than {MAX_URL} characters (Notion's limit): {location[:80]}...")
@@ -428,6 +437,7 @@ class NotionStore:
         self, item: Item, enrichment: Enrichment, text: str, *, repair: bool = False
     ) -> None:
         """The four toggles in one append (more only for long texts), then every property in one update."""
+        self._check_writable()
         context = {"item_id": item.id}
         if repair:
             await self._remove_body(item.id, context)
@@ -499,15 +509,23 @@ class NotionStore:
             await self._api.delete_block(block_id, context=context)
 
     async def mark_failed(self, item: Item, reason: str) -> None:
+        self._check_writable()
         properties: dict[str, Any] = {STATUS: self._status(Status.FAILED)}
         if self._has(ERROR, "rich_text"):
             properties[ERROR] = {"rich_text": rich_text(cut_words(reason, MAX_TEXT))}
+        await self._api.update_page(item.id, properties=properties, context={"item_id": item.id})
+
+    async def return_to_inbox(self, item: Item) -> None:
+        properties: dict[str, Any] = {STATUS: self._status(Status.INBOX)}
+        if self._has(ERROR, "rich_text"):
+            properties[ERROR] = {"rich_text": []}
         await self._api.update_page(item.id, properties=properties, context={"item_id": item.id})
 
     async def retry_failed(
         self, reason: str | None = None, source_types: Collection[SourceType] | None = None
     ) -> int:
         """Failed -> Inbox. The matching ids are collected first, so updates cannot move the query's cursor."""
+        self._check_writable()
         clauses = [self._status_filter(Status.FAILED)]
         if reason:
             if not self._has(ERROR, "rich_text"):

@@ -12,6 +12,7 @@ as raw ``httpx.TransportError``.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
@@ -118,10 +119,12 @@ class NotionApi:
         return classify(exc, self.settings.secrets)
 
     async def call(
-        self, operation: str, fn: Callable[[], Awaitable[T]], *, context: dict[str, Any] | None = None
+        self, operation: str, fn: Callable[[], Awaitable[T]], *, context: dict[str, Any] | None = None,
+        before_retry: Callable[[], Awaitable[T | None]] | None = None,
     ) -> T:
         return await self.gateway.call(
-            SERVICE, operation, fn, classify=self._classify, limiter_key=SERVICE, context=context
+            SERVICE, operation, fn, classify=self._classify, limiter_key=SERVICE, context=context,
+            before_retry=before_retry,
         )
 
     async def retrieve_database(self, database_id: str) -> dict:
@@ -209,29 +212,59 @@ class NotionApi:
         """A non-idempotent write whose retries do not duplicate it.
 
         When an attempt failed in a way that may have been applied (5xx,
-        timeout), ``before_retry`` runs first (its requests are reported like
-        any other): it returns the write's result if the write did land, or
-        None after undoing what the attempt may have left.
+        timeout), ``before_retry`` runs first (its requests are limited and
+        reported like any other): it returns the write's result if the write
+        did land, or None after undoing what the attempt may have left. The
+        gateway runs it between attempts, so the write sent after it waits
+        for its own limiter slot.
         """
         uncertain = False
 
         async def attempt() -> dict:
             nonlocal uncertain
-            if uncertain and before_retry is not None:
-                landed = await before_retry()
-                if landed is not None:
-                    return landed
+            uncertain = False
             try:
                 return await send()
             except Exception as exc:
                 uncertain = may_have_applied(exc)
                 raise
 
-        return await self.call(operation, attempt, context=context)
+        async def look() -> dict | None:
+            if uncertain and before_retry is not None:
+                return await before_retry()
+            return None
+
+        return await self.call(operation, attempt, context=context, before_retry=look)
 
 
-async def resolve_data_source(api: NotionApi, source_id: str) -> dict:
-    """The data source object behind NOTION_SOURCES_DB (a database id or a data source id)."""
+@dataclass(frozen=True)
+class DataSourceChoice:
+    """The data source NOTION_SOURCES_DB leads to, and, when it names a database, every data source of it."""
+
+    source: dict
+    database_id: str | None = None
+    available: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.available) > 1
+
+    def explanation(self) -> str:
+        """One line: which data sources exist, which one is used, how to choose (empty when there is no choice)."""
+        if not self.ambiguous:
+            return ""
+        listed = ", ".join(f'"{name}" ({source_id})' for source_id, name in self.available)
+        used_id, used_name = self.available[0]
+        return (f"Notion database {self.database_id} has {len(self.available)} data sources: {listed}; "
+                f'using the first, "{used_name}" ({used_id})')
+
+    @property
+    def fix(self) -> str:
+        return "to use another, set NOTION_SOURCES_DB to its data source id"
+
+
+async def resolve_data_source(api: NotionApi, source_id: str) -> DataSourceChoice:
+    """The data source behind NOTION_SOURCES_DB (a database id: its first data source; or a data source id)."""
     try:
         database = await api.retrieve_database(source_id)
     except ServiceError as exc:
@@ -241,9 +274,11 @@ async def resolve_data_source(api: NotionApi, source_id: str) -> dict:
         sources = database.get("data_sources") or []
         if not sources:
             raise FatalRunError(f"Notion database {source_id} has no data source")
-        return await api.retrieve_data_source(sources[0]["id"])
+        available = tuple((s["id"], s.get("name") or "") for s in sources)
+        source = await api.retrieve_data_source(sources[0]["id"])
+        return DataSourceChoice(source, database.get("id", source_id), available)
     try:
-        return await api.retrieve_data_source(source_id)
+        return DataSourceChoice(await api.retrieve_data_source(source_id))
     except ServiceError as exc:
         if exc.code != "object_not_found":
             raise

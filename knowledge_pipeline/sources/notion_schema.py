@@ -15,7 +15,7 @@ from typing import Mapping
 from ..config import Settings
 from ..models import SourceType, Status, Taxonomy
 from ..services import ServiceGateway
-from .notion_api import NotionApi, resolve_data_source
+from .notion_api import DataSourceChoice, NotionApi, resolve_data_source
 
 TITLE = "Title"
 STATUS = "Status"
@@ -167,14 +167,14 @@ async def setup_database(settings: Settings, gateway: ServiceGateway, parent_pag
         await api.close()
 
 
-async def check_database(settings: Settings, gateway: ServiceGateway) -> list[SchemaProblem]:
-    """The problems of the database NOTION_SOURCES_DB points at (empty when all is well)."""
+async def check_database(settings: Settings, gateway: ServiceGateway) -> tuple[list[SchemaProblem], DataSourceChoice | None]:
+    """The problems of the data source NOTION_SOURCES_DB leads to (empty when all is well), and that choice."""
     if not settings.notion_sources_db:
-        return [SchemaProblem("NOTION_SOURCES_DB", "not set", "set it to the Sources database id")]
+        return [SchemaProblem("NOTION_SOURCES_DB", "not set", "set it to the Sources database id")], None
     api = NotionApi(settings, gateway)
     await api.open()
     try:
-        source = await resolve_data_source(api, settings.notion_sources_db)
+        choice = await resolve_data_source(api, settings.notion_sources_db)
     finally:
         await api.close()
-    return schema_problems(source.get("properties", {}), settings)
+    return schema_problems(choice.source.get("properties", {}), settings), choice

@@ -16,7 +16,8 @@ from typing import AsyncIterator, Collection
 
 from ..errors import ItemError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
-from ..sqlite_schema import Migration, apply_migrations, execute_script
+from ..sqlite_files import connect, connect_readonly
+from ..sqlite_schema import Migration, apply_migrations, execute_script, has_table, pending_migrations
 from .base import BODY_TOGGLES
 
 PAGE_SIZE = 100
@@ -135,8 +136,9 @@ class SqliteStore:
     name = "sqlite"
     max_raw_chars: int | None = None  # the Raw body keeps the whole text
 
-    def __init__(self, path: Path, taxonomy: Taxonomy | None = None) -> None:
+    def __init__(self, path: Path, taxonomy: Taxonomy | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self._taxonomy = taxonomy or Taxonomy()
         self._db: sqlite3.Connection | None = None
 
@@ -147,11 +149,12 @@ class SqliteStore:
         return self._db
 
     async def open(self) -> None:
+        if self.read_only:
+            self._open_read_only()
+            return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db = connect(self.path)
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA synchronous=NORMAL")
         except (OSError, sqlite3.Error) as exc:
@@ -159,13 +162,37 @@ class SqliteStore:
         self._db = db
         self._migrate()
 
+    def _open_read_only(self) -> None:
+        """The file as it is, never written.
+
+        No file yet: an empty store in memory. A file an older version wrote
+        (migrations pending): a copy in memory, migrated there, never the file.
+        """
+        try:
+            db = connect_readonly(self.path)
+            if db is not None and pending_migrations(db, MIGRATIONS):
+                copy = sqlite3.connect(":memory:", isolation_level=None)
+                if has_table(db, "items"):
+                    db.backup(copy)
+                db.close()
+                db = copy
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot read SQLite store {self.path}: {exc}") from exc
+        self._db = db or sqlite3.connect(":memory:", isolation_level=None)
+        self._migrate()
+        self._db.row_factory = sqlite3.Row
+
     def _migrate(self) -> None:
+        if not pending_migrations(self.db, MIGRATIONS):
+            return
         try:
             apply_migrations(self.db, MIGRATIONS)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot update the schema of SQLite store {self.path}: {exc}") from exc
 
     def _transaction(self) -> _Transaction:
+        if self.read_only:
+            raise StoreError(f"the SQLite store {self.path} is open read-only (dry run): nothing is written")
         return _Transaction(self.db)
 
     async def close(self) -> None:
@@ -188,8 +215,18 @@ class SqliteStore:
     async def add(self, item: NewItem) -> Item:
         item_id = uuid.uuid4().hex
         now = _now()
+        try:
+            cursor = self._insert(item_id, item, now)
+        except sqlite3.Error as exc:
+            raise ItemError(f"the SQLite store refused the item: {exc}") from exc
+        if cursor.rowcount == 0:
+            row = self.db.execute("SELECT * FROM items WHERE hash = ?", (item.hash,)).fetchone()
+            return _row_to_item(row)
+        return await self.get(item_id)
+
+    def _insert(self, item_id: str, item: NewItem, now: str) -> sqlite3.Cursor:
         with self._transaction():
-            cursor = self.db.execute(
+            return self.db.execute(
                 """INSERT OR IGNORE INTO items (id, title, status, source_type, url, pdf_path, hash,
                    content, created_date, sender, category, added_at, updated_at)
                    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)""",
@@ -209,10 +246,6 @@ class SqliteStore:
                     now,
                 ),
             )
-        if cursor.rowcount == 0:
-            row = self.db.execute("SELECT * FROM items WHERE hash = ?", (item.hash,)).fetchone()
-            return _row_to_item(row)
-        return await self.get(item_id)
 
     async def get(self, item_id: str) -> Item:
         row = self.db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
@@ -285,6 +318,13 @@ class SqliteStore:
             self.db.execute(
                 "UPDATE items SET status=?, error=?, updated_at=? WHERE id=?",
                 (Status.FAILED.value, reason, _now(), item.id),
+            )
+
+    async def return_to_inbox(self, item: Item) -> None:
+        with self._transaction():
+            self.db.execute(
+                "UPDATE items SET status=?, error=NULL, updated_at=? WHERE id=? AND status=?",
+                (Status.INBOX.value, _now(), item.id, Status.FAILED.value),
             )
 
     async def retry_failed(

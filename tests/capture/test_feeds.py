@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from knowledge_pipeline.capture import feed_slices
 from knowledge_pipeline.capture.feeds import capture_feeds
 from knowledge_pipeline.capture.links import canonical_link, link_hash
 from knowledge_pipeline.extract.fetch import Fetcher
@@ -201,6 +203,17 @@ def test_an_unreadable_feed_is_reported_and_the_others_go_on(tmp_path):
     assert sorted(e["source"] for e in recorder.of("feed_error")) == sorted(sources[:3])
 
 
+def test_a_feed_that_trickles_is_cut_at_item_timeout_and_the_others_go_on(tmp_path):
+    with FakeWebServer() as web:
+        web.stream("/drip.xml", lambda: (b"<rss>" for _ in range(1000)), chunk_delay=0.1,
+                   content_type="application/rss+xml")
+        started = time.monotonic()
+        reports, items, _ = capture(tmp_path, [web.url + "/drip.xml", str(RSS)], api_timeout="30", item_timeout="1")
+        elapsed = time.monotonic() - started
+    assert reports[0].errors == ["feed took longer than ITEM_TIMEOUT=1s"]
+    assert reports[1].added == 7 and elapsed < 5
+
+
 def test_feed_urls_are_checked_for_safety_by_default(tmp_path):
     with FakeWebServer() as web:
         web.route("/rss", body=RSS.read_bytes(), content_type="application/rss+xml")
@@ -314,3 +327,54 @@ def test_a_malformed_self_link_or_xml_base_is_no_base(tmp_path):
                                            base="http://[bad"))
     reports, items, _ = capture(tmp_path, [feed])
     assert (reports[0].rejected, items) == (1, [])
+def dated(n: int, newest: int) -> str:
+    """An entry ``n`` published ``newest`` minutes after a fixed date (larger is newer)."""
+    return rss_item(n, when=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=newest))
+
+
+def test_feed_max_entries_keeps_the_newest_and_counts_the_rest_for_the_next_runs(tmp_path):
+    feed = write(tmp_path, "f.xml", rss_feed([dated(0, 3), dated(1, 5), dated(2, 1), dated(3, 4), dated(4, 2)]))
+    [report], items, recorder = capture(tmp_path, [feed], feed_max_entries="2")
+    assert sorted(i.title for i in items) == ["Entry 1", "Entry 3"]
+    [complete] = recorder.of("capture_complete")
+    assert (complete["found"], complete["added"], complete["over_cap"]) == (5, 2, 3)
+    [capped] = recorder.of("feed_entries_capped")
+    assert (capped["kept"], capped["over_cap"], capped["limit"]) == (2, 3, 2)
+    _, items, recorder = capture(tmp_path, [feed], feed_max_entries="2")
+    assert sorted(i.title for i in items) == ["Entry 0", "Entry 1", "Entry 3", "Entry 4"]
+    assert recorder.of("capture_complete")[0]["over_cap"] == 1
+
+
+def test_undated_entries_count_as_the_newest_in_feed_order(tmp_path):
+    undated = [f"<item><title>Entry {n}</title><link>https://example.com/posts/{n}</link></item>" for n in range(3)]
+    feed = write(tmp_path, "f.xml", rss_feed([dated(9, 100), *undated]))
+    _, items, _ = capture(tmp_path, [feed], feed_max_entries="2")
+    assert sorted(i.title for i in items) == ["Entry 0", "Entry 1"]
+
+
+TRICKY = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+    "<channel><title>Tricky</title><link>https://example.com/</link><description>d</description>"
+    "<!-- <item><link>https://example.com/commented</link></item> -->"
+    "<item><title>One</title><link>https://example.com/1</link>"
+    "<content:encoded><![CDATA[<p>An </item> inside CDATA <item></p>]]></content:encoded></item>"
+    '<item id="x"><title>Two</title><link>https://example.com/2</link></item>'
+    "<item><title>Three</title><link>https://example.com/3</link></item>"
+    "<item><title>Four</title><link>https://example.com/4</link></item>"
+    "<item><title>Five</title><link>https://example.com/5</link></item>"
+    "</channel></rss>"
+)
+TRICKY_ATOM = (
+    '<?xml version="1.0" encoding="utf-8"?><a:feed xmlns:a="http://www.w3.org/2005/Atom"><a:title>T</a:title>'
+    + "".join(f'<a:entry><a:title>E{n}</a:title><a:link href="https://example.com/e{n}"/>'
+              f"<a:id>urn:e{n}</a:id><a:updated>2026-01-0{n + 1}T00:00:00Z</a:updated></a:entry>" for n in range(5))
+    + "<a:entry><a:title>cut"
+)
+
+
+@pytest.mark.parametrize("text", [TRICKY, TRICKY_ATOM], ids=["rss-cdata-comment", "atom-prefixed-truncated"])
+def test_a_feed_read_in_slices_gives_the_entries_of_the_whole(text):
+    data = text.encode()
+    whole = [e.get("link") for e in feed_slices.parse_whole(data, {}).entries]
+    sliced = [e.get("link") for part in feed_slices.slices(data, {}, size=2) for e in part.entries]
+    assert sliced == whole and len(whole) >= 5

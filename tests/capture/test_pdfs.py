@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import os
 import shutil
+import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -64,7 +68,6 @@ def test_only_pdf_files_of_the_folder_itself_are_taken(tmp_path):
     (folder / "UPPER.PDF").write_bytes(text_pdf([["upper case extension"]], title="Upper"))
     (folder / "notes.txt").write_text("not a pdf")
     (folder / "sub" / "nested.pdf").write_bytes(text_pdf([["nested"]], title="Nested"))
-    (folder / "dir.pdf").mkdir()
     report, items, _ = capture(tmp_path, folder)
     assert [i.title for i in items] == ["Upper"] and report.found == 1
 
@@ -112,3 +115,55 @@ def test_a_pdf_dir_that_is_a_file_is_reported(tmp_path):
 def test_dry_run_adds_nothing(tmp_path):
     report, items, _ = capture(tmp_path, example_folder(tmp_path), dry_run=True)
     assert items == [] and len(report.would_add) == 3 and report.added == 0
+
+
+@contextlib.contextmanager
+def released_after(fifo: Path, seconds: float):
+    """Should a reader block on ``fifo``, open its other end after ``seconds`` so the test ends and fails."""
+    done = threading.Event()
+
+    def release() -> None:
+        if not done.wait(seconds):
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def test_only_regular_files_inside_the_folder_are_taken_the_rest_is_rejected_with_a_reason(tmp_path):
+    """Links out (a private PDF, /etc/shadow, a device), a FIFO and a folder: doors, not files."""
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    private = tmp_path / "private"
+    private.mkdir()
+    secret = private / "salaries.pdf"
+    secret.write_bytes(text_pdf([["CONFIDENTIAL salary review"]], title="Salaries"))
+    (folder / "report.pdf").write_bytes(text_pdf([["public"]], title="Public report"))
+    (folder / "alias.pdf").symlink_to(folder / "report.pdf")
+    (folder / "salaries.pdf").symlink_to(secret)
+    (folder / "shadow.pdf").symlink_to("/etc/shadow")
+    (folder / "null.pdf").symlink_to("/dev/null")
+    (folder / "dir.pdf").mkdir()
+    os.mkfifo(folder / "pipe.pdf")
+    with released_after(folder / "pipe.pdf", 10):
+        started = time.monotonic()
+        report, items, recorder = capture(tmp_path, folder)
+        elapsed = time.monotonic() - started
+    assert elapsed < 5, "a FIFO blocked the capture"
+    assert [i.title for i in items] == ["Public report"]
+    assert items[0].pdf_path == str((folder / "report.pdf").resolve())
+    assert (report.found, report.added, report.duplicates, report.rejected) == (7, 1, 1, 5)
+    why = {error.split(":", 1)[0]: error for error in report.errors}
+    assert set(why) == {"salaries.pdf", "shadow.pdf", "null.pdf", "pipe.pdf", "dir.pdf"}
+    for name in ("salaries.pdf", "shadow.pdf", "null.pdf"):
+        assert "outside PDF_DIR" in why[name]
+    assert "not a regular file (FIFO)" in why["pipe.pdf"] and "not a regular file (directory)" in why["dir.pdf"]
+    complete = recorder.of("capture_complete")[0]
+    assert complete["rejected"] == 5 and complete["errors"] == report.errors
+    assert len(recorder.of("entry_rejected")) == 5

@@ -9,7 +9,9 @@ from datetime import date, datetime, timezone
 from knowledge_pipeline.capture.websites import capture_websites
 from knowledge_pipeline.models import SourceType
 from knowledge_pipeline.extract.fetch import Fetcher
-from tests.extract.support import all_items, fetcher_for, make_gateway, make_settings, make_telemetry, open_store
+from tests.extract.support import (
+    all_items, fetcher_for, make_gateway, make_settings, make_telemetry, open_store, store_refusing,
+)
 from tests.fakes.web_server import FakeWebServer
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
@@ -179,3 +181,18 @@ def test_a_missing_robots_txt_or_guessed_sitemap_is_not_an_error(tmp_path):
         paths = web.paths()
     assert paths[:2] == ["/robots.txt", "/sitemap.xml"] and len(items) == 1 and reports[0].errors == []
     assert recorder.of("api_call_error") == [], "a 404 for robots.txt or /sitemap.xml is normal, not an ERROR line"
+
+
+def test_an_article_the_store_refuses_is_rejected_and_tried_again_next_run(tmp_path):
+    """Issue 12, point 6, for this source too: one refused write is that article's, not the section's."""
+    with FakeWebServer() as web:
+        web.route("/robots.txt", body="User-agent: *\nAllow: /\n", content_type="text/plain")
+        entries = [(f"{web.url}/blog/post-{n}", f"2026-11-{10 + n:02d}") for n in range(4)]
+        web.route("/sitemap.xml", body=urlset(entries), content_type="application/xml")
+        capture(tmp_path, [f"{web.url}/nothing-here"])  # creates the store
+        with store_refusing(tmp_path / "sources.db", "%/post-2"):
+            first, items, recorder = capture(tmp_path, [f"{web.url}/blog"])
+        second, after, _ = capture(tmp_path, [f"{web.url}/blog"])
+    assert (first[0].added, first[0].rejected) == (3, 1) and len(items) == 3
+    assert "refused by the test" in recorder.of("entry_rejected")[0]["reason"]
+    assert (second[0].added, second[0].duplicates) == (1, 3) and len(after) == 4

@@ -128,3 +128,15 @@ def test_the_commands_run_from_the_command_line(tmp_path) -> None:
         checked = run_script(["-m", "knowledge_pipeline", "notion", "check"], tmp_path, env)
         assert checked.returncode == 0, checked.stdout + checked.stderr
         assert "has every property the pipeline needs" in checked.stdout
+
+
+def test_check_names_every_data_source_and_the_one_it_checks(capsys: pytest.CaptureFixture[str]) -> None:
+    with start_fake_notion(rps=None) as fake:
+        archive = fake.add_data_source("Archive", kind="original")
+        code, out = check(fake, capsys)
+        assert code == 0 and "has every property the pipeline needs" in out
+        assert f"has 2 data sources: \"Sources\" ({fake.data_source_id}), \"Archive\" ({archive})" in out
+        assert f"using the first, \"Sources\" ({fake.data_source_id})" in out
+        assert "set NOTION_SOURCES_DB to its data source id" in out
+        code, out = check(fake, capsys, notion_sources_db=archive)
+        assert code == 0 and "[recommended] Error: missing" in out and "data sources" not in out

@@ -14,7 +14,10 @@ encrypted sample.
 
 from __future__ import annotations
 
+import functools
+import gzip
 import io
+import struct
 import sys
 import zlib
 from datetime import datetime, timedelta, timezone
@@ -274,6 +277,63 @@ def external_entity_feed(target: Path) -> bytes:
         "<item><title>Leak &xxe;</title><link>https://example.com/xxe</link><description>&xxe;</description></item>"
         "</channel></rss>\n"
     ).encode("utf-8")
+
+
+# ----------------------------------------------------- compression bombs
+
+
+@functools.lru_cache(maxsize=2)
+def _deflated_zeros(inflated: int) -> bytes:
+    """Raw deflate of ``inflated`` zero bytes (~1/1000 of it), made piece by piece."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = bytes(4 * 1024 * 1024)
+    pieces, left = [], inflated
+    while left > 0:
+        pieces.append(compressor.compress(block[: min(left, len(block))]))
+        left -= len(block)
+    pieces.append(compressor.flush())
+    return b"".join(pieces)
+
+
+def _zeros_checksum(inflated: int, function) -> int:
+    block, value, left = bytes(4 * 1024 * 1024), function(b""), inflated
+    while left > 0:
+        value = function(block[: min(left, len(block))], value)
+        left -= len(block)
+    return value
+
+
+def zeros_bomb(coding: str, inflated: int = 1024 * 1024 * 1024) -> bytes:
+    """A response body of ``inflated`` zeros compressed with ``coding``.
+
+    ``gzip``, ``deflate`` (zlib-wrapped), ``raw-deflate``, ``gzip-gzip``
+    (gzip of that gzip, to serve as ``Content-Encoding: gzip, gzip``), ``br``
+    and ``zstd`` (these two need the brotli / zstandard modules).
+    """
+    if coding in ("gzip", "gzip-gzip"):
+        raw = _deflated_zeros(inflated)
+        trailer = struct.pack("<II", _zeros_checksum(inflated, zlib.crc32), inflated & 0xFFFFFFFF)
+        body = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + raw + trailer
+        return gzip.compress(body, 9) if coding == "gzip-gzip" else body
+    if coding == "deflate":
+        adler = struct.pack(">I", _zeros_checksum(inflated, zlib.adler32))
+        return b"\x78\xda" + _deflated_zeros(inflated) + adler
+    if coding == "raw-deflate":
+        return _deflated_zeros(inflated)
+    block = bytes(4 * 1024 * 1024)
+    if coding == "br":
+        import brotli
+
+        compressor = brotli.Compressor(quality=5)
+        pieces = [compressor.process(block) for _ in range(inflated // len(block))]
+        return b"".join(pieces) + compressor.finish()
+    if coding == "zstd":
+        import zstandard
+
+        compressor = zstandard.ZstdCompressor(level=3).compressobj()
+        pieces = [compressor.compress(block) for _ in range(inflated // len(block))]
+        return b"".join(pieces) + compressor.flush()
+    raise ValueError(f"unknown coding {coding}")
 
 
 # -------------------------------------------------------------------- pages

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import asynccontextmanager
+import sqlite3
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 from knowledge_pipeline.config import Settings, load_settings
 from knowledge_pipeline.errors import ItemError
@@ -97,3 +98,22 @@ def extract(target: Item, **env: Any) -> str | ItemError:
             await extractor.close()
 
     return asyncio.run(run())
+
+
+@contextmanager
+def store_refusing(path: Path, url_like: str) -> Iterator[None]:
+    """While open, the SQLite store at ``path`` refuses to insert items whose URL is LIKE ``url_like``.
+
+    A trigger in the database itself, as a constraint or a full disk would refuse a write.
+    """
+    db = sqlite3.connect(path)
+    try:
+        pattern = "'" + url_like.replace("'", "''") + "'"  # a trigger takes no bound parameters
+        db.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.url LIKE {pattern} "
+                   "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+        db.commit()
+        yield
+    finally:
+        db.execute("DROP TRIGGER IF EXISTS refuse")
+        db.commit()
+        db.close()

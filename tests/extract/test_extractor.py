@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -100,8 +101,30 @@ def test_a_cut_html_page_is_still_used_and_says_so(web):
 def test_a_local_pdf_path_and_a_file_url_are_read():
     path = EXAMPLES / "enterprise_ai_adoption_2026.pdf"
     for location in (str(path), path.as_uri()):
-        text = extract(item(source_type=SourceType.PDF, pdf_path=location))
+        text = extract(item(source_type=SourceType.PDF, pdf_path=location), pdf_dir=str(EXAMPLES))
         assert text.startswith("State of Enterprise AI Adoption 2026")
+
+
+def test_a_local_pdf_outside_pdf_dir_is_not_read(tmp_path):
+    """A Drive URL typed into Notion, or a file swapped for a link after capture, cannot open a door."""
+    inbox, private = tmp_path / "inbox", tmp_path / "private"
+    inbox.mkdir()
+    private.mkdir()
+    secret = private / "salaries.pdf"
+    secret.write_bytes(sample_pdf("Salaries"))
+    (inbox / "report.pdf").symlink_to(secret)
+    for location, pdf_dir in ((secret.as_uri(), str(inbox)), (str(inbox / "report.pdf"), str(inbox)),
+                              (str(secret), None)):
+        error = extract(item(source_type=SourceType.PDF, pdf_path=location),
+                        **({"pdf_dir": pdf_dir} if pdf_dir else {}))
+        assert isinstance(error, ExtractionError), location
+        assert "PDF_DIR" in str(error) and "Salaries" not in str(error)
+
+
+def test_a_fifo_in_pdf_dir_is_refused_at_once(tmp_path):
+    os.mkfifo(tmp_path / "pipe.pdf")
+    error = extract(item(source_type=SourceType.PDF, pdf_path=str(tmp_path / "pipe.pdf")), pdf_dir=str(tmp_path))
+    assert isinstance(error, ExtractionError) and "not a regular file (FIFO)" in str(error)
 
 
 def test_a_pdf_url_is_fetched(web):
@@ -114,12 +137,12 @@ def test_a_pdf_item_with_only_a_url_is_read(web):
 
 
 def test_a_missing_pdf_is_reported(tmp_path):
-    error = extract(item(source_type=SourceType.PDF, pdf_path=str(tmp_path / "gone.pdf")))
+    error = extract(item(source_type=SourceType.PDF, pdf_path=str(tmp_path / "gone.pdf")), pdf_dir=str(tmp_path))
     assert isinstance(error, ExtractionError) and str(error) == f"PDF not found: {tmp_path / 'gone.pdf'}"
 
 
 def test_a_folder_is_not_a_pdf(tmp_path):
-    error = extract(item(source_type=SourceType.PDF, pdf_path=str(tmp_path)))
+    error = extract(item(source_type=SourceType.PDF, pdf_path=str(tmp_path)), pdf_dir=str(tmp_path))
     assert isinstance(error, ExtractionError) and "not a regular file" in str(error)
 
 
@@ -128,7 +151,8 @@ def test_a_pdf_over_the_size_cap_is_an_error_not_a_partial_read(tmp_path, web):
     big.write_bytes(sample_pdf() + b"%" + b"0" * (600 * 1024))
     web.pdf("/big.pdf", big.read_bytes())
     for location in (str(big), web.url + "/big.pdf"):
-        error = extract(item(source_type=SourceType.PDF, pdf_path=location), max_download_mb="0.5")
+        error = extract(item(source_type=SourceType.PDF, pdf_path=location), max_download_mb="0.5",
+                        pdf_dir=str(tmp_path))
         assert isinstance(error, ExtractionError)
         assert str(error) == "PDF larger than MAX_DOWNLOAD_MB (0.5 MB)"
 
@@ -181,5 +205,5 @@ def test_an_html_page_served_as_a_pdf_is_not_a_corrupt_pdf(web, tmp_path):
     for target in (item(source_type=SourceType.PDF, pdf_path=web.url + "/paywalled.pdf"),
                    item(url=web.url + "/paywalled.pdf"),
                    item(source_type=SourceType.PDF, pdf_path=str(saved))):
-        error = extract(target)
+        error = extract(target, pdf_dir=str(tmp_path))
         assert isinstance(error, ExtractionError) and str(error) == "not a PDF (looks like HTML)"

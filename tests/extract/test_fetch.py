@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import random
 import socket
 from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
@@ -13,7 +15,8 @@ import pytest
 from knowledge_pipeline import USER_AGENT
 from knowledge_pipeline.errors import ServiceError
 from knowledge_pipeline.extract.fetch import Fetcher, classify_web_error, parse_retry_after
-from tests.data.generate import ARTICLE_HTML, huge_html_chunks, sample_pdf
+from knowledge_pipeline.extract.decoding import accept_encoding
+from tests.data.generate import ARTICLE_HTML, huge_html_chunks, sample_pdf, zeros_bomb
 from tests.extract.support import make_gateway, make_settings, make_telemetry
 from tests.fakes.web_server import FakeWebServer
 
@@ -162,6 +165,48 @@ def test_connection_refused_is_a_retryable_connection_error():
 def test_credentials_in_a_url_never_reach_the_error(web):
     error, _ = fetch(f"http://user:hunter2@127.0.0.1:{web.port}/missing")
     assert "hunter2" not in str(error) and "404" in str(error)
+
+
+def test_a_compressed_page_is_decoded_and_only_decodable_codings_are_asked_for(web):
+    web.route("/gz", body=gzip.compress(ARTICLE_HTML.encode()), headers={"Content-Encoding": "gzip"})
+    fetched, recorder = fetch(web.url + "/gz")
+    assert fetched.body == ARTICLE_HTML.encode() and not fetched.truncated
+    assert web.stats()["requests"][0]["headers"]["Accept-Encoding"] == accept_encoding()
+    assert recorder.of("api_call_complete")[0]["bytes"] == len(ARTICLE_HTML.encode())
+
+
+@pytest.mark.parametrize(
+    "encoding, reason",
+    [
+        ("gzip, gzip", "refused Content-Encoding 'gzip, gzip' at {url}: more than one content-coding layer"),
+        ("x-bomb", "refused Content-Encoding 'x-bomb' at {url}: unsupported content-coding"),
+    ],
+)
+def test_layered_or_unknown_codings_fail_at_once_with_the_reason(web, encoding, reason):
+    web.route("/coded", body=gzip.compress(gzip.compress(b"<p>x</p>")), headers={"Content-Encoding": encoding})
+    error, recorder = fetch(web.url + "/coded")
+    assert isinstance(error, ServiceError) and not error.retryable
+    assert str(error).startswith(reason.format(url=web.url + "/coded"))
+    assert web.paths() == ["/coded"] and recorder.of("api_call_error")[0]["error_type"] == "content_coding"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "zstd"])
+def test_a_compression_bomb_fails_with_a_clear_reason(web, coding):
+    web.route("/bomb", body=zeros_bomb(coding, 64 * 1024 * 1024), headers={"Content-Encoding": coding})
+    error, _ = fetch(web.url + "/bomb", max_download_mb="1")
+    assert isinstance(error, ServiceError) and not error.retryable and error.code == "decompression_bomb"
+    assert str(error).startswith(
+        f"refused {web.url}/bomb: its {coding} content inflates more than 100x, past MAX_DOWNLOAD_MB (1 MB)"
+    )
+
+
+def test_an_honest_compressed_page_over_the_cap_is_cut_like_any_other(web):
+    words = random.Random(7).choices(ARTICLE_HTML.split(), k=500_000)
+    page = ("<html><body><p>" + " ".join(words) + "</p></body></html>").encode()
+    assert len(page) > 2 * 1024 * 1024
+    web.route("/big-gz", body=gzip.compress(page), headers={"Content-Encoding": "gzip"})
+    fetched, _ = fetch(web.url + "/big-gz", max_download_mb="1")
+    assert fetched.truncated and fetched.body == page[: 1024 * 1024]
 
 
 def test_a_pdf_is_recognised_by_content_type_or_magic(web):

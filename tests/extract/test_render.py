@@ -62,3 +62,69 @@ def test_a_firecrawl_failure_is_one_line_with_the_fix_and_keeps_any_text_of_our_
     assert isinstance(kept, str) and "short note about GPUs" in kept
     assert isinstance(wrong_key, ItemError) and "check FIRECRAWL_API_KEY" in str(wrong_key)
     assert "fc-wrong" not in str(wrong_key)
+
+
+class _CompressedAnswer:
+    """A stand-in Firecrawl that answers every POST with one compressed body (a bomb)."""
+
+    def __init__(self, body: bytes, encoding: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler
+
+        from tests.fakes import QuietHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Encoding", encoding)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = QuietHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_a_compressed_bomb_from_firecrawl_is_refused_without_inflating_it():
+    import asyncio
+    import tracemalloc
+
+    from knowledge_pipeline.errors import ServiceError
+    from knowledge_pipeline.extract.render import Firecrawl
+    from tests.data.generate import zeros_bomb
+    from tests.extract.support import make_gateway, make_settings, make_telemetry
+
+    bomb = zeros_bomb("gzip-gzip", 256 * 1024 * 1024)
+    answer = _CompressedAnswer(bomb, "gzip, gzip")
+    settings = make_settings(firecrawl_api_key="fc-test", firecrawl_base_url=answer.url)
+    telemetry, _ = make_telemetry()
+
+    async def scrape():
+        firecrawl = Firecrawl(settings, make_gateway(telemetry, retries=0))
+        try:
+            return await firecrawl.scrape("http://site.example/app")
+        except ServiceError as exc:
+            return exc
+        finally:
+            await firecrawl.close()
+
+    tracemalloc.start()
+    try:
+        error = asyncio.run(scrape())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        answer.close()
+    assert isinstance(error, ServiceError) and error.code == "content_coding"
+    assert str(error).startswith("refused Content-Encoding 'gzip, gzip' at the Firecrawl answer")
+    assert peak < 16 * 1024 * 1024

@@ -244,6 +244,44 @@ def test_blocked_reason(address, reason):
     assert blocked_reason(address) == reason
 
 
+@pytest.mark.parametrize(
+    "address, reason",
+    [
+        ("2002:7f00:1::", "6to4-embedded loopback"),
+        ("2002:a00:1::1", "6to4-embedded private"),
+        ("2002:a9fe:a9fe::", "6to4-embedded link-local"),
+        ("2002:5db8:d822::1", None),
+        ("64:ff9b::7f00:1", "NAT64-embedded loopback"),
+        ("64:ff9b::a9fe:a9fe", "NAT64-embedded link-local"),
+        ("64:ff9b::5db8:d822", None),
+        ("64:ff9b:1:7f00:0:100::", "NAT64-embedded loopback"),
+        ("64:ff9b:1:c0a8:1:100::", "NAT64-embedded private"),
+        ("64:ff9b:1:5db8:d8:2200::", None),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "Teredo-embedded loopback"),
+        ("2001:0:a00:1:8000:63bf:a247:27dd", "Teredo-embedded private"),
+        ("2001:0:4136:e378:8000:63bf:a247:27dd", None),
+    ],
+)
+def test_ipv4_embedded_in_ipv6_is_judged_like_the_ipv4_it_carries(address, reason):
+    assert blocked_reason(address) == reason
+
+
+@pytest.mark.parametrize("host", ["[2002:7f00:1::]", "[64:ff9b::7f00:1]", "[2001:0:4136:e378:8000:63bf:80ff:fffe]"])
+def test_an_embedded_loopback_address_is_refused_and_never_contacted(web, host):
+    internet = FakeInternet(web.port)
+    error, _ = fetch(f"http://{host}/secret", network_backend=internet)
+    assert isinstance(error, UnsafeURLError) and "-embedded loopback address" in str(error)
+    assert internet.connects == [] and web.paths() == []
+
+
+def test_a_name_resolving_to_an_embedded_private_address_is_refused(web):
+    internet = FakeInternet(web.port)
+    error, _ = fetch("http://six.example/secret", resolver=resolver_of({"six.example": ["64:ff9b::a00:5"]}),
+                     network_backend=internet)
+    assert str(error).startswith("refused host six.example: it resolves to NAT64-embedded private address")
+    assert internet.connects == []
+
+
 def test_guard_checks_every_resolved_address():
     guard = AddressGuard(False, resolver_of({"h": [PUBLIC_IP, "10.0.0.1"]}))
     with pytest.raises(UnsafeURLError):

@@ -4,8 +4,9 @@ Response shapes follow the real recordings in
 ``/work/shared/reference/notion-cassettes`` (see its FIDELITY.md); behaviour
 not pinned by a recording or the official docs is marked "(U)".
 
-Implemented: databases retrieve/create, data_sources retrieve/create/update/
-query (filters, sorts, cursors, ``filter_properties``), pages create/retrieve/
+Implemented: databases retrieve/create (a database may hold several data
+sources), data_sources retrieve/create/update/query (filters, sorts, cursors,
+``filter_properties``), pages create/retrieve/
 update (trash and restore), blocks children append/list, blocks retrieve/
 update/delete. Requests are validated with Notion's limits and answered with
 Notion's error JSON. Faults per run: latency and jitter, a share of 5xx and
@@ -1143,6 +1144,20 @@ class FakeNotion:
         self.database_id = database["id"]
         self.data_source_id = database["data_sources"][0]["id"]
         return self.database_id, self.data_source_id
+
+    def add_data_source(self, title: str, kind: str = "full", *, database_id: str | None = None,
+                        properties: dict[str, dict] | None = None) -> str:
+        """Another data source in the Sources database (as ``data_sources.create`` makes one); returns its id.
+
+        The database then lists both in ``data_sources`` (``[{id, name}]``, in order of creation).
+        """
+        schema = properties if properties is not None else sources_schema(kind)
+        source = self.workspace.create_data_source({
+            "parent": {"type": "database_id", "database_id": database_id or self.database_id},
+            "title": [{"text": {"content": title}}],
+            "properties": schema,
+        })
+        return source["id"]
 
     def seed(self, rows: list[dict], data_source_id: str | None = None) -> list[str]:
         """Rows of plain values (``{"Title": "x", "Status": "Inbox", ...}``) added without HTTP."""

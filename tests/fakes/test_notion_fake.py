@@ -444,3 +444,21 @@ def test_control_endpoints_drive_a_fake_in_another_process() -> None:
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+def test_a_database_with_two_data_sources_lists_both_as_recorded() -> None:
+    """``data_sources`` holds ``{id, name}`` per source (test_databases_retrieve.yaml); a database parent is refused."""
+    recorded = json.loads(yaml.safe_load((CASSETTES / "test_databases_retrieve.yaml").read_text())
+                          ["interactions"][1]["response"]["body"]["string"])
+    with start_fake_notion(rps=None) as fake:
+        second = fake.add_data_source("Archive")
+        status, database, _ = call(fake, f"databases/{fake.database_id}", "GET")
+        assert status == 200
+        assert [s["name"] for s in database["data_sources"]] == ["Sources", "Archive"]
+        assert [s["id"] for s in database["data_sources"]] == [fake.data_source_id, second]
+        assert all(shape_differences(recorded["data_sources"][0], s) == [] for s in database["data_sources"])
+        status, source, _ = call(fake, f"data_sources/{second}", "GET")
+        assert status == 200 and source["parent"] == {"type": "database_id", "database_id": fake.database_id}
+        status, answer, _ = call(fake, "pages", "POST", body={"parent": {"database_id": fake.database_id},
+                                                              "properties": {"Title": {"title": []}}})
+        assert status == 400 and answer["code"] == "validation_error"

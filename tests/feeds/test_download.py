@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.extract.support import store_refusing
 from tests.fakes.feed_server import FakeFeedServer, rss_document
 from tests.feeds.support import poll
 
@@ -72,3 +73,28 @@ def test_a_recreated_store_gets_every_feed_again_not_a_304(tmp_path):
     assert sent["if_none_match"] is None, "the validators belonged to the deleted store"
     assert len(again.items) == 5 and again.statuses() == ["ok"]
     assert len(again.events.of("feed_state_reset")) == 1
+
+
+def test_entries_beyond_feed_max_entries_are_read_again_next_run_not_lost_to_a_304(tmp_path):
+    with FakeFeedServer() as server:
+        url = server.feed("news.test", "/rss", rss_document("news.test", 30))
+        first = poll(tmp_path, server, [url], feed_max_entries="20")
+        second = poll(tmp_path, server, [url], feed_max_entries="20")
+        third = poll(tmp_path, server, [url], feed_max_entries="20")
+        sent = [r["if_none_match"] for r in server.requests_to("news.test")]
+    assert (first.reports[0].added, len(first.items)) == (20, 20)
+    assert sent[1] is None, "the feed was not complete: its validators were not kept"
+    assert (second.reports[0].added, len(second.items)) == (10, 30)
+    assert sent[2] is not None and third.statuses() == ["not_modified"]
+
+
+def test_an_entry_the_store_refused_is_tried_again_next_run(tmp_path):
+    with FakeFeedServer() as server:
+        url = server.feed("news.test", "/rss", rss_document("news.test", 5))
+        poll(tmp_path, server, [], sources_db_path=str(tmp_path / "sources.db"))  # creates the store file
+        with store_refusing(tmp_path / "sources.db", "%/posts/3"):
+            first = poll(tmp_path, server, [url])
+        second = poll(tmp_path, server, [url])
+        sent = [r["if_none_match"] for r in server.requests_to("news.test")]
+    assert first.reports[0].added == 4 and first.reports[0].rejected == 1
+    assert sent[1] is None and second.reports[0].added == 1 and len(second.items) == 5

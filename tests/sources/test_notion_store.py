@@ -222,7 +222,8 @@ def test_inbox_is_streamed_one_query_per_hundred_pages() -> None:
         assert events.notion_calls().count("data_sources.query") == 3
 
 
-def test_inbox_needs_status_inbox_and_a_url_for_its_type() -> None:
+def test_inbox_needs_status_inbox_and_the_type_not_a_url() -> None:
+    """An item with nothing to read is listed too, so the run can mark it Failed (issue 12, point 10)."""
     with start_fake_notion(rps=None) as fake:
         fake.seed([
             {"Title": "ok rss", "Status": "Inbox", "Source Type": "RSS", "Article URL": "https://e.com/1", "Hash": "1"},
@@ -240,8 +241,8 @@ def test_inbox_needs_status_inbox_and_a_url_for_its_type() -> None:
                     await store.count_inbox(), await store.known_hashes())
 
         every, pdfs, feeds, count, hashes = run(store, scenario)
-        assert every == ["ok rss", "ok pdf", "website"]
-        assert (pdfs, feeds, count) == (["ok pdf"], ["ok rss"], 3)
+        assert every == ["ok rss", "no url", "ok pdf", "website"]
+        assert (pdfs, feeds, count) == (["ok pdf"], ["ok rss", "no url"], 4)
         assert hashes == {"1", "2", "3", "4"}
 
 
@@ -655,6 +656,27 @@ def test_under_faults_and_concurrency_every_item_ends_with_one_page_and_one_body
         assert len(events.of("api_call_retry")) > 10
 
 
+def test_a_database_with_two_data_sources_says_which_it_uses_and_how_to_choose() -> None:
+    """NOTION_SOURCES_DB as the database: the first data source, with a warning naming both; as a data source id: that one."""
+    with start_fake_notion(rps=None) as fake:
+        archive = fake.add_data_source("Archive")
+        fake.seed([{"Title": "in archive", "Status": "Inbox", "Source Type": "RSS", "Hash": "x",
+                    "Article URL": "https://e.com/x"}], data_source_id=archive)
+
+        async def inbox(store: NotionStore) -> list[str]:
+            return [i.title async for i in store.inbox()]
+
+        store, events = notion_store(fake)
+        assert run(store, inbox) == []
+        [warning] = events.of("notion_data_sources")
+        assert warning["used"] == fake.data_source_id and warning["database_id"] == fake.database_id
+        assert warning["data_sources"] == [{"id": fake.data_source_id, "name": "Sources"},
+                                           {"id": archive, "name": "Archive"}]
+        assert "set NOTION_SOURCES_DB to its data source id" in warning["fix"]
+
+        chosen, chosen_events = notion_store(fake, notion_sources_db=archive)
+        assert run(chosen, inbox) == ["in archive"]
+        assert chosen_events.of("notion_data_sources") == []
 # -- partial reads and titles found by extraction -----------------------------------------------------
 
 def test_warnings_and_a_found_title_are_written_and_read_back() -> None:
