@@ -198,6 +198,7 @@ def child_env(config: BenchConfig, fakes: Fakes, workdir: Path) -> dict[str, str
         "ENRICHER": "openai",
         "OPENAI_API_KEY": fakes.openai.api_key,
         "OPENAI_BASE_URL": fakes.openai.url,
+        "OPENAI_BATCH": "never",  # direct calls are what this benchmark measures
         "ALLOW_PRIVATE_URLS": "true",
         "RSS_FEEDS": "",
         "PARALLEL_MAX_WORKERS": str(config.workers),

@@ -22,9 +22,11 @@ from typing import Callable, Mapping
 
 from dotenv import dotenv_values
 
+from .enrichers.analyses import Analysis, load_file, select
 from .errors import ConfigError
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
+DEFAULT_ANTHROPIC_MODEL = "claude-haiku-4-5"
 DEFAULT_NOTION_BASE_URL = "https://api.notion.com"
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_DRIVE_BASE_URL = "https://www.googleapis.com"
@@ -36,7 +38,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "SOURCES_BACKEND": ("notion if NOTION_TOKEN and NOTION_SOURCES_DB are set, else sqlite", "Where Sources live: sqlite or notion"),
     "SOURCES_DB_PATH": ("data/sources.db", "SQLite Sources file (sqlite backend)"),
     "JOURNAL_PATH": ("data/journal.db", "Step journal that makes re-runs after a crash exactly-once"),
-    "ENRICHER": ("openai if OPENAI_API_KEY is set, else local", "Who writes summaries: local (offline) or openai"),
+    "ENRICHER": ("openai if OPENAI_API_KEY is set, else anthropic if ANTHROPIC_API_KEY is set, else local",
+                 "Who writes summaries: local (offline), openai or anthropic"),
     "RSS_FEEDS": ("(empty)", "Comma-separated feed URLs or local file paths; empty skips feed capture"),
     "RSS_WINDOW_DAYS": ("90", "Keep feed entries newer than this many days; 0 keeps all"),
     "PDF_DIR": ("(empty)", "Folder whose PDFs become Inbox items; empty skips PDF capture"),
@@ -105,6 +108,16 @@ VARIABLES: dict[str, tuple[str, str]] = {
     # issue 12 (runs, capture and files)
     "FEED_MAX_ENTRIES": ("200", "New entries one feed adds per run at most (the newest); the rest are counted and left for later runs"),
     "XDG_STATE_HOME": ("~/.local/state", "Per-user state folder; the Notion run locks live in its knowledge-pipeline/ (not in TMPDIR)"),
+    # --- LLM providers, context, Batch API, analyses (docs/openai.md) ---
+    "ANTHROPIC_API_KEY": ("(unset)", "Anthropic API key (ENRICHER=anthropic)"),
+    "ANTHROPIC_MODEL": (DEFAULT_ANTHROPIC_MODEL, "Claude model used for enrichment"),
+    "ANTHROPIC_BASE_URL": ("(Anthropic's)", "Anthropic API root (tests and proxies point it elsewhere)"),
+    "OPENAI_CONTEXT_TOKENS": ("(asked from local servers)", "Context window of the OpenAI-compatible server; overrides what Ollama, vLLM or llama.cpp report"),
+    "MAX_OUTPUT_TOKENS": ("8192", "Answer token limit per call (Anthropic's max_tokens); analyses are split over calls to stay under it"),
+    "OPENAI_BATCH": ("auto", "Batch API at half price: auto (when the Inbox holds BATCH_MIN_ITEMS), always or never"),
+    "BATCH_MIN_ITEMS": ("50", "Inbox size from which OPENAI_BATCH=auto submits a batch"),
+    "ANALYSES": ("none (every analysis of ANALYSES_FILE when it is set)", "Extra analyses per item: none, original (the original's set) or comma-separated names"),
+    "ANALYSES_FILE": ("(unset)", "YAML file defining your own analyses (name, instruction, shape)"),
     # -- the feed list and feed health (docs/feeds.md)
     "FEEDS_FILE": ("feeds.opml, when it exists", "OPML 2.0 feed list (`python3 -m knowledge_pipeline feeds`); merged with RSS_FEEDS"),
     "FEED_STATE_PATH": ("data/feeds.db", "Local SQLite file of each feed's ETag, health and history (every backend)"),
@@ -189,6 +202,15 @@ class Settings:
     email_sender_blacklist: tuple[str, ...] = ()
     email_url_prop: str = "Article URL"
     state_dir: Path = field(default_factory=lambda: default_state_dir())
+    # --- LLM providers, context, Batch API, analyses ---
+    anthropic_api_key: str | None = field(default=None, repr=False)
+    anthropic_model: str = DEFAULT_ANTHROPIC_MODEL
+    anthropic_base_url: str | None = None
+    openai_context_tokens: int | None = None
+    max_output_tokens: int = 8192
+    openai_batch: str = "auto"
+    batch_min_items: int = 50
+    analyses: tuple[Analysis, ...] = ()
     # the feed list and feed health
     feeds_file: Path | None = None
     feed_state_path: Path = Path("data/feeds.db")
@@ -201,7 +223,8 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Values that must never reach a log line, the console or an error."""
         site_secrets = [v for auth in self.website_auth.values() for v in auth.secret_values()]
-        keys = (self.notion_token, self.openai_api_key, self.firecrawl_api_key, self.email_imap_password)
+        keys = (self.notion_token, self.openai_api_key, self.anthropic_api_key, self.firecrawl_api_key,
+                self.email_imap_password)
         return tuple(s for s in (*keys, *site_secrets) if s)
 
     @property
@@ -403,15 +426,20 @@ def load_settings(
     if backend == "notion" and not (notion_token and notion_db):
         missing = "NOTION_TOKEN" if not notion_token else "NOTION_SOURCES_DB"
         raise ConfigError(missing, "", "required when SOURCES_BACKEND=notion")
-    enricher = r.choice("ENRICHER", ("local", "openai"), "openai" if openai_key else "local")
+    anthropic_key = r.string("ANTHROPIC_API_KEY")
+    default_enricher = "openai" if openai_key else "anthropic" if anthropic_key else "local"
+    enricher = r.choice("ENRICHER", ("local", "openai", "anthropic"), default_enricher)
     if enricher == "openai" and not openai_key:
         raise ConfigError("OPENAI_API_KEY", "", "required when ENRICHER=openai")
+    if enricher == "anthropic" and not anthropic_key:
+        raise ConfigError("ANTHROPIC_API_KEY", "", "required when ENRICHER=anthropic")
     feeds = tuple(f.strip() for f in (r.string("RSS_FEEDS") or "").split(",") if f.strip())
     pdf_dir = r.string("PDF_DIR")
     metrics_textfile = r.string("METRICS_TEXTFILE")
     feeds_file = r.string("FEEDS_FILE")
     max_cost = r.raw("MAX_COST_USD")
     rss_url_prop = r.string("RSS_URL_PROP", "Article URL") or "Article URL"
+    context = r.raw("OPENAI_CONTEXT_TOKENS")
     return Settings(
         sources_backend=backend,
         sources_db_path=Path(r.string("SOURCES_DB_PATH", "data/sources.db")),
@@ -456,6 +484,15 @@ def load_settings(
         metrics_textfile=Path(metrics_textfile) if metrics_textfile else None,
         item_timeout=r.number("ITEM_TIMEOUT", 300.0, minimum=0, exclusive_minimum=True, maximum=86_400),
         circuit_breaker_failures=int(r.number("CIRCUIT_BREAKER_FAILURES", 5, cast=int, minimum=1, maximum=1000)),
+        anthropic_api_key=anthropic_key,
+        anthropic_model=r.string("ANTHROPIC_MODEL", DEFAULT_ANTHROPIC_MODEL) or DEFAULT_ANTHROPIC_MODEL,
+        anthropic_base_url=r.url("ANTHROPIC_BASE_URL"),
+        openai_context_tokens=None if context is None else int(
+            r.number("OPENAI_CONTEXT_TOKENS", 0, cast=int, minimum=512, maximum=100_000_000)),
+        max_output_tokens=int(r.number("MAX_OUTPUT_TOKENS", 8192, cast=int, minimum=256, maximum=1_000_000)),
+        openai_batch=r.choice("OPENAI_BATCH", ("auto", "always", "never"), "auto"),
+        batch_min_items=int(r.number("BATCH_MIN_ITEMS", 50, cast=int, minimum=1)),
+        analyses=_analyses(r),
         **_source_settings(r),
         **_email(r, rss_url_prop),  # type: ignore[arg-type]
         state_dir=default_state_dir({**os.environ, **r.env}),
@@ -466,6 +503,22 @@ def load_settings(
         feed_stale_days=int(r.number("FEED_STALE_DAYS", 60, cast=int, minimum=1, maximum=3650)),
         category_prop=r.string("CATEGORY_PROP", "Category") or "Category",
     )
+
+
+def _analyses(reader: _Reader) -> tuple[Analysis, ...]:
+    """ANALYSES (none / original / names), with the analyses ANALYSES_FILE defines."""
+    path = reader.raw("ANALYSES_FILE")
+    defined: tuple[Analysis, ...] = ()
+    if path is not None:
+        try:
+            defined = load_file(Path(path))
+        except ValueError as exc:
+            raise ConfigError("ANALYSES_FILE", path, str(exc)) from None
+    spec = reader.raw("ANALYSES")
+    try:
+        return select(spec, defined)
+    except ValueError as exc:
+        raise ConfigError("ANALYSES", spec, str(exc)) from None
 
 
 # -- sources beyond feeds and the PDF folder ------------------------------------------

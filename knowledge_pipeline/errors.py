@@ -9,6 +9,7 @@ so callers handle one family of errors::
     ├── FatalRunError        the run cannot go on (bad credentials, quota gone) (exit 1)
     │   └── ServiceUnavailableError  a service is down (circuit breaker): no new item starts
     ├── StoreError           the Sources store failed outside of one item
+    ├── EnrichmentDeferred   not an error: the item went into a Batch API batch and stays in the Inbox
     └── ItemError            one item failed; it is marked Failed and the run goes on
         ├── ExtractionError  no text could be had (fetch, PDF, empty text)
         ├── EnrichmentError  the enricher gave no usable result
@@ -16,6 +17,8 @@ so callers handle one family of errors::
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class PipelineError(Exception):
@@ -60,6 +63,14 @@ class StoreError(PipelineError):
     """The Sources store failed in a way not tied to one item."""
 
 
+class EnrichmentDeferred(PipelineError):
+    """The enricher handed the item to a batch (OPENAI_BATCH); a later run writes the answer."""
+
+    def __init__(self, batch: str) -> None:
+        self.batch = batch
+        super().__init__(f"submitted in batch {batch}")
+
+
 class ItemError(PipelineError):
     """One item could not be processed; ``reason`` is what the store records."""
 
@@ -82,7 +93,10 @@ class ServiceError(ItemError):
     """An external call failed for good (after retries, or not retryable).
 
     ``retryable`` says whether another attempt could succeed; ``retry_after``
-    is the server's advice in seconds when it gave one.
+    is the server's advice in seconds when it gave one. ``fields`` are added
+    to the attempt's ``api_call_retry``/``api_call_error`` event: the
+    estimated tokens and cost of a request the provider bills although its
+    answer was lost (a read timeout).
     """
 
     error_type = "service_error"
@@ -105,4 +119,5 @@ class ServiceError(ItemError):
         self.retry_after = retry_after
         self.fatal = fatal
         self.duration = 0.0
+        self.fields: dict[str, Any] = {}
         super().__init__(message)

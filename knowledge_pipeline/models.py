@@ -38,6 +38,10 @@ DEFAULT_AI_PRIMITIVES: tuple[str, ...] = (
 )
 
 
+# The page body's four standard toggles, in order; analyses (ANALYSES) follow them.
+BODY_TOGGLES: tuple[str, ...] = ("Summary", "Executive Summary", "Key Insights", "Raw")
+
+
 @dataclass(frozen=True)
 class Taxonomy:
     content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
@@ -95,6 +99,32 @@ class Item:
 
 
 @dataclass(frozen=True)
+class AnalysisResult:
+    """One optional analysis (``ANALYSES``) as written into the body, after the standard toggles.
+
+    ``paragraph``: the lines are its paragraphs; ``bullets``: one line per
+    bullet; ``table``: the header row, then one line per row, cells joined by
+    `` | ``. ``placeholder`` marks a result the enricher could not produce.
+    """
+
+    name: str
+    title: str
+    shape: str
+    lines: tuple[str, ...]
+    placeholder: bool = False
+
+    def to_dict(self) -> dict:
+        data: dict = {"name": self.name, "title": self.title, "shape": self.shape, "lines": list(self.lines)}
+        if self.placeholder:
+            data["placeholder"] = True
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AnalysisResult:
+        return cls(data["name"], data["title"], data["shape"], tuple(data["lines"]), bool(data.get("placeholder")))
+
+
+@dataclass(frozen=True)
 class Enrichment:
     summary: str
     executive_summary: str
@@ -104,12 +134,13 @@ class Enrichment:
     key_insights: tuple[str, ...]
     published_date: date | None = None
     chunks: int = 1
+    analyses: tuple[AnalysisResult, ...] = ()
     # Not from the enricher: set by process_item from the extraction, written with the rest.
     title: str | None = None
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "summary": self.summary,
             "executive_summary": self.executive_summary,
             "content_type": self.content_type,
@@ -121,6 +152,13 @@ class Enrichment:
             "title": self.title,
             "warnings": list(self.warnings),
         }
+        if self.analyses:
+            data["analyses"] = [a.to_dict() for a in self.analyses]
+        return data
+
+    def body_titles(self) -> frozenset[str]:
+        """The titles of every toggle this enrichment writes into the body."""
+        return frozenset(BODY_TOGGLES) | {a.title for a in self.analyses}
 
     @classmethod
     def from_dict(cls, data: dict) -> Enrichment:
@@ -134,6 +172,7 @@ class Enrichment:
             key_insights=tuple(data["key_insights"]),
             published_date=date.fromisoformat(published) if published else None,
             chunks=int(data.get("chunks", 1)),
+            analyses=tuple(AnalysisResult.from_dict(a) for a in data.get("analyses") or ()),
             title=data.get("title"),
             warnings=tuple(data.get("warnings") or ()),
         )
@@ -163,6 +202,7 @@ class OutcomeKind(str, Enum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    DEFERRED = "deferred"
 
 
 @dataclass

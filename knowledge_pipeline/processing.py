@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .enrichers.base import Enricher
-from .errors import ExtractionError, FatalRunError, ItemError, ServiceError
+from .errors import EnrichmentDeferred, ExtractionError, FatalRunError, ItemError, ServiceError
 from .extract import TextExtractor
 from .journal import Journal
 from .capture.links import title_from_link
@@ -68,6 +68,10 @@ async def process_item(item: Item, deps: Deps) -> Outcome:
             await _enrich_and_write(item, deps, done)
     except FatalRunError:
         raise
+    except EnrichmentDeferred as deferred:
+        telemetry.event("item_deferred", f"In batch {deferred.batch}: {item.title}", item_id=item.id,
+                        title=item.title, batch=deferred.batch)
+        return Outcome(item.id, item.title, OutcomeKind.DEFERRED, content_length=len(done.text))
     except ServiceError as exc:
         if exc.fatal:
             raise FatalRunError(str(exc)) from exc

@@ -8,6 +8,7 @@ events are shown (logging setup, progress bar).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 
+from .batches import BatchRun, batch_path_in_use
 from .budget import Budget
 from .capture import CaptureReport, report_complete
 from .capture.known import KnownHashes
@@ -122,6 +124,7 @@ async def _locked_run(
     journal = Journal(settings.journal_path)
     extractor = (options.extractor_factory or TextExtractor)(settings, gateway)
     enricher = make_enricher(settings, gateway, budget)
+    batching: BatchRun | None = None
     progress: Observer | None = None
     shutdown.install()
     locked_out = False
@@ -171,8 +174,15 @@ async def _locked_run(
             progress = options.progress_factory(total)
             if progress is not None:
                 telemetry.add_observer(progress)
+        inbox = store.inbox(options.source_types)
         deps = Deps(store, enricher, extractor, journal, telemetry, taxonomy, item_timeout=settings.item_timeout,
                     breaker=gateway.breaker)
+        if batch_path_in_use(settings):  # OpenAI's Batch API (docs/openai.md): collect, hold, defer, submit
+            batching = BatchRun(settings, gateway, budget, journal, enricher)  # type: ignore[arg-type]
+            await batching.begin(taxonomy, total, options.source_types)
+            telemetry.add_observer(batching.observe)
+            inbox = batching.inbox(inbox)
+            deps = dataclasses.replace(deps, enricher=batching.enricher(), extractor=batching.extractor(extractor))
         engine = ParallelEnricher(
             deps,
             max_workers=settings.parallel_max_workers,
@@ -182,7 +192,9 @@ async def _locked_run(
             stop=shutdown.stop,
             grace_seconds=settings.shutdown_grace_seconds,
         )
-        result.engine = await engine.run(store.inbox(options.source_types), total, mode=options.mode)
+        result.engine = await engine.run(inbox, total - (batching.held_here if batching else 0), mode=options.mode)
+        if batching is not None:
+            await batching.finish(submit=not (result.engine.interrupted or result.engine.fatal_error))
         result.exit_code = _exit_code(result.engine, metrics, settings)
         result.error = result.engine.fatal_error
     except LockHeldError:
@@ -213,7 +225,7 @@ async def _locked_run(
             result.exit_code = EXIT_INTERRUPTED
         result.metrics = metrics.summary()
         try:
-            await _close_all(store, journal, extractor, enricher)
+            await _close_all(store, journal, extractor, enricher, *([batching] if batching else []))
             if not locked_out:
                 await _finish(settings, options, telemetry, result)
         except asyncio.CancelledError:  # a second signal while closing: what is written stays written

@@ -401,7 +401,7 @@ class ServiceGateway:
     def _report_error(
         self, service: str, operation: str, error: ServiceError, attempt: int, extra: dict[str, Any]
     ) -> None:
-        fields = dict(extra)
+        fields = {**extra, **error.fields}
         if error.status_code is not None:
             fields["status_code"] = error.status_code
         self.telemetry.event(
@@ -420,7 +420,7 @@ class ServiceGateway:
     def _report_retry(self, service: str, operation: str, state: RetryCallState, extra: dict[str, Any]) -> None:
         error = state.outcome.exception() if state.outcome else None
         wait = round(state.next_action.sleep, 3) if state.next_action else None
-        fields = dict(extra)
+        fields = {**extra, **(error.fields if isinstance(error, ServiceError) else {})}
         if isinstance(error, ServiceError) and error.status_code is not None:
             fields["status_code"] = error.status_code
         self.telemetry.event(

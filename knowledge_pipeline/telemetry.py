@@ -82,13 +82,15 @@ class RunMetrics:
         self.failed = 0
         self.skipped = 0
         self.cancelled = 0
+        self.deferred = 0
         self.item_durations: list[float] = []
         self.api: dict[str, dict[str, Any]] = defaultdict(
             lambda: {"count": 0, "errors": 0, "retries": 0, "durations": []}
         )
-        self.tokens = {"prompt": 0, "completion": 0, "cached": 0, "total": 0}
-        self.cost_usd: float | None = 0.0
-        self.cost_known = True
+        self.usage: dict[str, TokenTally] = {}
+        self.tiers: dict[str, TokenTally] = {}
+        self.unanswered = {"count": 0, "prompt_tokens": 0, "cost_usd": 0.0}
+        self.batches = {"submitted": 0, "items_submitted": 0, "collected": 0, "items_collected": 0}
         self.error_reasons: dict[str, int] = defaultdict(int)
         self.captured: dict[str, dict[str, int]] = {}
         # capture: each feed's status, and the configured sources that failed
@@ -126,6 +128,9 @@ class RunMetrics:
     def _on_item_cancelled(self, data: dict[str, Any]) -> None:
         self.cancelled += 1
 
+    def _on_item_deferred(self, data: dict[str, Any]) -> None:
+        self.deferred += 1
+
     def _on_capture_complete(self, data: dict[str, Any]) -> None:
         add_capture_counts(self.captured, data)
         if data.get("kind") == "feed" and data.get("status"):
@@ -144,23 +149,14 @@ class RunMetrics:
         service = self.api[data["service"]]
         service["count"] += 1
         service["durations"].append(float(data.get("duration", 0.0)))
-        if "prompt_tokens" in data:
-            self.tokens["prompt"] += int(data.get("prompt_tokens") or 0)
-            self.tokens["completion"] += int(data.get("completion_tokens") or 0)
-            self.tokens["cached"] += int(data.get("cached_tokens") or 0)
-            self.tokens["total"] += int(data.get("total_tokens") or 0)
-            if "estimated_cost_usd" in data:
-                cost = data["estimated_cost_usd"]
-                if cost is None:
-                    self.cost_known = False
-                else:
-                    self.cost_usd = (self.cost_usd or 0.0) + float(cost)
+        self._count_tokens(data)
 
     def _on_api_call_error(self, data: dict[str, Any]) -> None:
         service = self.api[data["service"]]
         service["count"] += 1
         service["errors"] += 1
         service["durations"].append(float(data.get("duration", 0.0)))
+        self._count_tokens(data)
 
     def _on_api_call_retry(self, data: dict[str, Any]) -> None:
         service = self.api[data["service"]]
@@ -168,10 +164,38 @@ class RunMetrics:
         service["errors"] += 1
         service["retries"] += 1
         service["durations"].append(float(data.get("duration", 0.0)))
+        self._count_tokens(data)
+
+    def _on_batch_submitted(self, data: dict[str, Any]) -> None:
+        self.batches["submitted"] += 1
+        self.batches["items_submitted"] += int(data.get("items") or 0)
+
+    def _on_batch_collected(self, data: dict[str, Any]) -> None:
+        self.batches["collected"] += 1
+        self.batches["items_collected"] += int(data.get("items_enriched") or 0)
+        self._count_tokens(data)
+
+    def _count_tokens(self, data: dict[str, Any]) -> None:
+        """Tokens and cost of an LLM call (or a collected batch), per provider and per price tier.
+
+        Failed attempts carry tokens too when the provider bills them although
+        the answer was lost (``tokens_estimated``): they count, marked.
+        """
+        if "prompt_tokens" not in data:
+            return
+        for tally in (
+            self.usage.setdefault(str(data["service"]), TokenTally()),
+            self.tiers.setdefault(str(data.get("tier") or "direct"), TokenTally()),
+        ):
+            tally.add(data)
+        if data.get("event_type") != "api_call_complete" and data.get("tokens_estimated"):
+            self.unanswered["count"] += 1
+            self.unanswered["prompt_tokens"] += int(data.get("prompt_tokens") or 0)
+            self.unanswered["cost_usd"] += float(data.get("estimated_cost_usd") or 0.0)
 
     @property
     def completed(self) -> int:
-        return self.succeeded + self.failed + self.skipped
+        return self.succeeded + self.failed + self.skipped + self.deferred
 
     def elapsed(self) -> float:
         return max(self._clock() - self.started, 0.0)
@@ -204,16 +228,18 @@ class RunMetrics:
                     "p50": _round(percentile(durations, 50)),
                     "p95": _round(percentile(durations, 95)),
                 }
-                if name == "openai":
-                    entry["tokens"] = {k: self.tokens[k] for k in ("prompt", "completion", "cached", "total")}
-                    entry["estimated_cost_usd"] = self.estimated_cost()
+                if name in self.usage:
+                    entry["tokens"] = self.usage[name].tokens()
+                    entry["estimated_cost_usd"] = self.usage[name].cost()
                 api_calls[name] = entry
+            tokens = self._total().tokens()
             return {
                 "items_total": self.items_total,
                 "items_processed": self.succeeded,
                 "items_failed": self.failed,
                 "items_skipped": self.skipped,
                 "items_cancelled": self.cancelled,
+                "items_deferred": self.deferred,
                 "success_rate": round(self.succeeded / attempted, 4) if attempted else 1.0,
                 "failure_rate": round(self.failed / attempted, 4) if attempted else 0.0,
                 "duration_seconds": round(self.elapsed(), 4),
@@ -224,8 +250,16 @@ class RunMetrics:
                     "max": _round(max(self.item_durations) if self.item_durations else None),
                 },
                 "api_calls": api_calls,
-                "tokens": {k: self.tokens[k] for k in ("prompt", "completion", "cached", "total")},
-                "estimated_cost_usd": self.estimated_cost(),
+                "tokens": tokens,
+                "estimated_cost_usd": self._total().cost(),
+                "cost_by_tier": {tier: self.tiers[tier].cost() for tier in sorted(self.tiers)},
+                "cache_hit_share": round(tokens["cached"] / tokens["prompt"], 4) if tokens["prompt"] else None,
+                "unanswered_calls": {
+                    "count": self.unanswered["count"],
+                    "prompt_tokens": self.unanswered["prompt_tokens"],
+                    "estimated_cost_usd": round(self.unanswered["cost_usd"], 6),
+                },
+                **({"batches": dict(self.batches)} if any(self.batches.values()) else {}),
                 "top_errors": sorted(self.error_reasons.items(), key=lambda kv: -kv[1])[:5],
                 "captured": {kind: dict(counts) for kind, counts in sorted(self.captured.items())},
                 **{f"feeds_{status}": self.feeds.get(status, 0) for status in FEED_STATUSES},
@@ -233,10 +267,53 @@ class RunMetrics:
                 "sources_failed": self.sources_failed,
             }
 
+    def _total(self) -> TokenTally:
+        total = TokenTally()
+        for tally in self.usage.values():
+            total.merge(tally)
+        return total
+
     def estimated_cost(self) -> float | None:
-        if not self.cost_known:
-            return None
-        return round(self.cost_usd or 0.0, 6)
+        with self._lock:
+            return self._total().cost()
+
+
+class TokenTally:
+    """Tokens and estimated cost summed over calls; the cost is unknown once one call was unpriced."""
+
+    KEYS = ("prompt", "completion", "cached", "total", "estimated")
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(self.KEYS, 0)
+        self.cost_usd = 0.0
+        self.cost_known = True
+
+    def add(self, data: dict[str, Any]) -> None:
+        prompt = int(data.get("prompt_tokens") or 0)
+        self.counts["prompt"] += prompt
+        self.counts["completion"] += int(data.get("completion_tokens") or 0)
+        self.counts["cached"] += int(data.get("cached_tokens") or 0)
+        self.counts["total"] += int(data.get("total_tokens") or 0)
+        if data.get("tokens_estimated"):
+            self.counts["estimated"] += prompt
+        if "estimated_cost_usd" in data:
+            cost = data["estimated_cost_usd"]
+            if cost is None:
+                self.cost_known = False
+            else:
+                self.cost_usd += float(cost)
+
+    def merge(self, other: TokenTally) -> None:
+        for key in self.KEYS:
+            self.counts[key] += other.counts[key]
+        self.cost_usd += other.cost_usd
+        self.cost_known = self.cost_known and other.cost_known
+
+    def tokens(self) -> dict[str, int]:
+        return dict(self.counts)
+
+    def cost(self) -> float | None:
+        return round(self.cost_usd, 6) if self.cost_known else None
 
 
 CAPTURE_COUNTS = ("found", "added", "duplicates", "rejected")

@@ -35,6 +35,17 @@ def test_a_short_benchmark_runs_both_modes_and_prints_the_json_keys() -> None:
     assert set(result["max_requests_per_second"]) == {"notion", "openai", "web"}
 
 
+def test_the_analyses_benchmark_prints_its_ratios() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_analyses.py"), "--json", "--sizes", "12000"],
+        cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (row,) = json.loads(done.stdout)["rows"]
+    assert row["original"]["calls"] == 1 and row["per_call"]["calls"] > 10
+    assert row["prompt_ratio_original"] <= 1.2 < row["prompt_ratio_per_call"]
+
+
 CAPTURE_KEYS = {
     "feeds", "hosts", "latency", "concurrency", "sequential", "concurrent", "second_run", "speedup",
     "not_modified_share", "bytes_ratio", "second_run_store_requests", "max_in_flight_per_host", "peak_rss_mb",

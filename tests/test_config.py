@@ -111,13 +111,16 @@ BAD_VALUES = {
     "EMAIL_SENDER_WHITELIST": "news@", "EMAIL_SENDER_BLACKLIST": "a@b@c.com",
     # issue 12 (runs, capture and files)
     "FEED_MAX_ENTRIES": "0",
+    "ANTHROPIC_BASE_URL": "api.anthropic.com", "OPENAI_CONTEXT_TOKENS": "100", "MAX_OUTPUT_TOKENS": "10",
+    "OPENAI_BATCH": "sometimes", "BATCH_MIN_ITEMS": "0", "ANALYSES": "swot,poetry",
+    "ANALYSES_FILE": "/nonexistent/analyses.yaml",
     # the feed list and feed health
     "FEED_CONCURRENCY": "0", "FEED_MAX_ERRORS": "none", "FEED_STALE_DAYS": "-1",
 }
 FREE_TEXT = {"SOURCES_DB_PATH", "JOURNAL_PATH", "RSS_FEEDS", "PDF_DIR", "LOG_DIR", "NOTION_TOKEN", "NOTION_SOURCES_DB",
              "NOTION_PARENT_PAGE", "RSS_URL_PROP", "CREATED_PROP", "PDF_URL_PROP", "OPENAI_API_KEY", "OPENAI_MODEL",
              "METRICS_TEXTFILE", "FIRECRAWL_API_KEY", "EMAIL_IMAP_USER", "EMAIL_IMAP_PASSWORD", "EMAIL_IMAP_FOLDER",
-             "EMAIL_URL_PROP", "XDG_STATE_HOME", "FEEDS_FILE", "FEED_STATE_PATH", "CATEGORY_PROP"}
+             "EMAIL_URL_PROP", "XDG_STATE_HOME", "ANTHROPIC_API_KEY", "ANTHROPIC_MODEL", "FEEDS_FILE", "FEED_STATE_PATH", "CATEGORY_PROP"}
 
 
 def test_every_variable_is_either_validated_here_or_free_text():

@@ -97,6 +97,7 @@ def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "PARALLEL_MAX_WORKERS": str(WORKERS),
         "PARALLEL_RATE_LIMIT": "0",
         "RETRY_ATTEMPTS": "6",
+        "OPENAI_BATCH": "never",  # the direct path; the Batch API's kill tests are in tests/batches/
     }
     return clean_env(**{**settings, **overrides})
 

@@ -24,6 +24,8 @@ from datetime import date
 
 from ..errors import EnrichmentError
 from ..models import Enrichment, Item, Taxonomy
+from .analyses import Analysis
+from .local_analyses import with_local_analyses
 
 _STOPWORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before being
@@ -254,6 +256,9 @@ class LocalEnricher:
 
     name = "local"
 
+    def __init__(self, analyses: tuple[Analysis, ...] = ()) -> None:
+        self.analyses = analyses
+
     async def enrich(self, item: Item, text: str, taxonomy: Taxonomy) -> Enrichment:
         sentences = split_sentences(text)
         if not sentences:
@@ -276,7 +281,7 @@ class LocalEnricher:
         primitives = tuple(
             p for p in taxonomy.ai_primitives if best and primitive_scores[p] >= max(2, best // 2)
         ) or (taxonomy.ai_primitives[0] if not best else max(taxonomy.ai_primitives, key=primitive_scores.get),)
-        return Enrichment(
+        enrichment = Enrichment(
             summary=summary,
             executive_summary=executive,
             content_type=content_type,
@@ -285,6 +290,7 @@ class LocalEnricher:
             key_insights=tuple(insights[:5]),
             published_date=find_date(text),
         )
+        return with_local_analyses(enrichment, self.analyses, text)
 
     async def close(self) -> None:
         return None

@@ -1,11 +1,21 @@
-"""Prompt text and the JSON schema of the OpenAI enricher's answer."""
+"""Prompt text and the JSON schema of the enricher's answer, for every provider.
+
+Prompts are laid out for prompt caching: the system text (instructions,
+taxonomy and, in ``json_object`` mode, the schema) and the schema depend
+only on the taxonomy and the analyses, so they are byte-identical for every
+item of a run; everything about the item (its header, the note that it was
+map-reduced, its text) is in the user turn, last.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from ..models import Item, Taxonomy
+from . import analyses as analysis_fields
+from .analyses import Analysis
 
 SCHEMA_NAME = "knowledge_item_enrichment"
 
@@ -22,12 +32,21 @@ SYSTEM = (
     "Use only the labels allowed. Write in the document's language. Do not invent facts."
 )
 
+ANALYSES_LINE = "\n- analyses: each field as its description asks; lists and table rows one per line."
+ANALYSES_ONLY_SYSTEM = (
+    "You write analyses of documents for a personal knowledge base about AI. Read the document and answer "
+    "with one JSON object holding the field analyses: each field as its description asks; lists and table "
+    "rows one per line. Write in the document's language. Do not invent facts."
+)
+# Expected answer size of the standard fields, to plan calls under the output limit.
+STANDARD_OUTPUT_TOKENS = 600
+
 JSON_OBJECT_SUFFIX = (
     "\n\nReply with only a JSON object (no code fences, no prose) that validates against this JSON schema:\n"
 )
 
 PARTIAL_NOTE = (
-    "The document was too long to read at once: the user message holds summaries of its "
+    "Note: the document was too long to read at once; below are summaries of its "
     "consecutive parts, in order. Enrich the whole document from them."
 )
 
@@ -35,6 +54,12 @@ CHUNK_SYSTEM = (
     "You summarise one part of a longer document so the parts can later be combined. "
     "Write plain text of at most 200 words: the main points, facts, names, numbers and dates "
     "of this part. No introduction, no headings."
+)
+
+COMBINE_SYSTEM = (
+    "You merge summaries of consecutive parts of one long document into one summary of those parts. "
+    "Write plain text of at most 300 words keeping the main points, facts, names, numbers and dates, in order. "
+    "No introduction, no headings."
 )
 
 CORRECTIONS = {
@@ -53,9 +78,9 @@ CORRECTIONS = {
 }
 
 
-def enrichment_schema(taxonomy: Taxonomy) -> dict[str, Any]:
+def enrichment_schema(taxonomy: Taxonomy, analyses: tuple[Analysis, ...] = ()) -> dict[str, Any]:
     """Strict-mode schema: every property required, no extras, nullables as ``[type, "null"]``."""
-    return {
+    schema: dict[str, Any] = {
         "type": "object",
         "properties": {
             "summary": {"type": "string", "description": "Markdown, at most about 175 words"},
@@ -86,40 +111,84 @@ def enrichment_schema(taxonomy: Taxonomy) -> dict[str, Any]:
         ],
         "additionalProperties": False,
     }
+    if analyses:
+        schema["properties"]["analyses"] = analyses_schema(analyses)
+        schema["required"].append("analyses")
+    return schema
 
 
-def json_schema_format(taxonomy: Taxonomy) -> dict[str, Any]:
+def analyses_schema(analyses: tuple[Analysis, ...]) -> dict[str, Any]:
     return {
-        "type": "json_schema",
-        "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": enrichment_schema(taxonomy)},
+        "type": "object",
+        "properties": {a.name: analysis_fields.schema_property(a) for a in analyses},
+        "required": [a.name for a in analyses],
+        "additionalProperties": False,
     }
 
 
-def system_prompt(taxonomy: Taxonomy, *, schema_in_prompt: bool, partial: bool) -> str:
+def analyses_only_schema(analyses: tuple[Analysis, ...]) -> dict[str, Any]:
+    """The schema of a call that writes only analyses (when one answer would be too long)."""
+    return {
+        "type": "object",
+        "properties": {"analyses": analyses_schema(analyses)},
+        "required": ["analyses"],
+        "additionalProperties": False,
+    }
+
+
+def json_schema_format(taxonomy: Taxonomy, analyses: tuple[Analysis, ...] = ()) -> dict[str, Any]:
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": enrichment_schema(taxonomy, analyses)},
+    }
+
+
+def system_prompt(taxonomy: Taxonomy, analyses: tuple[Analysis, ...] = (), *, schema_in_prompt: bool = False) -> str:
     """The structured call's instructions; with ``json_object`` the schema travels in here."""
     text = SYSTEM
+    if analyses:
+        text += ANALYSES_LINE
     text += "\nAllowed content_type labels: " + "; ".join(taxonomy.content_types)
     text += "\nAllowed ai_primitives labels: " + "; ".join(taxonomy.ai_primitives)
-    if partial:
-        text += "\n" + PARTIAL_NOTE
     if schema_in_prompt:
-        text += JSON_OBJECT_SUFFIX + json.dumps(enrichment_schema(taxonomy), ensure_ascii=False)
+        text += JSON_OBJECT_SUFFIX + json.dumps(enrichment_schema(taxonomy, analyses), ensure_ascii=False)
     return text
 
 
-def document_message(item: Item, body: str) -> str:
-    """The user message: what is known about the item, then its text."""
+def with_schema(system: str, schema: dict[str, Any]) -> str:
+    """``system`` followed by the schema, for servers that take no schema beside the prompt."""
+    return system + JSON_OBJECT_SUFFIX + json.dumps(schema, ensure_ascii=False)
+
+
+def cache_key(system: str, schema: dict[str, Any] | None) -> str:
+    """A name for the static part of a prompt, the same for every item sharing it."""
+    digest = hashlib.sha256((system + json.dumps(schema, sort_keys=True)).encode("utf-8")).hexdigest()
+    return "kp-" + digest[:24]
+
+
+def expected_output_tokens(analyses: tuple[Analysis, ...], *, standard: bool = True) -> int:
+    return (STANDARD_OUTPUT_TOKENS if standard else 0) + analysis_fields.expected_output_tokens(analyses)
+
+
+def document_message(item: Item, body: str, *, partial: bool = False) -> str:
+    """The user message: what is known about the item, then its text (or its parts' summaries)."""
     header = [f"Title: {item.title}"]
     if item.url:
         header.append(f"URL: {item.url}")
     header.append(f"Source type: {item.source_type.value}")
     if item.created_date:
         header.append(f"Date given by the source: {item.created_date.isoformat()}")
+    if partial:
+        header.append(PARTIAL_NOTE)
     return "\n".join(header) + "\n\n" + body
 
 
 def chunk_message(item: Item, chunk: str, index: int, total: int) -> str:
     return f"Document: {item.title}\nPart {index} of {total}:\n\n{chunk}"
+
+
+def combine_message(item: Item, parts: str) -> str:
+    return f"Document: {item.title}\nSummaries of consecutive parts:\n\n{parts}"
 
 
 def correction(kind: str, problem: str = "") -> str:

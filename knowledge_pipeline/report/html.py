@@ -16,7 +16,7 @@ from plotly.offline import get_plotlyjs
 
 from .feeds import feed_lines
 from .runs import RunReport, top_errors
-from .text import format_cost, format_duration, format_rate, format_seconds, status_text
+from .text import format_batch_cost, format_cost, format_duration, format_rate, format_seconds, status_text
 
 CHARTS = {
     "chart-items": "Items per run",
@@ -153,12 +153,13 @@ def _latency_figure(runs: Sequence[RunReport]) -> go.Figure:
 
 
 def _usage_figure(runs: Sequence[RunReport]) -> go.Figure:
-    days: dict[str, dict[str, float]] = defaultdict(lambda: {"prompt": 0, "completion": 0, "cost": 0.0})
+    days: dict[str, dict[str, float]] = defaultdict(lambda: {"prompt": 0, "completion": 0, "cost": 0.0, "batch": 0.0})
     for run in runs:
         day = days[run.started_at.strftime("%Y-%m-%d")]
         day["prompt"] += run.tokens["prompt"]
         day["completion"] += run.tokens["completion"]
         day["cost"] += run.cost_usd or 0.0
+        day["batch"] += run.cost_by_tier["batch"] or 0.0
     x = sorted(days)
     figure = go.Figure(
         [
@@ -166,6 +167,10 @@ def _usage_figure(runs: Sequence[RunReport]) -> go.Figure:
             go.Bar(name="completion tokens", x=x, y=[days[d]["completion"] for d in x]),
             go.Scatter(
                 name="cost (USD)", x=x, y=[round(days[d]["cost"], 6) for d in x], yaxis="y2", mode="lines+markers"
+            ),
+            go.Scatter(
+                name="of it batch (USD)", x=x, y=[round(days[d]["batch"], 6) for d in x], yaxis="y2",
+                mode="lines+markers", line={"dash": "dot"},
             ),
         ]
     )
@@ -185,7 +190,8 @@ def _run_table(runs: Sequence[RunReport], labels: list[str]) -> str:
     head = (
         "<tr><th class='l'>Run</th><th class='l'>Script</th><th class='l'>Mode</th><th>Workers</th>"
         "<th>Found</th><th>Enriched</th><th>Failed</th><th>Skipped</th><th>Success</th><th>Duration</th>"
-        "<th>Items/s</th><th>p95 item</th><th class='l'>API calls (errors)</th><th>Tokens</th><th>Cost</th>"
+        "<th>Items/s</th><th>p95 item</th><th class='l'>API calls (errors)</th><th>Tokens</th><th>Cache hits</th>"
+        "<th>Cost</th><th>Batch cost</th>"
         "<th class='l'>Status</th></tr>"
     )
     rows = []
@@ -209,7 +215,9 @@ def _run_table(runs: Sequence[RunReport], labels: list[str]) -> str:
             ("", format_seconds(run.item_p95)),
             ("l", api or "-"),
             ("", f"{run.tokens['total']:,}"),
+            ("", format_rate(run.cache_hit_share)),
             ("", html.escape(format_cost(run.cost_usd))),
+            ("", html.escape(format_batch_cost(run))),
             ("l", html.escape(status_text(run))),
         ]
         row = "".join(f"<td class='{cls}'>{value}</td>" if cls else f"<td>{value}</td>" for cls, value in cells)

@@ -116,6 +116,20 @@ class RunReport:
         """None when the cost is unknown (a model without a price)."""
         return _float(self.metrics.get("estimated_cost_usd"))
 
+    @property
+    def cost_by_tier(self) -> dict[str, float | None]:
+        """Spend on direct calls and on collected Batch API results (older logs: all direct)."""
+        tiers = self.metrics.get("cost_by_tier")
+        if not isinstance(tiers, dict):
+            return {"direct": self.cost_usd, "batch": 0.0}
+        return {"direct": _float(tiers.get("direct")) if "direct" in tiers else 0.0,
+                "batch": _float(tiers.get("batch")) if "batch" in tiers else 0.0}
+
+    @property
+    def cache_hit_share(self) -> float | None:
+        """Share of prompt tokens read from the provider's prompt cache; None without LLM calls."""
+        return _float(self.metrics.get("cache_hit_share"))
+
     def to_dict(self) -> dict[str, Any]:
         """The run as plain JSON data (``report --json``)."""
         return {
@@ -145,6 +159,8 @@ class RunReport:
             },
             "tokens": self.tokens,
             "estimated_cost_usd": self.cost_usd,
+            "cost_by_tier": self.cost_by_tier,
+            "cache_hit_share": self.cache_hit_share,
             "captured": dict(self.captured),
             "captured_by_kind": {kind: dict(counts) for kind, counts in self.captured_by_kind.items()},
             "feeds": self.feeds,

@@ -1,4 +1,9 @@
-"""The run table as plain text and as JSON."""
+"""The run table as plain text and as JSON.
+
+``Cache`` is the share of prompt tokens the provider served from its prompt
+cache; ``Cost`` is the run's whole estimated spend and ``Batch`` the part of
+it that was Batch API results (priced at batch rates).
+"""
 
 from __future__ import annotations
 
@@ -22,7 +27,9 @@ _COLUMNS = (
     ("Items/s", ">"),
     ("p95 item", ">"),
     ("Tokens", ">"),
+    ("Cache", ">"),
     ("Cost", ">"),
+    ("Batch", ">"),
     ("Status", "<"),
 )
 
@@ -125,7 +132,9 @@ def _row(run: RunReport) -> list[str]:
         f"{run.items_per_second:.2f}",
         format_seconds(run.item_p95),
         f"{run.tokens['total']:,}",
+        format_rate(run.cache_hit_share),
         format_cost(run.cost_usd),
+        format_batch_cost(run),
         status_text(run),
     ]
 
@@ -179,3 +188,9 @@ def format_duration(seconds: float) -> str:
 
 def format_cost(cost: float | None) -> str:
     return "?" if cost is None else f"${cost:.4f}"
+
+
+def format_batch_cost(run: RunReport) -> str:
+    """The part of the run's cost that was Batch API results, at batch prices ('-' when none)."""
+    batch = run.cost_by_tier["batch"]
+    return "-" if batch == 0 else format_cost(batch)

@@ -4,16 +4,16 @@ A store mirrors the Notion Sources database of the original pipeline: Title,
 Status (Inbox, Enriched, Failed), Source Type, Article URL, PDF location, Hash,
 Summary (the executive summary), Content-Type, AI-Primitive, Vendor, Created
 Date, an error reason, the warnings of a partial read, and a body of four toggles: "Summary", "Executive
-Summary", "Key Insights" and "Raw" (the full text).
+Summary", "Key Insights" and "Raw" (the full text), then one toggle per optional analysis (``ANALYSES``).
 """
 
 from __future__ import annotations
 
 from typing import AsyncIterator, Collection, Protocol
 
-from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
+from ..models import BODY_TOGGLES, Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 
-BODY_TOGGLES: tuple[str, ...] = ("Summary", "Executive Summary", "Key Insights", "Raw")
+__all__ = ["BODY_TOGGLES", "SourceStore"]
 
 
 class SourceStore(Protocol):

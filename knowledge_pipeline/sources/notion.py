@@ -33,6 +33,7 @@ from .notion_api import NotionApi, may_have_applied, resolve_data_source
 from .notion_blocks import (
     MAX_TEXT,
     PARAGRAPH_SEPARATOR,
+    analysis_blocks,
     block_text,
     cut_words,
     paragraph_blocks,
@@ -406,6 +407,7 @@ class NotionStore:
             (executive, paragraph_blocks(enrichment.executive_summary)),
             (insights, [text_block("bulleted_list_item", insight) for insight in enrichment.key_insights]),
             (raw, paragraph_blocks(text[: self.settings.notion_max_raw_chars])),
+            *[(result.title, analysis_blocks(result)) for result in enrichment.analyses],
         ]
 
     def _enriched_properties(self, item: Item, enrichment: Enrichment) -> dict[str, Any]:
@@ -439,12 +441,13 @@ class NotionStore:
         """The four toggles in one append (more only for long texts), then every property in one update."""
         self._check_writable()
         context = {"item_id": item.id}
+        titles = enrichment.body_titles()
         if repair:
-            await self._remove_body(item.id, context)
+            await self._remove_body(item.id, context, titles)
         plan = plan_body(self._toggles(enrichment, text))
 
         async def remove_partial() -> None:
-            await self._remove_body(item.id, context)
+            await self._remove_body(item.id, context, titles)
             return None
 
         try:
@@ -453,7 +456,7 @@ class NotionStore:
             )
         except ServiceError as exc:
             if not exc.fatal and exc.__cause__ is not None and may_have_applied(exc.__cause__):
-                await self._remove_body_best_effort(item.id, context)
+                await self._remove_body_best_effort(item.id, context, titles)
             raise
         toggle_ids = [block["id"] for block in response.get("results", [])][-len(plan.first):]
         try:
@@ -490,20 +493,20 @@ class NotionStore:
                     raise
                 return
 
-    async def _remove_body_best_effort(self, page_id: str, context: dict) -> None:
+    async def _remove_body_best_effort(self, page_id: str, context: dict, titles: frozenset[str]) -> None:
         """After a failed append that the server may still have applied: leave no stray toggles."""
         try:
-            await self._remove_body(page_id, context)
+            await self._remove_body(page_id, context, titles)
         except ServiceError as exc:
             if exc.fatal:
                 raise
 
-    async def _remove_body(self, page_id: str, context: dict) -> None:
-        """Delete the top-level body toggles an earlier, cut-off write left on the page."""
+    async def _remove_body(self, page_id: str, context: dict, titles: frozenset[str]) -> None:
+        """Delete the top-level body toggles (``titles``) an earlier, cut-off write left on the page."""
         stale = [
             block["id"]
             async for block in self._api.list_children(page_id, context=context)
-            if block.get("type") == "toggle" and block_text(block) in BODY_TOGGLES
+            if block.get("type") == "toggle" and block_text(block) in titles
         ]
         for block_id in stale:
             await self._api.delete_block(block_id, context=context)

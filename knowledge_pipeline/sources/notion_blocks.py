@@ -14,6 +14,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from ..enrichers.analyses import body_lines
+from ..models import AnalysisResult
+
 MAX_TEXT = 2000
 MAX_RICH_TEXT_ITEMS = 100
 MAX_CHILDREN = 100
@@ -101,6 +104,14 @@ def paragraph_blocks(text: str) -> list[dict]:
         else:
             blocks.extend(split_text(paragraph, BLOCK_CAPACITY))
     return [text_block("paragraph", block) for block in blocks]
+
+
+def analysis_blocks(result: AnalysisResult) -> list[dict]:
+    """One analysis's toggle children: paragraphs, and bullets for lists and table rows."""
+    blocks: list[dict] = []
+    for kind, line in body_lines(result):
+        blocks += paragraph_blocks(line) if kind == "paragraph" else [text_block("bulleted_list_item", line)]
+    return blocks
 
 
 def block_text(block: dict) -> str:

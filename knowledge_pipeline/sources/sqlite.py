@@ -16,6 +16,7 @@ from typing import AsyncIterator, Collection
 
 from ..errors import ItemError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
+from ..enrichers.analyses import body_lines
 from ..sqlite_files import connect, connect_readonly
 from ..sqlite_schema import Migration, apply_migrations, execute_script, has_table, pending_migrations
 from .base import BODY_TOGGLES
@@ -123,10 +124,11 @@ def _row_to_item(row: sqlite3.Row) -> Item:
 
 
 def body_blocks(enrichment: Enrichment, text: str) -> list[tuple[str, str]]:
-    """The page body as (toggle, text) pairs, in order; shared with the Notion store's layout."""
+    """The page body as (toggle, text) pairs, in order; the analyses' toggles follow the four standard ones."""
     blocks = [("Summary", enrichment.summary), ("Executive Summary", enrichment.executive_summary)]
     blocks += [("Key Insights", insight) for insight in enrichment.key_insights]
     blocks.append(("Raw", text))
+    blocks += [(result.title, line) for result in enrichment.analyses for _, line in body_lines(result)]
     return blocks
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -15,13 +16,14 @@ import pytest
 
 from knowledge_pipeline.budget import Budget
 from knowledge_pipeline.config import Settings
+from knowledge_pipeline.enrichers.analyses import ORIGINAL, Analysis
 from knowledge_pipeline.enrichers.openai import OpenAIEnricher, classify_error, parse_date
 from knowledge_pipeline.enrichers.pricing import estimate_cost
 from knowledge_pipeline.enrichers.prompts import json_schema_format
 from knowledge_pipeline.errors import EnrichmentError, FatalRunError, ServiceError
 from knowledge_pipeline.models import DEFAULT_AI_PRIMITIVES, DEFAULT_CONTENT_TYPES, Enrichment, Item, SourceType, Taxonomy
 from knowledge_pipeline.services import RetryPolicy, ServiceGateway
-from knowledge_pipeline.telemetry import Telemetry
+from knowledge_pipeline.telemetry import RunMetrics, Telemetry
 from tests.fakes.openai_server import start_fake_openai
 
 TAXONOMY = Taxonomy()
@@ -43,6 +45,10 @@ class Run:
 
     def of(self, event_type: str) -> list[dict[str, Any]]:
         return [data for kind, data in self.events if kind == event_type]
+
+    def calls(self, event_type: str = "api_call_complete") -> list[dict[str, Any]]:
+        """The model calls' events (not the probes of the server's context window)."""
+        return [data for data in self.of(event_type) if data["service"] == "openai"]
 
     @property
     def result(self) -> Any:
@@ -127,7 +133,7 @@ def test_one_strict_schema_call_gives_a_valid_enrichment() -> None:
     assert result.published_date.isoformat() == "2025-03-04"
     assert result.chunks == 1
     assert r.enricher.response_mode == "json_schema"
-    (done,) = r.of("api_call_complete")
+    (done,) = r.calls()
     assert done["service"] == "openai" and done["item_id"] == "item-1"
     assert {k: done[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens")} == stats["usage"]
     assert done["model"] == "gpt-4.1-mini-2025-04-14"
@@ -257,7 +263,7 @@ def test_retryable_errors_are_retried_visibly_then_succeed(action: dict, status:
     assert retry["service"] == "openai" and retry["status_code"] == status
     if wait is not None:
         assert retry["wait"] == wait  # the server's Retry-After, not a backoff guess
-    assert len(r.of("api_call_complete")) == 1
+    assert len(r.calls()) == 1
 
 
 def test_a_timeout_is_retried_then_succeeds() -> None:
@@ -333,7 +339,7 @@ def test_a_265k_character_text_is_map_reduced_within_the_context() -> None:
     assert all(rq["status"] == 200 for rq in requests)
     assert max(rq["usage"]["prompt_tokens"] for rq in requests) <= 8000
     assert "Part 1 of" in result.summary and "Section 1 explains" in result.summary
-    assert [e["step"] for e in r.of("api_call_complete")] == ["map"] * result.chunks + ["reduce"]
+    assert [e["step"] for e in r.calls()] == ["map"] * result.chunks + ["reduce"]
 
 
 def test_with_the_default_budget_a_265k_character_text_takes_two_chunks() -> None:
@@ -362,7 +368,7 @@ def test_cost_of_a_known_model_is_estimated_and_charged_to_the_budget() -> None:
     with start_fake_openai(cached_share=0.5) as fake:
         r = run(fake, [Doc(text=long_text(8000)), Doc(id="item-2", text=TEXT)])
         usage = [rq["usage"] for rq in fake.requests()]
-    completes = r.of("api_call_complete")
+    completes = r.calls()
     expected = [
         estimate_cost("gpt-4.1-mini", u["prompt_tokens"], u["completion_tokens"], u["cached_tokens"]) for u in usage
     ]
@@ -378,7 +384,7 @@ def test_cost_of_a_known_model_is_estimated_and_charged_to_the_budget() -> None:
 def test_an_unknown_model_has_no_cost_not_a_zero_cost() -> None:
     with start_fake_openai() as fake:
         r = run(fake, [Doc(), Doc(id="item-2")], openai_model="llama3.1:8b")
-    completes = r.of("api_call_complete")
+    completes = r.calls()
     assert [c["estimated_cost_usd"] for c in completes] == [None, None]
     assert len(r.of("openai_price_unknown")) == 1
     assert r.budget.spent_usd == 0
@@ -389,7 +395,7 @@ def test_price_overrides_from_settings_are_used() -> None:
     with start_fake_openai() as fake:
         r = run(fake, openai_model="llama3.1:8b", openai_prices=prices)
         (u,) = [rq["usage"] for rq in fake.requests()]
-    (complete,) = r.of("api_call_complete")
+    (complete,) = r.calls()
     assert complete["estimated_cost_usd"] == pytest.approx((u["prompt_tokens"] * 1.0 + u["completion_tokens"] * 2.0) / 1e6)
     assert r.budget.spent_usd == pytest.approx(complete["estimated_cost_usd"])
 
@@ -418,3 +424,63 @@ def test_retry_after_as_an_http_date_and_non_json_5xx_bodies() -> None:
     assert error.retryable and 25 <= error.retry_after <= 31
     proxy = classify_error(_status_error(openai.InternalServerError, 502, "<html>Bad gateway</html>"))
     assert proxy.retryable and proxy.status_code == 502 and "\n" not in proxy.reason
+
+
+# --- prompt caching ---------------------------------------------------------------------
+
+
+def _prompt_text(request: dict[str, Any]) -> str:
+    """Everything the model reads, in order: the instructions, then the turns."""
+    return "".join(m["content"] for m in request["messages"])
+
+
+def test_two_items_share_the_whole_static_prefix_and_one_cache_key() -> None:
+    docs = [Doc(id="a", title="First", text=TEXT), Doc(id="b", title="Second", text="Another text. " * 40),
+            Doc(id="c", title="Long", text=long_text(40_000))]
+    with start_fake_openai() as fake:
+        run(fake, docs, max_input_tokens=8000)
+        requests = [rq for rq in fake.requests() if rq["response_format"] == "json_schema"]
+    single_a, single_b, reduce_c = requests
+    static = single_a["messages"][0]["content"]
+    assert all(rq["messages"][0] == {"role": "system", "content": static} for rq in requests)
+    texts = [_prompt_text(rq) for rq in requests]
+    for text in texts[1:]:
+        assert len(os.path.commonprefix([texts[0], text])) >= len(static), "the static part first, byte-identical"
+    assert all(text[len(static):].startswith("Title: ") for text in texts), "then the item, nothing before it"
+    assert "First" not in static and "too long to read at once" not in static
+    assert "too long to read at once" in reduce_c["messages"][1]["content"]
+    keys = {rq["prompt_cache_key"] for rq in requests}
+    assert len(keys) == 1 and next(iter(keys)).startswith("kp-")
+
+
+def test_cached_tokens_are_priced_at_the_cached_rate_and_the_share_is_reported() -> None:
+    """OpenAI caches prefixes from 1,024 tokens: the original's analyses plus a few of one's own get there."""
+    own = tuple(Analysis(f"lens_{n}", f"Lens {n}", f"How the document looks through lens {n}: " + "detail " * 40)
+                for n in range(4))
+    docs = [Doc(id=f"item-{i}", text=f"Article {i}. " + TEXT * 3) for i in range(3)]
+    with start_fake_openai(prompt_cache=True) as fake:
+        r = run(fake, docs, analyses=ORIGINAL + own)
+        usage = [rq["usage"] for rq in fake.requests()]
+    assert usage[0]["cached_tokens"] == 0 and all(u["cached_tokens"] >= 1024 for u in usage[1:])
+    completes = r.calls()
+    assert [c["cached_tokens"] for c in completes] == [u["cached_tokens"] for u in usage]
+    for c in completes:
+        uncached = c["prompt_tokens"] - c["cached_tokens"]
+        by_hand = (uncached * 0.40 + c["cached_tokens"] * 0.10 + c["completion_tokens"] * 1.60) / 1e6
+        assert c["estimated_cost_usd"] == pytest.approx(by_hand)
+    metrics = RunMetrics()
+    for kind, data in r.events:
+        metrics(kind, data)
+    summary = metrics.summary()
+    expected = sum(u["cached_tokens"] for u in usage) / sum(u["prompt_tokens"] for u in usage)
+    assert summary["cache_hit_share"] == pytest.approx(expected, abs=1e-4) and summary["cache_hit_share"] > 0.2
+
+
+def test_a_server_that_rejects_prompt_cache_key_is_sent_none_for_the_rest_of_the_run() -> None:
+    with start_fake_openai(reject_params=["prompt_cache_key"]) as fake:
+        r = run(fake, [Doc(id="a"), Doc(id="b")])
+        requests = fake.requests()
+    assert all(isinstance(x, Enrichment) for x in r.results)
+    assert [rq["status"] for rq in requests] == [400, 200, 200]
+    assert [rq["prompt_cache_key"] is None for rq in requests] == [False, True, True]
+    assert len(r.of("openai_cache_key_dropped")) == 1

@@ -39,6 +39,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import random
 import re
 import socket
@@ -51,6 +52,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 
 from tests.fakes import QuietHTTPServer, max_in_window
+from tests.fakes.openai_batches import FakeBatches
 
 DEFAULT_API_KEY = "sk-fake-test-key-0123456789abcdef"
 ANSWER_MODES = ("normal", "refusal", "length", "invalid_json", "off_taxonomy", "fenced")
@@ -101,6 +103,23 @@ class Options:
     answer: str = "normal"
     response_model: str | None = None
     cached_share: float = 0.0
+    prompt_cache: bool = False
+    reject_params: list[str] = field(default_factory=list)
+    server: str = "openai"
+    server_context: int | None = None
+    ollama_num_ctx: int | None = None
+    model_context: int = 131072
+    served_model: str = "gpt-4.1-mini"
+    batch_api: bool = True
+    batch_latency: float = 0.0
+    batch_auto: bool = True
+    batch_delay: float = 0.0
+    batch_outcome: str = "completed"
+    batch_partial: float = 0.5
+    batch_line_errors: list[str] = field(default_factory=list)
+    batch_line_answers: dict[str, str] = field(default_factory=dict)
+    max_batch_requests: int = 50_000
+    max_batch_bytes: int = 200 * 1024 * 1024
     leak_key_in_errors: bool = False
     rpm_limit: int = 500
     tpm_limit: int = 200_000
@@ -320,6 +339,59 @@ def _estimate_tokens(chars: int) -> int:
     return math.ceil(chars / 4)
 
 
+OLLAMA_SERVER_DEFAULT_CONTEXT = 4096
+
+
+def _local_context(opts: Options) -> int | None:
+    """The context a local server runs the model with (None: OpenAI, or no limit set)."""
+    if opts.server == "ollama":
+        return opts.ollama_num_ctx or min(opts.model_context, OLLAMA_SERVER_DEFAULT_CONTEXT)
+    if opts.server in ("vllm", "llama.cpp"):
+        return opts.server_context
+    return None
+
+
+def local_server_info(opts: Options, method: str, path: str, body: dict[str, Any], model: str | None) -> dict[str, Any] | None:
+    """What Ollama (POST /api/show), vLLM (GET /v1/models) or llama.cpp (GET /props) answer; None: 404."""
+    if opts.server == "ollama" and (method, path) == ("POST", "/api/show"):
+        parameters = 'stop "<|eot_id|>"\ntemperature 0.6'
+        if opts.ollama_num_ctx:
+            parameters = f"num_ctx {opts.ollama_num_ctx}\n" + parameters
+        name = body.get("model") or body.get("name")
+        return {
+            "modelfile": f"FROM {name}",
+            "parameters": parameters,
+            "template": "{{ .Prompt }}",
+            "details": {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
+                        "parameter_size": "8.0B", "quantization_level": "Q4_K_M"},
+            "model_info": {"general.architecture": "llama", "general.parameter_count": 8030261248,
+                           "llama.context_length": opts.model_context, "llama.embedding_length": 4096},
+            "capabilities": ["completion", "tools"],
+            "modified_at": "2026-10-01T12:00:00.000000000Z",
+        }
+    if opts.server == "vllm" and (method, path) == ("GET", "/v1/models"):
+        return {"object": "list", "data": [{
+            "id": model, "object": "model", "created": 1764000000, "owned_by": "vllm", "root": model, "parent": None,
+            "max_model_len": opts.server_context,
+            "permission": [{"id": "modelperm-fake", "object": "model_permission", "allow_sampling": True}],
+        }]}
+    if opts.server == "llama.cpp" and (method, path) == ("GET", "/props"):
+        return {
+            "default_generation_settings": {"id": 0, "n_ctx": opts.server_context, "speculative": False,
+                                            "is_processing": False, "params": {"n_predict": -1, "temperature": 0.8}},
+            "total_slots": 1,
+            "model_path": "/models/model.gguf",
+            "chat_template": "{{ messages }}",
+            "build_info": "b6000-fake",
+        }
+    return None
+
+
+def _cache_text(messages: list[dict[str, Any]], schema: dict[str, Any] | None) -> str:
+    """The prompt as the cache sees it: the schema (tools and formats come first), then the messages."""
+    return json.dumps(schema or {}, sort_keys=True) + "".join(message_text(m) for m in messages)
+
+
 def _error(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
@@ -333,6 +405,9 @@ class FakeOpenAI:
         self._options = Options()
         self._rng = random.Random(0)
         self._log: list[dict[str, Any]] = []
+        self._cache: dict[str, list[str]] = {}
+        self._probes: list[dict[str, Any]] = []
+        self.batches = FakeBatches(self)
         self._in_flight = 0
         self._max_in_flight = 0
         self.configure(**options)
@@ -385,6 +460,31 @@ class FakeOpenAI:
                 setattr(self._options, key, value)
             if "seed" in options:
                 self._rng = random.Random(options["seed"])
+
+    def local_endpoint(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        with self._lock:
+            opts = Options(**{f.name: getattr(self._options, f.name) for f in fields(Options)})
+        return local_server_info(opts, method, path, body, opts.served_model)
+
+    def answer_batch_line(self, body: dict[str, Any], answer: str | None) -> tuple[int, dict[str, Any], dict[str, Any]]:
+        """One line of a batch, answered like a direct chat completion (not logged as one)."""
+        with self._lock:
+            opts = Options(**{f.name: getattr(self._options, f.name) for f in fields(Options)})
+        record: dict[str, Any] = {"usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+                                            "cached_tokens": 0}}
+        headers = {"authorization": f"Bearer {self.api_key}"}
+        action = {"answer": answer} if answer else {}
+        status, response, _ = self._chat(opts, action, None, headers, json.dumps(body).encode(), record)
+        return status, response, record
+
+    def log_probe(self, method: str, path: str, status: int) -> None:
+        with self._lock:
+            self._probes.append({"method": method, "path": path, "status": status})
+
+    def probes(self) -> list[dict[str, Any]]:
+        """Requests to endpoints other than chat completions (the context probes), answered or 404."""
+        with self._lock:
+            return list(self._probes)
 
     def reset(self) -> None:
         """Forget the request log and statistics (options stay)."""
@@ -468,8 +568,6 @@ class FakeOpenAI:
 
     def handle_chat(self, headers: dict[str, str], raw: bytes, started: float) -> tuple[int, dict[str, Any], dict[str, str]]:
         opts, action, delay, fault = self._next_action()
-        if delay > 0:
-            time.sleep(delay)
         record: dict[str, Any] = {
             "t": started,
             "path": "/v1/chat/completions",
@@ -478,7 +576,9 @@ class FakeOpenAI:
         }
         status, body, extra = self._chat(opts, action, fault, headers, raw, record)
         record["status"] = status
-        self._record(record)
+        self._record(record)  # logged on arrival: a request whose answer the client never waits for still counts
+        if delay > 0:
+            time.sleep(delay)
         return status, body, {**self._rate_headers(time.monotonic()), **extra}
 
     def _chat(
@@ -502,6 +602,11 @@ class FakeOpenAI:
         record["model"] = model
         record["messages"] = messages
         record["response_format"] = (body.get("response_format") or {}).get("type")
+        record["prompt_cache_key"] = body.get("prompt_cache_key")
+        rejected = [p for p in opts.reject_params if p in body]
+        if rejected:
+            message = f"Unrecognized request argument supplied: {rejected[0]}"
+            return 400, _error(message, "invalid_request_error", None), {}
         if not model or not isinstance(messages, list) or not messages:
             missing = "model" if not model else "messages"
             return 400, _error(f"Missing required parameter: '{missing}'.", "invalid_request_error", "missing_required_parameter", missing), {}
@@ -525,11 +630,27 @@ class FakeOpenAI:
                 f"resulted in {prompt_tokens} tokens. Please reduce the length of the messages."
             )
             return 400, _error(message, "invalid_request_error", "context_length_exceeded", "messages"), {}
+        limit = _local_context(opts)
+        if limit is not None and prompt_tokens > limit:
+            if opts.server == "ollama":  # Ollama keeps the last num_ctx tokens and says nothing
+                record["truncated"] = True
+                prompt_tokens = limit
+            elif opts.server == "llama.cpp":
+                return 400, {"error": {"code": 400, "type": "exceed_context_size_error",
+                                       "message": "the request exceeds the available context size, try increasing it",
+                                       "n_prompt_tokens": prompt_tokens, "n_ctx": limit}}, {}
+            else:
+                message = (f"This model's maximum context length is {limit} tokens. However, you requested "
+                           f"{prompt_tokens} tokens in the messages. Please reduce the length of the messages.")
+                return 400, {"object": "error", "message": message, "type": "BadRequestError", "param": None,
+                             "code": 400}, {}
         content, refusal, finish = self._answer(body, messages, response_format, action.get("answer", opts.answer))
         completion_tokens = max(_estimate_tokens(len(content or refusal or "")), 1)
         cached = 0
         if prompt_tokens >= 1024 and opts.cached_share > 0:
             cached = int(prompt_tokens * opts.cached_share) // 128 * 128
+        elif opts.prompt_cache:
+            cached = self._cached_prefix_tokens(body.get("prompt_cache_key"), _cache_text(messages, schema))
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -565,6 +686,16 @@ class FakeOpenAI:
             "service_tier": "default",
             "system_fingerprint": "fp_fake0openai",
         }, {}
+
+    def _cached_prefix_tokens(self, key: str | None, text: str) -> int:
+        """Like OpenAI's prompt cache: the longest prefix shared with an earlier prompt of the same key,
+        in steps of 128 tokens, from 1024 tokens on (a prompt without a key shares with every prompt)."""
+        with self._lock:
+            earlier = self._cache.setdefault(key or "", [])
+            shared = max((len(os.path.commonprefix([text, e])) for e in earlier), default=0)
+            earlier.append(text)
+        tokens = _estimate_tokens(shared) // 128 * 128
+        return tokens if tokens >= 1024 else 0
 
     def _answer(
         self, body: dict[str, Any], messages: list[dict[str, Any]], response_format: dict[str, Any], mode: str
@@ -641,11 +772,12 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode("utf-8")
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
+              content_type: str = "application/json") -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
         try:
             self.send_response(status)
-            self.send_header("content-type", "application/json")
+            self.send_header("content-type", content_type)
             self.send_header("content-length", str(len(data)))
             self.send_header("x-request-id", "req_" + uuid.uuid4().hex)
             self.send_header("openai-version", "2020-10-01")
@@ -672,7 +804,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self.fake.options())
             return
         if path != "/v1/chat/completions":
-            self._send(404, _error(f"Invalid URL (POST {path})", "invalid_request_error", None))
+            if self._files_or_batches("POST", raw):
+                return
+            if not self._local_server("POST", path, raw):
+                self._send(404, _error(f"Invalid URL (POST {path})", "invalid_request_error", None))
+                self.fake.log_probe("POST", path, 404)
             return
         self.fake._enter()
         try:
@@ -683,17 +819,49 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.fake._leave()
 
+    def _files_or_batches(self, method: str, raw: bytes) -> bool:
+        path, _, query = self.path.partition("?")
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        answer = self.fake.batches.route(method, path, query, headers, raw)
+        if answer is None:
+            return False
+        status, payload, content_type = answer
+        self._send(status, payload, content_type="application/json" if content_type == "json" else content_type)
+        return True
+
+    def do_DELETE(self) -> None:
+        if not self._files_or_batches("DELETE", b""):
+            self._send(404, _error(f"Invalid URL (DELETE {self.path})", "invalid_request_error", None))
+
+    def _local_server(self, method: str, path: str, raw: bytes) -> bool:
+        """Answer a local server's own endpoint (context probes); False when this server has none there."""
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            body = {}
+        answer = self.fake.local_endpoint(method, path, body)
+        if answer is not None:
+            self._send(200, answer)
+            self.fake.log_probe(method, path, 200)
+        return answer is not None
+
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
         if path == "/__stats":
             self._send(200, self.fake.stats())
         elif path == "/__requests":
             self._send(200, self.fake.requests())
+        elif self._files_or_batches("GET", b""):
+            return
+        elif self._local_server("GET", path, b""):
+            return
         elif path == "/v1/models":
             models = [{"id": m, "object": "model", "created": 1744588800, "owned_by": "system"} for m in SNAPSHOTS]
             self._send(200, {"object": "list", "data": models})
+            self.fake.log_probe("GET", path, 200)
         else:
             self._send(404, _error(f"Invalid URL (GET {path})", "invalid_request_error", None))
+            self.fake.log_probe("GET", path, 404)
 
 
 @contextmanager

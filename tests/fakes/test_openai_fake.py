@@ -96,7 +96,7 @@ def test_labels_not_named_in_the_text_are_picked_by_hash_within_the_enum() -> No
 
 
 def test_json_object_mode_follows_the_schema_written_in_the_prompt() -> None:
-    system = system_prompt(Taxonomy(), schema_in_prompt=True, partial=False)
+    system = system_prompt(Taxonomy(), schema_in_prompt=True)
     with start_fake_openai() as fake:
         body = post(fake, chat({"type": "json_object"}, system=system)).json()
     content = json.loads(body["choices"][0]["message"]["content"])

@@ -40,6 +40,7 @@ class SimulatedRun:
     complete: bool = True
     exit_code: int = 0
     error: str = "Timeout fetching article"
+    batch_cost: float = 0.0
     lines: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -92,6 +93,13 @@ class SimulatedRun:
             self._emit(
                 "item_complete", advance=self.item_seconds - 1.5, item_id=item, title=f"Title {index}",
                 duration=self.item_seconds, content_length=1000, content_type="Market News", vendor=None, chunks=1,
+            )
+        if self.batch_cost:
+            self._emit(
+                "batch_collected", advance=0.5, service="openai", tier="batch", batch_id="batch_x", status="completed",
+                items_enriched=3, prompt_tokens=3 * PROMPT_TOKENS, completion_tokens=3 * COMPLETION_TOKENS,
+                total_tokens=3 * (PROMPT_TOKENS + COMPLETION_TOKENS), cached_tokens=0, model="gpt-4.1-mini",
+                estimated_cost_usd=self.batch_cost,
             )
         if self.complete:
             self._emit(

@@ -8,6 +8,7 @@ import pytest
 from knowledge_pipeline.report import build_runs, read_events, render_json, render_text, select_runs, top_errors
 from knowledge_pipeline.report.runs import FAILED as RUN_FAILED, INCOMPLETE, OK
 from tests.report.logs import (
+    CACHED_TOKENS,
     COMPLETION_TOKENS,
     COST_PER_CALL,
     ENRICHED,
@@ -119,3 +120,20 @@ def test_interleaved_runs_are_told_apart_by_run_id(tmp_path: Path) -> None:
     write_log(tmp_path, mixed)
     reports, _ = _runs(tmp_path)
     assert [(r.run_id, r.enriched, r.failed) for r in reports] == [("r1", 3, 0), ("r2", 0, 2)]
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_direct_and_batch_spend_and_the_cache_share_are_shown_apart(tmp_path: Path, complete: bool) -> None:
+    run = SimulatedRun("run-batch", "enrich_rss_enhanced.py", "parallel", utc(2024, 2, 1, 8), [ENRICHED, ENRICHED],
+                       batch_cost=0.0021, complete=complete)
+    write_log(tmp_path, run.lines)
+    (report,), _ = _runs(tmp_path)
+    assert report.cost_by_tier == {"direct": pytest.approx(2 * COST_PER_CALL), "batch": pytest.approx(0.0021)}
+    assert report.cost_usd == pytest.approx(2 * COST_PER_CALL + 0.0021)
+    assert report.cache_hit_share == pytest.approx(2 * CACHED_TOKENS / (5 * PROMPT_TOKENS), abs=1e-4)
+    text = render_text([report])
+    header, row = text.splitlines()[:2]
+    assert "Cache" in header and "Batch" in header
+    assert "4.0%" in row and "$0.0031" in row and "$0.0021" in row
+    data = json.loads(render_json([report]))["runs"][0]
+    assert data["cost_by_tier"]["batch"] == pytest.approx(0.0021) and data["cache_hit_share"] == pytest.approx(0.04)

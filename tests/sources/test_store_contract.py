@@ -8,6 +8,7 @@ tests/sources/test_notion_store.py and tests/fakes/test_notion_fake.py).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 
-from knowledge_pipeline.models import Enrichment, NewItem, SourceType, Status, Taxonomy
+from knowledge_pipeline.models import AnalysisResult, Enrichment, NewItem, SourceType, Status, Taxonomy
 from knowledge_pipeline.sources.base import BODY_TOGGLES
 from knowledge_pipeline.sources.sqlite import SqliteStore
 from tests.fakes.notion_server import FakeNotion, start_fake_notion
@@ -181,6 +182,35 @@ def test_repair_after_an_earlier_write_leaves_exactly_one_body(backend: Backend)
     assert list(body) == list(BODY_TOGGLES)
     assert body["Key Insights"] == list(ENRICHMENT.key_insights)
     assert "\n\n".join(body["Raw"]) == TEXT
+
+
+ANALYSED = dataclasses.replace(ENRICHMENT, analyses=(
+    AnalysisResult("swot", "SWOT", "table", ("S/W/O/T | Point", "S | Routing is fast", "W | Costly at small scale")),
+    AnalysisResult("newsletter", "Newsletter Paragraph", "paragraph", ("Acme's router picks the cheapest model.",)),
+    AnalysisResult("tags", "Thematic Tags", "bullets", ("routing", "latency")),
+    AnalysisResult("talk", "Talk Outline", "bullets", ("[Not available: no model]",), placeholder=True),
+))
+
+
+def test_analyses_are_toggles_after_the_four_and_a_repair_leaves_one_of_each(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        item = await store.add(rss(1))
+        await store.write_enrichment(item, ANALYSED, "first attempt")
+        await store.write_enrichment(item, ANALYSED, TEXT, repair=True)
+        return await store.body(item.id)
+
+    body = backend.run(scenario)
+    assert list(body) == [*BODY_TOGGLES, "SWOT", "Newsletter Paragraph", "Thematic Tags", "Talk Outline"]
+    assert body["Key Insights"] == list(ENRICHMENT.key_insights)
+    for result in ANALYSED.analyses:
+        assert body[result.title] == list(result.lines), result.name
+    if backend.fake is not None:
+        page = backend.fake.pages()[0]["id"]
+        kinds = {plain: [c["type"] for c in b.get("children", [])] for b in backend.fake.blocks_of(page)
+                 if b["type"] == "toggle" for plain in ["".join(p["plain_text"] for p in b["toggle"]["rich_text"])]}
+        assert kinds["SWOT"] == ["paragraph", "bulleted_list_item", "bulleted_list_item"]
+        assert kinds["Thematic Tags"] == ["bulleted_list_item"] * 2
+        assert kinds["Talk Outline"] == ["paragraph"]
 
 
 def test_mark_failed_and_retry_failed_by_reason(backend: Backend) -> None:

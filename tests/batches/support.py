@@ -1,0 +1,75 @@
+"""Helpers for the Batch API tests: a SQLite Inbox of items with their text, runs in process."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from knowledge_pipeline.config import load_settings
+from knowledge_pipeline.models import NewItem, SourceType
+from knowledge_pipeline.runner import FEED_TYPES, RunOptions, RunResult, run_async
+from knowledge_pipeline.sources.sqlite import SqliteStore
+from knowledge_pipeline.telemetry import Telemetry
+from tests.enrichers.test_openai import long_text
+
+
+def article(n: int) -> str:
+    return (f"Report {n} about Automation at Microsoft, published 2025-01-{n % 28 + 1:02d}. "
+            f"Engineers measured a {n}% gain. Teams move pilots into production. Budgets keep growing.")
+
+
+def seed(path: Path, count: int, *, long_every: int = 0, start: int = 0) -> list[str]:
+    """``count`` Inbox items (numbered from ``start``) with their text (no fetch); every ``long_every``-th long."""
+    async def main() -> list[str]:
+        store = SqliteStore(path)
+        await store.open()
+        ids = []
+        for n in range(start, start + count):
+            text = long_text(40_000) if long_every and n % long_every == 0 else article(n)
+            item = await store.add(NewItem(f"Report {n}", SourceType.RSS, f"hash-{n}", url=f"https://example.com/{n}",
+                                           content=text))
+            ids.append(item.id)
+        await store.close()
+        return ids
+
+    return asyncio.run(main())
+
+
+def env(tmp_path: Path, fake: Any, **extra: str) -> dict[str, str]:
+    return {
+        "ENRICHER": "openai", "OPENAI_API_KEY": fake.api_key, "OPENAI_BASE_URL": fake.url,
+        "OPENAI_CONTEXT_TOKENS": "128000", "PARALLEL_RATE_LIMIT": "0", "RETRY_ATTEMPTS": "1",
+        "SOURCES_DB_PATH": str(tmp_path / "data" / "sources.db"), "JOURNAL_PATH": str(tmp_path / "data" / "journal.db"),
+        "LOG_DIR": str(tmp_path / "logs"), **extra,
+    }
+
+
+@dataclass
+class Run:
+    result: RunResult
+    events: list[tuple[str, dict]] = field(default_factory=list)
+
+    def of(self, event_type: str) -> list[dict]:
+        return [data for kind, data in self.events if kind == event_type]
+
+
+def run(environment: dict[str, str]) -> Run:
+    settings = load_settings(environment, env_file=None)
+    telemetry = Telemetry("test")
+    events: list[tuple[str, dict]] = []
+    telemetry.add_observer(lambda kind, data: events.append((kind, data)))
+    options = RunOptions(script="enrich_rss_enhanced.py", source_types=FEED_TYPES, capture="none", parallel=True)
+    return Run(asyncio.run(run_async(settings, options, telemetry)), events)
+
+
+def statuses(tmp_path: Path) -> dict[str, str]:
+    with sqlite3.connect(tmp_path / "data" / "sources.db") as db:
+        return dict(db.execute("SELECT id, status FROM items"))
+
+
+def body(tmp_path: Path, item_id: str) -> list[str]:
+    with sqlite3.connect(tmp_path / "data" / "sources.db") as db:
+        return [row[0] for row in db.execute("SELECT toggle FROM blocks WHERE item_id = ? ORDER BY position", (item_id,))]
