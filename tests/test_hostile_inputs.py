@@ -123,7 +123,8 @@ def test_bad_entries_are_rejected_or_repaired(tmp_path):
 
 def test_duplicate_links_across_two_feeds_are_added_once(tmp_path):
     reports, items, _ = capture(tmp_path, DATA / "feeds" / "duplicates_one.xml", DATA / "feeds" / "duplicates_two.xml")
-    assert [(r.added, r.duplicates) for r in reports] == [(3, 0), (1, 2)]
+    # feeds are read concurrently: which of the two adds a shared link varies, that it is added once does not
+    assert (sum(r.added for r in reports), sum(r.duplicates for r in reports)) == (4, 2)
     assert len(items) == 4
 
 
