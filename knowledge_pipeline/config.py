@@ -120,7 +120,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ANALYSES_FILE": ("(unset)", "YAML file defining your own analyses (name, instruction, shape)"),
     # -- the feed list and feed health (docs/feeds.md)
     "FEEDS_FILE": ("feeds.opml, when it exists", "OPML 2.0 feed list (`python3 -m knowledge_pipeline feeds`); merged with RSS_FEEDS"),
-    "FEED_STATE_PATH": ("data/feeds.db", "Local SQLite file of each feed's ETag, health and history (every backend)"),
+    "FEED_STATE_PATH": ("feeds.db beside JOURNAL_PATH (data/feeds.db)", "Local SQLite file of each feed's ETag, health and history (every backend)"),
     "FEED_CONCURRENCY": ("8", "Feeds fetched at the same time (1-64); at most 2 per host"),
     "FEED_MAX_ERRORS": ("10", "Consecutive failures after which a feed is paused until `feeds resume URL`"),
     "FEED_STALE_DAYS": ("60", "A feed with no new entry for this many days is flagged stale"),
@@ -412,6 +412,12 @@ def _email(r: _Reader, rss_url_prop: str) -> dict[str, object]:
     )
 
 
+def _feed_state_path(r: _Reader) -> Path:
+    """FEED_STATE_PATH, else feeds.db beside the journal: the run's local state files stay together."""
+    explicit = r.string("FEED_STATE_PATH")
+    return Path(explicit) if explicit else Path(r.string("JOURNAL_PATH", "data/journal.db") or "").parent / "feeds.db"
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
 ) -> Settings:
@@ -497,7 +503,7 @@ def load_settings(
         **_email(r, rss_url_prop),  # type: ignore[arg-type]
         state_dir=default_state_dir({**os.environ, **r.env}),
         feeds_file=Path(feeds_file).expanduser() if feeds_file else None,
-        feed_state_path=Path(r.string("FEED_STATE_PATH", "data/feeds.db") or "data/feeds.db"),
+        feed_state_path=_feed_state_path(r),
         feed_concurrency=int(r.number("FEED_CONCURRENCY", 8, cast=int, minimum=1, maximum=64)),
         feed_max_errors=int(r.number("FEED_MAX_ERRORS", 10, cast=int, minimum=1, maximum=1000)),
         feed_stale_days=int(r.number("FEED_STALE_DAYS", 60, cast=int, minimum=1, maximum=3650)),

@@ -132,3 +132,11 @@ def test_every_validated_variable_rejects_a_wrong_type_or_range_in_one_line(name
     with pytest.raises(ConfigError) as info:
         load_settings({name: value}, env_file=None)
     assert str(info.value).startswith(f"{name}=") and "\n" not in str(info.value)
+
+
+def test_the_feed_state_lives_beside_the_journal_unless_told_otherwise(tmp_path):
+    assert load_settings({}, env_file=None).feed_state_path == Path("data/feeds.db")
+    journal = tmp_path / "state" / "journal.db"
+    assert load_settings({"JOURNAL_PATH": str(journal)}, env_file=None).feed_state_path == journal.parent / "feeds.db"
+    assert load_settings({"JOURNAL_PATH": str(journal), "FEED_STATE_PATH": "x/f.db"},
+                         env_file=None).feed_state_path == Path("x/f.db")
