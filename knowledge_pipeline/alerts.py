@@ -6,25 +6,20 @@ A run alerts when it failed (exit code not 0), when every configured source
 ERROR ``alert`` event in the log; with ``ALERT_WEBHOOK_URL`` it is also POSTed
 as Slack-style JSON (``{"text": ...}`` plus structured fields).
 
-The webhook is best effort: one attempt, bounded by ``timeout`` seconds in
-total, never raising. It does not go through ``ServiceGateway`` on purpose:
-the run is over, and its retries and backoff would hold the cron slot for a
-receiver that is down. A webhook URL often carries its secret in the path, so
-only its scheme and host ever reach the log.
+The webhook is best effort (``webhooks.post_json``: one attempt, bounded,
+never raising); only its scheme and host ever reach the log.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
-
-from . import USER_AGENT
 from .telemetry import Telemetry
+from .webhooks import post_json, safe_origin
+
+__all__ = ["alert_payload", "safe_origin", "send_alert", "should_alert"]
 
 _EXIT_MEANINGS = {1: "failed", 2: "configuration error", 75: "another run holds the lock", 130: "interrupted"}
 
@@ -81,7 +76,7 @@ async def send_alert(
     )
     if not webhook_url:
         return
-    error = await _post(webhook_url, payload, timeout)
+    error = await post_json(webhook_url, payload, timeout)
     if error is not None:
         telemetry.event(
             "alert_webhook_failed",
@@ -115,37 +110,3 @@ def alert_payload(*, reason: str, script: str, metrics: dict[str, Any]) -> dict[
         "duration_seconds": metrics.get("duration_seconds"),
         "top_errors": [list(entry) for entry in (metrics.get("top_errors") or [])[:3]],
     }
-
-
-def safe_origin(url: str) -> str:
-    """``scheme://host[:port]`` of a URL: no user info, path or query (they may hold a secret)."""
-    try:
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{parts.hostname or '?'}{port}"
-    except ValueError:
-        return "(invalid URL)"
-
-
-async def _post(url: str, payload: dict[str, Any], timeout: float) -> str | None:
-    """None on a 2xx answer, else a one-line error that does not contain the URL."""
-    try:
-        async with httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout), headers={"User-Agent": USER_AGENT}, follow_redirects=False
-        ) as client:
-            response = await asyncio.wait_for(client.post(url, json=payload), timeout)
-    except asyncio.TimeoutError:
-        return f"no answer within {timeout:g}s"
-    except Exception as exc:  # noqa: BLE001 - an alert must never break the run's ending
-        return _scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), url)
-    if not response.is_success:
-        return f"HTTP {response.status_code}"
-    return None
-
-
-def _scrub(text: str, url: str) -> str:
-    parts = urlsplit(url)
-    for secret in (url, parts.path, parts.query, parts.netloc):
-        if secret and secret not in ("/",):
-            text = text.replace(secret, "[REDACTED]")
-    return text

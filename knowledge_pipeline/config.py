@@ -24,6 +24,8 @@ from dotenv import dotenv_values
 
 from .enrichers.analyses import Analysis, load_file, select
 from .errors import ConfigError
+from .models import Taxonomy
+from .taxonomy import TaxonomyFileError, load_taxonomy
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
 DEFAULT_ANTHROPIC_MODEL = "claude-haiku-4-5"
@@ -77,6 +79,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "ALERT_FAILURE_RATE": ("0.5", "A run whose failure rate exceeds this exits 1 and logs an alert"),
     "ALERT_WEBHOOK_URL": ("(unset)", "Slack-style webhook receiving alerts as a JSON POST"),
     "METRICS_TEXTFILE": ("(unset)", "Prometheus textfile written after each run"),
+    # reading side (search, serve, digest, export, sync)
+    "TAXONOMY_FILE": ("(unset)", "YAML or JSON file of your content types and AI primitives (SQLite store; `notion setup`)"),
+    "DIGEST_WEBHOOK_URL": ("(unset)", "Slack-style webhook receiving `digest --post` as a JSON POST"),
     # issue 12: web and services
     "ITEM_TIMEOUT": ("300", "Deadline in seconds for one item (fetch, redirects, retries, LLM calls, writes) or one feed"),
     "CIRCUIT_BREAKER_FAILURES": ("5", "Connection failures or timeouts in a row to OpenAI or Notion after which the run stops"),
@@ -174,6 +179,8 @@ class Settings:
     alert_failure_rate: float = 0.5
     alert_webhook_url: str | None = None
     metrics_textfile: Path | None = None
+    taxonomy: Taxonomy | None = None
+    digest_webhook_url: str | None = field(default=None, repr=False)
     item_timeout: float = 300.0
     circuit_breaker_failures: int = 5
     # -- sources beyond feeds and the PDF folder --
@@ -488,6 +495,8 @@ def load_settings(
         alert_failure_rate=r.number("ALERT_FAILURE_RATE", 0.5, minimum=0, maximum=1),
         alert_webhook_url=r.url("ALERT_WEBHOOK_URL"),
         metrics_textfile=Path(metrics_textfile) if metrics_textfile else None,
+        taxonomy=_taxonomy(r),
+        digest_webhook_url=r.url("DIGEST_WEBHOOK_URL"),
         item_timeout=r.number("ITEM_TIMEOUT", 300.0, minimum=0, exclusive_minimum=True, maximum=86_400),
         circuit_breaker_failures=int(r.number("CIRCUIT_BREAKER_FAILURES", 5, cast=int, minimum=1, maximum=1000)),
         anthropic_api_key=anthropic_key,
@@ -509,6 +518,16 @@ def load_settings(
         feed_stale_days=int(r.number("FEED_STALE_DAYS", 60, cast=int, minimum=1, maximum=3650)),
         category_prop=r.string("CATEGORY_PROP", "Category") or "Category",
     )
+
+
+def _taxonomy(reader: _Reader) -> Taxonomy | None:
+    path = reader.raw("TAXONOMY_FILE")
+    if path is None:
+        return None
+    try:
+        return load_taxonomy(Path(path))
+    except TaxonomyFileError as exc:
+        raise ConfigError("TAXONOMY_FILE", path, f"expected a YAML or JSON taxonomy file: {exc}") from None
 
 
 def _analyses(reader: _Reader) -> tuple[Analysis, ...]:

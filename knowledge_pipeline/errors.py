@@ -9,6 +9,7 @@ so callers handle one family of errors::
     ├── FatalRunError        the run cannot go on (bad credentials, quota gone) (exit 1)
     │   └── ServiceUnavailableError  a service is down (circuit breaker): no new item starts
     ├── StoreError           the Sources store failed outside of one item
+    │   └── SearchQueryError the search index rejected a query (its syntax)
     ├── EnrichmentDeferred   not an error: the item went into a Batch API batch and stays in the Inbox
     └── ItemError            one item failed; it is marked Failed and the run goes on
         ├── ExtractionError  no text could be had (fetch, PDF, empty text)
@@ -63,6 +64,8 @@ class StoreError(PipelineError):
     """The Sources store failed in a way not tied to one item."""
 
 
+class SearchQueryError(StoreError):
+    """FTS5 could not parse a search query; the message says how to write it."""
 class EnrichmentDeferred(PipelineError):
     """The enricher handed the item to a batch (OPENAI_BATCH); a later run writes the answer."""
 

@@ -43,9 +43,22 @@ BODY_TOGGLES: tuple[str, ...] = ("Summary", "Executive Summary", "Key Insights",
 
 
 @dataclass(frozen=True)
+class LabelHint:
+    """What a user's taxonomy file says about one label, to help the enrichers choose it."""
+
+    name: str
+    description: str = ""
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Taxonomy:
     content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
     ai_primitives: tuple[str, ...] = DEFAULT_AI_PRIMITIVES
+    hints: tuple[LabelHint, ...] = ()
+
+    def hint(self, label: str) -> LabelHint | None:
+        return next((h for h in self.hints if h.name == label), None)
 
 
 def sha256_text(value: str) -> str:
@@ -76,6 +89,8 @@ class Item:
     capture already had (a feed's full article, an email's text), so no fetch
     is needed. ``sender`` is an email's From (``Name <address>``); ``category``
     the category of the feed it came from (the feed list).
+    ``added_at`` is when the item was captured; ``updated_at`` its last change
+    (for an Enriched item: when it was enriched). Both are aware UTC datetimes.
     """
 
     id: str
@@ -93,6 +108,8 @@ class Item:
     vendor: str | None = None
     error: str | None = None
     archived: bool = False
+    added_at: datetime | None = None
+    updated_at: datetime | None = None
     warnings: tuple[str, ...] = ()
     sender: str | None = None
     category: str | None = None

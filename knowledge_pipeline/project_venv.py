@@ -21,7 +21,7 @@ from pathlib import Path
 REQUIRED_MODULES = (
     "openai", "notion_client", "feedparser", "httpx", "charset_normalizer", "pypdf", "cryptography",
     "pythonjsonlogger", "tenacity", "trafilatura", "lxml_html_clean", "tqdm", "dotenv", "prometheus_client",
-    "plotly", "google.auth", "anthropic", "yaml",
+    "plotly", "google.auth", "anthropic", "yaml", "starlette", "uvicorn", "jinja2",
 )
 _GUARD = "KNOWLEDGE_PIPELINE_REEXEC"
 PROJECT_DIR = Path(__file__).resolve().parent.parent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 import pytest
 
@@ -22,6 +24,7 @@ _SCRUBBED = (
     "SOURCES_BACKEND", "ENRICHER", "RSS_FEEDS", "PDF_DIR", "USE_ENHANCED", "ENABLE_PARALLEL",
     "PARALLEL_MAX_WORKERS", "PARALLEL_RATE_LIMIT", "LOG_DIR", "LOG_LEVEL", "METRICS_TEXTFILE",
     "ALERT_WEBHOOK_URL", "SOURCES_DB_PATH", "JOURNAL_PATH", "MAX_COST_USD", "RSS_WINDOW_DAYS",
+    "TAXONOMY_FILE", "DIGEST_WEBHOOK_URL",
     "GOOGLE_APP_CREDENTIALS", "DRIVE_FOLDER_ID", "GOOGLE_DRIVE_BASE_URL", "WEBSITE_SOURCES", "WEBSITE_AUTH_CONFIGS",
     "FIRECRAWL_API_KEY", "FIRECRAWL_BASE_URL",
     "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL", "OPENAI_CONTEXT_TOKENS", "MAX_OUTPUT_TOKENS",
@@ -168,3 +171,16 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
         FEED_STATE_PATH=str(tmp_path / "data" / "feeds.db"),
         LOG_DIR=str(tmp_path / "logs"),
     )
+
+
+def with_store(store: Any, scenario: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Open ``store``, run ``scenario(store)`` in a fresh event loop, close the store; the scenario's result."""
+
+    async def main() -> Any:
+        await store.open()
+        try:
+            return await scenario(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())

@@ -100,7 +100,8 @@ BAD_VALUES = {
     "NOTION_MAX_RAW_CHARS": "-1", "OPENAI_BASE_URL": "localhost", "MAX_INPUT_TOKENS": "10", "MAX_CHUNKS": "0",
     "MAX_COST_USD": "-1", "OPENAI_PRICES_FILE": "/nonexistent/prices.json", "OPENAI_PRICES": "[1, 2]",
     "MAX_DOWNLOAD_MB": "lots", "MAX_PDF_PAGES": "0", "ALLOW_PRIVATE_URLS": "perhaps", "ALERT_FAILURE_RATE": "-0.1",
-    "ALERT_WEBHOOK_URL": "hooks.slack.com/x",
+    "ALERT_WEBHOOK_URL": "hooks.slack.com/x", "TAXONOMY_FILE": "/nonexistent/taxonomy.yaml",
+    "DIGEST_WEBHOOK_URL": "hooks.slack.com/x",
     # sources beyond feeds and the PDF folder
     "GOOGLE_APP_CREDENTIALS": "/nonexistent/key.json", "DRIVE_FOLDER_ID": "not a folder!", "DRIVE_RECURSIVE": "deep",
     "DRIVE_EXPORT_DOCS": "maybe", "GOOGLE_DRIVE_BASE_URL": "googleapis.com", "WEBSITE_SOURCES": "example.com/blog",

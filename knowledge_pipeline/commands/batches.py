@@ -7,14 +7,15 @@ import asyncio
 import json
 import sys
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..batches.api import BatchApi
-from ..batches.state import FINISHED, SUBMITTED, BatchRecord, BatchState, state_path
 from ..config import Settings
 from ..errors import PipelineError
 from ..services import ServiceGateway
 from ..telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from ..batches.state import BatchRecord, BatchState
 
 RECENT = 20
 
@@ -30,6 +31,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
+    # imported here: the batches package loads the OpenAI SDK (~0.5 s), which every other command would pay
+    from ..batches.state import FINISHED, BatchState, state_path
+
     path = state_path(settings.journal_path)
     if not path.exists():
         if args.action == "cancel":
@@ -55,6 +59,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def render(batches: list[BatchRecord]) -> str:
+    from ..batches.state import FINISHED
+
     if not batches:
         return "No batches."
     header = ("Local id", "OpenAI id", "State", "Created (UTC)", "Items", "Requests", "Done", "Failed",
@@ -72,6 +78,9 @@ def render(batches: list[BatchRecord]) -> str:
 
 
 async def _cancel(settings: Settings, state: BatchState, some_id: str) -> int:
+    from ..batches.api import BatchApi
+    from ..batches.state import SUBMITTED
+
     batch = state.find(some_id)
     if batch is None:
         print(f"no batch {some_id} in {state.path}", file=sys.stderr)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from typing import Any
 
@@ -12,7 +11,7 @@ from ..config import Settings
 from ..errors import PipelineError
 from ..services import ServiceGateway
 from ..sources.notion_schema import ERROR_SEVERITY, check_database, setup_database
-from ..telemetry import Telemetry
+from .options import quiet_gateway
 
 
 def add_parser(subparsers: Any) -> None:
@@ -27,9 +26,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _gateway(settings: Settings) -> ServiceGateway:
-    telemetry = Telemetry("knowledge_pipeline.commands.notion")
-    telemetry.logger.addHandler(logging.NullHandler())  # failures are printed once, below, not by logging's fallback
-    return ServiceGateway.from_settings(settings, telemetry)
+    return quiet_gateway(settings, "notion")
 
 
 def handle_setup(args: argparse.Namespace, settings: Settings) -> int:

@@ -192,11 +192,15 @@ def _rank_sentences(sentences: list[str]) -> list[int]:
     return sorted(range(len(sentences)), key=lambda i: (-score(i), i))
 
 
-def _keyword_scores(text: str, table: dict[str, tuple[str, ...]], labels: tuple[str, ...]) -> dict[str, int]:
+def _keyword_scores(
+    text: str, table: dict[str, tuple[str, ...]], labels: tuple[str, ...], taxonomy: Taxonomy
+) -> dict[str, int]:
+    """Keyword hits per label: the taxonomy file's keywords, else the built-in ones, else the label's words."""
     lowered = " " + text.lower() + " "
     scores = {}
     for label in labels:
-        keywords = table.get(label) or tuple(w.lower() for w in _WORD.findall(label))
+        hint = taxonomy.hint(label)
+        keywords = (hint.keywords if hint else ()) or table.get(label) or tuple(w.lower() for w in _WORD.findall(label))
         scores[label] = sum(len(re.findall(r"\b" + re.escape(k.strip()) + r"\b", lowered)) for k in keywords)
     return scores
 
@@ -274,9 +278,9 @@ class LocalEnricher:
             if sentences[index] not in insights:
                 insights.append(sentences[index])
         labelled = f"{item.title}\n{text}"
-        type_scores = _keyword_scores(labelled, CONTENT_TYPE_KEYWORDS, taxonomy.content_types)
+        type_scores = _keyword_scores(labelled, CONTENT_TYPE_KEYWORDS, taxonomy.content_types, taxonomy)
         content_type = max(taxonomy.content_types, key=lambda t: (type_scores[t], -taxonomy.content_types.index(t)))
-        primitive_scores = _keyword_scores(labelled, PRIMITIVE_KEYWORDS, taxonomy.ai_primitives)
+        primitive_scores = _keyword_scores(labelled, PRIMITIVE_KEYWORDS, taxonomy.ai_primitives, taxonomy)
         best = max(primitive_scores.values())
         primitives = tuple(
             p for p in taxonomy.ai_primitives if best and primitive_scores[p] >= max(2, best // 2)

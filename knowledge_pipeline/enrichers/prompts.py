@@ -126,6 +126,15 @@ def analyses_schema(analyses: tuple[Analysis, ...]) -> dict[str, Any]:
     }
 
 
+def _labels(taxonomy: Taxonomy, names: tuple[str, ...]) -> str:
+    """The labels, each with the description the user's taxonomy file gives it."""
+    described = []
+    for name in names:
+        hint = taxonomy.hint(name)
+        described.append(f"{name} ({hint.description})" if hint and hint.description else name)
+    return "; ".join(described)
+
+
 def analyses_only_schema(analyses: tuple[Analysis, ...]) -> dict[str, Any]:
     """The schema of a call that writes only analyses (when one answer would be too long)."""
     return {
@@ -148,8 +157,8 @@ def system_prompt(taxonomy: Taxonomy, analyses: tuple[Analysis, ...] = (), *, sc
     text = SYSTEM
     if analyses:
         text += ANALYSES_LINE
-    text += "\nAllowed content_type labels: " + "; ".join(taxonomy.content_types)
-    text += "\nAllowed ai_primitives labels: " + "; ".join(taxonomy.ai_primitives)
+    text += "\nAllowed content_type labels: " + _labels(taxonomy, taxonomy.content_types)
+    text += "\nAllowed ai_primitives labels: " + _labels(taxonomy, taxonomy.ai_primitives)
     if schema_in_prompt:
         text += JSON_OBJECT_SUFFIX + json.dumps(enrichment_schema(taxonomy, analyses), ensure_ascii=False)
     return text

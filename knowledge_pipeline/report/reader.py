@@ -110,6 +110,10 @@ KNOWN_EVENTS = frozenset(
         "metrics_export_failed",
         "alert",
         "alert_webhook_failed",
+        # sync --to notion / --from notion
+        "sync_start",
+        "sync_item_failed",
+        "sync_complete",
         # the logging setup itself: a plain record (no event data), a torn last line moved aside
         "log",
         "log_repaired",

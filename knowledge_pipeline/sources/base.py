@@ -9,11 +9,92 @@ Summary", "Key Insights" and "Raw" (the full text), then one toggle per optional
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import AsyncIterator, Collection, Protocol
 
 from ..models import BODY_TOGGLES, Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 
-__all__ = ["BODY_TOGGLES", "SourceStore"]
+PARAGRAPH_SEPARATOR = "\n\n"
+INCOMPLETE_BODY = "incomplete copy: the page body was still being written (`sync --to notion` finishes it)"
+
+
+@dataclass(frozen=True)
+class ItemQuery:
+    """Which items to list, in which order. Every field set narrows the result; None means any.
+
+    ``content_type``, ``vendor`` and ``primitive`` match labels case-insensitively.
+    ``added_since``/``added_before`` bound the capture time, ``updated_since`` the
+    last change (for Enriched items: the enrichment).
+    """
+
+    status: Status | None = None
+    source_type: SourceType | None = None
+    content_type: str | None = None
+    vendor: str | None = None
+    primitive: str | None = None
+    added_since: datetime | None = None
+    added_before: datetime | None = None
+    updated_since: datetime | None = None
+    newest_first: bool = False
+    limit: int | None = None
+    offset: int = 0
+
+    def unlimited(self) -> ItemQuery:
+        """The same selection without paging (what ``count_items`` counts)."""
+        return replace(self, limit=None, offset=0)
+
+
+def as_query(selection: ItemQuery | Status | None) -> ItemQuery:
+    if selection is None:
+        return ItemQuery()
+    if isinstance(selection, ItemQuery):
+        return selection
+    return ItemQuery(status=Status(selection))
+
+
+@dataclass(frozen=True)
+class ItemContent:
+    """An item's body as the reading commands use it: the toggles, parsed."""
+
+    summary: str = ""
+    executive_summary: str = ""
+    key_insights: tuple[str, ...] = ()
+    text: str = ""
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @classmethod
+    def from_body(cls, body: dict[str, list[str]]) -> ItemContent:
+        summary, executive, insights, raw = BODY_TOGGLES
+        return cls(
+            summary=PARAGRAPH_SEPARATOR.join(body.get(summary, [])),
+            executive_summary=PARAGRAPH_SEPARATOR.join(body.get(executive, [])),
+            key_insights=tuple(body.get(insights, [])),
+            text=PARAGRAPH_SEPARATOR.join(body.get(raw, [])),
+            extra=tuple((name, tuple(texts)) for name, texts in body.items() if name not in BODY_TOGGLES),
+        )
+
+    def enrichment(self, item: Item) -> Enrichment:
+        """The enrichment an Enriched item carries (to copy it to another store)."""
+        return Enrichment(
+            summary=self.summary,
+            executive_summary=self.executive_summary or item.summary or "",
+            content_type=item.content_type or "",
+            ai_primitives=item.ai_primitives,
+            vendor=item.vendor,
+            key_insights=self.key_insights,
+            published_date=item.created_date,
+            warnings=item.warnings,
+        )
+
+
+def new_item_of(item: Item) -> NewItem:
+    """The capture record of a stored item (to add it to another store)."""
+    return NewItem(title=item.title, source_type=item.source_type, hash=item.hash or "", url=item.url,
+                   pdf_path=item.pdf_path, content=item.content, created_date=item.created_date,
+                   sender=item.sender)
+
+__all__ = ["BODY_TOGGLES", "INCOMPLETE_BODY", "ItemContent", "ItemQuery", "SourceStore", "as_query", "new_item_of"]
 
 
 class SourceStore(Protocol):
@@ -65,7 +146,28 @@ class SourceStore(Protocol):
         """Put Failed items (all, or those whose reason contains ``reason``) back in the Inbox."""
         ...
 
-    def list_items(self, status: Status | None = None) -> AsyncIterator[Item]: ...
+    def list_items(self, selection: ItemQuery | Status | None = None) -> AsyncIterator[Item]:
+        """Items as ``selection`` asks (a Status is short for ``ItemQuery(status=...)``); oldest first by default."""
+        ...
+
+    async def count_items(self, selection: ItemQuery | Status | None = None) -> int:
+        """How many items the selection holds, ignoring its limit and offset."""
+        ...
+
+    async def get(self, item_id: str) -> Item:
+        """One item by its id or a unique prefix of it; ItemError when none or several match."""
+        ...
+
+    async def add_enriched(self, item: NewItem, enrichment: Enrichment, text: str) -> Item:
+        """Add an item already enriched, complete (properties and body) in as few writes as the store allows.
+
+        SQLite: one transaction. Notion: one ``pages.create`` carrying every
+        property and the body when the body fits in one request; otherwise the
+        page is created Failed with reason :data:`INCOMPLETE_BODY` and the body
+        appended, Status = Enriched last. A write cut off there is completed by
+        ``write_enrichment(..., repair=True)`` (what ``sync --to notion`` does).
+        """
+        ...
 
     async def body(self, item_id: str) -> dict[str, list[str]]:
         """The page body as toggle title -> list of its text blocks (tests, `list`)."""

@@ -18,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from datetime import date
+from dataclasses import replace
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator, Collection
 
@@ -28,16 +29,18 @@ from ..config import Settings
 from ..errors import FatalRunError, ItemError, ServiceError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 from ..services import ServiceGateway
-from .base import BODY_TOGGLES
+from .base import BODY_TOGGLES, INCOMPLETE_BODY, ItemQuery, as_query
 from .notion_api import NotionApi, may_have_applied, resolve_data_source
 from .notion_blocks import (
     MAX_TEXT,
     PARAGRAPH_SEPARATOR,
+    REQUEST_BYTES_BUDGET,
     analysis_blocks,
     block_text,
     cut_words,
     paragraph_blocks,
     plan_body,
+    request_size,
     rich_text,
     text_block,
     utf16_len,
@@ -94,6 +97,27 @@ def _date(prop: dict | None) -> date | None:
         return date.fromisoformat(value["start"][:10])
     except ValueError:
         return None
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    """A page's ``created_time``/``last_edited_time`` (ISO 8601, ``Z``) as an aware datetime."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _instant(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _id_key(page_id: str) -> str:
+    return page_id.replace("-", "").lower()
 
 
 def _as_url(location: str) -> str:
@@ -169,6 +193,7 @@ class NotionStore:
         self._taxonomy = Taxonomy(
             content_types=self._options(CONTENT_TYPE, "select") or Taxonomy().content_types,
             ai_primitives=self._options(AI_PRIMITIVE, "multi_select") or Taxonomy().ai_primitives,
+            hints=self.settings.taxonomy.hints if self.settings.taxonomy else (),
         )
 
     def _options(self, name: str, kind: str) -> tuple[str, ...]:
@@ -255,10 +280,56 @@ class NotionStore:
             vendor=_option(props.get(VENDOR)),
             error=_plain(props.get(ERROR)) or None,
             archived=bool(page.get("in_trash") or page.get("archived")),
+            added_at=_timestamp(page.get("created_time")),
+            updated_at=_timestamp(page.get("last_edited_time")),
             warnings=tuple(line for line in _plain(props.get(WARNINGS)).split("\n") if line),
             sender=_plain(props.get(SENDER)) if self._has(SENDER, "rich_text") else None,
             category=", ".join(name for name in categories if name) or None,
         )
+
+    def _known_label(self, name: str, value: str) -> str | None:
+        kind = (self._properties.get(name) or {}).get("type", "")
+        options = (self._properties.get(name) or {}).get(kind, {}).get("options", [])
+        return next((o["name"] for o in options if o["name"].casefold() == value.casefold()), None)
+
+    async def _label(self, name: str, value: str) -> str:
+        """The schema's spelling of a label typed in any case (Notion filters are exact).
+
+        Options appear as pages use them (a new vendor), so an unknown label
+        costs one schema read before it is taken as typed.
+        """
+        known = self._known_label(name, value)
+        if known is None:
+            source = await self._api.retrieve_data_source(self.data_source_id)
+            self._properties = source.get("properties") or self._properties
+            known = self._known_label(name, value)
+        return known or value
+
+    async def _query_filter(self, query: ItemQuery) -> dict | None:
+        clauses: list[dict] = []
+        if query.status is not None:
+            clauses.append(self._status_filter(Status(query.status)))
+        if query.source_type is not None:
+            clauses.append(self._types_filter([SourceType(query.source_type)]))
+        for name, kind, value, operator in (
+            (CONTENT_TYPE, "select", query.content_type, "equals"),
+            (VENDOR, "select", query.vendor, "equals"),
+            (AI_PRIMITIVE, "multi_select", query.primitive, "contains"),
+        ):
+            if not value:
+                continue
+            if not self._has(name, kind):
+                raise StoreError(f"cannot filter by {name}: the Sources database has no {kind} property {name!r}")
+            clauses.append({"property": name, kind: {operator: await self._label(name, value)}})
+        for stamp, operator, moment in (
+            ("created_time", "on_or_after", query.added_since), ("created_time", "before", query.added_before),
+            ("last_edited_time", "on_or_after", query.updated_since),
+        ):
+            if moment is not None:
+                clauses.append({"timestamp": stamp, stamp: {operator: _instant(moment)}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"and": clauses}
 
     # -- reading ----------------------------------------------------------------------
 
@@ -321,8 +392,62 @@ class NotionStore:
             count += len(pages)
         return count
 
-    def list_items(self, status: Status | None = None) -> AsyncIterator[Item]:
-        return self._items(None if status is None else self._status_filter(Status(status)))
+    async def list_items(self, selection: ItemQuery | Status | None = None) -> AsyncIterator[Item]:
+        """One query request per 100 pages; ``limit`` and ``offset`` stop and skip on this side."""
+        query = as_query(selection)
+        wanted = None if query.limit is None else query.offset + query.limit
+        skip = query.offset
+        seen = 0
+        async for pages in self._api.query_pages(
+            self.data_source_id, filter=await self._query_filter(query), newest_first=query.newest_first,
+            page_size=wanted or 100,
+        ):
+            for page in pages:
+                item = self._item(page)
+                if item is None:
+                    continue
+                if skip:
+                    skip -= 1
+                    continue
+                yield item
+                seen += 1
+                if query.limit is not None and seen >= query.limit:
+                    return
+
+    async def count_items(self, selection: ItemQuery | Status | None = None) -> int:
+        count = 0
+        async for pages in self._api.query_pages(
+            self.data_source_id, filter=await self._query_filter(as_query(selection)),
+            filter_properties=[self._properties[STATUS].get("id", STATUS)],
+        ):
+            count += sum(1 for page in pages if self._item(page) is not None)
+        return count
+
+    async def get(self, item_id: str) -> Item:
+        """By page id (with or without dashes), or by a unique prefix of one (a scan: one request per 100 pages)."""
+        key = _id_key(item_id)
+        if re.fullmatch(r"[0-9a-f]{32}", key):
+            try:
+                page = await self._api.retrieve_page(item_id, context={"item_id": item_id})
+            except ServiceError as exc:
+                if exc.code in ("object_not_found", "validation_error"):
+                    raise ItemError(f"item {item_id} not found in the Notion Sources database") from exc
+                raise
+            parent = page.get("parent") or {}
+            if _id_key(parent.get("data_source_id") or "") != _id_key(self.data_source_id):
+                raise ItemError(f"page {item_id} is not in the Sources database")
+            item = self._item(page)
+            if item is None:
+                raise ItemError(f"page {item_id} has no Status the pipeline knows")
+            return item
+        if not key:
+            raise ItemError("no item id given")
+        found = [item async for item in self.list_items() if _id_key(item.id).startswith(key)]
+        if len(found) > 1:
+            raise ItemError(f"several items have an id starting with {item_id!r}: give more characters")
+        if not found:
+            raise ItemError(f"item {item_id} not found in the Notion Sources database")
+        return found[0]
 
     async def known_hashes(self) -> set[str]:
         hash_id = self._properties[HASH].get("id", HASH)
@@ -334,6 +459,24 @@ class NotionStore:
             hashes.update(_plain(page.get("properties", {}).get(HASH)) for page in pages)
         hashes.discard("")
         return hashes
+
+    async def by_hash(self) -> dict[str, Item]:
+        """Every page with a hash, by hash: Status and Error only (one request per 100 pages)."""
+        wanted = [self._properties[name].get("id", name) for name in (HASH, STATUS, ERROR) if name in self._properties]
+        found: dict[str, Item] = {}
+        async for pages in self._api.query_pages(
+            self.data_source_id, filter={"property": HASH, "rich_text": {"is_not_empty": True}},
+            filter_properties=wanted,
+        ):
+            for page in pages:
+                item = self._item(page)
+                if item is not None and item.hash:
+                    found.setdefault(item.hash, item)
+        return found
+
+    def keeps_errors(self) -> bool:
+        """Whether the database has the Error property (the original schema does not)."""
+        return self._has(ERROR, "rich_text")
 
     async def body(self, item_id: str) -> dict[str, list[str]]:
         body: dict[str, list[str]] = {}
@@ -347,8 +490,7 @@ class NotionStore:
 
     # -- writing ----------------------------------------------------------------------
 
-    async def add(self, item: NewItem) -> Item:
-        self._check_writable()
+    def _new_properties(self, item: NewItem) -> dict[str, Any]:
         for location in (item.url, item.pdf_path):
             if location and utf16_len(location) > MAX_URL:
                 raise ItemError(f"URL longer than {MAX_URL} characters (Notion's limit): {location[:80]}...")
@@ -368,25 +510,7 @@ class NotionStore:
         if item.created_date and self._has(self.settings.created_prop, "date"):
             properties[self.settings.created_prop] = {"date": {"start": item.created_date.isoformat()}}
         properties.update(self._category(item.category))
-
-        async def created_already() -> dict | None:
-            filter = {"property": HASH, "rich_text": {"equals": item.hash}}
-            async for pages in self._api.query_pages(self.data_source_id, filter=filter):
-                if pages:
-                    return pages[0]
-            return None
-
-        body: dict[str, Any] = {"parent": {"data_source_id": self.data_source_id}, "properties": properties}
-        if item.source_type is SourceType.EMAIL and item.content:
-            text = item.content[: self.settings.notion_max_raw_chars]
-            body["children"] = plan_body([(EMAIL_TOGGLE, paragraph_blocks(text))]).first  # what fits in one request
-        page = await self._api.create_page(body, before_retry=created_already)
-        if item.content:
-            self._content[page["id"]] = item.content
-        created = self._item(page)
-        if created is None:  # pragma: no cover - the page was just created with Status = Inbox
-            raise StoreError(f"Notion returned page {page['id']} without a Status")
-        return created
+        return properties
 
     def _category(self, category: str | None) -> dict[str, Any]:
         """The feed's category as the database has it: a select, a multi-select, or not at all."""
@@ -400,6 +524,51 @@ class NotionStore:
             return {prop: {"multi_select": [{"name": name}]}}
         return {}
 
+    async def _create(self, item: NewItem, properties: dict[str, Any], children: list[dict]) -> Item:
+        """One ``pages.create``; a retry after a lost reply first looks the page up by hash."""
+        self._check_writable()
+
+        async def created_already() -> dict | None:
+            filter = {"property": HASH, "rich_text": {"equals": item.hash}}
+            async for pages in self._api.query_pages(self.data_source_id, filter=filter):
+                if pages:
+                    return pages[0]
+            return None
+
+        body: dict[str, Any] = {"parent": {"data_source_id": self.data_source_id}, "properties": properties}
+        if children:
+            body["children"] = children
+        elif item.source_type is SourceType.EMAIL and item.content:
+            text = item.content[: self.settings.notion_max_raw_chars]
+            body["children"] = plan_body([(EMAIL_TOGGLE, paragraph_blocks(text))]).first  # what fits in one request
+        page = await self._api.create_page(body, before_retry=created_already)
+        if item.content:
+            self._content[page["id"]] = item.content
+        created = self._item(page)
+        if created is None:  # pragma: no cover - the page was just created with a Status
+            raise StoreError(f"Notion returned page {page['id']} without a Status")
+        return created
+
+    async def add(self, item: NewItem) -> Item:
+        return await self._create(item, self._new_properties(item), [])
+
+    async def add_enriched(self, item: NewItem, enrichment: Enrichment, text: str) -> Item:
+        """One ``pages.create`` with every property and the body when it fits; else create, append, update."""
+        properties = self._new_properties(item) | self._enriched_properties(item, enrichment)
+        toggles = self._toggles(enrichment, text)
+        plan = plan_body(toggles, budget=REQUEST_BYTES_BUDGET - request_size(properties))
+        if plan.requests == 1:
+            return await self._create(item, properties, plan.first)
+        properties[STATUS] = self._status(Status.FAILED)
+        if self._has(ERROR, "rich_text"):
+            properties[ERROR] = {"rich_text": rich_text(INCOMPLETE_BODY)}
+        created = await self._create(item, properties, [])
+        await self.write_enrichment(created, enrichment, text)
+        return replace(
+            created, status=Status.ENRICHED, error=None, summary=cut_words(enrichment.executive_summary, MAX_TEXT),
+            created_date=item.created_date or enrichment.published_date,
+        )
+
     def _toggles(self, enrichment: Enrichment, text: str) -> list[tuple[str, list[dict]]]:
         summary, executive, insights, raw = BODY_TOGGLES
         return [
@@ -410,7 +579,7 @@ class NotionStore:
             *[(result.title, analysis_blocks(result)) for result in enrichment.analyses],
         ]
 
-    def _enriched_properties(self, item: Item, enrichment: Enrichment) -> dict[str, Any]:
+    def _enriched_properties(self, item: Item | NewItem, enrichment: Enrichment) -> dict[str, Any]:
         properties: dict[str, Any] = {}
         if self._has(SUMMARY, "rich_text"):
             properties[SUMMARY] = {"rich_text": rich_text(cut_words(enrichment.executive_summary, MAX_TEXT))}

@@ -137,10 +137,18 @@ class NotionApi:
         return await self.call("databases.create", lambda: self.client.databases.create(**body))
 
     async def query_pages(
-        self, data_source_id: str, *, filter: dict | None = None, filter_properties: list[str] | None = None
+        self, data_source_id: str, *, filter: dict | None = None, filter_properties: list[str] | None = None,
+        newest_first: bool = False, page_size: int = PAGE_SIZE,
     ) -> AsyncIterator[list[dict]]:
-        """Pages matching ``filter``, 100 per request, one list per response (oldest first)."""
-        body: dict[str, Any] = {"page_size": PAGE_SIZE, "sorts": [{"timestamp": "created_time", "direction": "ascending"}]}
+        """Pages matching ``filter``, ``page_size`` (at most 100) per request, one list per response.
+
+        Oldest first by creation time, or newest first.
+        """
+        direction = "descending" if newest_first else "ascending"
+        body: dict[str, Any] = {
+            "page_size": max(1, min(page_size, PAGE_SIZE)),
+            "sorts": [{"timestamp": "created_time", "direction": direction}],
+        }
         if filter is not None:
             body["filter"] = filter
         if filter_properties:
@@ -178,6 +186,9 @@ class NotionApi:
             if exc.code == "validation_error" and "archived" in str(exc):
                 return None
             raise
+
+    async def retrieve_page(self, page_id: str, *, context: dict[str, Any] | None = None) -> dict:
+        return await self.call("pages.retrieve", lambda: self.client.pages.retrieve(page_id), context=context)
 
     async def update_page(self, page_id: str, *, context: dict[str, Any] | None = None, **body: Any) -> dict:
         return await self.call("pages.update", lambda: self.client.pages.update(page_id, **body), context=context)

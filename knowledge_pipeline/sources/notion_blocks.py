@@ -16,6 +16,7 @@ from typing import Iterable
 
 from ..enrichers.analyses import body_lines
 from ..models import AnalysisResult
+from .base import PARAGRAPH_SEPARATOR
 
 MAX_TEXT = 2000
 MAX_RICH_TEXT_ITEMS = 100
@@ -23,7 +24,6 @@ MAX_CHILDREN = 100
 MAX_BLOCKS_PER_REQUEST = 1000
 REQUEST_BYTES_BUDGET = 400_000  # under Notion's 500 KB with room for the envelope
 BLOCK_CAPACITY = MAX_TEXT * 50  # one paragraph block stays far below the byte budget, whatever the script
-PARAGRAPH_SEPARATOR = "\n\n"
 
 
 def utf16_len(text: str) -> int:
@@ -119,7 +119,7 @@ def block_text(block: dict) -> str:
     return "".join(part.get("plain_text") or part.get("text", {}).get("content", "") for part in data.get("rich_text", []))
 
 
-def _size(value: object) -> int:
+def request_size(value: object) -> int:
     """Bytes of ``value`` as httpx sends it (compact JSON, UTF-8)."""
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
@@ -151,12 +151,12 @@ def plan_body(toggles: Iterable[tuple[str, list[dict]]], budget: int = REQUEST_B
     blocks = len(toggles)
     for title, children in toggles:
         block = text_block("toggle", title)
-        used += _size(block)
+        used += request_size(block)
         first.append(block)
     for block, (_, children) in zip(first, toggles):
         taken: list[dict] = []
         for child in children:
-            size = _size(child) + 1
+            size = request_size(child) + 1
             if len(taken) >= MAX_CHILDREN or used + size > budget or blocks + 1 > MAX_BLOCKS_PER_REQUEST:
                 break
             taken.append(child)
@@ -176,7 +176,7 @@ def _batches(children: list[dict], budget: int) -> list[list[dict]]:
     current: list[dict] = []
     used = 32
     for child in children:
-        size = _size(child) + 1
+        size = request_size(child) + 1
         if current and (len(current) >= MAX_CHILDREN or used + size > budget):
             batches.append(current)
             current, used = [], 32

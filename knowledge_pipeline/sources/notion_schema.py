@@ -160,7 +160,7 @@ async def setup_database(settings: Settings, gateway: ServiceGateway, parent_pag
         database = await api.create_database(
             parent={"type": "page_id", "page_id": parent_page_id},
             title=[{"type": "text", "text": {"content": "Sources"}}],
-            initial_data_source={"properties": creation_properties(settings)},
+            initial_data_source={"properties": creation_properties(settings, settings.taxonomy or Taxonomy())},
         )
         return database["id"]
     finally:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from knowledge_pipeline.capture.email import capture_emails, sender_allowed
-from knowledge_pipeline.commands.listing import item_to_dict
+from knowledge_pipeline.reading.records import item_fields
 from knowledge_pipeline.models import Item, SourceType, Status
 from knowledge_pipeline.runner import EXIT_OK, FEED_TYPES, RunOptions, run_async
 from knowledge_pipeline.telemetry import Telemetry
@@ -290,7 +290,7 @@ def test_the_feeds_script_captures_and_enriches_newsletters(tmp_path, dovecot):
 
     items = asyncio.run(stored())
     assert {i.status for i in items} == {Status.ENRICHED} and {i.source_type for i in items} == {SourceType.EMAIL}
-    listed = {row["title"]: row for row in map(item_to_dict, items)}
+    listed = {row["title"]: row for row in map(item_fields, items)}
     assert listed[newsletters.SUBJECTS["substack"]]["sender"] == "Lenny's Newsletter <lenny@substack.com>"
     assert listed[newsletters.SUBJECTS["substack"]]["url"] == newsletters.VIEW_URLS["substack"]
 

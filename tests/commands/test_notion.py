@@ -9,7 +9,7 @@ import pytest
 
 from knowledge_pipeline.commands.notion import handle_check, handle_setup
 from knowledge_pipeline.models import Taxonomy
-from tests.conftest import clean_env, run_script
+from tests.conftest import clean_env, run_script, with_store
 from tests.fakes.notion_server import FakeNotion, sources_schema, start_fake_notion
 from tests.sources.notion_support import notion_settings, notion_store
 
@@ -109,6 +109,16 @@ async def _data_source(fake: FakeNotion, database_id: str) -> dict:
         return await client.data_sources.retrieve(database["data_sources"][0]["id"])
     finally:
         await client.aclose()
+
+
+def test_setup_creates_the_options_of_the_taxonomy_file(capsys: pytest.CaptureFixture[str]) -> None:
+    mine = Taxonomy(content_types=("Regulation", "Product Launch"), ai_primitives=("Agents", "Speech"))
+    with start_fake_notion(rps=None, database=None) as fake:
+        code = handle_setup(argparse.Namespace(parent_page=fake.root_page_id),
+                            notion_settings(fake, notion_sources_db=None, taxonomy=mine))
+        assert code == 0
+        fake.database_id = capsys.readouterr().out.strip().splitlines()[-1].removeprefix("NOTION_SOURCES_DB=")
+        assert with_store(notion_store(fake, taxonomy=mine)[0], lambda store: store.taxonomy()) == mine
 
 
 def test_setup_needs_a_parent_page(capsys: pytest.CaptureFixture[str]) -> None:

@@ -79,7 +79,8 @@ async def open_store(path: Path) -> AsyncIterator[SqliteStore]:
 
 
 async def all_items(store: SqliteStore) -> list:
-    return [item async for item in store.list_items()]
+    """Every item whole, with the text capture kept (``list_items`` leaves that text out)."""
+    return [await store.get(item.id) async for item in store.list_items()]
 
 
 def extract(target: Item, **env: Any) -> str | ItemError:

@@ -163,6 +163,12 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:00.000Z")
 
 
+def _instant(text: str) -> datetime:
+    """An ISO 8601 date or datetime (``Z`` or an offset; UTC when none) as an aware datetime."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
 def _now_precise() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -864,6 +870,8 @@ class Workspace:
                 if compound == "and":
                     return lambda page: all(p(page) for p in parts)
                 return lambda page: any(p(page) for p in parts)
+        if "timestamp" in spec:
+            return self._timestamp_filter(spec, path)
         name = spec.get("property")
         if name is None:
             raise _validation(f"body failed validation: {path}.property should be defined, instead was `undefined`.")
@@ -883,6 +891,37 @@ class Workspace:
         operator, operand = next(iter(condition.items()))
         pid = prop["id"]
         return lambda page: _matches(kind, operator, operand, page["values"].get(pid))
+
+    @staticmethod
+    def _timestamp_filter(spec: dict, path: str):
+        """``{"timestamp": "created_time"|"last_edited_time", <same>: {<date condition>}}``: instants compared."""
+        field = spec["timestamp"]
+        if field not in ("created_time", "last_edited_time"):
+            raise _validation(f"body failed validation: {path}.timestamp should be `\"created_time\"` or "
+                              f"`\"last_edited_time\"`, instead was `{json.dumps(field)}`.")
+        condition = spec.get(field)
+        if not isinstance(condition, dict) or len(condition) != 1 or next(iter(condition)) not in DATE_FILTERS:
+            raise _validation(f"body failed validation: {path}.{field} should have one of: {', '.join(DATE_FILTERS)}.")
+        operator, operand = next(iter(condition.items()))
+        if operator in ("is_empty", "is_not_empty"):
+            return lambda page: operator == "is_not_empty"
+        try:
+            bound = _instant(str(operand))
+        except ValueError:
+            raise _validation(f"body failed validation: {path}.{field}.{operator} should be a valid ISO 8601 date "
+                              f"string, instead was `{json.dumps(operand)}`.") from None
+        day_only = len(str(operand)) == 10
+
+        def matches(page: dict) -> bool:
+            value = _instant(page[field])
+            if day_only:
+                value, wanted = value.date(), bound.date()
+            else:
+                wanted = bound
+            return {"equals": value == wanted, "before": value < wanted, "after": value > wanted,
+                    "on_or_before": value <= wanted, "on_or_after": value >= wanted}[operator]
+
+        return matches
 
     # -- helpers for tests -------------------------------------------------------------------
 
@@ -1184,6 +1223,15 @@ class FakeNotion:
     def page(self, page_id: str) -> dict:
         with self.workspace.lock:
             return self.workspace.render_page(self.workspace.page(page_id))
+
+    def set_times(self, page_id: str, *, created_time: str | None = None, last_edited_time: str | None = None) -> None:
+        """Back-date a page (Notion's times have whole minutes, so a test's pages would all share one)."""
+        with self.workspace.lock:
+            record = self.workspace.page(page_id)
+            if created_time is not None:
+                record["created_time"] = created_time
+            if last_edited_time is not None:
+                record["last_edited_time"] = last_edited_time
 
     def values(self, page_id: str) -> dict[str, Any]:
         """A page's properties as plain values (text, option name(s), url, date start)."""

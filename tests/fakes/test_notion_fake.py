@@ -302,6 +302,28 @@ def test_query_filters() -> None:
             assert (status, titles(answer)) == (200, expected), filter
 
 
+def test_timestamp_filters_and_sorts() -> None:
+    with start_fake_notion(rps=None) as fake:
+        ids = fake.seed([{"Title": "old"}, {"Title": "mid"}, {"Title": "new"}])
+        for page_id, stamp in zip(ids, ("2024-01-01T10:00:00.000Z", "2024-03-01T10:00:00.000Z",
+                                        "2024-03-01T12:30:00.000Z")):
+            fake.set_times(page_id, created_time=stamp, last_edited_time=stamp)
+        cases = [
+            ({"timestamp": "created_time", "created_time": {"on_or_after": "2024-03-01T11:00:00Z"}}, ["new"]),
+            ({"timestamp": "created_time", "created_time": {"before": "2024-03-01T10:00:00+00:00"}}, ["old"]),
+            ({"timestamp": "last_edited_time", "last_edited_time": {"equals": "2024-03-01"}}, ["mid", "new"]),
+            ({"timestamp": "last_edited_time", "last_edited_time": {"after": "2024-01-01"}}, ["mid", "new"]),
+        ]
+        for filter, expected in cases:
+            status, answer = query(fake, {"filter": filter})
+            assert (status, titles(answer)) == (200, expected), filter
+        newest = {"sorts": [{"timestamp": "created_time", "direction": "descending"}]}
+        assert titles(query(fake, newest)[1]) == ["new", "mid", "old"]
+        bad = {"filter": {"timestamp": "created_time", "created_time": {"on_or_after": "yesterday"}}}
+        status, answer = query(fake, bad)
+        assert status == 400 and answer["code"] == "validation_error"
+
+
 def test_query_filter_errors() -> None:
     with start_fake_notion(rps=None) as fake:
         status, answer = query(fake, {"filter": {"property": "Nope", "select": {"equals": "x"}}})

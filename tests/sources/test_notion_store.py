@@ -21,6 +21,7 @@ from knowledge_pipeline.models import Enrichment, Item, NewItem, SourceType, Sta
 from knowledge_pipeline.sources.base import BODY_TOGGLES
 from knowledge_pipeline.sources.notion import NotionStore, select_name
 from tests.fakes.notion_server import FakeNotion, start_fake_notion
+from tests.conftest import with_store
 from tests.sources.notion_support import notion_store
 
 ENRICHMENT = Enrichment(
@@ -35,14 +36,7 @@ ENRICHMENT = Enrichment(
 
 
 def run(store: NotionStore, scenario: Callable[[NotionStore], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        await store.open()
-        try:
-            return await scenario(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
+    return with_store(store, scenario)
 
 
 async def first_inbox_item(store: NotionStore) -> Item:
@@ -656,6 +650,36 @@ def test_under_faults_and_concurrency_every_item_ends_with_one_page_and_one_body
         assert len(events.of("api_call_retry")) > 10
 
 
+def test_add_enriched_is_one_create_when_the_body_fits() -> None:
+    with start_fake_notion(rps=None) as fake:
+        store, events = notion_store(fake)
+        new = NewItem(title="Complete", source_type=SourceType.RSS, hash="c1", url="https://e.com/c1")
+        item = run(store, lambda s: s.add_enriched(new, ENRICHMENT, "Short text."))
+        assert events.notion_calls()[-1:] == ["pages.create"] and events.notion_calls().count("pages.create") == 1
+        assert item.status == Status.ENRICHED and fake.values(item.id)["Status"] == "Enriched"
+        assert toggles(fake, item.id) == list(BODY_TOGGLES)
+
+
+def test_add_enriched_with_a_long_body_creates_then_appends_and_sets_status_last() -> None:
+    text = article(900, seed=5)
+    with start_fake_notion(rps=None) as fake:
+        store, events = notion_store(fake, notion_max_raw_chars=len(text))
+        new = NewItem(title="Long", source_type=SourceType.RSS, hash="l1", url="https://e.com/l1")
+        item, body = run(store, lambda s: _add_and_read(s, new, text))
+        calls = events.notion_calls()
+        assert calls.count("pages.create") == 1 and calls.count("blocks.children.append") >= 3
+        writes = [c for c in calls if c in ("pages.create", "blocks.children.append", "pages.update")]
+        assert writes[0] == "pages.create" and writes[-1] == "pages.update", "Status = Enriched is the last write"
+        values = fake.values(item.id)
+        assert (values["Status"], values["Error"]) == ("Enriched", "") and item.status == Status.ENRICHED
+        assert "\n\n".join(body["Raw"]) == text and toggles(fake, item.id) == list(BODY_TOGGLES)
+
+
+async def _add_and_read(store: NotionStore, new: NewItem, text: str) -> tuple[Item, dict]:
+    item = await store.add_enriched(new, ENRICHMENT, text)
+    return item, await store.body(item.id)
+
+
 def test_a_database_with_two_data_sources_says_which_it_uses_and_how_to_choose() -> None:
     """NOTION_SOURCES_DB as the database: the first data source, with a warning naming both; as a data source id: that one."""
     with start_fake_notion(rps=None) as fake:
@@ -677,6 +701,8 @@ def test_a_database_with_two_data_sources_says_which_it_uses_and_how_to_choose()
         chosen, chosen_events = notion_store(fake, notion_sources_db=archive)
         assert run(chosen, inbox) == ["in archive"]
         assert chosen_events.of("notion_data_sources") == []
+
+
 # -- partial reads and titles found by extraction -----------------------------------------------------
 
 def test_warnings_and_a_found_title_are_written_and_read_back() -> None:

@@ -7,18 +7,19 @@ tests/sources/test_notion_store.py and tests/fakes/test_notion_fake.py).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 
+from knowledge_pipeline.errors import ItemError
 from knowledge_pipeline.models import AnalysisResult, Enrichment, NewItem, SourceType, Status, Taxonomy
-from knowledge_pipeline.sources.base import BODY_TOGGLES
+from knowledge_pipeline.sources.base import BODY_TOGGLES, ItemContent, ItemQuery
 from knowledge_pipeline.sources.sqlite import SqliteStore
+from tests.conftest import with_store
 from tests.fakes.notion_server import FakeNotion, start_fake_notion
 from tests.sources.notion_support import notion_store
 
@@ -30,15 +31,7 @@ class Backend:
     fake: FakeNotion | None = None
 
     def run(self, scenario: Callable[[Any], Awaitable[Any]]) -> Any:
-        async def main() -> Any:
-            store = self.make()
-            await store.open()
-            try:
-                return await scenario(store)
-            finally:
-                await store.close()
-
-        return asyncio.run(main())
+        return with_store(self.make(), scenario)
 
 
 @pytest.fixture(params=["sqlite", "notion"])
@@ -260,6 +253,109 @@ def test_default_taxonomy(backend: Backend) -> None:
         return await store.taxonomy()
 
     assert backend.run(scenario) == Taxonomy()
+
+
+def _backdate(backend: Backend, store: Any, item_id: str, added: str) -> None:
+    """Set an item's capture time (both stores stamp "now", to the second or the minute)."""
+    if backend.fake is not None:
+        backend.fake.set_times(item_id, created_time=added.replace("+00:00", ".000Z"))
+    else:
+        store.db.execute("UPDATE items SET added_at = ? WHERE id = ?", (added, item_id))
+
+
+LABELLED = Enrichment(
+    summary="About pasta.", executive_summary="A pasta recipe.", content_type="Personal Note",
+    ai_primitives=("Research",), vendor="Mistral", key_insights=("Salt the water.",),
+)
+
+
+def test_list_items_filters_sorts_and_pages(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        items = [await store.add(rss(n)) for n in range(5)] + [await store.add(pdf(5))]
+        for n, item in enumerate(items):
+            _backdate(backend, store, item.id, f"2024-06-0{n + 1}T08:00:00+00:00")
+        await store.write_enrichment(items[1], ENRICHMENT, TEXT)
+        await store.write_enrichment(items[2], LABELLED, TEXT)
+        await store.write_enrichment(items[5], ENRICHMENT, TEXT)
+        await store.mark_failed(items[3], "HTTP 404")
+
+        async def titles(**fields: Any) -> list[str]:
+            return [i.title for i in await _collect(store.list_items(ItemQuery(**fields)))]
+
+        return {
+            "newest": await titles(newest_first=True),
+            "oldest": await titles(),
+            "type": await titles(content_type="vendor capability"),
+            "vendor": await titles(vendor="ACME", newest_first=True),
+            "primitive": await titles(primitive="research"),
+            "automation": await titles(primitive="Automation", source_type=SourceType.PDF),
+            "failed": await titles(status=Status.FAILED),
+            "since": await titles(added_since=datetime(2024, 6, 4, tzinfo=timezone.utc), newest_first=True),
+            "page": await titles(newest_first=True, limit=2, offset=1),
+            "count": await store.count_items(ItemQuery(status=Status.ENRICHED, limit=1)),
+            "count_all": await store.count_items(),
+            "count_since": await store.count_items(ItemQuery(added_since=datetime(2024, 6, 5, tzinfo=timezone.utc))),
+        }
+
+    got = backend.run(scenario)
+    assert got["newest"] == ["Report 5", "Article 4", "Article 3", "Article 2", "Article 1", "Article 0"]
+    assert got["oldest"] == list(reversed(got["newest"]))
+    assert got["type"] == ["Article 1", "Report 5"], "labels match whatever their case"
+    assert got["vendor"] == ["Report 5", "Article 1"]
+    assert got["primitive"] == ["Article 1", "Article 2", "Report 5"]
+    assert got["automation"] == ["Report 5"]
+    assert got["failed"] == ["Article 3"]
+    assert got["since"] == ["Report 5", "Article 4", "Article 3"]
+    assert got["page"] == ["Article 4", "Article 3"]
+    assert (got["count"], got["count_all"], got["count_since"]) == (3, 6, 2)
+
+
+def test_items_carry_when_they_were_added_and_last_changed(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        item = await store.add(rss(1))
+        await store.write_enrichment(item, ENRICHMENT, TEXT)
+        return item, await _collect(store.list_items())
+
+    added, (listed,) = backend.run(scenario)
+    now = datetime.now(timezone.utc)
+    assert added.added_at is not None and abs((now - added.added_at).total_seconds()) < 120
+    assert listed.updated_at is not None and listed.updated_at >= listed.added_at
+
+
+def test_get_by_id_or_unique_prefix(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        items = [await store.add(rss(n)) for n in range(3)]
+        whole = await store.get(items[1].id)
+        prefix = await store.get(items[2].id.replace("-", "")[:10])
+        errors = []
+        for wanted in ("ffffffffffffffffffffffffffffffff", "zz", ""):
+            try:
+                await store.get(wanted)
+            except ItemError as exc:
+                errors.append(str(exc))
+        return items, whole, prefix, errors
+
+    items, whole, prefix, errors = backend.run(scenario)
+    assert whole.id == items[1].id and whole.title == "Article 1"
+    assert prefix.id == items[2].id
+    assert len(errors) == 3 and "not found" in errors[0]
+
+
+def test_add_enriched_stores_a_complete_item(backend: Backend) -> None:
+    async def scenario(store: Any) -> Any:
+        added = await store.add_enriched(rss(4), ENRICHMENT, TEXT)
+        return added, await _collect(store.list_items()), await store.body(added.id), await store.count_inbox()
+
+    added, listed, body, inbox = backend.run(scenario)
+    assert [i.id for i in listed] == [added.id]
+    (item,) = listed
+    assert (item.status, item.content_type, item.vendor, item.summary) == (
+        Status.ENRICHED, "Vendor Capability", "Acme", ENRICHMENT.executive_summary)
+    assert set(item.ai_primitives) == {"Automation", "Research"} and item.hash == "hash-rss-4"
+    assert ItemContent.from_body(body) == ItemContent(
+        summary=ENRICHMENT.summary, executive_summary=ENRICHMENT.executive_summary,
+        key_insights=ENRICHMENT.key_insights, text=TEXT)
+    assert inbox == 0
 
 
 def test_a_found_title_and_the_warnings_are_stored_and_a_clean_rerun_clears_the_warnings(backend: Backend) -> None:

@@ -1,0 +1,94 @@
+"""``list``: newest first, filters, columns that fit the terminal, errors in their own column, "N of M items"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.commands.conftest import Cli
+from tests.reading.library import LONG_TITLE, build_library
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> dict[str, str]:
+    return {"SOURCES_DB_PATH": str(tmp_path / "sources.db"), **{"_ids": build_library(tmp_path / "sources.db")}}
+
+
+def env(library: dict) -> dict[str, str]:
+    return {"SOURCES_DB_PATH": library["SOURCES_DB_PATH"]}
+
+
+def titles_in(out: str) -> list[str]:
+    return [line for line in out.splitlines()[1:-1]]
+
+
+def test_a_wide_terminal_shows_whole_titles_and_every_line_fits(cli: Cli, library: dict) -> None:
+    done = cli("list", columns=200, **env(library))
+    assert done.code == 0, done.err
+    assert LONG_TITLE in done.out, "no title cut at 58 characters on a 200-column terminal"
+    assert all(len(line) <= 200 for line in done.out.splitlines())
+
+
+@pytest.mark.parametrize("columns", [80, 100, 140])
+def test_every_line_fits_narrower_terminals(cli: Cli, library: dict, columns: int) -> None:
+    done = cli("list", columns=columns, **env(library))
+    lines = done.out.splitlines()
+    assert all(len(line) <= columns for line in lines), [line for line in lines if len(line) > columns]
+    assert "…" in done.out, "what does not fit is cut with an ellipsis"
+
+
+def test_newest_first_with_the_error_of_a_failed_item_in_its_own_column(cli: Cli, library: dict) -> None:
+    done = cli("list", columns=200, **env(library))
+    header, *rows, footer = done.out.splitlines()
+    assert header.split()[:5] == ["ID", "Status", "Type", "Added", "Content-Type"]
+    assert header.rstrip().endswith("Error")
+    assert [r.split()[3] for r in rows] == ["2024-06-06", "2024-06-05", "2024-06-04", "2024-06-03", "2024-06-02",
+                                            "2024-06-01"]
+    failed = next(r for r in rows if " Failed " in r)
+    error_at = header.index("Error")
+    assert failed[error_at:].startswith("HTTP 404 from example.com")
+    assert "HTTP 404" not in failed[:error_at], "the error is not squeezed into the content-type cell"
+    assert footer == "6 items: 4 Enriched, 1 Failed, 1 Inbox"
+
+
+def test_a_limited_list_says_how_many_there_are(cli: Cli, library: dict) -> None:
+    done = cli("list", "--limit", "3", **env(library))
+    assert done.out.splitlines()[-1] == "3 of 6 items: 1 Enriched, 1 Failed, 1 Inbox"
+    assert "Error" in done.out.splitlines()[0]
+    assert cli("list", "--limit", "3", "--status", "enriched", **env(library)).out.splitlines()[-1] == (
+        "3 of 4 items: 3 Enriched")
+    assert cli("list", "--limit", "10", **env(library)).out.splitlines()[-1].startswith("6 items:")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--type", "market news"], ["xss", "agents"]),
+    (["--vendor", "acme"], ["router"]),
+    (["--primitive", "Coding"], ["agents", "router"]),
+    (["--source-type", "pdf"], ["report"]),
+    (["--status", "Failed"], ["failed"]),
+    (["--since", "2024-06-04"], ["xss", "inbox", "failed"]),
+    (["--since", "2024-06-02T12:00", "--status", "enriched"], ["xss", "report"]),
+    (["--oldest-first", "--limit", "2"], ["router", "agents"]),
+])
+def test_filters(cli: Cli, library: dict, args: list[str], expected: list[str]) -> None:
+    done = cli("list", "--json", *args, **env(library))
+    assert done.code == 0, done.err
+    ids = {v: k for k, v in library["_ids"].items()}
+    assert [ids[item["id"]] for item in json.loads(done.out)] == expected
+
+
+def test_json_has_the_readme_keys_and_the_new_ones(cli: Cli, library: dict) -> None:
+    (item,) = json.loads(cli("list", "--json", "--vendor", "Acme", **env(library)).out)
+    assert {"id", "title", "status", "source_type", "url", "content_type", "ai_primitives", "vendor",
+            "created_date", "summary", "error"} <= set(item)
+    assert item["added_at"] == "2024-06-01T09:00:00+00:00" and item["warnings"] == []
+    assert item["summary"].startswith("Acme ships a model router")
+
+
+def test_no_match_and_bad_filters(cli: Cli, library: dict) -> None:
+    assert cli("list", "--vendor", "Nobody", **env(library)).out.strip() == "no items"
+    bad = cli("list", "--since", "last tuesday", **env(library))
+    assert bad.code == 2 and "'last tuesday' is not a duration such as 90m" in bad.err
+    assert cli("list", "--status", "Done", **env(library)).code == 2
