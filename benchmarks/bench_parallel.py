@@ -27,11 +27,8 @@ import json
 import math
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -43,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.measure import ChildRun, run_measured  # noqa: E402
 from knowledge_pipeline.config import VARIABLES  # noqa: E402
 from tests.fakes import max_in_window  # noqa: E402
 from tests.fakes.notion_server import FakeNotion  # noqa: E402
@@ -226,47 +224,9 @@ def child_env(config: BenchConfig, fakes: Fakes, workdir: Path) -> dict[str, str
     return env
 
 
-@dataclass
-class ChildRun:
-    exit_code: int
-    wall_seconds: float
-    cpu_seconds: float
-    peak_rss_mb: float
-    started: float
-    finished: float
-    stdout: str
-    stderr: str
-
-
 def run_child(args: list[str], env: dict[str, str], workdir: Path, timeout: float) -> ChildRun:
     """Run the script and collect its own resource usage (not the fakes', which live in this process)."""
-    out_path, err_path = workdir / "stdout.txt", workdir / "stderr.txt"
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        started = time.monotonic()
-        process = subprocess.Popen([sys.executable, str(SCRIPT), *args], cwd=workdir, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        status, usage = 0, None
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - started > timeout:
-                process.send_signal(signal.SIGTERM)
-                _, status, usage = os.wait4(process.pid, 0)
-                break
-            time.sleep(0.02)
-        finished = time.monotonic()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return ChildRun(
-        exit_code=process.returncode,
-        wall_seconds=finished - started,
-        cpu_seconds=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024.0,  # Linux: kilobytes
-        started=started,
-        finished=finished,
-        stdout=out_path.read_text(errors="replace"),
-        stderr=err_path.read_text(errors="replace"),
-    )
+    return run_measured([sys.executable, str(SCRIPT), *args], env, workdir, timeout)
 
 
 def read_events(log_dir: Path) -> list[dict[str, Any]]:

@@ -5,8 +5,9 @@ The pipeline captures feeds, web articles and PDFs into a Sources store
 enrich scripts (enrich_rss.py, enrich.py, *_enhanced.py, pipeline_enhanced.sh)
 run it. These commands read the Sources (list, show, search, serve, digest,
 export), copy them between SQLite and Notion (sync), show the runs recorded
-in the log (report), create or check the Notion Sources database (notion), and
-list or cancel the OpenAI Batch API batches of this pipeline (batches).
+in the log (report), create or check the Notion Sources database (notion),
+list or cancel the OpenAI Batch API batches of this pipeline (batches), and
+manage the feed list and each feed's health (feeds).
 
 """
 
@@ -25,7 +26,7 @@ if __name__ == "__main__":  # before the imports below, which need the dependenc
 from .config import load_settings
 from .errors import ConfigError
 
-COMMAND_MODULES = ("listing", "show", "search", "serve", "digest", "export", "sync", "report", "notion", "batches")
+COMMAND_MODULES = ("listing", "show", "search", "serve", "digest", "export", "sync", "report", "notion", "batches", "feeds")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """Alerts: decide whether a run deserves one, log it, and post it to a webhook.
 
-A run alerts when it failed (exit code not 0) or when more than
+A run alerts when it failed (exit code not 0), when every configured source
+(feed, PDF folder) failed to be read, or when more than
 ``ALERT_FAILURE_RATE`` of its attempted items failed. The alert is always an
 ERROR ``alert`` event in the log; with ``ALERT_WEBHOOK_URL`` it is also POSTed
 as Slack-style JSON (``{"text": ...}`` plus structured fields).
@@ -29,6 +30,9 @@ def should_alert(metrics: dict[str, Any], *, exit_code: int, threshold: float) -
     if exit_code != 0:
         meaning = _EXIT_MEANINGS.get(exit_code)
         reasons.append(f"run {meaning or 'failed'} (exit code {exit_code})")
+    sources = int(metrics.get("sources_total") or 0)
+    if sources and int(metrics.get("sources_failed") or 0) == sources:
+        reasons.append(f"every configured source failed ({_sources_text(metrics)})")
     failed = int(metrics.get("items_failed") or 0)
     attempted = failed + int(metrics.get("items_processed") or 0)
     if attempted:
@@ -36,6 +40,15 @@ def should_alert(metrics: dict[str, Any], *, exit_code: int, threshold: float) -
         if rate > threshold:
             reasons.append(f"failure rate {rate:.0%} above {threshold:.0%} ({failed} of {attempted} items failed)")
     return "; ".join(reasons) or None
+
+
+def _sources_text(metrics: dict[str, Any]) -> str:
+    feeds = {name: int(metrics.get(f"feeds_{name}") or 0) for name in ("failing", "paused", "deferred")}
+    parts = [f"{count} feed(s) {name}" for name, count in feeds.items() if count]
+    others = int(metrics.get("sources_total") or 0) - sum(feeds.values())
+    if others > 0:
+        parts.append(f"{others} other source(s) failed")
+    return ", ".join(parts) or f"{metrics.get('sources_total')} source(s)"
 
 
 async def send_alert(

@@ -33,6 +33,7 @@ DEFAULT_NOTION_BASE_URL = "https://api.notion.com"
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_DRIVE_BASE_URL = "https://www.googleapis.com"
 DEFAULT_FIRECRAWL_BASE_URL = "https://api.firecrawl.dev"
+DEFAULT_FEEDS_FILE = Path("feeds.opml")
 
 # name -> (default shown in docs, meaning)
 VARIABLES: dict[str, tuple[str, str]] = {
@@ -122,6 +123,13 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "BATCH_MIN_ITEMS": ("50", "Inbox size from which OPENAI_BATCH=auto submits a batch"),
     "ANALYSES": ("none (every analysis of ANALYSES_FILE when it is set)", "Extra analyses per item: none, original (the original's set) or comma-separated names"),
     "ANALYSES_FILE": ("(unset)", "YAML file defining your own analyses (name, instruction, shape)"),
+    # -- the feed list and feed health (docs/feeds.md)
+    "FEEDS_FILE": ("feeds.opml, when it exists", "OPML 2.0 feed list (`python3 -m knowledge_pipeline feeds`); merged with RSS_FEEDS"),
+    "FEED_STATE_PATH": ("feeds.db beside JOURNAL_PATH (data/feeds.db)", "Local SQLite file of each feed's ETag, health and history (every backend)"),
+    "FEED_CONCURRENCY": ("8", "Feeds fetched at the same time (1-64); at most 2 per host"),
+    "FEED_MAX_ERRORS": ("10", "Consecutive failures after which a feed is paused until `feeds resume URL`"),
+    "FEED_STALE_DAYS": ("60", "A feed with no new entry for this many days is flagged stale"),
+    "CATEGORY_PROP": ("Category", "Notion select or multi-select property receiving a feed's category"),
     # issue 15: enrich first, never pay twice, keep what was fetched
     "CAPTURE_MODE": ("enrich-first", "enrich-first: a new item's page is created once, enriched (one request); inbox-first: created in the Inbox at capture, then enriched"),
     "DEDUP_WINDOW_DAYS": ("90", "Duplicates (same canonical URL, same or nearly the same text) are looked for among the items of the last this many days; 0 keeps all"),
@@ -216,6 +224,13 @@ class Settings:
     openai_batch: str = "auto"
     batch_min_items: int = 50
     analyses: tuple[Analysis, ...] = ()
+    # the feed list and feed health
+    feeds_file: Path | None = None
+    feed_state_path: Path = Path("data/feeds.db")
+    feed_concurrency: int = 8
+    feed_max_errors: int = 10
+    feed_stale_days: int = 60
+    category_prop: str = "Category"
     # issue 15
     capture_mode: str = "enrich-first"
     dedup_window_days: int = 90
@@ -238,6 +253,11 @@ class Settings:
     @property
     def enrich_first(self) -> bool:
         return self.capture_mode == "enrich-first"
+
+    @property
+    def feed_list_path(self) -> Path:
+        """FEEDS_FILE, else ``feeds.opml`` (read only when it exists, created by ``feeds add``)."""
+        return self.feeds_file if self.feeds_file is not None else DEFAULT_FEEDS_FILE
 
 
 MIGRATION_ENV_FILE = ".env.migration"
@@ -415,6 +435,12 @@ def _email(r: _Reader, rss_url_prop: str) -> dict[str, object]:
     )
 
 
+def _feed_state_path(r: _Reader) -> Path:
+    """FEED_STATE_PATH, else feeds.db beside the journal: the run's local state files stay together."""
+    explicit = r.string("FEED_STATE_PATH")
+    return Path(explicit) if explicit else Path(r.string("JOURNAL_PATH", "data/journal.db") or "").parent / "feeds.db"
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
 ) -> Settings:
@@ -439,6 +465,7 @@ def load_settings(
     feeds = tuple(f.strip() for f in (r.string("RSS_FEEDS") or "").split(",") if f.strip())
     pdf_dir = r.string("PDF_DIR")
     metrics_textfile = r.string("METRICS_TEXTFILE")
+    feeds_file = r.string("FEEDS_FILE")
     max_cost = r.raw("MAX_COST_USD")
     rss_url_prop = r.string("RSS_URL_PROP", "Article URL") or "Article URL"
     context = r.raw("OPENAI_CONTEXT_TOKENS")
@@ -500,6 +527,12 @@ def load_settings(
         **_source_settings(r),
         **_email(r, rss_url_prop),  # type: ignore[arg-type]
         state_dir=default_state_dir({**os.environ, **r.env}),
+        feeds_file=Path(feeds_file).expanduser() if feeds_file else None,
+        feed_state_path=_feed_state_path(r),
+        feed_concurrency=int(r.number("FEED_CONCURRENCY", 8, cast=int, minimum=1, maximum=64)),
+        feed_max_errors=int(r.number("FEED_MAX_ERRORS", 10, cast=int, minimum=1, maximum=1000)),
+        feed_stale_days=int(r.number("FEED_STALE_DAYS", 60, cast=int, minimum=1, maximum=3650)),
+        category_prop=r.string("CATEGORY_PROP", "Category") or "Category",
         **_run_state(r),
     )
 

@@ -34,6 +34,8 @@ from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from .telemetry import FEED_STATUSES
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -85,6 +87,12 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(PREFIX + "run_success", GAUGE, "1 if the last run succeeded (exit code 0), else 0.", ("script",)),
     MetricSpec(PREFIX + "last_run_timestamp_seconds", GAUGE, "Unix time the last run finished.", ("script",)),
     MetricSpec(PREFIX + "last_success_timestamp_seconds", GAUGE, "Unix time the last successful run finished.", ("script",)),
+    # feeds: per-run counts only, never one series per feed (cardinality)
+    MetricSpec(PREFIX + "last_run_feeds", GAUGE, "Feeds of the last run, by status.", ("script", "status")),
+    MetricSpec(PREFIX + "last_run_sources", GAUGE, "Configured sources (feeds, PDF folder) the last run tried.", ("script",)),
+    MetricSpec(
+        PREFIX + "last_run_sources_failed", GAUGE, "Configured sources the last run could not read.", ("script",)
+    ),
 )
 _BY_NAME = {spec.name: spec for spec in METRICS}
 _LAST_SUCCESS = PREFIX + "last_success_timestamp_seconds"
@@ -166,6 +174,10 @@ def run_samples(metrics: dict[str, Any], *, script: str, mode: str, success: boo
     item_duration = metrics.get("item_duration") or {}
     for p in PERCENTILES:
         put(PREFIX + f"item_duration_{p}_seconds", _number(item_duration.get(p)))
+    for status in FEED_STATUSES:
+        put(PREFIX + "last_run_feeds", _number(metrics.get(f"feeds_{status}")) or 0, status=status)
+    put(PREFIX + "last_run_sources", _number(metrics.get("sources_total")) or 0)
+    put(PREFIX + "last_run_sources_failed", _number(metrics.get("sources_failed")) or 0)
     put(PREFIX + "run_info", 1, mode=mode)
     put(PREFIX + "run_success", 1 if success else 0)
     put(PREFIX + "last_run_timestamp_seconds", finished_at)

@@ -79,6 +79,7 @@ class NewItem:
     content: str | None = None
     created_date: date | None = None
     sender: str | None = None
+    category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ class Item:
     ``url`` is the Article URL (RSS, Website); ``pdf_path`` is the PDF location
     (a local path or a ``file://``/``http(s)://`` URL). ``content`` is text the
     capture already had (a feed's full article, an email's text), so no fetch
-    is needed. ``sender`` is an email's From (``Name <address>``).
+    is needed. ``sender`` is an email's From (``Name <address>``); ``category``
+    the category of the feed it came from (the feed list).
     ``added_at`` is when the item was captured; ``updated_at`` its last change
     (for an Enriched item: when it was enriched). Both are aware UTC datetimes.
     """
@@ -112,6 +114,7 @@ class Item:
     updated_at: datetime | None = None
     warnings: tuple[str, ...] = ()
     sender: str | None = None
+    category: str | None = None
     # Enrich-first: found by capture, held in the journal, not in the store yet (its id is a stand-in).
     pending: bool = False
 
@@ -123,7 +126,7 @@ def pending_item(new: NewItem) -> Item:
     """The stand-in of a captured item that is enriched before its page exists (CAPTURE_MODE=enrich-first)."""
     return Item(id=PENDING_PREFIX + new.hash, title=new.title, source_type=new.source_type, url=new.url,
                 pdf_path=new.pdf_path, hash=new.hash, content=new.content, created_date=new.created_date,
-                sender=new.sender, pending=True)
+                sender=new.sender, category=new.category, pending=True)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable, Collection, TypeVar
 from .budget import Budget
 from .capture import CaptureReport, report_complete
 from .capture.handover import CaptureStore
+from .capture.known import KnownHashes
 from .capture.registry import SourceKind, kinds_of, source_types_of
 from .config import Settings
 from .dedup import FingerprintIndex
@@ -159,7 +160,7 @@ async def _locked_run(
             total = journal.count_pending(options.source_types) + await store.count_inbox(options.source_types)
         else:
             result.captures = await until_stopped(_capture(settings, options, capture_store, extractor, gateway,
-                                                           telemetry))
+                                                           telemetry, stop=shutdown.stop))
             await _retry_failed(options, store, telemetry, result, until_stopped)
             total = await store.count_inbox(options.source_types)
         held: Collection[str] = ()
@@ -305,7 +306,8 @@ def _enrich_first(
                 if item.id not in held and not await put(item):
                     return
             capture_store.hand_over(put, engine.count_more)
-            result.captures = await _capture(settings, options, capture_store, extractor, gateway, telemetry)
+            result.captures = await _capture(settings, options, capture_store, extractor, gateway, telemetry,
+                                             stop=engine.stop)
             inbox = store.inbox(options.source_types)
             try:
                 async for item in inbox:
@@ -360,6 +362,7 @@ async def _capture(
     telemetry: Telemetry,
     *,
     dry_run: bool = False,
+    stop: asyncio.Event | None = None,
 ) -> list[CaptureReport]:
     """Run the capture of every configured source kind of the script (capture/registry.py)."""
     kinds = kinds_of(options.capture) if options.capture in ("feeds", "pdfs") else ()
@@ -374,15 +377,20 @@ async def _capture(
             )
     reports: list[CaptureReport] = []
     if not (active or options.add_url):
-        return reports  # known_hashes() is a full paginated query on Notion: only when needed
-    known = await store.known_hashes()
+        return reports
+    # known_hashes() is a full paginated query on Notion: read only when a capture needs it
+    # (feed capture asks only when a feed has entries to check: a run of 304s asks nothing)
+    known = KnownHashes(store)
     if options.add_url:
         from .capture.manual import add_url
 
+        await known.load()
         reports.append(await add_url(options.add_url, store, telemetry, known_hashes=known, title=options.add_title,
                                      dry_run=dry_run))
-    resources = {"fetcher": extractor.fetcher, "gateway": gateway}
+    resources = {"fetcher": extractor.fetcher, "gateway": gateway, "stop": stop}
     for kind in active:
+        if not kind.lazy_hashes:
+            await known.load()
         reports += await _capture_kind(kind, settings, store, telemetry, known, dry_run, resources)
     return reports
 
@@ -410,7 +418,7 @@ async def _capture_kind(
         telemetry.event("capture_error", f"{reason}; the other sources go on", level=logging.ERROR,
                         source=kind.name, kind=kind.name, error=str(exc))
         report = CaptureReport(source=kind.name, errors=[reason])
-        report_complete(telemetry, report, kind.name, f"{kind.label}: not captured ({exc})")
+        report_complete(telemetry, report, kind.name, f"{kind.label}: not captured ({exc})", source_failed=True)
         return [report]
     return list(result) if isinstance(result, (list, tuple)) else [result]
 
@@ -422,6 +430,8 @@ def _exit_code(engine: EngineResult, metrics: RunMetrics, settings: Settings) ->
         return EXIT_FAILED
     attempted = metrics.succeeded + metrics.failed
     if attempted and metrics.failed / attempted > settings.alert_failure_rate:
+        return EXIT_FAILED
+    if metrics.all_sources_failed:
         return EXIT_FAILED
     return EXIT_OK
 

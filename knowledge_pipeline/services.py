@@ -323,6 +323,7 @@ class ServiceGateway:
         fields: Callable[[T], dict[str, Any]] | None = None,
         context: dict[str, Any] | None = None,
         before_retry: Callable[[], Awaitable[T | None]] | None = None,
+        max_retry_wait: float | None = None,
     ) -> T:
         """Call ``fn`` with limits and retries; raise ServiceError when it fails for good.
 
@@ -330,15 +331,23 @@ class ServiceGateway:
         it is sent. ``before_retry`` runs before every retry, outside that
         slot (its own requests take theirs): a non-idempotent write uses it to
         look whether a failed attempt landed after all, and its non-None
-        result is returned instead of sending again.
+        result is returned instead of sending again. With ``max_retry_wait``, a
+        failure whose ``Retry-After`` asks for a longer wait is not retried: the
+        caller (feed capture) defers the work instead.
         """
         self.breaker.check(service)
         limiter = self.limiter(limiter_key or service)
         extra = dict(context or {})
+
+        def retryable(exc: BaseException) -> bool:
+            if not isinstance(exc, ServiceError) or not exc.retryable:
+                return False
+            return max_retry_wait is None or exc.retry_after is None or exc.retry_after <= max_retry_wait
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.retries + 1),
             wait=self._wait,
-            retry=retry_if_exception(lambda e: isinstance(e, ServiceError) and e.retryable),
+            retry=retry_if_exception(retryable),
             sleep=self._sleep,
             reraise=True,
             before_sleep=lambda state: self._report_retry(service, operation, state, extra),
@@ -363,7 +372,7 @@ class ServiceGateway:
                     if error.status_code == 429:
                         limiter.on_rate_limited(error.retry_after)
                     error.duration = duration
-                    if not error.retryable or number > self.retry.retries:
+                    if not retryable(error) or number > self.retry.retries:
                         self._report_error(service, operation, error, number, extra)
                     if error is exc:
                         raise

@@ -17,6 +17,8 @@ from collections import defaultdict
 from typing import Any, Callable, Protocol
 
 Observer = Callable[[str, dict[str, Any]], None]
+# a feed's status in one run, as counted in pipeline_summary (feeds_ok, feeds_failing...)
+FEED_STATUSES = ("ok", "not_modified", "failing", "paused", "deferred")
 
 
 class Telemetry:
@@ -92,6 +94,10 @@ class RunMetrics:
         self.batches = {"submitted": 0, "items_submitted": 0, "collected": 0, "items_collected": 0}
         self.error_reasons: dict[str, int] = defaultdict(int)
         self.captured: dict[str, dict[str, int]] = {}
+        # capture: each feed's status, and the configured sources that failed
+        self.feeds: dict[str, int] = defaultdict(int)
+        self.sources_total = 0
+        self.sources_failed = 0
 
     def __call__(self, event_type: str, data: dict[str, Any]) -> None:
         with self._lock:
@@ -132,6 +138,17 @@ class RunMetrics:
 
     def _on_capture_complete(self, data: dict[str, Any]) -> None:
         add_capture_counts(self.captured, data)
+        if data.get("kind") == "feed" and data.get("status"):
+            self.feeds[str(data["status"])] += 1
+        failed = data.get("source_failed")
+        if isinstance(failed, bool):
+            self.sources_total += 1
+            self.sources_failed += failed
+
+    @property
+    def all_sources_failed(self) -> bool:
+        """Every configured source (feed, PDF folder) failed in this run: nothing could be captured."""
+        return self.sources_total > 0 and self.sources_failed == self.sources_total
 
     def _on_api_call_complete(self, data: dict[str, Any]) -> None:
         service = self.api[data["service"]]
@@ -252,6 +269,9 @@ class RunMetrics:
                 **({"batches": dict(self.batches)} if any(self.batches.values()) else {}),
                 "top_errors": sorted(self.error_reasons.items(), key=lambda kv: -kv[1])[:5],
                 "captured": {kind: dict(counts) for kind, counts in sorted(self.captured.items())},
+                **{f"feeds_{status}": self.feeds.get(status, 0) for status in FEED_STATUSES},
+                "sources_total": self.sources_total,
+                "sources_failed": self.sources_failed,
             }
 
     def _total(self) -> TokenTally:

@@ -29,6 +29,7 @@ _SCRUBBED = (
     "FIRECRAWL_API_KEY", "FIRECRAWL_BASE_URL",
     "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL", "OPENAI_CONTEXT_TOKENS", "MAX_OUTPUT_TOKENS",
     "OPENAI_BATCH", "BATCH_MIN_ITEMS", "ANALYSES", "ANALYSES_FILE",
+    "FEEDS_FILE", "FEED_STATE_PATH", "FEED_CONCURRENCY", "FEED_MAX_ERRORS", "FEED_STALE_DAYS", "CATEGORY_PROP",
 )
 
 
@@ -183,6 +184,7 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
         RSS_WINDOW_DAYS="0",
         SOURCES_DB_PATH=str(tmp_path / "data" / "sources.db"),
         JOURNAL_PATH=str(tmp_path / "data" / "journal.db"),
+        FEED_STATE_PATH=str(tmp_path / "data" / "feeds.db"),
         LOG_DIR=str(tmp_path / "logs"),
     )
 

@@ -44,3 +44,25 @@ def test_the_analyses_benchmark_prints_its_ratios() -> None:
     (row,) = json.loads(done.stdout)["rows"]
     assert row["original"]["calls"] == 1 and row["per_call"]["calls"] > 10
     assert row["prompt_ratio_original"] <= 1.2 < row["prompt_ratio_per_call"]
+
+
+CAPTURE_KEYS = {
+    "feeds", "hosts", "latency", "concurrency", "sequential", "concurrent", "second_run", "speedup",
+    "not_modified_share", "bytes_ratio", "second_run_store_requests", "max_in_flight_per_host", "peak_rss_mb",
+    "targets",
+}
+
+
+def test_a_short_capture_benchmark_prints_its_json() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_capture.py"), "--json", "--feeds", "24", "--entries", "3",
+         "--latency", "0.01", "--spacing", "0", "--timeout", "60"],
+        cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
+    result = json.loads(done.stdout)
+    assert CAPTURE_KEYS <= set(result)
+    assert result["sequential"]["items_added"] == result["concurrent"]["items_added"] == 24 * 3
+    assert result["sequential"]["max_in_flight"] == 1 and result["max_in_flight_per_host"] <= 2
+    assert result["not_modified_share"] == 1.0 and result["second_run_store_requests"] == 0
+    assert result["second_run"]["body_bytes"] == 0

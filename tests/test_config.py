@@ -115,13 +115,15 @@ BAD_VALUES = {
     "ANTHROPIC_BASE_URL": "api.anthropic.com", "OPENAI_CONTEXT_TOKENS": "100", "MAX_OUTPUT_TOKENS": "10",
     "OPENAI_BATCH": "sometimes", "BATCH_MIN_ITEMS": "0", "ANALYSES": "swot,poetry",
     "ANALYSES_FILE": "/nonexistent/analyses.yaml",
+    # the feed list and feed health
+    "FEED_CONCURRENCY": "0", "FEED_MAX_ERRORS": "none", "FEED_STALE_DAYS": "-1",
     # issue 15
     "CAPTURE_MODE": "both", "DEDUP_WINDOW_DAYS": "-1", "CACHE_MAX_MB": "big",
 }
 FREE_TEXT = {"SOURCES_DB_PATH", "JOURNAL_PATH", "RSS_FEEDS", "PDF_DIR", "LOG_DIR", "NOTION_TOKEN", "NOTION_SOURCES_DB",
              "NOTION_PARENT_PAGE", "RSS_URL_PROP", "CREATED_PROP", "PDF_URL_PROP", "OPENAI_API_KEY", "OPENAI_MODEL",
              "METRICS_TEXTFILE", "FIRECRAWL_API_KEY", "EMAIL_IMAP_USER", "EMAIL_IMAP_PASSWORD", "EMAIL_IMAP_FOLDER",
-             "EMAIL_URL_PROP", "XDG_STATE_HOME", "ANTHROPIC_API_KEY", "ANTHROPIC_MODEL", "DEDUP_PATH", "CACHE_PATH"}
+             "EMAIL_URL_PROP", "XDG_STATE_HOME", "ANTHROPIC_API_KEY", "ANTHROPIC_MODEL", "FEEDS_FILE", "FEED_STATE_PATH", "CATEGORY_PROP", "DEDUP_PATH", "CACHE_PATH"}
 
 
 def test_every_variable_is_either_validated_here_or_free_text():
@@ -133,3 +135,11 @@ def test_every_validated_variable_rejects_a_wrong_type_or_range_in_one_line(name
     with pytest.raises(ConfigError) as info:
         load_settings({name: value}, env_file=None)
     assert str(info.value).startswith(f"{name}=") and "\n" not in str(info.value)
+
+
+def test_the_feed_state_lives_beside_the_journal_unless_told_otherwise(tmp_path):
+    assert load_settings({}, env_file=None).feed_state_path == Path("data/feeds.db")
+    journal = tmp_path / "state" / "journal.db"
+    assert load_settings({"JOURNAL_PATH": str(journal)}, env_file=None).feed_state_path == journal.parent / "feeds.db"
+    assert load_settings({"JOURNAL_PATH": str(journal), "FEED_STATE_PATH": "x/f.db"},
+                         env_file=None).feed_state_path == Path("x/f.db")

@@ -54,6 +54,7 @@ def many_pages(tmp_path_factory) -> Path:
 
 def capture(tmp_path: Path, *feeds: str | Path, **env):
     env.setdefault("rss_window_days", "0")
+    env.setdefault("feed_state_path", str(tmp_path / "feeds.db"))
     settings = make_settings(rss_feeds=",".join(str(f) for f in feeds), **env)
     telemetry, recorder = make_telemetry()
 
@@ -122,7 +123,8 @@ def test_bad_entries_are_rejected_or_repaired(tmp_path):
 
 def test_duplicate_links_across_two_feeds_are_added_once(tmp_path):
     reports, items, _ = capture(tmp_path, DATA / "feeds" / "duplicates_one.xml", DATA / "feeds" / "duplicates_two.xml")
-    assert [(r.added, r.duplicates) for r in reports] == [(3, 0), (1, 2)]
+    # feeds are read concurrently: which of the two adds a shared link varies, that it is added once does not
+    assert (sum(r.added for r in reports), sum(r.duplicates for r in reports)) == (4, 2)
     assert len(items) == 4
 
 
@@ -168,7 +170,8 @@ _HUGE_FEED_PROBE = textwrap.dedent(
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     async def main():
-        settings = make_settings(rss_feeds=str(feed), rss_window_days="0", max_download_mb="64")
+        settings = make_settings(rss_feeds=str(feed), rss_window_days="0", max_download_mb="64",
+                                 feed_state_path=str(folder / "feeds.db"))
         telemetry, recorder = make_telemetry()
         async with open_store(folder) as store:
             fetcher = Fetcher(settings, make_gateway(telemetry))

@@ -197,3 +197,20 @@ def test_the_textfile_passes_the_real_promtool(tmp_path: Path) -> None:
     done = subprocess.run([promtool, "check", "metrics"], input=_written(tmp_path).read_text(),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+def test_feed_gauges_count_feeds_by_status_without_a_label_per_feed(tmp_path: Path) -> None:
+    metrics = RunMetrics()
+    statuses = ["ok"] * 3 + ["not_modified"] * 480 + ["failing"] * 2 + ["paused"]
+    for n, status in enumerate(statuses):
+        metrics("capture_complete", {"kind": "feed", "source": f"https://feed{n}.example/rss", "status": status,
+                                     "source_failed": status not in ("ok", "not_modified")})
+    path = tmp_path / "pipeline.prom"
+    write_textfile(path, metrics=metrics.summary(), script="enrich_rss_enhanced.py", mode="sequential",
+                   success=True, finished_at=1700000000.0)
+    values = _read(path)
+    s = {"script": "enrich_rss_enhanced.py"}
+    assert [_value(values, "knowledge_pipeline_last_run_feeds", status=status, **s)
+            for status in ("ok", "not_modified", "failing", "paused", "deferred")] == [3, 480, 2, 1, 0]
+    assert _value(values, "knowledge_pipeline_last_run_sources", **s) == 486
+    assert _value(values, "knowledge_pipeline_last_run_sources_failed", **s) == 3
+    assert not any("feed" in dict(labels) or "source" in dict(labels) for _, labels in values)
+    assert len(path.read_text().splitlines()) < 120, "500 feeds add a handful of series, not 500"

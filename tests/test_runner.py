@@ -6,10 +6,12 @@ import asyncio
 from pathlib import Path
 
 from knowledge_pipeline.config import load_settings
-from knowledge_pipeline.runner import EXIT_OK, FEED_TYPES, PDF_TYPES, RunOptions, run_async
+from knowledge_pipeline.feeds.opml import FeedSpec, render_opml
+from knowledge_pipeline.runner import EXIT_FAILED, EXIT_OK, FEED_TYPES, PDF_TYPES, RunOptions, run_async
 from knowledge_pipeline.telemetry import Telemetry
 
 from .extract.support import Recorder
+from .fakes.feed_server import FakeFeedServer, rss_document
 from .fakes.notion_server import start_fake_notion
 from .fakes.web_server import FakeWebServer
 
@@ -70,3 +72,69 @@ def test_inbox_pages_with_nothing_to_read_are_failed_with_the_reason(tmp_path: P
     assert {e["title"] for e in feed_events.of("item_error")} == {"rss without url", "website without url",
                                                                    "no source type"}
     assert feed_queries == 2, "one count and one Inbox query: no request per healthy item to find the broken ones"
+def _feed_settings(tmp_path: Path, feeds: list[str], **extra: str):
+    if not (tmp_path / "feeds.opml").exists():
+        (tmp_path / "feeds.opml").write_bytes(render_opml([]))
+    return load_settings(
+        {"RSS_FEEDS": ",".join(feeds), "RSS_WINDOW_DAYS": "0", "ALLOW_PRIVATE_URLS": "true", "RETRY_ATTEMPTS": "0",
+         "SOURCES_DB_PATH": str(tmp_path / "sources.db"), "JOURNAL_PATH": str(tmp_path / "journal.db"),
+         "FEED_STATE_PATH": str(tmp_path / "feeds.db"), "LOG_DIR": str(tmp_path / "logs"),
+         "FEEDS_FILE": str(tmp_path / "feeds.opml"), **extra},
+        env_file=None,
+    )
+
+
+def _run_feeds(settings) -> tuple[int, dict, list[tuple[str, dict]]]:
+    events: list[tuple[str, dict]] = []
+    telemetry = Telemetry("test")
+    telemetry.add_observer(lambda kind, data: events.append((kind, data)))
+    options = RunOptions(script="enrich_rss_enhanced.py", source_types=FEED_TYPES, capture="feeds")
+    result = asyncio.run(run_async(settings, options, telemetry))
+    return result.exit_code, result.metrics, events
+
+
+def test_a_run_in_which_every_feed_failed_exits_1_and_alerts(tmp_path: Path):
+    with FakeFeedServer() as server:
+        feeds = [server.gone("127.0.0.1", "/gone"), server.url("127.0.0.1", "/missing")]
+        code, metrics, events = _run_feeds(_feed_settings(tmp_path, feeds))
+        server.feed("127.0.0.1", "/missing", rss_document("news.test", 2))
+        later = _run_feeds(_feed_settings(tmp_path, feeds))
+    assert code == EXIT_FAILED
+    assert (metrics["feeds_failing"], metrics["feeds_ok"], metrics["sources_total"], metrics["sources_failed"]) == (
+        2, 0, 2, 2)
+    alerts = [data for kind, data in events if kind == "alert"]
+    assert len(alerts) == 1 and "every configured source failed (2 feed(s) failing)" in alerts[0]["reason"]
+    assert later[0] == EXIT_FAILED, "the next run, with both feeds still backing off, still counts them as failing"
+
+
+def test_one_working_feed_is_enough_for_a_successful_run(tmp_path: Path):
+    with FakeFeedServer() as server:
+        feeds = [server.gone("127.0.0.1", "/gone"), server.feed("127.0.0.1", "/rss", rss_document("news.test", 2, full_text=True))]
+        code, metrics, events = _run_feeds(_feed_settings(tmp_path, feeds))
+        again = _run_feeds(_feed_settings(tmp_path, feeds))
+    assert code == EXIT_OK and metrics["feeds_ok"] == 1 and metrics["feeds_failing"] == 1
+    assert not [kind for kind, _ in events if kind == "alert"]
+    assert again[0] == EXIT_OK and again[1]["feeds_not_modified"] == 1 and again[1]["items_processed"] == 0
+
+
+def test_all_feeds_unchanged_costs_no_notion_request_for_capture(tmp_path: Path):
+    """A 304 for every feed: no hash scan, no page created; only the Inbox count and query."""
+    with start_fake_notion(database="full", rps=None) as notion, FakeFeedServer() as server:
+        feeds = [server.feed("127.0.0.1", f"/feed{n}", rss_document(f"site{n}.test", 3, full_text=True))
+                 for n in range(3)]
+        notion_env = {"SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token, "PARALLEL_RATE_LIMIT": "0",
+                      "NOTION_SOURCES_DB": notion.database_id, "NOTION_BASE_URL": notion.url,
+                      "NOTION_MAX_RPS": "1000"}
+        (tmp_path / "feeds.opml").write_bytes(render_opml([FeedSpec(feeds[0], category="Chips")]))
+        first = _run_feeds(_feed_settings(tmp_path, feeds[1:], **notion_env))
+        before = notion.stats()["by_endpoint"]
+        second = _run_feeds(_feed_settings(tmp_path, feeds[1:], **notion_env))
+        after = notion.stats()["by_endpoint"]
+        categories = sorted(str(notion.values(page["id"]).get("Category")) for page in notion.pages())
+    assert first[0] == EXIT_OK and first[1]["feeds_ok"] == 3 and before.get("pages.create") == 9
+    assert second[0] == EXIT_OK and second[1]["feeds_not_modified"] == 3
+    spent = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+    assert spent == {"databases.retrieve": 1, "data_sources.retrieve": 1, "data_sources.query": 2}, (
+        "opening the store, the Inbox count and the Inbox query: nothing for capture"
+    )
+    assert categories == ["Chips"] * 3 + ["None"] * 6

@@ -43,7 +43,7 @@ async def capture_pdfs(
     report = CaptureReport(source=str(folder) if folder else "PDF_DIR")
     telemetry.event("capture_start", f"scanning PDF folder {report.source}", source=report.source, kind="pdf")
     if folder is None:
-        _complete(telemetry, report)
+        _complete(telemetry, report, configured=False)
         return report
     try:
         files = await asyncio.to_thread(_pdf_files, folder)
@@ -111,7 +111,7 @@ def _title_from_name(path: Path) -> str:
     return " ".join(path.stem.replace("_", " ").split()) or path.name
 
 
-def _complete(telemetry: Telemetry, report: CaptureReport) -> None:
+def _complete(telemetry: Telemetry, report: CaptureReport, *, configured: bool = True) -> None:
     telemetry.event(
         "capture_complete",
         f"PDF folder {report.source}: {report.found} files, {report.added} added, "
@@ -125,6 +125,8 @@ def _complete(telemetry: Telemetry, report: CaptureReport) -> None:
         rejected=report.rejected,
         rejected_reasons=dict(report.rejected_reasons),
         errors=list(report.errors),
+        # a PDF folder that cannot be read at all is a failed source (see runner's exit code)
+        source_failed=bool(report.errors) and not report.found if configured else None,
     )
 
 

@@ -16,7 +16,10 @@ A capture function is called with keyword arguments only::
     await capture(settings=..., store=..., telemetry=..., known_hashes=..., dry_run=..., **needs)
 
 where ``needs`` are the shared resources the entry asks for (``fetcher``: the
-run's guarded web fetcher; ``gateway``: the ServiceGateway for its own API).
+run's guarded web fetcher; ``gateway``: the ServiceGateway for its own API;
+``stop``: the run's shutdown event, set on SIGINT/SIGTERM). A kind with
+``lazy_hashes`` gets a :class:`~.known.KnownHashes` it loads only when it has
+something to check (feeds: a run of 304s never reads the store's hashes).
 It returns one :class:`CaptureReport` or a list of them, and hands each new
 item over through :func:`capture.store_new` as soon as it finds it, so a
 caller can pass a store whose ``add`` queues the item for enrichment at once.
@@ -57,6 +60,7 @@ class SourceKind:
     locator: str | None
     needs: tuple[str, ...] = ()
     reader: str | None = None
+    lazy_hashes: bool = False
 
     def capture_function(self) -> Callable[..., Any]:
         return _load(self.capture)
@@ -76,11 +80,12 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         label="RSS/Atom feeds",
         script="feeds",
         source_type=SourceType.RSS,
-        settings=("RSS_FEEDS",),
-        configured=lambda s: bool(s.rss_feeds),
+        settings=("RSS_FEEDS", "FEEDS_FILE"),
+        configured=lambda s: bool(s.rss_feeds) or s.feeds_file is not None or s.feed_list_path.exists(),
         capture="knowledge_pipeline.capture.feeds:capture_feeds",
         locator="rss_url_prop",
-        needs=("fetcher",),
+        needs=("fetcher", "stop"),
+        lazy_hashes=True,
     ),
     SourceKind(
         name="websites",

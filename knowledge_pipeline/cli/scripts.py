@@ -29,7 +29,8 @@ from ..runner import (
 from ..telemetry import Telemetry
 
 EXIT_CODES_HELP = (
-    "exit codes: 0 run completed; 1 run failed or its failure rate exceeded ALERT_FAILURE_RATE; "
+    "exit codes: 0 run completed; 1 run failed, its failure rate exceeded ALERT_FAILURE_RATE, "
+    "or every configured source failed; "
     "2 configuration error; 75 another run is active; 130 interrupted (SIGINT/SIGTERM)"
 )
 

@@ -29,7 +29,7 @@ def add_parser(subparsers: Any) -> None:
         metavar="DATE",
         help="only runs started at or after DATE (ISO date or datetime; UTC unless it has an offset)",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON: {runs, top_errors, skipped_lines}")
+    parser.add_argument("--json", action="store_true", help="print JSON: {runs, feeds, top_errors, skipped_lines}")
     parser.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML page with charts")
     parser.set_defaults(handler=handle)
 

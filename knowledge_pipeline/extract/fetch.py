@@ -22,8 +22,8 @@ import asyncio
 import ipaddress
 import socket
 import typing
-from dataclasses import dataclass
-from typing import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
@@ -40,6 +40,9 @@ MAX_REDIRECTS = 5
 _REDIRECT_CODES = {301, 302, 303, 307, 308}
 _ACCEPT = "text/html,application/xhtml+xml,application/pdf,application/xml;q=0.9,*/*;q=0.8"
 
+# getaddrinfo's answers meaning "this name does not exist" (not "the resolver failed")
+_NAME_MISSING = {getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name)}
+
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
@@ -54,7 +57,13 @@ class UnsafeURLError(ServiceError):
 
 @dataclass(frozen=True)
 class Fetched:
-    """A downloaded response. ``truncated`` means the body was cut at the size cap."""
+    """A downloaded response. ``truncated`` means the body was cut at the size cap.
+
+    ``headers`` are the final response's headers (lower-case names);
+    ``redirects`` lists each redirect followed as (status, URL that answered it).
+    A conditional request (``If-None-Match``...) can come back as status 304
+    with an empty body.
+    """
 
     url: str
     status_code: int
@@ -62,6 +71,8 @@ class Fetched:
     body: bytes
     truncated: bool
     charset: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict, compare=False)
+    redirects: tuple[tuple[int, str], ...] = ()
 
     @property
     def is_pdf(self) -> bool:
@@ -169,7 +180,9 @@ class AddressGuard:
         try:
             addresses = await self.resolver(host, port)
         except (OSError, UnicodeError) as exc:
-            raise ServiceError("web", f"cannot resolve host {host}: {exc}", code="dns_error") from None
+            missing = isinstance(exc, socket.gaierror) and exc.errno in _NAME_MISSING
+            code = "dns_not_found" if missing else "dns_error"
+            raise ServiceError("web", f"cannot resolve host {host}: {exc}", code=code) from None
         if not addresses:
             raise ServiceError("web", f"cannot resolve host {host}: no address", code="dns_error")
         return addresses
@@ -249,9 +262,9 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
     the pool it builds is replaced by an identical one that has ours.
     """
 
-    def __init__(self, backend: _GuardedBackend) -> None:
+    def __init__(self, backend: _GuardedBackend, limits: httpx.Limits | None = None) -> None:
         super().__init__(trust_env=False)
-        limits = httpx.Limits()
+        limits = limits or httpx.Limits()
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=limits.max_connections,
@@ -270,10 +283,14 @@ class _Hop:
     body: bytes
     truncated: bool
     charset: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class Fetcher:
-    """Downloads URLs for capture and extraction; share one per run and ``close()`` it."""
+    """Downloads URLs for capture and extraction; share one per run and ``close()`` it.
+
+    ``limits`` sizes the connection pool (httpx's defaults otherwise).
+    """
 
     def __init__(
         self,
@@ -282,12 +299,14 @@ class Fetcher:
         *,
         resolver: Resolver | None = None,
         network_backend: httpcore.AsyncNetworkBackend | None = None,
+        limits: httpx.Limits | None = None,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
         self.guard = AddressGuard(settings.allow_private_urls, resolver or system_resolver)
+        self._network_backend = network_backend
         self._client = httpx.AsyncClient(
-            transport=_GuardedTransport(_GuardedBackend(self.guard, network_backend)),
+            transport=_GuardedTransport(_GuardedBackend(self.guard, network_backend), limits),
             timeout=httpx.Timeout(settings.api_timeout),
             headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT, "Accept-Encoding": accept_encoding()},
             follow_redirects=False,
@@ -297,7 +316,21 @@ class Fetcher:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def fetch(self, url: str, *, max_bytes: int | None = None, missing_ok: bool = False) -> Fetched:
+    def with_pool(self, max_connections: int) -> Fetcher:
+        """A Fetcher like this one (settings, gateway, resolver) with a pool of its own; ``close()`` it."""
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max(1, max_connections // 2))
+        return Fetcher(self.settings, self.gateway, resolver=self.guard.resolver,
+                       network_backend=self._network_backend, limits=limits)
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        max_bytes: int | None = None,
+        missing_ok: bool = False,
+        headers: Mapping[str, str] | None = None,
+        max_retry_wait: float | None = None,
+    ) -> Fetched:
         """GET ``url``, following at most five redirects, each hop checked.
 
         The body is cut at ``max_bytes`` (default ``MAX_DOWNLOAD_MB``) and the
@@ -305,9 +338,12 @@ class Fetcher:
         ServiceError for an HTTP error or a network failure after retries;
         with ``missing_ok`` a 404/410 is an empty answer with that status
         (a robots.txt or sitemap that does not exist is not an error).
+        ``headers`` are sent with every hop (conditional requests);
+        ``max_retry_wait`` is passed to the gateway.
         """
         cap = self.settings.max_download_bytes if max_bytes is None else max_bytes
         current = url.strip()
+        redirects: list[tuple[int, str]] = []
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 await self.guard.check_url(current)
@@ -315,21 +351,30 @@ class Fetcher:
                 if current == url.strip():
                     raise
                 raise UnsafeURLError(f"{exc} (redirected from {shown_url(url)})") from None
-            hop = await self._get(current, cap, missing_ok)
+            hop = await self._get(current, cap, missing_ok, headers, max_retry_wait)
             if hop.location is None:
-                return Fetched(hop.url, hop.status_code, hop.content_type, hop.body, hop.truncated, hop.charset)
+                return Fetched(hop.url, hop.status_code, hop.content_type, hop.body, hop.truncated, hop.charset,
+                               hop.headers, tuple(redirects))
+            redirects.append((hop.status_code, current))
             current = urljoin(current, hop.location)
         raise ServiceError(
             "web", f"too many redirects (more than {MAX_REDIRECTS}) from {shown_url(url)}", code="too_many_redirects"
         )
 
-    async def _get(self, url: str, cap: int, missing_ok: bool = False) -> _Hop:
+    async def _get(
+        self,
+        url: str,
+        cap: int,
+        missing_ok: bool = False,
+        headers: Mapping[str, str] | None = None,
+        max_retry_wait: float | None = None,
+    ) -> _Hop:
         host = (urlsplit(url).hostname or "").lower()
 
         async def attempt() -> _Hop:
             try:
                 async with asyncio.timeout(self.settings.api_timeout):
-                    return await self._download(url, cap, missing_ok)
+                    return await self._download(url, cap, missing_ok, headers)
             except (TimeoutError, httpx.TimeoutException):
                 raise ServiceError(
                     "web",
@@ -345,6 +390,7 @@ class Fetcher:
             classify=lambda exc: classify_web_error(exc, url),
             limiter_key=f"web:{host}",
             fields=lambda hop: {"status_code": hop.status_code, "bytes": len(hop.body), "host": host},
+            max_retry_wait=max_retry_wait,
         )
 
     def _site_headers(self, url: str) -> dict[str, str]:
@@ -362,8 +408,11 @@ class Fetcher:
                 return auth.request_headers()
         return {}
 
-    async def _download(self, url: str, cap: int, missing_ok: bool = False) -> _Hop:
-        async with self._client.stream("GET", url, headers=self._site_headers(url)) as response:
+    async def _download(
+        self, url: str, cap: int, missing_ok: bool = False, headers: Mapping[str, str] | None = None
+    ) -> _Hop:
+        sent = {**self._site_headers(url), **(headers or {})}
+        async with self._client.stream("GET", url, headers=sent) as response:
             if response.status_code in _REDIRECT_CODES and response.headers.get("location"):
                 return _Hop(url, response.status_code, "", response.headers["location"], b"", False)
             if missing_ok and response.status_code in (404, 410):
@@ -385,6 +434,7 @@ class Fetcher:
                 body=bytes(body.data),
                 truncated=body.truncated,
                 charset=response.charset_encoding,
+                headers={key.lower(): value for key, value in response.headers.items()},
             )
 
 

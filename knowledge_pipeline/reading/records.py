@@ -47,6 +47,7 @@ def item_fields(item: Item) -> dict[str, Any]:
         "warnings": warnings_of(item),
         "sender": item.sender,
         "error": item.error,
+        "category": item.category,
     }
 
 

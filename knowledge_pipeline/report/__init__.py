@@ -6,6 +6,7 @@ runs into text, JSON or HTML. All of them are pure apart from reading the log;
 the ``report`` command (``knowledge_pipeline.commands.report``) wires them up.
 """
 
+from .feeds import FeedLine, feed_lines
 from .html import CHARTS, render_html
 from .reader import KNOWN_EVENTS, Event, LineCount, log_files, read_events
 from .runs import RunReport, build_runs, select_runs, top_errors
@@ -15,9 +16,11 @@ __all__ = [
     "CHARTS",
     "KNOWN_EVENTS",
     "Event",
+    "FeedLine",
     "LineCount",
     "RunReport",
     "build_runs",
+    "feed_lines",
     "log_files",
     "read_events",
     "render_html",

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from .feeds import feed_lines
 from .runs import RunReport, top_errors
 from .text import format_batch_cost, format_cost, format_duration, format_rate, format_seconds, status_text
 
@@ -84,6 +85,8 @@ def render_html(
         "</div>",
         "<h2>Runs</h2>",
         _run_table(runs, labels),
+        "<h2>Feeds</h2>",
+        _feed_table(runs),
         "<h2>Top error reasons</h2>",
         _error_table(shown_errors),
         "</body></html>",
@@ -220,6 +223,31 @@ def _run_table(runs: Sequence[RunReport], labels: list[str]) -> str:
         row = "".join(f"<td class='{cls}'>{value}</td>" if cls else f"<td>{value}</td>" for cls, value in cells)
         rows.append(f"<tr class='{html.escape(run.status)}'>{row}</tr>")
     return f"<table id='runs'>{head}{''.join(rows)}</table>"
+
+
+def _feed_table(runs: Sequence[RunReport]) -> str:
+    """Every feed seen in the shown runs, those needing attention first."""
+    lines = feed_lines(runs)
+    if not lines:
+        return "<p>No feed was read in the shown runs.</p>"
+    head = ("<tr><th class='l'>Status</th><th class='l'>Feed</th><th class='l'>Category</th><th>Added</th>"
+            "<th class='l'>Last success</th><th>Errors</th><th class='l'>Last error or note</th></tr>")
+    rows = []
+    for line in lines:
+        status = line.status.replace("_", " ") + (" (stale)" if line.stale else "")
+        css = "failed" if line.status in ("failing", "paused") else ("incomplete" if line.needs_attention else "")
+        cells = [
+            ("l", html.escape(status)),
+            ("l", html.escape(line.source)),
+            ("l", html.escape(line.category or "")),
+            ("", str(line.added)),
+            ("l", html.escape((line.last_success or "-").replace("T", " ")[:16])),
+            ("", str(line.consecutive_errors)),
+            ("l", html.escape(line.error or ("no new entry for FEED_STALE_DAYS" if line.stale else ""))),
+        ]
+        row = "".join(f"<td class='{cls}'>{value}</td>" if cls else f"<td>{value}</td>" for cls, value in cells)
+        rows.append(f"<tr class='{css}'>{row}</tr>")
+    return f"<table id='feeds'>{head}{''.join(rows)}</table>"
 
 
 def _error_table(errors: Sequence[tuple[str, int]]) -> str:

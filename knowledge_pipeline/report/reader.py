@@ -61,6 +61,10 @@ KNOWN_EVENTS = frozenset(
         "feed_error",
         "feed_warning",
         "feed_entries_capped",
+        "feed_paused",
+        "feed_moved",
+        "feed_host_paused",
+        "feed_state_reset",
         # external calls, limits, money
         "api_call_complete",
         "api_call_retry",

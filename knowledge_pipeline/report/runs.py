@@ -47,6 +47,14 @@ class RunReport:
     api_durations: dict[str, list[float]] = field(default_factory=dict)
     captured: dict[str, int] = field(default_factory=dict)
     captured_by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
+    feed_events: dict[str, tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def feeds(self) -> dict[str, int]:
+        """This run's feeds by status (``feeds_ok``... of its metrics); empty for a run without feeds."""
+        counts = {key[len("feeds_"):]: int(value or 0) for key, value in self.metrics.items()
+                  if key.startswith("feeds_") and isinstance(value, (int, float))}
+        return counts if any(counts.values()) else {}
 
     @property
     def items_total(self) -> int:
@@ -155,6 +163,7 @@ class RunReport:
             "cache_hit_share": self.cache_hit_share,
             "captured": dict(self.captured),
             "captured_by_kind": {kind: dict(counts) for kind, counts in self.captured_by_kind.items()},
+            "feeds": self.feeds,
             "top_errors": [[reason, count] for reason, count in self.errors.most_common(5)],
         }
 
@@ -172,6 +181,7 @@ class _RunBuilder:
         self.api_durations: dict[str, list[float]] = {}
         self.captured: Counter[str] = Counter()
         self.captured_by_kind: dict[str, dict[str, int]] = {}
+        self.feed_events: dict[str, tuple[datetime, dict[str, Any]]] = {}
         self.workers: int | None = None
 
     @property
@@ -201,6 +211,8 @@ class _RunBuilder:
             for key in CAPTURE_COUNTS:
                 self.captured[key] += _int(data.get(key)) or 0
             add_capture_counts(self.captured_by_kind, data)
+            if data.get("kind") == "feed" and data.get("source"):
+                self.feed_events[str(data["source"])] = (event.timestamp, data)
         elif kind == "pipeline_summary":
             self.summary = data
         if kind != "pipeline_summary":
@@ -249,6 +261,7 @@ class _RunBuilder:
             api_durations=self.api_durations,
             captured=dict(self.captured),
             captured_by_kind=self.captured_by_kind,
+            feed_events=self.feed_events,
         )
 
 

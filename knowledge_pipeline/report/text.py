@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
+from .feeds import feed_counts, feed_lines
 from .runs import INCOMPLETE, OK, RunReport, top_errors
 
 _COLUMNS = (
@@ -54,6 +55,9 @@ def render_text(
                     _capture(kind, counts) for kind, counts in sorted(run.captured_by_kind.items())))
             if run.api_calls:
                 lines.append(indent + "api: " + "; ".join(_api(name, data) for name, data in run.api_calls.items()))
+            if run.feeds:
+                lines.append(indent + "feeds: " + feeds_text(run.feeds))
+    lines += _feed_section(runs)
     shown = top_errors(runs) if errors is None else list(errors)
     if shown:
         lines += ["", "Top error reasons (item_error, shown runs):"]
@@ -73,6 +77,7 @@ def report_data(
     shown = top_errors(runs) if errors is None else list(errors)
     return {
         "runs": [run.to_dict() for run in runs],
+        "feeds": [line.to_dict() for line in feed_lines(runs)],
         "top_errors": [[reason, count] for reason, count in shown],
         "skipped_lines": skipped_lines,
     }
@@ -85,6 +90,31 @@ def render_json(
     errors: Sequence[tuple[str, int]] | None = None,
 ) -> str:
     return json.dumps(report_data(runs, skipped_lines=skipped_lines, errors=errors), indent=2) + "\n"
+
+
+def feeds_text(counts: dict[str, int]) -> str:
+    """``3 ok, 480 not modified, 2 failing`` (statuses with a count only)."""
+    return ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items() if n) or "none"
+
+
+def _feed_section(runs: Sequence[RunReport]) -> list[str]:
+    lines = feed_lines(runs)
+    if not lines:
+        return []
+    stale = sum(line.stale for line in lines)
+    out = ["", f"Feeds (latest state in the shown runs): {len(lines)} feeds, {feeds_text(feed_counts(runs))}"
+           + (f"; {stale} stale" if stale else "")]
+    attention = [line for line in lines if line.needs_attention]
+    for line in attention:
+        status = line.status.replace("_", " ")
+        if line.stale and line.status not in ("paused", "failing"):
+            status = f"stale ({status})"
+        detail = f"{line.consecutive_errors} error(s): {line.error}" if line.consecutive_errors else (
+            "no new entry for FEED_STALE_DAYS" if line.stale else line.error or "")
+        out.append(f"  {status:<20} {line.source}  {detail}".rstrip())
+    if not attention:
+        out.append("  every feed is healthy")
+    return out
 
 
 def _row(run: RunReport) -> list[str]:

@@ -93,7 +93,7 @@ def new_item_of(item: Item) -> NewItem:
     """The capture record of a stored item (to add it to another store)."""
     return NewItem(title=item.title, source_type=item.source_type, hash=item.hash or "", url=item.url,
                    pdf_path=item.pdf_path, content=item.content, created_date=item.created_date,
-                   sender=item.sender)
+                   sender=item.sender, category=item.category)
 
 __all__ = ["BODY_TOGGLES", "INCOMPLETE_BODY", "ItemContent", "ItemQuery", "SourceStore", "as_query", "new_item_of"]
 
@@ -111,6 +111,11 @@ class SourceStore(Protocol):
     name: str
     # Characters of the text the Raw toggle keeps (None: all); longer texts get an item_warning.
     max_raw_chars: int | None
+
+    @property
+    def identity(self) -> str:
+        """Which store this is, as one string; another database or a recreated file is another identity."""
+        ...
 
     async def open(self) -> None: ...
 

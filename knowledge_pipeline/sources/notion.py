@@ -188,6 +188,8 @@ class NotionStore:
                 + " - see `python3 -m knowledge_pipeline notion check`"
             )
         for problem in problems:
+            if problem.property == self.settings.category_prop and problem.problem == "missing":
+                continue  # optional: a database without it simply gets no feed categories
             self._warn("notion_schema_warning", f"Notion Sources schema: {problem}", property=problem.property,
                        problem=problem.problem, fix=problem.fix, severity=problem.severity)
         self._taxonomy = Taxonomy(
@@ -213,6 +215,11 @@ class NotionStore:
     def _check_writable(self) -> None:
         if self.read_only:
             raise StoreError("the Notion store is open read-only (dry run): nothing is written")
+
+    @property
+    def identity(self) -> str:
+        """This store, as one string: the API root and the data source."""
+        return f"notion:{self.settings.notion_base_url}:{self.data_source_id}"
 
     @property
     def data_source_id(self) -> str:
@@ -257,6 +264,8 @@ class NotionStore:
         if source_type is SourceType.EMAIL:
             url = (props.get(self.settings.email_url_prop) or {}).get("url")
         primitives = (props.get(AI_PRIMITIVE) or {}).get("multi_select") or []
+        category = props.get(self.settings.category_prop) or {}
+        categories = [o["name"] for o in category.get("multi_select") or []] or [_option(category) or ""]
         return Item(
             id=page["id"],
             title=_plain(props.get(self._title)),
@@ -277,6 +286,7 @@ class NotionStore:
             updated_at=_timestamp(page.get("last_edited_time")),
             warnings=tuple(line for line in _plain(props.get(WARNINGS)).split("\n") if line),
             sender=_plain(props.get(SENDER)) if self._has(SENDER, "rich_text") else None,
+            category=", ".join(name for name in categories if name) or None,
         )
 
     def _known_label(self, name: str, value: str) -> str | None:
@@ -502,11 +512,24 @@ class NotionStore:
             properties[self.settings.pdf_url_prop] = {"url": _as_url(item.pdf_path)}
         if item.created_date and self._has(self.settings.created_prop, "date"):
             properties[self.settings.created_prop] = {"date": {"start": item.created_date.isoformat()}}
+        properties.update(self._category(item.category))
         return properties
 
     def check_new(self, item: NewItem) -> None:
         """ItemError when Notion would refuse the page whatever is in it (a URL over 2,000 characters)."""
         self._new_properties(item)
+
+    def _category(self, category: str | None) -> dict[str, Any]:
+        """The feed's category as the database has it: a select, a multi-select, or not at all."""
+        name = select_name(category)
+        prop = self.settings.category_prop
+        if name is None:
+            return {}
+        if self._has(prop, "select"):
+            return {prop: {"select": {"name": name}}}
+        if self._has(prop, "multi_select"):
+            return {prop: {"multi_select": [{"name": name}]}}
+        return {}
 
     async def _create(self, item: NewItem, properties: dict[str, Any], children: list[dict]) -> Item:
         """One ``pages.create``; a retry after a lost reply first looks the page up by hash."""

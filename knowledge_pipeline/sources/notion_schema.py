@@ -84,6 +84,8 @@ def sources_schema(settings: Settings, taxonomy: Taxonomy = Taxonomy()) -> list[
         PropertySpec(WARNINGS, ("rich_text",), required=False,
                      purpose="text only partly read, one line each (added by this project)"),
         *_email_properties(settings),
+        PropertySpec(settings.category_prop, ("select", "multi_select"), required=False, setting="CATEGORY_PROP",
+                     purpose="category of the feed the item came from (feed list)"),
     ]
 
 

@@ -14,25 +14,26 @@ import sqlite3
 import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import AsyncIterator, Callable, Collection
+from typing import AsyncIterator, Collection
 
 from ..errors import ItemError, StoreError
 from ..enrichers.analyses import body_lines
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 from ..sqlite_files import connect, connect_readonly
+from ..sqlite_schema import Migration, apply_migrations, execute_script, has_table, pending_migrations
 from . import search_index
 from .base import BODY_TOGGLES, ItemContent, ItemQuery, as_query
 
 PAGE_SIZE = 100
 ITEM_COLUMNS = (
     "id", "title", "status", "source_type", "url", "pdf_path", "hash", "created_date", "summary", "content_type",
-    "ai_primitives", "vendor", "error", "archived", "added_at", "updated_at", "warnings", "sender",
+    "ai_primitives", "vendor", "error", "archived", "added_at", "updated_at", "warnings", "sender", "category",
 )
 LISTED = ", ".join(f"i.{c}" for c in ITEM_COLUMNS) + ", NULL AS content"
 
 
 def _m001_initial(db: sqlite3.Connection) -> None:
-    _execute_script(
+    execute_script(
         db,
         """
         CREATE TABLE items (
@@ -64,13 +65,6 @@ def _m001_initial(db: sqlite3.Connection) -> None:
         );
         """
     )
-
-
-def _execute_script(db: sqlite3.Connection, script: str) -> None:
-    """Run statements one by one (executescript would commit the open transaction)."""
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
 
 
 def _m002_item_warnings(db: sqlite3.Connection) -> None:
@@ -113,25 +107,27 @@ def _m006_notion_copy(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE sync_marks (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
-MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
+def _m007_feed_category(db: sqlite3.Connection) -> None:
+    """The category of the feed an item came from (the feed list's kp:category)."""
+    db.execute("ALTER TABLE items ADD COLUMN category TEXT")
+
+
+def _m008_store_id(db: sqlite3.Connection) -> None:
+    """A random id of this store file: a deleted and recreated store is another store (feed state)."""
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,))
+
+
+MIGRATIONS: list[Migration] = [
     ("m001_initial", _m001_initial),
     ("m002_item_warnings", _m002_item_warnings),
     ("m003_sender", _m003_sender),
     ("m004_reading_indexes", _m004_reading_indexes),
     ("m005_search_index", search_index.create),
     ("m006_notion_copy", _m006_notion_copy),
+    ("m007_feed_category", _m007_feed_category),
+    ("m008_store_id", _m008_store_id),
 ]
-
-
-def _has_table(db: sqlite3.Connection, name: str) -> bool:
-    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
-
-
-def _pending_migrations(db: sqlite3.Connection) -> bool:
-    if not _has_table(db, "_migrations"):
-        return True
-    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
-    return any(name not in done for name, _ in MIGRATIONS)
 
 
 def _now() -> str:
@@ -213,6 +209,7 @@ def _row_to_item(row: sqlite3.Row) -> Item:
         archived=bool(row["archived"]),
         warnings=tuple(json.loads(row["warnings"] or "[]")),
         sender=row["sender"],
+        category=row["category"],
     )
 
 
@@ -265,9 +262,9 @@ class SqliteStore:
         """
         try:
             db = connect_readonly(self.path)
-            if db is not None and _pending_migrations(db):
+            if db is not None and pending_migrations(db, MIGRATIONS):
                 copy = sqlite3.connect(":memory:", isolation_level=None)
-                if _has_table(db, "items"):
+                if has_table(db, "items"):
                     db.backup(copy)
                 db.close()
                 db = copy
@@ -278,17 +275,12 @@ class SqliteStore:
         self._db.row_factory = sqlite3.Row
 
     def _migrate(self) -> None:
-        db = self.db
-        if not _pending_migrations(db):
+        if not pending_migrations(self.db, MIGRATIONS):
             return
-        db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-        done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
-        for name, migration in MIGRATIONS:
-            if name in done:
-                continue
-            with _Transaction(db):
-                migration(db)
-                db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, _now()))
+        try:
+            apply_migrations(self.db, MIGRATIONS)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot update the schema of SQLite store {self.path}: {exc}") from exc
 
     def _transaction(self) -> _Transaction:
         if self.read_only:
@@ -299,6 +291,12 @@ class SqliteStore:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+    @property
+    def identity(self) -> str:
+        """This store, as one string: its file and the random id it was created with."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+        return f"sqlite:{self.path.resolve()}:{row[0]}"
 
     async def taxonomy(self) -> Taxonomy:
         return self._taxonomy
@@ -312,7 +310,8 @@ class SqliteStore:
         with search_index.reindexed(self.db, item_id):
             cursor = self.db.execute(
                 """INSERT OR IGNORE INTO items (id, title, status, source_type, url, pdf_path, hash,
-                   content, created_date, sender, error, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                   content, created_date, sender, category, error, added_at, updated_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (
                     item_id,
                     item.title,
@@ -324,6 +323,7 @@ class SqliteStore:
                     item.content,
                     item.created_date.isoformat() if item.created_date else None,
                     item.sender,
+                    item.category,
                     error,
                     now,
                     now,

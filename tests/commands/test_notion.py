@@ -30,6 +30,7 @@ def test_check_on_the_original_schema_recommends_the_error_property(capsys: pyte
         code, out = check(fake, capsys)
         assert code == 0
         assert '[recommended] Error: missing; fix: add a rich_text property named "Error"' in out
+        assert '[recommended] Category: missing; fix: add a select property named "Category"' in out
 
 
 def test_check_fails_on_missing_and_mistyped_properties_and_says_the_fix(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import time
 from http.server import ThreadingHTTPServer
+from typing import Callable
 
 _GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
@@ -32,6 +34,15 @@ def max_in_window(times: list[float], window: float) -> int:
             low += 1
         best = max(best, high - low + 1)
     return best
+
+
+def serve_until_interrupted(close: Callable[[], None]) -> None:
+    """Keep a fake started from the command line running until Ctrl-C, then ``close`` it."""
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        close()
 
 
 def reply(handler, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:  # noqa: ANN001

@@ -99,7 +99,7 @@ AI_PRIMITIVES = ("Content Creation", "Research", "Coding", "Data Analysis", "Ide
 def sources_schema(kind: str = "full", status_type: str = "select",
                    content_types: tuple[str, ...] = CONTENT_TYPES,
                    ai_primitives: tuple[str, ...] = AI_PRIMITIVES) -> dict[str, dict]:
-    """The Sources properties of the original pipeline ("original"), plus Error and Warnings ("full")."""
+    """The Sources properties of the original pipeline ("original"), plus Error, Warnings and Category ("full")."""
     def options(names: tuple[str, ...]) -> dict:
         return {"options": [{"name": n} for n in names]}
 
@@ -119,6 +119,7 @@ def sources_schema(kind: str = "full", status_type: str = "select",
     if kind == "full":
         schema["Error"] = {"rich_text": {}}
         schema["Warnings"] = {"rich_text": {}}
+        schema["Category"] = {"select": options(())}
     return schema
 
 

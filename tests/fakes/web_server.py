@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
-from tests.fakes import QuietHTTPServer, reply
+from tests.fakes import QuietHTTPServer, reply, serve_until_interrupted
 
 Body = bytes | str | Callable[[], Iterable[bytes]]
 
@@ -248,11 +248,7 @@ def main() -> None:
     server = FakeWebServer(args.port)
     _serve_examples(server)
     print(f"fake web server on {server.url} (routes: {', '.join(sorted(server.routes))})", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.close()
+    serve_until_interrupted(server.close)
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def test_text_table_lists_runs_status_and_errors(log_dir: Path) -> None:
 def test_json_output_is_machine_readable(log_dir: Path) -> None:
     reports, count = _runs(log_dir)
     data = json.loads(render_json(reports, skipped_lines=count.skipped))
-    assert set(data) == {"runs", "top_errors", "skipped_lines"}
+    assert set(data) == {"runs", "feeds", "top_errors", "skipped_lines"}
     assert data["skipped_lines"] == 6
     assert data["top_errors"][0] == ["HTTP 404 Not Found", 3]
     b = data["runs"][1]

@@ -162,6 +162,39 @@ def test_configurable_property_names() -> None:
         assert fake.values(paper.id)["File"] == "file:///srv/p.pdf"
 
 
+@pytest.mark.parametrize("kind", ["select", "multi_select"])
+def test_a_feed_category_goes_into_the_category_property_of_either_kind(kind: str) -> None:
+    with start_fake_notion(rps=None) as fake:
+        fake.set_property("Category", None)
+        fake.set_property("Topic", {"type": kind, kind: {"options": []}})
+        store, _ = notion_store(fake, category_prop="Topic")
+
+        async def scenario(store: NotionStore) -> Any:
+            await store.add(NewItem(title="A", source_type=SourceType.RSS, hash="a", url="https://e.com/a",
+                                    category="Tech/AI, chips"))
+            await store.add(NewItem(title="B", source_type=SourceType.RSS, hash="b", url="https://e.com/b"))
+            return [i async for i in store.inbox()]
+
+        first, second = run(store, scenario)
+        stored = fake.values(first.id)["Topic"]
+        assert stored == ("Tech/AI chips" if kind == "select" else ["Tech/AI chips"])
+        assert first.category == "Tech/AI chips" and second.category is None
+
+
+def test_without_a_category_property_the_category_is_left_out_silently(caplog: pytest.LogCaptureFixture) -> None:
+    with start_fake_notion(database="original", rps=None) as fake:
+        store, events = notion_store(fake)
+
+        async def scenario(store: NotionStore) -> Any:
+            await store.add(NewItem(title="A", source_type=SourceType.RSS, hash="a", url="https://e.com/a",
+                                    category="News"))
+            return [i async for i in store.inbox()]
+
+        (item,) = run(store, scenario)
+        assert "Category" not in fake.values(item.id) and item.category is None
+        assert "Category" not in [w["property"] for w in events.of("notion_schema_warning")]
+
+
 # -- reading: streamed, paginated, filtered --------------------------------------------------
 
 
