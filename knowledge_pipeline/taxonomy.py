@@ -23,7 +23,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from .models import LabelHint, Taxonomy
 
@@ -42,6 +41,8 @@ def load_taxonomy(path: Path) -> Taxonomy:
         raise TaxonomyFileError(f"cannot read it ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise TaxonomyFileError("it is not UTF-8 text") from None
+    import yaml  # only when a taxonomy file is set (start-up, docs/performance.md)
+
     try:
         data = json.loads(raw) if path.suffix.lower() == ".json" else yaml.safe_load(raw)
     except (ValueError, yaml.YAMLError) as exc:
