@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Iterator
 
 from ..config import Settings
-from ..migration.atomic import atomic_write
 from .opml import FeedSpec, OpmlError, check_location, feed_key, parse_opml, render_opml
 
 MAX_LIST_BYTES = 20 * 1024 * 1024
@@ -87,6 +86,8 @@ def edit_feed_file(path: Path) -> Iterator[list[FeedSpec]]:
 
 def write_feed_file(path: Path, feeds: list[FeedSpec]) -> None:
     """Write the list atomically (temporary file + rename), keeping the file's permissions."""
+    from ..migration.atomic import atomic_write  # the migration package only when the list is written
+
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     atomic_write(path, render_opml([feed for feed in feeds if feed.origin == "list"]), mode)
 
