@@ -64,12 +64,12 @@ class Run:
         return [data for kind, data in self.events if kind == event_type]
 
 
-def run(environment: dict[str, str]) -> Run:
+def run(environment: dict[str, str], *, capture: str = "none") -> Run:
     settings = load_settings(environment, env_file=None)
     telemetry = Telemetry("test")
     events: list[tuple[str, dict]] = []
     telemetry.add_observer(lambda kind, data: events.append((kind, data)))
-    options = RunOptions(script="enrich_rss_enhanced.py", source_types=FEED_TYPES, capture="none", parallel=True)
+    options = RunOptions(script="enrich_rss_enhanced.py", source_types=FEED_TYPES, capture=capture, parallel=True)
     return Run(asyncio.run(run_async(settings, options, telemetry)), events)
 
 

@@ -248,3 +248,30 @@ def test_a_batch_stores_exactly_what_direct_calls_store(tmp_path: Path) -> None:
         run(env(batched, fake, OPENAI_BATCH="always"))
     assert rows(batched) == rows(direct)
     assert ("hash-url", "Agents Reach Production") in [(r[0], r[1]) for r in rows(direct)]
+
+
+def test_enrich_first_items_go_through_the_batch_and_get_their_page_once_answered(tmp_path: Path) -> None:
+    """Issue 15 with OPENAI_BATCH: a captured item is deferred pending (no page), held while its batch runs,
+    and created complete by the run that collects it; never enriched directly, never captured twice."""
+    from tests.enrich_first_support import Entry, article_text, write_feed
+
+    feed = write_feed(tmp_path / "feed.xml", [Entry(f"Carried {n}", f"https://example.com/c/{n}",
+                                                    content=article_text(n)) for n in range(4)])
+    with start_fake_openai(batch_auto=False) as fake:
+        environment = env(tmp_path, fake, OPENAI_BATCH="always", RSS_FEEDS=feed, RSS_WINDOW_DAYS="0",
+                          CAPTURE_MODE="enrich-first")
+        first = run(environment, capture="feeds")
+        after_first = statuses(tmp_path)
+        waiting = run(environment, capture="feeds")
+        fake.batches.finish_batches()
+        done = run(environment, capture="feeds")
+        direct = fake.stats()["calls"]
+    assert first.result.metrics["items_deferred"] == 4 and after_first == {}, "deferred items have no page yet"
+    assert waiting.result.metrics["items_processed"] == 0 and waiting.of("batch_mode")[0]["items_held"] == 4
+    assert sum(c["added"] for c in waiting.of("capture_complete") + done.of("capture_complete")) == 0
+    assert done.of("batch_collected")[0]["items_enriched"] == 4 and done.result.metrics["items_processed"] == 4
+    assert sorted(statuses(tmp_path).values()) == ["Enriched"] * 4 and direct == 0
+    journal = Journal(tmp_path / "data" / "journal.db")
+    journal.open()
+    assert journal.pending() == 0
+    journal.close()
