@@ -140,17 +140,21 @@ def test_an_added_url_the_store_refuses_is_reported_not_a_crash(tmp_path: Path, 
     assert "URL longer than 2000 characters" in complete["errors"][0]
 
 
-def test_on_sqlite_an_entry_the_database_refuses_is_rejected_and_tried_again(tmp_path: Path):
-    """A trigger in the store refuses one URL, as a constraint or a full disk would refuse a write."""
+def refused_then_run_again(tmp_path: Path, mode: str):
+    """A trigger in the store refuses one URL for one run (as a constraint or a full disk would), then a run without."""
     with FakeWebServer() as web:
         feed = web_feed(tmp_path, web, ["kept", "refused", "also-kept"])
-        env = sqlite_env(tmp_path, RSS_FEEDS=feed, CAPTURE_MODE="inbox-first")
+        env = sqlite_env(tmp_path, RSS_FEEDS=feed, CAPTURE_MODE=mode)
         run(sqlite_env(tmp_path))  # creates the store
         with store_refusing(tmp_path / "sources.db", "%/refused"):
             code, events = run(env)
         rows = rows_of(tmp_path)
         _, again = run(env)
-        after = rows_of(tmp_path)
+        return code, events, rows, again, rows_of(tmp_path)
+
+
+def test_on_sqlite_an_entry_the_database_refuses_is_rejected_and_tried_again(tmp_path: Path):
+    code, events, rows, again, after = refused_then_run_again(tmp_path, "inbox-first")
     assert code == EXIT_OK
     assert rows == [("also-kept", "Enriched"), ("kept", "Enriched")]
     [rejected] = events.of("entry_rejected")
@@ -161,16 +165,8 @@ def test_on_sqlite_an_entry_the_database_refuses_is_rejected_and_tried_again(tmp
 
 def test_enrich_first_a_write_the_database_refuses_keeps_the_item_pending_and_paid_for(tmp_path: Path):
     """Enrich-first: the refused item is enriched once, kept in the journal, and stored by the next run."""
-    with FakeWebServer() as web:
-        feed = web_feed(tmp_path, web, ["kept", "refused", "also-kept"])
-        env = sqlite_env(tmp_path, RSS_FEEDS=feed, CAPTURE_MODE="enrich-first")
-        run(sqlite_env(tmp_path))  # creates the store
-        with store_refusing(tmp_path / "sources.db", "%/refused"):
-            code, events = run(env)
-        rows = rows_of(tmp_path)
-        _, again = run(env)
-        after = rows_of(tmp_path)
-    assert rows == [("also-kept", "Enriched"), ("kept", "Enriched")]
+    code, events, rows, again, after = refused_then_run_again(tmp_path, "enrich-first")
+    assert code == EXIT_OK and rows == [("also-kept", "Enriched"), ("kept", "Enriched")]
     [error] = events.of("item_error")
     assert "refused by the test" in error["error"] and error["recorded"] is False
     assert events.of("capture_complete")[0]["added"] == 3, "the three were captured: none was lost"
