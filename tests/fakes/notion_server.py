@@ -1383,19 +1383,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._control(method, split.path, raw)
             return
         endpoint, object_id = _route(method, split.path)
-        status = 500
+        delay = self.fake._delay()
+        if delay:
+            time.sleep(delay)
         try:
-            delay = self.fake._delay()
-            if delay:
-                time.sleep(delay)
             result = self._answer(method, split, endpoint, object_id, raw)
-            status = 200
-            self._send(200, {**result, "request_id": str(uuid.uuid4())})
         except NotionError as error:
-            status = error.status
+            self.fake._record(endpoint, split.path, error.status, started)
             self._send_error(error)
-        finally:
-            self.fake._record(endpoint, split.path, status, started)
+        except BaseException:
+            self.fake._record(endpoint, split.path, 500, started)
+            raise
+        else:
+            # logged before the answer leaves: a client that read it may ask for stats() at once
+            self.fake._record(endpoint, split.path, 200, started)
+            self._send(200, {**result, "request_id": str(uuid.uuid4())})
 
     def _answer(self, method: str, split: Any, endpoint: str, object_id: str | None, raw: bytes) -> dict:
         auth = self.headers.get("Authorization", "")
