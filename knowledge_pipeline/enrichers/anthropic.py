@@ -31,8 +31,9 @@ from .transport import (
     Prompt,
     Reply,
     Usage,
-    network_error,
+    access_error,
     scrub,
+    sdk_error,
     status_error,
 )
 
@@ -148,12 +149,10 @@ def classify_error(
     """Map an ``anthropic`` SDK exception to a ServiceError, by HTTP status as the SDK does."""
     import anthropic
 
-    network = network_error(exc, SERVICE, "Anthropic", timeout_type=anthropic.APITimeoutError,
-                            connection_type=anthropic.APIConnectionError, secrets=secrets, timeout=timeout)
-    if network is not None:
-        return network
-    if not isinstance(exc, anthropic.APIStatusError):
-        return ServiceError(SERVICE, f"Anthropic call failed: {scrub(f'{type(exc).__name__}: {exc}', secrets)}")
+    common = sdk_error(exc, SERVICE, "Anthropic", anthropic, secrets=secrets, timeout=timeout)
+    if common is not None:
+        return common
+    assert isinstance(exc, anthropic.APIStatusError)
     status = exc.status_code
     kind, message = _error_body(exc)
     detail = scrub(message or str(exc), secrets)
@@ -165,18 +164,13 @@ def classify_error(
     if status == 529:
         return ServiceError(SERVICE, f"Anthropic is overloaded ({label}): {detail}", status_code=status,
                             code=kind or "overloaded_error", retryable=True, retry_after=retry_after_seconds(headers))
-    if status == 401:
-        return ServiceError(SERVICE, f"Anthropic rejected the API key ({label}): {detail}", status_code=status,
-                            code=kind, fatal=True)
+    access = access_error(SERVICE, "Anthropic", status, kind, label, detail,
+                          check="ANTHROPIC_MODEL and ANTHROPIC_BASE_URL")
+    if access is not None:
+        return access
     if status == 402:
         return ServiceError(SERVICE, f"Anthropic billing problem ({label}): {detail}", status_code=status,
                             code=kind or "billing_error", fatal=True)
-    if status == 403:
-        return ServiceError(SERVICE, f"Anthropic denied access ({label}): {detail}", status_code=status,
-                            code=kind, fatal=True)
-    if status == 404:
-        return ServiceError(SERVICE, f"Anthropic model or endpoint not found ({label}): {detail} "
-                            "(check ANTHROPIC_MODEL and ANTHROPIC_BASE_URL)", status_code=status, code=kind, fatal=True)
     if status == 413 or (status == 400 and "prompt is too long" in detail.lower()):
         return ServiceError(SERVICE, f"Anthropic request too large ({label}): {detail}", status_code=status,
                             code=CONTEXT_LENGTH_EXCEEDED)

@@ -37,8 +37,9 @@ from .transport import (
     Prompt,
     Reply,
     Usage,
-    network_error,
+    access_error,
     scrub,
+    sdk_error,
     status_error,
 )
 
@@ -224,13 +225,10 @@ def classify_error(
     """Map an ``openai`` SDK exception to a ServiceError (retryable? fatal? Retry-After?)."""
     import openai
 
-    network = network_error(exc, SERVICE, "OpenAI", timeout_type=openai.APITimeoutError,
-                            connection_type=openai.APIConnectionError, secrets=secrets, timeout=timeout)
-    if network is not None:
-        return network
-    if not isinstance(exc, openai.APIStatusError):
-        detail = scrub(f"{type(exc).__name__}: {exc}", secrets)
-        return ServiceError(SERVICE, f"OpenAI call failed: {detail}")
+    common = sdk_error(exc, SERVICE, "OpenAI", openai, secrets=secrets, timeout=timeout)
+    if common is not None:
+        return common
+    assert isinstance(exc, openai.APIStatusError)
     status = exc.status_code
     body = exc.body if isinstance(exc.body, dict) else {}
     # llama.cpp puts the HTTP status in "code" and the reason in "type"
@@ -254,15 +252,9 @@ def classify_error(
             retryable=True,
             retry_after=retry_after_seconds(exc.response.headers),
         )
-    if status == 401:
-        message = f"OpenAI rejected the API key ({label}): {detail}"
-        return ServiceError(SERVICE, message, status_code=status, code=code, fatal=True)
-    if status == 403:
-        message = f"OpenAI denied access ({label}): {detail}"
-        return ServiceError(SERVICE, message, status_code=status, code=code, fatal=True)
-    if status == 404:
-        message = f"OpenAI model or endpoint not found ({label}): {detail} (check OPENAI_MODEL and OPENAI_BASE_URL)"
-        return ServiceError(SERVICE, message, status_code=status, code=code, fatal=True)
+    access = access_error(SERVICE, "OpenAI", status, code, label, detail, check="OPENAI_MODEL and OPENAI_BASE_URL")
+    if access is not None:
+        return access
     if status == 400 and (code in _CONTEXT_CODES or re.search(r"context (length|size)", detail, re.IGNORECASE)):
         message = f"OpenAI context length exceeded (400 {CONTEXT_LENGTH_EXCEEDED}): {detail}"
         return ServiceError(SERVICE, message, status_code=status, code=CONTEXT_LENGTH_EXCEEDED)

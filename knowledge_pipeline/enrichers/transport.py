@@ -149,18 +149,42 @@ def request_was_sent(exc: BaseException) -> bool:
     return False
 
 
-def network_error(
-    exc: BaseException, service: str, provider: str, *, timeout_type: type, connection_type: type,
+def sdk_error(
+    exc: BaseException, service: str, provider: str, sdk: Any, *,
     secrets: tuple[str, ...] = (), timeout: float | None = None,
 ) -> ServiceError | None:
-    """A timeout or a connection failure of an SDK (both retryable); None for anything else."""
-    if isinstance(exc, timeout_type):
+    """What every provider SDK (``openai``, ``anthropic``: the same error classes) raises alike.
+
+    A timeout or a connection failure (both retryable), or an exception that
+    is no HTTP answer (this item's); None for an ``APIStatusError``, which each
+    provider reads its own way.
+    """
+    if isinstance(exc, sdk.APITimeoutError):
         after = f" after {timeout:g}s" if timeout else ""
         return ServiceError(service, f"{provider} request timed out{after}", code=TIMEOUT, retryable=True)
-    if isinstance(exc, connection_type):
+    if isinstance(exc, sdk.APIConnectionError):
         cause = exc.__cause__ or exc
         detail = scrub(f"{type(cause).__name__}: {cause}", secrets)
         return ServiceError(service, f"{provider} connection failed: {detail}", code=CONNECTION_ERROR, retryable=True)
+    if not isinstance(exc, sdk.APIStatusError):
+        return ServiceError(service, f"{provider} call failed: {scrub(f'{type(exc).__name__}: {exc}', secrets)}")
+    return None
+
+
+def access_error(
+    service: str, provider: str, status: int, code: str | None, label: str, detail: str, *, check: str
+) -> ServiceError | None:
+    """401, 403, 404: the key, the account's access or the model/endpoint (``check`` names their settings)
+    is wrong, so every further call would fail too: fatal. None for any other status."""
+    if status == 401:
+        return ServiceError(service, f"{provider} rejected the API key ({label}): {detail}", status_code=status,
+                            code=code, fatal=True)
+    if status == 403:
+        return ServiceError(service, f"{provider} denied access ({label}): {detail}", status_code=status,
+                            code=code, fatal=True)
+    if status == 404:
+        return ServiceError(service, f"{provider} model or endpoint not found ({label}): {detail} (check {check})",
+                            status_code=status, code=code, fatal=True)
     return None
 
 
