@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, fields
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 
-from tests.fakes import QuietHTTPServer
+from tests.fakes import QuietHTTPServer, reply
 
 
 @dataclass
@@ -108,13 +108,7 @@ def _handler_for(fake: FakeWebhook) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
                   content_type: str = "text/plain") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
+            reply(self, status, body, content_type, headers)
 
         def do_GET(self) -> None:
             if self.path == "/__stats":
