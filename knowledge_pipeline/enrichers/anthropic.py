@@ -28,6 +28,7 @@ from .accounting import Meter, metered_call
 from .core import LLMEnricher, limits
 from .transport import (
     CONTEXT_LENGTH_EXCEEDED,
+    LazySdkClient,
     Prompt,
     Reply,
     Usage,
@@ -46,7 +47,7 @@ TOOL_DESCRIPTION = "Record the answer for the document, every field filled as it
 CACHE_CONTROL = {"type": "ephemeral"}
 
 
-class AnthropicTransport:
+class AnthropicTransport(LazySdkClient):
     """Claude through the Messages API, structured answers by a forced tool call."""
 
     service = SERVICE
@@ -56,25 +57,16 @@ class AnthropicTransport:
         self._gateway = gateway
         self._meter = meter
         self.model = settings.anthropic_model
-        self._sdk: anthropic.AsyncAnthropic | None = None
 
-    @property
-    def _client(self) -> anthropic.AsyncAnthropic:
-        """The SDK client, made (and the SDK imported) on the first call, not at start-up."""
-        if self._sdk is None:
-            import anthropic
+    def _new_client(self) -> anthropic.AsyncAnthropic:
+        import anthropic
 
-            self._sdk = anthropic.AsyncAnthropic(
-                api_key=self._settings.anthropic_api_key,
-                base_url=self._settings.anthropic_base_url,
-                max_retries=0,
-                timeout=self._settings.api_timeout,
-            )
-        return self._sdk
-
-    async def close(self) -> None:
-        if self._sdk is not None:
-            await self._sdk.close()
+        return anthropic.AsyncAnthropic(
+            api_key=self._settings.anthropic_api_key,
+            base_url=self._settings.anthropic_base_url,
+            max_retries=0,
+            timeout=self._settings.api_timeout,
+        )
 
     async def context_tokens(self) -> int | None:
         return None  # Anthropic answers "prompt is too long" with its limit; the core adapts to that

@@ -34,6 +34,7 @@ from .core import LLMEnricher, limits, parse_date
 from .local_servers import is_openai_url, probe_context
 from .transport import (
     CONTEXT_LENGTH_EXCEEDED,
+    LazySdkClient,
     Prompt,
     Reply,
     Usage,
@@ -59,7 +60,7 @@ CACHE_KEY_PARAM = "prompt_cache_key"
 _CONTEXT_CODES = {CONTEXT_LENGTH_EXCEEDED, "exceed_context_size_error"}
 
 
-class OpenAITransport:
+class OpenAITransport(LazySdkClient):
     """Chat completions through the official ``openai.AsyncOpenAI``."""
 
     service = SERVICE
@@ -70,7 +71,6 @@ class OpenAITransport:
         self._telemetry = gateway.telemetry
         self._meter = meter
         self.model = settings.openai_model
-        self._sdk: openai.AsyncOpenAI | None = None
         self._mode: str | None = None
         self._send_cache_key = True
 
@@ -79,16 +79,8 @@ class OpenAITransport:
         """``json_schema`` or ``json_object`` once the first structured call told; None before."""
         return self._mode
 
-    @property
-    def _client(self) -> openai.AsyncOpenAI:
-        """The SDK client, made (and the SDK imported, ~0.4 s) on the first call, not at start-up."""
-        if self._sdk is None:
-            self._sdk = sdk_client(self._settings, self._settings.api_timeout)
-        return self._sdk
-
-    async def close(self) -> None:
-        if self._sdk is not None:
-            await self._sdk.close()
+    def _new_client(self) -> openai.AsyncOpenAI:
+        return sdk_client(self._settings, self._settings.api_timeout)  # importing the SDK takes ~0.4 s
 
     async def context_tokens(self) -> int | None:
         base = self._settings.openai_base_url

@@ -116,6 +116,29 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
+class LazySdkClient:
+    """Holds a provider SDK's client, made (and the SDK imported) on first use, not at start-up.
+
+    A run that never calls the provider never pays the SDK's import (docs/performance.md).
+    """
+
+    _sdk: Any = None
+
+    def _new_client(self) -> Any:
+        """The SDK client without SDK retries (the gateway retries); imports the SDK."""
+        raise NotImplementedError
+
+    @property
+    def _client(self) -> Any:
+        if self._sdk is None:
+            self._sdk = self._new_client()
+        return self._sdk
+
+    async def close(self) -> None:
+        if self._sdk is not None:
+            await self._sdk.close()
+
+
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-*]{4,}")
 _MAX_DETAIL = 300
 
