@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..errors import ServiceError
+from ..errors import ServiceError, one_line
 from ..services import retry_after_seconds
 from .chunking import CHARS_PER_TOKEN
 
@@ -140,12 +140,7 @@ class LazySdkClient:
 
 
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-*]{4,}")
-_MAX_DETAIL = 300
-
-
-def one_line(text: str, limit: int = _MAX_DETAIL) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+DETAIL_CHARS = 300
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
@@ -153,7 +148,7 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    return one_line(_KEY_PATTERN.sub(r"\1***", text))
+    return one_line(_KEY_PATTERN.sub(r"\1***", text), DETAIL_CHARS)
 
 
 # httpx / httpx2 errors raised after the whole request went out: the provider may bill it.
