@@ -59,13 +59,11 @@ def write_feed(path: Path, entries: list[Entry]) -> str:
 
 
 def notion_env(notion: Any, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {"SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token, "NOTION_SOURCES_DB": notion.database_id,
-            "NOTION_BASE_URL": notion.url, "NOTION_MAX_RPS": "1000", **base_env(tmp_path), **extra}
+    return {**notion.env(), "NOTION_MAX_RPS": "1000", **base_env(tmp_path), **extra}
 
 
 def openai_env(openai: Any) -> dict[str, str]:
-    return {"ENRICHER": "openai", "OPENAI_API_KEY": openai.api_key, "OPENAI_BASE_URL": openai.url,
-            "OPENAI_BATCH": "never"}
+    return {**openai.env(), "OPENAI_BATCH": "never"}
 
 
 def base_env(tmp_path: Path) -> dict[str, str]:

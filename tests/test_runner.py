@@ -22,8 +22,7 @@ def test_no_hash_query_when_there_is_nothing_to_capture(tmp_path: Path):
     with start_fake_notion(database="full", rps=None) as notion:
         notion.seed_inbox(250, source_type="PDF")
         settings = load_settings(
-            {"SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token, "NOTION_SOURCES_DB": notion.database_id,
-             "NOTION_BASE_URL": notion.url, "PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000",
+            {**notion.env(), "PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000",
              "JOURNAL_PATH": str(tmp_path / "journal.db"), "LOG_DIR": str(tmp_path / "logs")},
             env_file=None,
         )
@@ -36,8 +35,7 @@ def test_no_hash_query_when_there_is_nothing_to_capture(tmp_path: Path):
 
 def run_on(notion, tmp_path: Path, capture: str, **extra: str) -> tuple[int, Recorder]:
     result, recorder = run_in_process(
-        {"SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token, "NOTION_SOURCES_DB": notion.database_id,
-         "NOTION_BASE_URL": notion.url, "PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000",
+        {**notion.env(), "PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000",
          "JOURNAL_PATH": str(tmp_path / "journal.db"), "ALERT_FAILURE_RATE": "1", "ALLOW_PRIVATE_URLS": "true",
          **extra},
         capture=capture,
@@ -119,9 +117,7 @@ def test_all_feeds_unchanged_costs_no_notion_request_for_capture(tmp_path: Path)
     with start_fake_notion(database="full", rps=None) as notion, FakeFeedServer() as server:
         feeds = [server.feed("127.0.0.1", f"/feed{n}", rss_document(f"site{n}.test", 3, full_text=True))
                  for n in range(3)]
-        notion_env = {"SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token, "PARALLEL_RATE_LIMIT": "0",
-                      "NOTION_SOURCES_DB": notion.database_id, "NOTION_BASE_URL": notion.url,
-                      "NOTION_MAX_RPS": "1000"}
+        notion_env = {**notion.env(), "PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000"}
         (tmp_path / "feeds.opml").write_bytes(render_opml([FeedSpec(feeds[0], category="Chips")]))
         first = _run_feeds(_feed_settings(tmp_path, feeds[1:], **notion_env))
         before = notion.stats()["by_endpoint"]

@@ -47,8 +47,7 @@ def seed(path: Path, count: int, *, long_every: int = 0, start: int = 0) -> list
 
 def env(tmp_path: Path, fake: Any, **extra: str) -> dict[str, str]:
     return {
-        "ENRICHER": "openai", "OPENAI_API_KEY": fake.api_key, "OPENAI_BASE_URL": fake.url,
-        "OPENAI_CONTEXT_TOKENS": "128000", "PARALLEL_RATE_LIMIT": "0", "RETRY_ATTEMPTS": "1",
+        **fake.env(), "OPENAI_CONTEXT_TOKENS": "128000", "PARALLEL_RATE_LIMIT": "0", "RETRY_ATTEMPTS": "1",
         "SOURCES_DB_PATH": str(tmp_path / "data" / "sources.db"), "JOURNAL_PATH": str(tmp_path / "data" / "journal.db"),
         "LOG_DIR": str(tmp_path / "logs"), **extra,
     }

@@ -39,8 +39,7 @@ def run(env: dict[str, str], *, capture: str = "feeds", add_url: str | None = No
 
 
 def notion_env(notion, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {"SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token, "NOTION_SOURCES_DB": notion.database_id,
-            "NOTION_BASE_URL": notion.url, "JOURNAL_PATH": str(tmp_path / "journal.db"), **extra}
+    return {**notion.env(), "JOURNAL_PATH": str(tmp_path / "journal.db"), **extra}
 
 
 def sqlite_env(tmp_path: Path, **extra: str) -> dict[str, str]:

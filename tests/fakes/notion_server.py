@@ -1041,6 +1041,11 @@ class FakeNotion(ServedFake):
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def env(self) -> dict[str, str]:
+        """The settings that point the pipeline's Notion backend at this fake (its database set up)."""
+        return {"SOURCES_BACKEND": "notion", "NOTION_TOKEN": self.token, "NOTION_SOURCES_DB": self.database_id or "",
+                "NOTION_BASE_URL": self.url}
+
     def close(self) -> None:
         super().close()
         assert self._thread is not None

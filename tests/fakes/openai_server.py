@@ -427,6 +427,10 @@ class FakeOpenAI(ServedFake):
         """The base_url to give the SDK (ends in /v1)."""
         return self.root_url + "/v1"
 
+    def env(self) -> dict[str, str]:
+        """The settings that make the pipeline enrich with this fake."""
+        return {"ENRICHER": "openai", "OPENAI_API_KEY": self.api_key, "OPENAI_BASE_URL": self.url}
+
     def start(self) -> FakeOpenAI:
         self._serve(self._server, "fake-openai")
         return self
