@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .sqlite_files import StateFile
+from .sqlite_files import StateFile, transaction
 
 BINS = 64
 ROWS = 3
@@ -192,9 +192,10 @@ class FingerprintIndex(StateFile):
         for statement in _SCHEMA:
             db.execute(statement)
 
-    def open(self) -> None:
+    def open(self) -> FingerprintIndex:
         super().open()
         self.prune()
+        return self
 
     def _cutoff(self) -> float:
         return self._clock() - self.window_days * 86400 if self.window_days else float("-inf")
@@ -248,9 +249,7 @@ class FingerprintIndex(StateFile):
     ) -> None:
         """Keep this item's fingerprint and the hashes of the URLs it is known by."""
         now = self._clock()
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.db) as db:
             db.execute("DELETE FROM fingerprints WHERE key = ?", (key,))
             db.execute(
                 "INSERT INTO fingerprints (key, title, location, exact, near, seen_at) VALUES (?,?,?,?,?,?)",
@@ -267,10 +266,6 @@ class FingerprintIndex(StateFile):
                     "INSERT OR REPLACE INTO urls (hash, key, title, location, seen_at) VALUES (?,?,?,?,?)",
                     (url_hash, key, title, location, now),
                 )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def fingerprint(self, key: str) -> Fingerprint | None:
         """The fingerprint kept for ``key``, or None."""

@@ -124,3 +124,10 @@ class ServiceError(ItemError):
         self.duration = 0.0
         self.fields: dict[str, Any] = {}
         super().__init__(message)
+
+
+def one_line(text: object, limit: int) -> str:
+    """``text`` as reasons (and titles) are shown: whitespace folded to one line, at most ``limit`` characters,
+    ``…`` marking a cut."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

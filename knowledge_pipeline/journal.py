@@ -33,13 +33,13 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import IO, Iterator
 
 from .errors import LockHeldError, StoreError
 from .models import Enrichment, Item, NewItem, SourceType, pending_item
-from .sqlite_files import StateFile, connect_readonly
+from .sqlite_files import StateFile, connect_readonly, now_stamp, transaction
 
 PENDING_PAGE = 100
 
@@ -78,14 +78,14 @@ class Journal(StateFile):
         self.db.execute(
             """INSERT INTO steps (item_id, enrichment, writing, updated_at) VALUES (?, ?, 0, ?)
                ON CONFLICT(item_id) DO UPDATE SET enrichment=excluded.enrichment, updated_at=excluded.updated_at""",
-            (item_id, json.dumps(enrichment.to_dict()), _now()),
+            (item_id, json.dumps(enrichment.to_dict()), now_stamp()),
         )
 
     def mark_writing(self, item_id: str) -> None:
         self.db.execute(
             """INSERT INTO steps (item_id, writing, updated_at) VALUES (?, 1, ?)
                ON CONFLICT(item_id) DO UPDATE SET writing=1, updated_at=excluded.updated_at""",
-            (item_id, _now()),
+            (item_id, now_stamp()),
         )
 
     def mark_written(self, item_id: str) -> None:
@@ -101,7 +101,7 @@ class Journal(StateFile):
         item = pending_item(new)
         self.db.execute(
             "INSERT OR IGNORE INTO steps (item_id, writing, updated_at, item, hash) VALUES (?, 0, ?, ?, ?)",
-            (item.id, _now(), json.dumps(_new_item_dict(new), ensure_ascii=False), new.hash),
+            (item.id, now_stamp(), json.dumps(_new_item_dict(new), ensure_ascii=False), new.hash),
         )
         return item
 
@@ -132,17 +132,11 @@ class Journal(StateFile):
     def settle(self, item_id: str, page_id: str) -> None:
         """A pending item's page now exists, Failed: a paid enrichment stays, under the page's id
         (``--retry-failed`` then neither pays again nor skips the repair); a row without one goes."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.db) as db:
             db.execute("DELETE FROM steps WHERE item_id = ? OR (item_id = ? AND enrichment IS NULL)",
                        (page_id, item_id))
             db.execute("UPDATE steps SET item_id = ?, item = NULL, hash = NULL, updated_at = ? WHERE item_id = ?",
-                       (page_id, _now(), item_id))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+                       (page_id, now_stamp(), item_id))
 
 
 def _enrichment(kept: str | None) -> Enrichment | None:
@@ -192,10 +186,6 @@ def _new_item(kept: str) -> NewItem | None:
         return NewItem(**data)
     except (ValueError, TypeError, KeyError):
         return None
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class RunLock:

@@ -25,7 +25,7 @@ from typing import Awaitable, Callable, TypeVar
 from .capture.links import title_from_link
 from .duplicates import Check, Duplicates, describe
 from .enrichers.base import Enricher
-from .errors import EnrichmentDeferred, ExtractionError, FatalRunError, ItemError, ServiceError
+from .errors import EnrichmentDeferred, ExtractionError, FatalRunError, ItemError, ServiceError, one_line
 from .extract import Extracted, TextExtractor
 from .journal import Journal
 from .models import Enrichment, Item, Outcome, OutcomeKind, PartialRead, Status, Taxonomy
@@ -53,8 +53,7 @@ class Deps:
 
 
 def _one_line(text: str) -> str:
-    line = strip_userinfo(" ".join(str(text).split()))
-    return line[: MAX_REASON_CHARS - 1] + "…" if len(line) > MAX_REASON_CHARS else line
+    return one_line(strip_userinfo(str(text)), MAX_REASON_CHARS)
 
 
 async def process_item(item: Item, deps: Deps) -> Outcome:

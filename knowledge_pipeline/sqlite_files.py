@@ -5,6 +5,9 @@ like the logs (SQLite gives the ``-wal`` and ``-shm`` files the main file's
 mode), and an existing file of this user that others may read is tightened to
 0600 when it is opened. A read-only connection (a dry run, ``list``) creates
 and changes no file at all.
+
+Every one of them writes times the same way (:func:`stamp`) and groups its
+writes in :func:`transaction`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator, TypeVar
 from urllib.request import pathname2url
 
 from .errors import StoreError
@@ -62,8 +68,38 @@ def connect_readonly(path: Path, *, timeout: float = 30) -> sqlite3.Connection |
     return sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
 
 
+def stamp(moment: datetime) -> str:
+    """How the files write a time: UTC, whole seconds, ISO 8601 (so text order is time order); naive is UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def now_stamp() -> str:
+    """The current time as :func:`stamp` writes it."""
+    return stamp(datetime.now(timezone.utc))
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``with transaction(db):`` BEGIN IMMEDIATE ... COMMIT, rolled back on any error (a cancel, a failed COMMIT).
+
+    ``db`` must be in autocommit mode (``isolation_level=None``), as :func:`connect` opens it.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+_File = TypeVar("_File", bound="StateFile")
+
+
 class StateFile:
-    """A SQLite file of the pipeline's own state (the journal, the dedup state, the text cache).
+    """A SQLite file of the pipeline's own state (the journal, the dedup state, the text cache, the batches...).
 
     ``open()`` creates it 0600 in WAL mode and runs ``_prepare`` (its schema);
     any failure is one ``StoreError`` naming the file: ``cannot open <what> <path>: ...``.
@@ -75,13 +111,17 @@ class StateFile:
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
 
-    def open(self) -> None:
+    def open(self: _File) -> _File:
         try:
-            db = connect(self.path)
+            db = self._connect()
             self._prepare(db)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open {self.what} {self.path}: {exc}") from exc
         self._db = db
+        return self
+
+    def _connect(self) -> sqlite3.Connection:
+        return connect(self.path)
 
     def _prepare(self, db: sqlite3.Connection) -> None:
         """Create or update the tables (on the file's own connection)."""
@@ -90,6 +130,12 @@ class StateFile:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+    def __enter__(self: _File) -> _File:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def db(self) -> sqlite3.Connection:

@@ -8,8 +8,9 @@ never edited once released: a schema change is a new, later migration.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
 from typing import Callable, Sequence
+
+from .sqlite_files import now_stamp
 
 Migration = tuple[str, Callable[[sqlite3.Connection], None]]
 
@@ -30,7 +31,7 @@ def apply_migrations(db: sqlite3.Connection, migrations: Sequence[Migration]) ->
             migration(db)
             db.execute(
                 "INSERT INTO _migrations VALUES (?, ?)",
-                (name, datetime.now(timezone.utc).isoformat(timespec="seconds")),
+                (name, now_stamp()),
             )
         except BaseException:
             db.execute("ROLLBACK")

@@ -15,7 +15,7 @@ import time
 import zlib
 from pathlib import Path
 
-from .sqlite_files import StateFile
+from .sqlite_files import StateFile, transaction
 
 
 class TextCache(StateFile):
@@ -60,19 +60,15 @@ class TextCache(StateFile):
         db = self._db
         assert db is not None
         try:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute(
-                "INSERT INTO texts (key, data, size, used_at) VALUES (?,?,?,?) ON CONFLICT(key) DO UPDATE"
-                " SET data=excluded.data, size=excluded.size, used_at=excluded.used_at",
-                (key, data, len(data), self._clock()),
-            )
-            self._evict(db)
-            db.execute("COMMIT")
-        except sqlite3.Error:
-            try:
-                db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+            with transaction(db):
+                db.execute(
+                    "INSERT INTO texts (key, data, size, used_at) VALUES (?,?,?,?) ON CONFLICT(key) DO UPDATE"
+                    " SET data=excluded.data, size=excluded.size, used_at=excluded.used_at",
+                    (key, data, len(data), self._clock()),
+                )
+                self._evict(db)
+        except sqlite3.Error:  # a cache that cannot keep a text is a miss next time, never an error
+            pass
 
     def _evict(self, db: sqlite3.Connection) -> None:
         total = int(db.execute("SELECT COALESCE(SUM(size), 0) FROM texts").fetchone()[0])

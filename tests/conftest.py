@@ -10,9 +10,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 import pytest
+
+if TYPE_CHECKING:
+    from knowledge_pipeline.runner import RunResult
+    from tests.extract.support import Recorder
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -120,6 +124,30 @@ def enrich_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
         return subprocess.CompletedProcess(args, code, out.out, out.err)
 
     return run
+
+
+def run_in_process(
+    env: Mapping[str, str], *, capture: str = "feeds", source_types: frozenset | None = None, script: str = "test",
+    parallel: bool = False, retry_failed: bool = False, add_url: str | None = None,
+) -> tuple[RunResult, Recorder]:
+    """One enrich run (``run_async``: capture, then enrichment) in this process, with the settings ``env`` gives
+    (no ``.env``); its result and every event it reported.
+
+    ``source_types``: the feed types, or the PDF ones when ``capture`` is not ``feeds``, unless given.
+    """
+    from knowledge_pipeline.config import load_settings
+    from knowledge_pipeline.runner import FEED_TYPES, PDF_TYPES, RunOptions, run_async
+    from knowledge_pipeline.telemetry import Telemetry
+    from tests.extract.support import Recorder
+
+    settings = load_settings(dict(env), env_file=None)
+    telemetry, recorder = Telemetry("test"), Recorder()
+    telemetry.add_observer(recorder)
+    if source_types is None:
+        source_types = FEED_TYPES if capture == "feeds" else PDF_TYPES
+    options = RunOptions(script=script, source_types=source_types, capture=capture, parallel=parallel,
+                         retry_failed=retry_failed, add_url=add_url)
+    return asyncio.run(run_async(settings, options, telemetry)), recorder
 
 
 def pipeline_twice(tmp_path: Path, **settings: str) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess,

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from knowledge_pipeline.config import load_settings
-from knowledge_pipeline.runner import FEED_TYPES, PDF_TYPES, RunOptions, RunResult, run_async
-from knowledge_pipeline.telemetry import Telemetry
+from knowledge_pipeline.runner import RunResult
+from tests.conftest import run_in_process
 from tests.extract.support import Recorder
 from tests.prose import sentences
 
@@ -61,13 +59,11 @@ def write_feed(path: Path, entries: list[Entry]) -> str:
 
 
 def notion_env(notion: Any, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {"SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token, "NOTION_SOURCES_DB": notion.database_id,
-            "NOTION_BASE_URL": notion.url, "NOTION_MAX_RPS": "1000", **base_env(tmp_path), **extra}
+    return {**notion.env(), "NOTION_MAX_RPS": "1000", **base_env(tmp_path), **extra}
 
 
 def openai_env(openai: Any) -> dict[str, str]:
-    return {"ENRICHER": "openai", "OPENAI_API_KEY": openai.api_key, "OPENAI_BASE_URL": openai.url,
-            "OPENAI_BATCH": "never"}
+    return {**openai.env(), "OPENAI_BATCH": "never"}
 
 
 def base_env(tmp_path: Path) -> dict[str, str]:
@@ -79,12 +75,7 @@ def base_env(tmp_path: Path) -> dict[str, str]:
 def run(env: dict[str, str], *, capture: str = "feeds", parallel: bool = True, retry_failed: bool = False,
         add_url: str | None = None) -> tuple[RunResult, Recorder]:
     """One run of an enrich script, in this process; its result and every event."""
-    settings = load_settings(env, env_file=None)
-    telemetry, recorder = Telemetry("test"), Recorder()
-    telemetry.add_observer(recorder)
-    options = RunOptions(script="test", source_types=FEED_TYPES if capture == "feeds" else PDF_TYPES,
-                         capture=capture, parallel=parallel, retry_failed=retry_failed, add_url=add_url)
-    return asyncio.run(run_async(settings, options, telemetry)), recorder
+    return run_in_process(env, capture=capture, parallel=parallel, retry_failed=retry_failed, add_url=add_url)
 
 
 def writes(notion: Any) -> tuple[int, int, int]:

@@ -5,12 +5,12 @@ import json
 import logging
 import socket
 import time
-from typing import Any
 
 import pytest
 
 from knowledge_pipeline.alerts import safe_origin, send_alert, should_alert
 from knowledge_pipeline.telemetry import Telemetry
+from tests.extract.support import Recorder
 from tests.fakes.webhook_server import start_fake_webhook
 
 SECRET_PATH = "/services/T0000/B0000/XXXXsecretXXXX"
@@ -20,20 +20,9 @@ METRICS = {
 }
 
 
-class _Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, event_type: str, data: dict[str, Any]) -> None:
-        self.events.append((event_type, data))
-
-    def of(self, event_type: str) -> list[dict[str, Any]]:
-        return [data for kind, data in self.events if kind == event_type]
-
-
-def _telemetry() -> tuple[Telemetry, _Recorder]:
+def _telemetry() -> tuple[Telemetry, Recorder]:
     telemetry = Telemetry("knowledge_pipeline.test_alerts")
-    recorder = _Recorder()
+    recorder = Recorder()
     telemetry.add_observer(recorder)
     return telemetry, recorder
 

@@ -71,13 +71,8 @@ def test_pipeline_on_the_examples_against_fake_notion_and_fake_openai(tmp_path: 
     with start_fake_notion(database="original", rps=NOTION_RPS) as notion, start_fake_openai(latency=0.01) as openai:
         env = {
             **demo_env,
-            "SOURCES_BACKEND": "notion",
-            "NOTION_TOKEN": notion.token,
-            "NOTION_SOURCES_DB": notion.database_id,
-            "NOTION_BASE_URL": notion.url,
-            "ENRICHER": "openai",
-            "OPENAI_API_KEY": openai.api_key,
-            "OPENAI_BASE_URL": openai.url,
+            **notion.env(),
+            **openai.env(),
             "ENABLE_PARALLEL": parallel,
             "CAPTURE_MODE": mode,
         }
@@ -111,9 +106,7 @@ def test_pipeline_on_the_examples_against_fake_notion_and_fake_openai(tmp_path: 
 
 def test_a_second_run_against_the_same_workspace_adds_and_writes_nothing(tmp_path: Path, demo_env: dict):
     with start_fake_notion(database="original", rps=None) as notion:
-        env = {**demo_env, "SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token,
-               "NOTION_SOURCES_DB": notion.database_id, "NOTION_BASE_URL": notion.url,
-               "NOTION_MAX_RPS": "100", "ENRICHER": "local", "PDF_DIR": ""}
+        env = {**demo_env, **notion.env(), "NOTION_MAX_RPS": "100", "ENRICHER": "local", "PDF_DIR": ""}
         first = run_script(["enrich_rss_enhanced.py"], tmp_path, env)
         assert first.returncode == 0, first.stderr
         before = json.dumps([notion.values(p["id"]) for p in notion.pages()], sort_keys=True)

@@ -73,8 +73,7 @@ def test_drive_and_website_items_in_notion_are_located_and_enriched(tmp_path: Pa
     with FakeWebServer() as web, FakeDrive() as drive, start_fake_notion(database="original", rps=None) as notion:
         settings = load_settings({
             **serve_sources(web, drive, tmp_path),
-            "SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token, "NOTION_SOURCES_DB": notion.database_id,
-            "NOTION_BASE_URL": notion.url, "PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000",
+            **notion.env(), "PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000",
             "JOURNAL_PATH": str(tmp_path / "journal.db"), "LOG_DIR": str(tmp_path / "logs"),
         }, env_file=None)
         for script, types, capture in (("enrich_rss_enhanced.py", FEED_TYPES, "feeds"),

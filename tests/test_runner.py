@@ -7,9 +7,10 @@ from pathlib import Path
 
 from knowledge_pipeline.config import load_settings
 from knowledge_pipeline.feeds.opml import FeedSpec, render_opml
-from knowledge_pipeline.runner import EXIT_FAILED, EXIT_OK, FEED_TYPES, PDF_TYPES, RunOptions, run_async
+from knowledge_pipeline.runner import EXIT_FAILED, EXIT_OK, FEED_TYPES, RunOptions, run_async
 from knowledge_pipeline.telemetry import Telemetry
 
+from .conftest import run_in_process
 from .extract.support import Recorder
 from .fakes.feed_server import FakeFeedServer, rss_document
 from .fakes.notion_server import start_fake_notion
@@ -21,8 +22,7 @@ def test_no_hash_query_when_there_is_nothing_to_capture(tmp_path: Path):
     with start_fake_notion(database="full", rps=None) as notion:
         notion.seed_inbox(250, source_type="PDF")
         settings = load_settings(
-            {"SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token, "NOTION_SOURCES_DB": notion.database_id,
-             "NOTION_BASE_URL": notion.url, "PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000",
+            {**notion.env(), "PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000",
              "JOURNAL_PATH": str(tmp_path / "journal.db"), "LOG_DIR": str(tmp_path / "logs")},
             env_file=None,
         )
@@ -34,18 +34,13 @@ def test_no_hash_query_when_there_is_nothing_to_capture(tmp_path: Path):
 
 
 def run_on(notion, tmp_path: Path, capture: str, **extra: str) -> tuple[int, Recorder]:
-    settings = load_settings(
-        {"SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token, "NOTION_SOURCES_DB": notion.database_id,
-         "NOTION_BASE_URL": notion.url, "PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000",
+    result, recorder = run_in_process(
+        {**notion.env(), "PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000",
          "JOURNAL_PATH": str(tmp_path / "journal.db"), "ALERT_FAILURE_RATE": "1", "ALLOW_PRIVATE_URLS": "true",
          **extra},
-        env_file=None,
+        capture=capture,
     )
-    telemetry, recorder = Telemetry("test"), Recorder()
-    telemetry.add_observer(recorder)
-    options = RunOptions(script="test", source_types=FEED_TYPES if capture == "feeds" else PDF_TYPES,
-                         capture=capture)
-    return asyncio.run(run_async(settings, options, telemetry)).exit_code, recorder
+    return result.exit_code, recorder
 
 
 def test_inbox_pages_with_nothing_to_read_are_failed_with_the_reason(tmp_path: Path):
@@ -122,9 +117,7 @@ def test_all_feeds_unchanged_costs_no_notion_request_for_capture(tmp_path: Path)
     with start_fake_notion(database="full", rps=None) as notion, FakeFeedServer() as server:
         feeds = [server.feed("127.0.0.1", f"/feed{n}", rss_document(f"site{n}.test", 3, full_text=True))
                  for n in range(3)]
-        notion_env = {"SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token, "PARALLEL_RATE_LIMIT": "0",
-                      "NOTION_SOURCES_DB": notion.database_id, "NOTION_BASE_URL": notion.url,
-                      "NOTION_MAX_RPS": "1000"}
+        notion_env = {**notion.env(), "PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000"}
         (tmp_path / "feeds.opml").write_bytes(render_opml([FeedSpec(feeds[0], category="Chips")]))
         first = _run_feeds(_feed_settings(tmp_path, feeds[1:], **notion_env))
         before = notion.stats()["by_endpoint"]

@@ -1,15 +1,33 @@
-"""The pipeline's own SQLite files (the Sources store, the journal): private, and read-only when asked."""
+"""The pipeline's own SQLite files (the Sources store, the journal, the state files): private, read-only when asked."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sqlite3
 from pathlib import Path
+from typing import Callable
 
+import pytest
+
+from knowledge_pipeline.batches.state import BatchState
+from knowledge_pipeline.dedup import FingerprintIndex
+from knowledge_pipeline.errors import StoreError
+from knowledge_pipeline.feeds.state import FeedStateStore
 from knowledge_pipeline.journal import Journal
 from knowledge_pipeline.models import NewItem, SourceType
 from knowledge_pipeline.sources.sqlite import MIGRATIONS, SqliteStore
+from knowledge_pipeline.sqlite_files import StateFile, connect, transaction
+from knowledge_pipeline.text_cache import TextCache
+
+STATE_FILES: dict[str, Callable[[Path], StateFile]] = {
+    "journal": Journal,
+    "text cache": lambda path: TextCache(path, max_bytes=1000),
+    "dedup state": FingerprintIndex,
+    "batch state": BatchState,
+    "feed state": FeedStateStore,
+}
 
 
 def modes(folder: Path) -> dict[str, str]:
@@ -82,3 +100,41 @@ def test_a_read_only_open_of_a_store_from_an_older_version_reads_it_without_migr
     assert asyncio.run(read()) == ["old"]
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sources.db"]
+
+
+@pytest.mark.parametrize("kind", STATE_FILES)
+def test_every_state_file_is_created_private_and_an_existing_readable_one_is_made_private(tmp_path: Path, kind: str):
+    path = tmp_path / "data" / "state.db"
+    previous = os.umask(0o022)
+    try:
+        with STATE_FILES[kind](path):
+            pass
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        path.chmod(0o644)
+        with STATE_FILES[kind](path):
+            pass
+    finally:
+        os.umask(previous)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("kind", STATE_FILES)
+def test_a_state_file_that_cannot_be_opened_is_one_store_error_naming_it(tmp_path: Path, kind: str):
+    path = tmp_path / "state.db"
+    path.write_bytes(b"not a database, " * 256)
+    with pytest.raises(StoreError, match=rf"^cannot open .+ {re.escape(str(path))}: "):
+        STATE_FILES[kind](path).open()
+
+
+@pytest.mark.parametrize("error", [RuntimeError, asyncio.CancelledError])
+def test_a_transaction_is_rolled_back_on_any_error_and_the_connection_goes_on(tmp_path: Path, error: type):
+    db = connect(tmp_path / "t.db")
+    db.execute("CREATE TABLE t (x)")
+    with pytest.raises(error):
+        with transaction(db):
+            db.execute("INSERT INTO t VALUES (1)")
+            raise error()
+    with transaction(db):
+        db.execute("INSERT INTO t VALUES (2)")
+    assert db.execute("SELECT x FROM t").fetchall() == [(2,)]
+    db.close()

@@ -15,6 +15,7 @@ from ..config import Settings
 from ..errors import ServiceError
 from ..services import ServiceGateway
 from ..enrichers.openai import classify_error, sdk_client
+from ..enrichers.transport import LazySdkClient
 
 SERVICE = "openai_batch"
 ENDPOINT = "/v1/chat/completions"
@@ -28,22 +29,13 @@ TERMINAL = ("completed", "failed", "expired", "cancelled")
 T = TypeVar("T")
 
 
-class BatchApi:
+class BatchApi(LazySdkClient):
     def __init__(self, settings: Settings, gateway: ServiceGateway) -> None:
         self._settings = settings
         self._gateway = gateway
-        self._sdk: Any = None
 
-    @property
-    def _client(self) -> Any:
-        """The SDK client, made on first use (a run that never batches never imports the SDK here)."""
-        if self._sdk is None:
-            self._sdk = sdk_client(self._settings, max(self._settings.api_timeout, 60.0))
-        return self._sdk
-
-    async def close(self) -> None:
-        if self._sdk is not None:
-            await self._sdk.close()
+    def _new_client(self) -> Any:
+        return sdk_client(self._settings, max(self._settings.api_timeout, 60.0))
 
     async def _call(self, operation: str, fn: Callable[[], Awaitable[T]], **context: Any) -> T:
         def classify(exc: BaseException) -> ServiceError:

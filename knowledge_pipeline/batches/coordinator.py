@@ -29,7 +29,7 @@ import dataclasses
 import json
 import logging
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, AsyncIterator, Collection
 
@@ -44,6 +44,7 @@ from ..extract import Extracted, TextExtractor
 from ..journal import Journal
 from ..models import AnalysisResult, Enrichment, Item, PartialRead, SourceType, Taxonomy
 from ..services import ServiceGateway
+from ..sqlite_files import now_stamp
 from ..telemetry import Telemetry
 from .api import ENDPOINT, MAX_BYTES, MAX_REQUESTS, TERMINAL, BatchApi
 from .state import (
@@ -237,7 +238,7 @@ class BatchRun:
             return
         record = self.state.batch(batch.local_id)
         self.state.update(batch.local_id, state=SUBMITTED, remote_id=remote.id, remote_status=remote.status,
-                          submitted_at=_iso_now())
+                          submitted_at=now_stamp())
         self.telemetry.event(
             "batch_submitted",
             f"batch {remote.id} ({batch.local_id}): {record.items} items, {record.requests} requests"  # type: ignore[union-attr]
@@ -415,8 +416,4 @@ def _add(a: Usage, b: Usage) -> Usage:
 
 def _epoch(iso: str) -> int:
     return int(datetime.fromisoformat(iso).timestamp()) - 3600
-
-
-def _iso_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

@@ -26,16 +26,16 @@ step need no second fetch.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import uuid
 import zlib
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Collection, Iterator
 
-from ..errors import StoreError
+from ..sqlite_files import StateFile, now_stamp, stamp, transaction
 
 COLLECTING, UPLOADING, UPLOADED, SUBMITTED, FINISHED = "collecting", "uploading", "uploaded", "submitted", "finished"
 OPEN_STATES = (UPLOADING, UPLOADED, SUBMITTED)
@@ -133,47 +133,23 @@ def state_path(journal_path: Path) -> Path:
     return journal_path.with_name(journal_path.stem + ".batches.db")
 
 
-class BatchState:
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._db: sqlite3.Connection | None = None
+class BatchState(StateFile):
+    what = "the batch state"
 
-    def open(self) -> BatchState:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fresh = not self.path.exists()
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            if fresh:
-                os.chmod(self.path, 0o600)  # it holds full texts, like the journal and the store
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            for statement in _SCHEMA:
-                db.execute(statement)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the batch state {self.path}: {exc}") from exc
-        self._db = db
-        return self
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        db.row_factory = sqlite3.Row
+        for statement in _SCHEMA:
+            db.execute(statement)
 
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise StoreError("the batch state is not open")
-        return self._db
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self.db)
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.db)
 
     # --- batches -------------------------------------------------------------------------
 
     def new_batch(self, model: str) -> str:
         local_id = "kp-" + uuid.uuid4().hex[:20]
         self.db.execute("INSERT INTO batches (local_id, state, model, created_at) VALUES (?, ?, ?, ?)",
-                        (local_id, COLLECTING, model, _now()))
+                        (local_id, COLLECTING, model, now_stamp()))
         return local_id
 
     def batch(self, local_id: str) -> BatchRecord | None:
@@ -237,7 +213,7 @@ class BatchState:
                    phase=excluded.phase, text=excluded.text, extra=COALESCE(excluded.extra, extra),
                    parts=excluded.parts, chunks=excluded.chunks, updated_at=excluded.updated_at""",
                 (item_id, source_type, IN_BATCH, local_id, phase, _pack(text), _json(extra), _json(parts), chunks,
-                 _now()),
+                 now_stamp()),
             )
 
     def discard(self, local_id: str) -> int:
@@ -245,7 +221,7 @@ class BatchState:
         with self._transaction() as db:
             items = db.execute("SELECT COUNT(*) FROM items WHERE local_id = ?", (local_id,)).fetchone()[0]
             db.execute("UPDATE items SET status = ?, local_id = NULL, updated_at = ? WHERE local_id = ? "
-                       "AND parts IS NOT NULL", (NEXT, _now(), local_id))
+                       "AND parts IS NOT NULL", (NEXT, now_stamp(), local_id))
             db.execute("DELETE FROM items WHERE local_id = ?", (local_id,))
             db.execute("DELETE FROM lines WHERE local_id = ?", (local_id,))
             db.execute("DELETE FROM batches WHERE local_id = ?", (local_id,))
@@ -258,12 +234,12 @@ class BatchState:
                 db.execute(
                     "UPDATE items SET status = ?, local_id = NULL, parts = COALESCE(?, parts), "
                     "failures = failures + ?, updated_at = ? WHERE item_id = ? AND local_id = ?",
-                    (status, _json(parts), 1 if status == RETRY else 0, _now(), item_id, local_id),
+                    (status, _json(parts), 1 if status == RETRY else 0, now_stamp(), item_id, local_id),
                 )
             db.execute("DELETE FROM lines WHERE local_id = ?", (local_id,))
             names = ", ".join(f"{name} = ?" for name in ("state", "finished_at", *fields))
             db.execute(f"UPDATE batches SET {names} WHERE local_id = ?",
-                       (FINISHED, _now(), *fields.values(), local_id))
+                       (FINISHED, now_stamp(), *fields.values(), local_id))
 
     # --- items -----------------------------------------------------------------------------
 
@@ -286,7 +262,7 @@ class BatchState:
 
     def forget_stale(self) -> int:
         """Rows of items written elsewhere long ago (a kill between the write and its event)."""
-        cutoff = (datetime.now(timezone.utc) - FORGET_AFTER).isoformat(timespec="seconds")
+        cutoff = stamp(datetime.now(timezone.utc) - FORGET_AFTER)
         cursor = self.db.execute("DELETE FROM items WHERE status != ? AND updated_at < ?", (IN_BATCH, cutoff))
         return cursor.rowcount
 
@@ -305,19 +281,3 @@ def _unpack(blob: bytes) -> str:
 
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")

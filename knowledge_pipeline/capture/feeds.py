@@ -36,7 +36,8 @@ import feedparser
 from ..config import Settings
 from ..extract.fetch import Fetcher
 from ..extract.html import html_to_text
-from ..feeds.download import Download, HostBusyError, download, host_of, one_line
+from ..errors import one_line
+from ..feeds.download import Download, HostBusyError, download, host_of, parse_problem
 from ..feeds.feed_list import configured_feeds, edit_feed_file, env_feeds, find
 from ..feeds.gate import HostGate
 from ..feeds.health import FAILING, OK, PAUSED, TRANSIENT, FeedError, health, is_due, retry_delay
@@ -326,7 +327,7 @@ class _FeedRun:
         parsed = result.parsed
         assert parsed is not None
         if parsed.get("bozo"):
-            warning = one_line(parsed.get("bozo_exception"))
+            warning = parse_problem(parsed.get("bozo_exception"))
             self.telemetry.event(
                 "feed_warning",
                 f"feed {report.source} is not well-formed ({warning}); its complete entries are kept",
@@ -675,10 +676,7 @@ def _entry_title(entry: Any, link: str) -> str:
     title = entry.get("title") or ""
     if "<" in title and ">" in title:
         title = html_to_text(title) or title
-    title = strip_userinfo(" ".join(_CONTROL.sub(" ", title).split()))
-    if not title:
-        return title_from_link(link)
-    return title if len(title) <= _MAX_TITLE else title[: _MAX_TITLE - 1] + "…"
+    return one_line(strip_userinfo(_CONTROL.sub(" ", title)), _MAX_TITLE) or title_from_link(link)
 
 
 def _full_text(entry: Any, link: str) -> str | None:

@@ -9,7 +9,7 @@ from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
 from ..urls import shown_url, strip_userinfo
-from . import CaptureReport, store_new
+from . import CaptureReport, report_complete, store_new
 from .links import LinkError, canonical_link
 
 _MAX_TITLE = 300
@@ -62,16 +62,5 @@ async def add_url(
 
 
 def _complete(telemetry: Telemetry, report: CaptureReport) -> None:
-    telemetry.event(
-        "capture_complete",
-        f"manual add: {report.added} added, {report.duplicates} duplicate, {report.rejected} rejected",
-        source="manual",
-        kind="manual",
-        found=report.found,
-        added=report.added,
-        would_add=len(report.would_add),
-        duplicates=report.duplicates,
-        rejected=report.rejected,
-        rejected_reasons=dict(report.rejected_reasons),
-        errors=list(report.errors),
-    )
+    report_complete(telemetry, report, "manual",
+                    f"manual add: {report.added} added, {report.duplicates} duplicate, {report.rejected} rejected")

@@ -25,7 +25,7 @@ from ..localfiles import open_regular
 from ..models import NewItem, SourceType
 from ..sources.base import SourceStore
 from ..telemetry import Telemetry
-from . import CaptureReport, store_new
+from . import CaptureReport, report_complete, store_new
 
 _HASH_CHUNK = 1024 * 1024
 
@@ -112,19 +112,10 @@ def _title_from_name(path: Path) -> str:
 
 
 def _complete(telemetry: Telemetry, report: CaptureReport, *, configured: bool = True) -> None:
-    telemetry.event(
-        "capture_complete",
+    report_complete(
+        telemetry, report, "pdf",
         f"PDF folder {report.source}: {report.found} files, {report.added} added, "
         f"{report.duplicates} duplicates, {report.rejected} rejected",
-        source=report.source,
-        kind="pdf",
-        found=report.found,
-        added=report.added,
-        would_add=len(report.would_add),
-        duplicates=report.duplicates,
-        rejected=report.rejected,
-        rejected_reasons=dict(report.rejected_reasons),
-        errors=list(report.errors),
         # a PDF folder that cannot be read at all is a failed source (see runner's exit code)
         source_failed=bool(report.errors) and not report.found if configured else None,
     )

@@ -28,11 +28,13 @@ from .accounting import Meter, metered_call
 from .core import LLMEnricher, limits
 from .transport import (
     CONTEXT_LENGTH_EXCEEDED,
+    LazySdkClient,
     Prompt,
     Reply,
     Usage,
-    network_error,
+    access_error,
     scrub,
+    sdk_error,
     status_error,
 )
 
@@ -45,7 +47,7 @@ TOOL_DESCRIPTION = "Record the answer for the document, every field filled as it
 CACHE_CONTROL = {"type": "ephemeral"}
 
 
-class AnthropicTransport:
+class AnthropicTransport(LazySdkClient):
     """Claude through the Messages API, structured answers by a forced tool call."""
 
     service = SERVICE
@@ -55,25 +57,16 @@ class AnthropicTransport:
         self._gateway = gateway
         self._meter = meter
         self.model = settings.anthropic_model
-        self._sdk: anthropic.AsyncAnthropic | None = None
 
-    @property
-    def _client(self) -> anthropic.AsyncAnthropic:
-        """The SDK client, made (and the SDK imported) on the first call, not at start-up."""
-        if self._sdk is None:
-            import anthropic
+    def _new_client(self) -> anthropic.AsyncAnthropic:
+        import anthropic
 
-            self._sdk = anthropic.AsyncAnthropic(
-                api_key=self._settings.anthropic_api_key,
-                base_url=self._settings.anthropic_base_url,
-                max_retries=0,
-                timeout=self._settings.api_timeout,
-            )
-        return self._sdk
-
-    async def close(self) -> None:
-        if self._sdk is not None:
-            await self._sdk.close()
+        return anthropic.AsyncAnthropic(
+            api_key=self._settings.anthropic_api_key,
+            base_url=self._settings.anthropic_base_url,
+            max_retries=0,
+            timeout=self._settings.api_timeout,
+        )
 
     async def context_tokens(self) -> int | None:
         return None  # Anthropic answers "prompt is too long" with its limit; the core adapts to that
@@ -148,12 +141,10 @@ def classify_error(
     """Map an ``anthropic`` SDK exception to a ServiceError, by HTTP status as the SDK does."""
     import anthropic
 
-    network = network_error(exc, SERVICE, "Anthropic", timeout_type=anthropic.APITimeoutError,
-                            connection_type=anthropic.APIConnectionError, secrets=secrets, timeout=timeout)
-    if network is not None:
-        return network
-    if not isinstance(exc, anthropic.APIStatusError):
-        return ServiceError(SERVICE, f"Anthropic call failed: {scrub(f'{type(exc).__name__}: {exc}', secrets)}")
+    common = sdk_error(exc, SERVICE, "Anthropic", anthropic, secrets=secrets, timeout=timeout)
+    if common is not None:
+        return common
+    assert isinstance(exc, anthropic.APIStatusError)
     status = exc.status_code
     kind, message = _error_body(exc)
     detail = scrub(message or str(exc), secrets)
@@ -165,18 +156,13 @@ def classify_error(
     if status == 529:
         return ServiceError(SERVICE, f"Anthropic is overloaded ({label}): {detail}", status_code=status,
                             code=kind or "overloaded_error", retryable=True, retry_after=retry_after_seconds(headers))
-    if status == 401:
-        return ServiceError(SERVICE, f"Anthropic rejected the API key ({label}): {detail}", status_code=status,
-                            code=kind, fatal=True)
+    access = access_error(SERVICE, "Anthropic", status, kind, label, detail,
+                          check="ANTHROPIC_MODEL and ANTHROPIC_BASE_URL")
+    if access is not None:
+        return access
     if status == 402:
         return ServiceError(SERVICE, f"Anthropic billing problem ({label}): {detail}", status_code=status,
                             code=kind or "billing_error", fatal=True)
-    if status == 403:
-        return ServiceError(SERVICE, f"Anthropic denied access ({label}): {detail}", status_code=status,
-                            code=kind, fatal=True)
-    if status == 404:
-        return ServiceError(SERVICE, f"Anthropic model or endpoint not found ({label}): {detail} "
-                            "(check ANTHROPIC_MODEL and ANTHROPIC_BASE_URL)", status_code=status, code=kind, fatal=True)
     if status == 413 or (status == 400 and "prompt is too long" in detail.lower()):
         return ServiceError(SERVICE, f"Anthropic request too large ({label}): {detail}", status_code=status,
                             code=CONTEXT_LENGTH_EXCEEDED)

@@ -33,7 +33,7 @@ from datetime import date
 from typing import Any, NoReturn
 
 from ..config import Settings
-from ..errors import EnrichmentError, FatalRunError, ServiceError
+from ..errors import EnrichmentError, FatalRunError, ServiceError, one_line
 from ..models import AnalysisResult, Enrichment, Item, Taxonomy
 from ..telemetry import Telemetry
 from . import analyses as analysis_fields
@@ -48,8 +48,8 @@ from .transport import (
     STEP_SINGLE,
     Prompt,
     Reply,
+    DETAIL_CHARS,
     Transport,
-    one_line,
 )
 
 MIN_INPUT_TOKENS = 250
@@ -337,7 +337,7 @@ class LLMEnricher:
                 level=logging.WARNING,
                 item_id=item.id,
                 chunk=index,
-                refusal=one_line(reply.refusal) if reply.refusal else None,
+                refusal=one_line(reply.refusal, DETAIL_CHARS) if reply.refusal else None,
             )
             return None
         return content
@@ -345,7 +345,7 @@ class LLMEnricher:
     def parse(self, reply: Reply, prompt: Prompt, taxonomy: Taxonomy, item: Item) -> Any:
         """The checked answer: an Enrichment (standard call) or analysis results (analyses-only call)."""
         if reply.refusal:
-            raise BadAnswer("refusal", f"model refused: {one_line(reply.refusal)}")
+            raise BadAnswer("refusal", f"model refused: {one_line(reply.refusal, DETAIL_CHARS)}")
         if reply.truncated:
             raise BadAnswer("length", "output truncated (finish_reason=length)")
         data = reply.data

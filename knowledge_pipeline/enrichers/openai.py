@@ -34,11 +34,13 @@ from .core import LLMEnricher, limits, parse_date
 from .local_servers import is_openai_url, probe_context
 from .transport import (
     CONTEXT_LENGTH_EXCEEDED,
+    LazySdkClient,
     Prompt,
     Reply,
     Usage,
-    network_error,
+    access_error,
     scrub,
+    sdk_error,
     status_error,
 )
 
@@ -58,7 +60,7 @@ CACHE_KEY_PARAM = "prompt_cache_key"
 _CONTEXT_CODES = {CONTEXT_LENGTH_EXCEEDED, "exceed_context_size_error"}
 
 
-class OpenAITransport:
+class OpenAITransport(LazySdkClient):
     """Chat completions through the official ``openai.AsyncOpenAI``."""
 
     service = SERVICE
@@ -69,7 +71,6 @@ class OpenAITransport:
         self._telemetry = gateway.telemetry
         self._meter = meter
         self.model = settings.openai_model
-        self._sdk: openai.AsyncOpenAI | None = None
         self._mode: str | None = None
         self._send_cache_key = True
 
@@ -78,16 +79,8 @@ class OpenAITransport:
         """``json_schema`` or ``json_object`` once the first structured call told; None before."""
         return self._mode
 
-    @property
-    def _client(self) -> openai.AsyncOpenAI:
-        """The SDK client, made (and the SDK imported, ~0.4 s) on the first call, not at start-up."""
-        if self._sdk is None:
-            self._sdk = sdk_client(self._settings, self._settings.api_timeout)
-        return self._sdk
-
-    async def close(self) -> None:
-        if self._sdk is not None:
-            await self._sdk.close()
+    def _new_client(self) -> openai.AsyncOpenAI:
+        return sdk_client(self._settings, self._settings.api_timeout)  # importing the SDK takes ~0.4 s
 
     async def context_tokens(self) -> int | None:
         base = self._settings.openai_base_url
@@ -224,13 +217,10 @@ def classify_error(
     """Map an ``openai`` SDK exception to a ServiceError (retryable? fatal? Retry-After?)."""
     import openai
 
-    network = network_error(exc, SERVICE, "OpenAI", timeout_type=openai.APITimeoutError,
-                            connection_type=openai.APIConnectionError, secrets=secrets, timeout=timeout)
-    if network is not None:
-        return network
-    if not isinstance(exc, openai.APIStatusError):
-        detail = scrub(f"{type(exc).__name__}: {exc}", secrets)
-        return ServiceError(SERVICE, f"OpenAI call failed: {detail}")
+    common = sdk_error(exc, SERVICE, "OpenAI", openai, secrets=secrets, timeout=timeout)
+    if common is not None:
+        return common
+    assert isinstance(exc, openai.APIStatusError)
     status = exc.status_code
     body = exc.body if isinstance(exc.body, dict) else {}
     # llama.cpp puts the HTTP status in "code" and the reason in "type"
@@ -254,15 +244,9 @@ def classify_error(
             retryable=True,
             retry_after=retry_after_seconds(exc.response.headers),
         )
-    if status == 401:
-        message = f"OpenAI rejected the API key ({label}): {detail}"
-        return ServiceError(SERVICE, message, status_code=status, code=code, fatal=True)
-    if status == 403:
-        message = f"OpenAI denied access ({label}): {detail}"
-        return ServiceError(SERVICE, message, status_code=status, code=code, fatal=True)
-    if status == 404:
-        message = f"OpenAI model or endpoint not found ({label}): {detail} (check OPENAI_MODEL and OPENAI_BASE_URL)"
-        return ServiceError(SERVICE, message, status_code=status, code=code, fatal=True)
+    access = access_error(SERVICE, "OpenAI", status, code, label, detail, check="OPENAI_MODEL and OPENAI_BASE_URL")
+    if access is not None:
+        return access
     if status == 400 and (code in _CONTEXT_CODES or re.search(r"context (length|size)", detail, re.IGNORECASE)):
         message = f"OpenAI context length exceeded (400 {CONTEXT_LENGTH_EXCEEDED}): {detail}"
         return ServiceError(SERVICE, message, status_code=status, code=CONTEXT_LENGTH_EXCEEDED)

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..errors import ServiceError
+from ..errors import ServiceError, one_line
 from ..services import retry_after_seconds
 from .chunking import CHARS_PER_TOKEN
 
@@ -116,13 +116,31 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
+class LazySdkClient:
+    """Holds a provider SDK's client, made (and the SDK imported) on first use, not at start-up.
+
+    A run that never calls the provider never pays the SDK's import (docs/performance.md).
+    """
+
+    _sdk: Any = None
+
+    def _new_client(self) -> Any:
+        """The SDK client without SDK retries (the gateway retries); imports the SDK."""
+        raise NotImplementedError
+
+    @property
+    def _client(self) -> Any:
+        if self._sdk is None:
+            self._sdk = self._new_client()
+        return self._sdk
+
+    async def close(self) -> None:
+        if self._sdk is not None:
+            await self._sdk.close()
+
+
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-*]{4,}")
-_MAX_DETAIL = 300
-
-
-def one_line(text: str, limit: int = _MAX_DETAIL) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+DETAIL_CHARS = 300
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
@@ -130,7 +148,7 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    return one_line(_KEY_PATTERN.sub(r"\1***", text))
+    return one_line(_KEY_PATTERN.sub(r"\1***", text), DETAIL_CHARS)
 
 
 # httpx / httpx2 errors raised after the whole request went out: the provider may bill it.
@@ -149,18 +167,42 @@ def request_was_sent(exc: BaseException) -> bool:
     return False
 
 
-def network_error(
-    exc: BaseException, service: str, provider: str, *, timeout_type: type, connection_type: type,
+def sdk_error(
+    exc: BaseException, service: str, provider: str, sdk: Any, *,
     secrets: tuple[str, ...] = (), timeout: float | None = None,
 ) -> ServiceError | None:
-    """A timeout or a connection failure of an SDK (both retryable); None for anything else."""
-    if isinstance(exc, timeout_type):
+    """What every provider SDK (``openai``, ``anthropic``: the same error classes) raises alike.
+
+    A timeout or a connection failure (both retryable), or an exception that
+    is no HTTP answer (this item's); None for an ``APIStatusError``, which each
+    provider reads its own way.
+    """
+    if isinstance(exc, sdk.APITimeoutError):
         after = f" after {timeout:g}s" if timeout else ""
         return ServiceError(service, f"{provider} request timed out{after}", code=TIMEOUT, retryable=True)
-    if isinstance(exc, connection_type):
+    if isinstance(exc, sdk.APIConnectionError):
         cause = exc.__cause__ or exc
         detail = scrub(f"{type(cause).__name__}: {cause}", secrets)
         return ServiceError(service, f"{provider} connection failed: {detail}", code=CONNECTION_ERROR, retryable=True)
+    if not isinstance(exc, sdk.APIStatusError):
+        return ServiceError(service, f"{provider} call failed: {scrub(f'{type(exc).__name__}: {exc}', secrets)}")
+    return None
+
+
+def access_error(
+    service: str, provider: str, status: int, code: str | None, label: str, detail: str, *, check: str
+) -> ServiceError | None:
+    """401, 403, 404: the key, the account's access or the model/endpoint (``check`` names their settings)
+    is wrong, so every further call would fail too: fatal. None for any other status."""
+    if status == 401:
+        return ServiceError(service, f"{provider} rejected the API key ({label}): {detail}", status_code=status,
+                            code=code, fatal=True)
+    if status == 403:
+        return ServiceError(service, f"{provider} denied access ({label}): {detail}", status_code=status,
+                            code=code, fatal=True)
+    if status == 404:
+        return ServiceError(service, f"{provider} model or endpoint not found ({label}): {detail} (check {check})",
+                            status_code=status, code=code, fatal=True)
     return None
 
 

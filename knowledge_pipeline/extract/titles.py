@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from ..errors import one_line
+
 MAX_TITLE_CHARS = 300
 _HEADING_LINES = 15
 _HEADING_MAX_WORDS = 25
@@ -45,8 +47,7 @@ def normalize(title: str | None) -> str:
     """One line, no control characters, at most MAX_TITLE_CHARS characters."""
     if not title:
         return ""
-    line = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", title).split())
-    return line if len(line) <= MAX_TITLE_CHARS else line[: MAX_TITLE_CHARS - 1] + "…"
+    return one_line(re.sub(r"[\x00-\x1f\x7f]", " ", title), MAX_TITLE_CHARS)
 
 
 def looks_like_title(candidate: str | None) -> bool:

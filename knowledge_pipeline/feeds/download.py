@@ -133,7 +133,7 @@ def _validators(state: FeedState | None) -> dict[str, str]:
 def _check_parsed(parsed: feedparser.FeedParserDict, body: bytes, content_type: str) -> None:
     if parsed.entries:
         return
-    problem = f" ({one_line(parsed.get('bozo_exception'))})" if parsed.get("bozo") else ""
+    problem = f" ({parse_problem(parsed.get('bozo_exception'))})" if parsed.get("bozo") else ""
     if not parsed.get("version"):
         if looks_like_html(body, content_type):
             links = feed_links(body, "")
@@ -163,6 +163,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def one_line(exc: object) -> str:
+def parse_problem(exc: object) -> str:
+    """What the feed parser complained of (``bozo_exception``), on one line of at most 200 characters."""
     text = " ".join(str(exc).split()) if exc is not None else "unknown problem"
     return text[:200]

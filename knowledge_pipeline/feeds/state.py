@@ -21,14 +21,14 @@ Times are ISO 8601 strings in UTC.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import StoreError
 from ..logging_setup import Redactor
-from ..sqlite_files import connect, connect_readonly
+from ..sqlite_files import StateFile, connect, connect_readonly, transaction
 from ..sqlite_schema import Migration, apply_migrations, execute_script
 
 HISTORY_DAYS = 35
@@ -125,49 +125,31 @@ class Success:
     keep_validators: bool = True
 
 
-class FeedStateStore:
+class FeedStateStore(StateFile):
     """The state file; ``read_only`` (dry runs) never creates or changes it."""
 
+    what = "the feed state file"
+
     def __init__(self, path: Path, *, read_only: bool = False, secrets: Iterable[str] = ()) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.read_only = read_only
         self._redact = Redactor(secrets)
-        self._db: sqlite3.Connection | None = None
 
-    def open(self) -> FeedStateStore:
-        try:
-            if self.read_only:  # a copy in memory: never creates or changes the file
-                db = sqlite3.connect(":memory:", isolation_level=None)
-                source = connect_readonly(self.path)
-                if source is not None:
-                    source.backup(db)
-                    source.close()
-            else:
-                db = connect(self.path)
-                db.execute("PRAGMA synchronous=NORMAL")
-            db.row_factory = sqlite3.Row
-            apply_migrations(db, MIGRATIONS)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the feed state file {self.path}: {exc}") from exc
-        self._db = db
-        return self
+    def _connect(self) -> sqlite3.Connection:
+        if not self.read_only:
+            db = connect(self.path)
+            db.execute("PRAGMA synchronous=NORMAL")
+            return db
+        db = sqlite3.connect(":memory:", isolation_level=None)  # a copy: never creates or changes the file
+        source = connect_readonly(self.path)
+        if source is not None:
+            source.backup(db)
+            source.close()
+        return db
 
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def __enter__(self) -> FeedStateStore:
-        return self.open()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise StoreError("the feed state file is not open")
-        return self._db
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        db.row_factory = sqlite3.Row
+        apply_migrations(db, MIGRATIONS)
 
     # -- reading --------------------------------------------------------------
 
@@ -319,19 +301,8 @@ class FeedStateStore:
                   for v in values.values()]
         self.db.execute(f"UPDATE feeds SET {columns} WHERE url = ?", [*params, self.key(url)])
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self.db)
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.db)
 
 
 def _state(row: sqlite3.Row) -> FeedState:

@@ -14,12 +14,13 @@ import sqlite3
 import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import AsyncIterator, Collection
 
 from ..errors import ItemError, StoreError
 from ..enrichers.analyses import body_lines
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
-from ..sqlite_files import connect, connect_readonly
+from ..sqlite_files import connect, connect_readonly, now_stamp, stamp, transaction
 from ..sqlite_schema import Migration, apply_migrations, execute_script, has_table, pending_migrations
 from . import search_index
 from .base import BODY_TOGGLES, ItemContent, ItemQuery, as_query
@@ -128,17 +129,6 @@ MIGRATIONS: list[Migration] = [
     ("m007_feed_category", _m007_feed_category),
     ("m008_store_id", _m008_store_id),
 ]
-
-
-def _now() -> str:
-    return stamp(datetime.now(timezone.utc))
-
-
-def stamp(moment: datetime) -> str:
-    """How the store writes a time: UTC, whole seconds, ISO 8601 (so text order is time order)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -282,10 +272,10 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot update the schema of SQLite store {self.path}: {exc}") from exc
 
-    def _transaction(self) -> _Transaction:
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         if self.read_only:
             raise StoreError(f"the SQLite store {self.path} is open read-only (dry run): nothing is written")
-        return _Transaction(self.db)
+        return transaction(self.db)
 
     async def close(self) -> None:
         if self._db is not None:
@@ -341,7 +331,7 @@ class SqliteStore:
         item_id = uuid.uuid4().hex
         try:
             with self._transaction():
-                added = self._insert(item, item_id, _now(), status, error)
+                added = self._insert(item, item_id, now_stamp(), status, error)
         except sqlite3.Error as exc:
             raise ItemError(f"the SQLite store refused the item: {exc}") from exc
         if not added:
@@ -353,7 +343,7 @@ class SqliteStore:
         """Row, body and index in one transaction; an item whose hash is known is returned unchanged."""
         item_id = uuid.uuid4().hex
         with self._transaction():
-            if self._insert(item, item_id, _now()):
+            if self._insert(item, item_id, now_stamp()):
                 self._write_enrichment(item_id, item.created_date, enrichment, text)
             else:
                 item_id = self.db.execute("SELECT id FROM items WHERE hash = ?", (item.hash,)).fetchone()[0]
@@ -518,7 +508,7 @@ class SqliteStore:
                     created.isoformat() if created else None,
                     json.dumps(list(enrichment.warnings), ensure_ascii=False),
                     enrichment.title,
-                    _now(),
+                    now_stamp(),
                     item_id,
                 ),
             )
@@ -527,7 +517,7 @@ class SqliteStore:
         with self._transaction():
             self.db.execute(
                 "UPDATE items SET status=?, error=?, updated_at=? WHERE id=?",
-                (Status.FAILED.value, reason, _now(), item.id),
+                (Status.FAILED.value, reason, now_stamp(), item.id),
             )
 
     async def mark_duplicate(self, item: Item, note: str) -> None:
@@ -535,14 +525,14 @@ class SqliteStore:
         with self._transaction():
             self.db.execute(
                 "UPDATE items SET status=?, error=?, updated_at=? WHERE id=?",
-                (Status.DUPLICATE.value, note, _now(), item.id),
+                (Status.DUPLICATE.value, note, now_stamp(), item.id),
             )
 
     async def return_to_inbox(self, item: Item) -> None:
         with self._transaction():
             self.db.execute(
                 "UPDATE items SET status=?, error=NULL, updated_at=? WHERE id=? AND status=?",
-                (Status.INBOX.value, _now(), item.id, Status.FAILED.value),
+                (Status.INBOX.value, now_stamp(), item.id, Status.FAILED.value),
             )
 
     async def retry_failed(
@@ -555,7 +545,7 @@ class SqliteStore:
         with self._transaction():
             cursor = self.db.execute(
                 "UPDATE items SET status=?, updated_at=? WHERE status=?" + clause,
-                [Status.INBOX.value, _now(), Status.FAILED.value, *params],
+                [Status.INBOX.value, now_stamp(), Status.FAILED.value, *params],
             )
         return cursor.rowcount
 
@@ -629,20 +619,3 @@ class SqliteStore:
         return {name: body[name] for name in BODY_TOGGLES if name in body} | {
             k: v for k, v in body.items() if k not in BODY_TOGGLES
         }
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.db.execute("COMMIT")
-        else:
-            self.db.execute("ROLLBACK")

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from knowledge_pipeline.config import load_settings
 from knowledge_pipeline.models import NewItem, SourceType
-from knowledge_pipeline.runner import FEED_TYPES, RunOptions, RunResult, run_async
+from knowledge_pipeline.runner import FEED_TYPES, RunResult
 from knowledge_pipeline.sources.sqlite import SqliteStore
-from knowledge_pipeline.telemetry import Telemetry
+from tests.conftest import run_in_process
 from tests.enrichers.test_openai import long_text
 from tests.prose import sentences
 
@@ -48,8 +47,7 @@ def seed(path: Path, count: int, *, long_every: int = 0, start: int = 0) -> list
 
 def env(tmp_path: Path, fake: Any, **extra: str) -> dict[str, str]:
     return {
-        "ENRICHER": "openai", "OPENAI_API_KEY": fake.api_key, "OPENAI_BASE_URL": fake.url,
-        "OPENAI_CONTEXT_TOKENS": "128000", "PARALLEL_RATE_LIMIT": "0", "RETRY_ATTEMPTS": "1",
+        **fake.env(), "OPENAI_CONTEXT_TOKENS": "128000", "PARALLEL_RATE_LIMIT": "0", "RETRY_ATTEMPTS": "1",
         "SOURCES_DB_PATH": str(tmp_path / "data" / "sources.db"), "JOURNAL_PATH": str(tmp_path / "data" / "journal.db"),
         "LOG_DIR": str(tmp_path / "logs"), **extra,
     }
@@ -65,12 +63,9 @@ class Run:
 
 
 def run(environment: dict[str, str], *, capture: str = "none") -> Run:
-    settings = load_settings(environment, env_file=None)
-    telemetry = Telemetry("test")
-    events: list[tuple[str, dict]] = []
-    telemetry.add_observer(lambda kind, data: events.append((kind, data)))
-    options = RunOptions(script="enrich_rss_enhanced.py", source_types=FEED_TYPES, capture=capture, parallel=True)
-    return Run(asyncio.run(run_async(settings, options, telemetry)), events)
+    result, recorder = run_in_process(environment, capture=capture, source_types=FEED_TYPES,
+                                      script="enrich_rss_enhanced.py", parallel=True)
+    return Run(result, recorder.events)
 
 
 def statuses(tmp_path: Path) -> dict[str, str]:

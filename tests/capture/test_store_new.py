@@ -13,16 +13,14 @@ fails later makes the item Failed or leaves it pending for the next run.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from knowledge_pipeline.config import load_settings
-from knowledge_pipeline.runner import EXIT_OK, FEED_TYPES, PDF_TYPES, RunOptions, run_async
-from knowledge_pipeline.telemetry import Telemetry
+from knowledge_pipeline.runner import EXIT_OK
+from tests.conftest import run_in_process
 from tests.data.generate import rss_feed, rss_item
 from tests.extract.support import Recorder, store_refusing
 from tests.fakes.notion_server import start_fake_notion
@@ -34,19 +32,14 @@ LONG_LINK_QUERY = "?q=" + "x" * 2100
 
 
 def run(env: dict[str, str], *, capture: str = "feeds", add_url: str | None = None) -> tuple[int, Recorder]:
-    settings = load_settings({"PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000", "RETRY_ATTEMPTS": "0",
-                              "ALLOW_PRIVATE_URLS": "true", "RSS_WINDOW_DAYS": "0", **env}, env_file=None)
-    telemetry, recorder = Telemetry("test"), Recorder()
-    telemetry.add_observer(recorder)
-    options = RunOptions(script="test", source_types=FEED_TYPES if capture == "feeds" else PDF_TYPES,
-                         capture=capture, add_url=add_url)
-    result = asyncio.run(run_async(settings, options, telemetry))
+    result, recorder = run_in_process({"PARALLEL_RATE_LIMIT": "0", "NOTION_MAX_RPS": "1000", "RETRY_ATTEMPTS": "0",
+                                       "ALLOW_PRIVATE_URLS": "true", "RSS_WINDOW_DAYS": "0", **env},
+                                      capture=capture, add_url=add_url)
     return result.exit_code, recorder
 
 
 def notion_env(notion, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {"SOURCES_BACKEND": "notion", "NOTION_TOKEN": notion.token, "NOTION_SOURCES_DB": notion.database_id,
-            "NOTION_BASE_URL": notion.url, "JOURNAL_PATH": str(tmp_path / "journal.db"), **extra}
+    return {**notion.env(), "JOURNAL_PATH": str(tmp_path / "journal.db"), **extra}
 
 
 def sqlite_env(tmp_path: Path, **extra: str) -> dict[str, str]:

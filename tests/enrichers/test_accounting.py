@@ -50,8 +50,7 @@ def test_lost_answers_alone_exhaust_max_cost_and_show_in_the_summary(tmp_path: P
     """Every call times out: before, nothing was counted and every item was tried; now the budget stops the run."""
     with start_fake_openai(latency=1.0) as fake:
         settings = load_settings(
-            {"ENRICHER": "openai", "OPENAI_API_KEY": fake.api_key, "OPENAI_BASE_URL": fake.url,
-             "OPENAI_CONTEXT_TOKENS": "128000", "API_TIMEOUT": "0.3", "RETRY_ATTEMPTS": "1",
+            {**fake.env(), "OPENAI_CONTEXT_TOKENS": "128000", "API_TIMEOUT": "0.3", "RETRY_ATTEMPTS": "1",
              "MAX_COST_USD": "0.003", "PARALLEL_RATE_LIMIT": "0", "ALERT_FAILURE_RATE": "1",
              "SOURCES_DB_PATH": str(tmp_path / "sources.db"), "JOURNAL_PATH": str(tmp_path / "journal.db"),
              "LOG_DIR": str(tmp_path / "logs")},

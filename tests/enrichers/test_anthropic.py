@@ -3,62 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from knowledge_pipeline.budget import Budget
-from knowledge_pipeline.config import Settings, load_settings
+from knowledge_pipeline.config import load_settings
 from knowledge_pipeline.enrichers import make_enricher
 from knowledge_pipeline.enrichers.analyses import ORIGINAL, Analysis
 from knowledge_pipeline.enrichers.anthropic import AnthropicEnricher
 from knowledge_pipeline.errors import EnrichmentError, FatalRunError, ServiceError
 from knowledge_pipeline.models import DEFAULT_CONTENT_TYPES, Enrichment
-from knowledge_pipeline.services import RetryPolicy, ServiceGateway
+from knowledge_pipeline.services import ServiceGateway
 from knowledge_pipeline.telemetry import RunMetrics, Telemetry
-from tests.enrichers.test_openai import TAXONOMY, TEXT, Doc, long_text
+from tests.enrichers.test_openai import TEXT, Doc, Run, long_text
+from tests.enrichers.test_openai import run as run_enricher
 from tests.fakes.anthropic_server import start_fake_anthropic
 
 
-@dataclass
-class Run:
-    results: list[Any]
-    events: list[tuple[str, dict[str, Any]]]
-    budget: Budget
-
-    def of(self, event_type: str) -> list[dict[str, Any]]:
-        return [data for kind, data in self.events if kind == event_type]
-
-    @property
-    def result(self) -> Any:
-        (result,) = self.results
-        return result
-
-
 def run(fake: Any, docs: list[Doc] | None = None, *, retries: int = 2, **overrides: Any) -> Run:
-    telemetry = Telemetry()
-    events: list[tuple[str, dict[str, Any]]] = []
-    telemetry.add_observer(lambda kind, data: events.append((kind, data)))
-    gateway = ServiceGateway(telemetry, spacing=0, retry=RetryPolicy(retries=retries, backoff_base=0.01, backoff_max=0.05))
-    overrides = {"anthropic_api_key": fake.api_key, "api_timeout": 5.0, **overrides}
-    settings = Settings(enricher="anthropic", anthropic_base_url=fake.url, **overrides)
-    budget = Budget()
-
-    async def main() -> list[Any]:
-        enricher = AnthropicEnricher(settings, gateway, budget)
-        results = []
-        try:
-            for doc in docs or [Doc()]:
-                try:
-                    results.append(await enricher.enrich(doc.item(), doc.text, TAXONOMY))
-                except Exception as exc:  # collected for the assertions
-                    results.append(exc)
-        finally:
-            await enricher.close()
-        return results
-
-    return Run(asyncio.run(main()), events, budget)
+    return run_enricher(fake, docs, retries=retries, provider="anthropic", **overrides)
 
 
 def test_the_structured_answer_comes_from_a_forced_tool_with_the_same_schema() -> None:

@@ -17,6 +17,8 @@ import pytest
 from knowledge_pipeline.budget import Budget
 from knowledge_pipeline.config import Settings
 from knowledge_pipeline.enrichers.analyses import ORIGINAL, Analysis
+from knowledge_pipeline.enrichers.anthropic import AnthropicEnricher
+from knowledge_pipeline.enrichers.core import LLMEnricher
 from knowledge_pipeline.enrichers.openai import OpenAIEnricher, classify_error, parse_date
 from knowledge_pipeline.enrichers.pricing import estimate_cost
 from knowledge_pipeline.enrichers.prompts import json_schema_format
@@ -40,7 +42,7 @@ class Run:
     results: list[Any]
     events: list[tuple[str, dict[str, Any]]]
     budget: Budget
-    enricher: OpenAIEnricher
+    enricher: LLMEnricher
     fake: Any = None
 
     def of(self, event_type: str) -> list[dict[str, Any]]:
@@ -67,25 +69,28 @@ class Doc:
         return Item(id=self.id, title=self.title, source_type=SourceType.WEBSITE, url="https://example.com/a")
 
 
-def run(fake: Any, docs: list[Doc] | None = None, *, retries: int = 2, parallel: bool = False, **overrides: Any) -> Run:
-    """Enrich ``docs`` with a fresh enricher pointed at ``fake``; exceptions are collected as results."""
+def run(fake: Any, docs: list[Doc] | None = None, *, retries: int = 2, parallel: bool = False,
+        provider: str = "openai", **overrides: Any) -> Run:
+    """Enrich ``docs`` with a fresh enricher of ``provider`` (openai, anthropic) pointed at ``fake``;
+    exceptions are collected as results."""
     docs = docs if docs is not None else [Doc()]
     telemetry = Telemetry()
     events: list[tuple[str, dict[str, Any]]] = []
     telemetry.add_observer(lambda kind, data: events.append((kind, data)))
     gateway = ServiceGateway(telemetry, spacing=0, retry=RetryPolicy(retries=retries, backoff_base=0.01, backoff_max=0.05))
-    overrides = {"openai_api_key": fake.api_key, "api_timeout": 5.0, **overrides}
-    settings = Settings(enricher="openai", openai_base_url=fake.url, **overrides)
+    overrides = {f"{provider}_api_key": fake.api_key, "api_timeout": 5.0, **overrides}
+    settings = Settings(enricher=provider, **{f"{provider}_base_url": fake.url}, **overrides)
     budget = Budget()
 
-    async def one(enricher: OpenAIEnricher, doc: Doc) -> Any:
+    async def one(enricher: LLMEnricher, doc: Doc) -> Any:
         try:
             return await enricher.enrich(doc.item(), doc.text, TAXONOMY)
         except Exception as exc:  # collected so the test can assert on it
             return exc
 
     async def main() -> Run:
-        enricher = OpenAIEnricher(settings, gateway, budget)
+        enricher = OpenAIEnricher(settings, gateway, budget) if provider == "openai" else \
+            AnthropicEnricher(settings, gateway, budget)
         try:
             if parallel:
                 results = await asyncio.gather(*(one(enricher, d) for d in docs))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from http.server import ThreadingHTTPServer
-from typing import Callable
+from typing import Callable, TypeVar
 
 _GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
@@ -23,6 +24,33 @@ class QuietHTTPServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], _GONE):
             return
         super().handle_error(request, client_address)
+
+
+_Fake = TypeVar("_Fake", bound="ServedFake")
+
+
+class ServedFake:
+    """A fake whose ``_server`` answers from a daemon thread; ``close()``, or the end of ``with``, stops it."""
+
+    _server: ThreadingHTTPServer
+    _thread: threading.Thread | None = None
+
+    def _serve(self, server: ThreadingHTTPServer, name: str | None = None) -> None:
+        """Answer on ``server`` from now on."""
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name,
+                                        daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self: _Fake) -> _Fake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def max_in_window(times: list[float], window: float) -> int:

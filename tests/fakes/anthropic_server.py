@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, fields
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 
-from tests.fakes import QuietHTTPServer
+from tests.fakes import QuietHTTPServer, ServedFake
 from tests.fakes.openai_server import REFUSAL_TEXT, Answerer, message_text, schema_errors
 
 DEFAULT_API_KEY = "sk-ant-fake-test-key-0123456789abcdef"
@@ -80,7 +80,7 @@ def _blocks_text(content: Any) -> str:
     return "".join(b.get("text", "") for b in content or [] if isinstance(b, dict) and b.get("type") == "text")
 
 
-class FakeAnthropic:
+class FakeAnthropic(ServedFake):
     def __init__(self, *, api_key: str = DEFAULT_API_KEY, **options: Any) -> None:
         self.api_key = api_key
         self._lock = threading.Lock()
@@ -99,14 +99,8 @@ class FakeAnthropic:
         return f"http://{host}:{port}"
 
     def start(self) -> FakeAnthropic:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-anthropic", daemon=True)
-        self._thread.start()
+        self._serve(self._server, "fake-anthropic")
         return self
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def configure(self, **options: Any) -> None:
         known = {f.name for f in fields(Options)}

@@ -45,7 +45,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.fakes import QuietHTTPServer, reply
+from tests.fakes import QuietHTTPServer, ServedFake, reply
 
 FOLDER = "application/vnd.google-apps.folder"
 GOOGLE_DOC = "application/vnd.google-apps.document"
@@ -126,7 +126,7 @@ class DriveFile:
         return data
 
 
-class FakeDrive:
+class FakeDrive(ServedFake):
     """ThreadingHTTPServer on 127.0.0.1 (ephemeral port) serving Drive v3 and the token endpoint."""
 
     def __init__(self, *, max_page_size: int = 1000, token_lifetime: int = 3599) -> None:
@@ -139,12 +139,9 @@ class FakeDrive:
         self.api_disabled = False
         self._faults: list[tuple[int, str, float | None]] = []
         self._lock = threading.Lock()
-        self._server = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._serve(QuietHTTPServer(("127.0.0.1", 0), _handler_for(self)), "fake-drive")
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-drive", daemon=True)
-        self._thread.start()
 
     # -- set-up -------------------------------------------------------------------------
     def service_account(self, directory: Path, email: str = "pipeline@kp-test.iam.gserviceaccount.com") -> ServiceAccount:
@@ -204,16 +201,6 @@ class FakeDrive:
     def api_requests(self, path_prefix: str = "/drive/v3/") -> list[dict[str, Any]]:
         with self._lock:
             return [r for r in self.requests if r["path"].startswith(path_prefix)]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeDrive:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- behaviour --------------------------------------------------------------------
     def visible(self, file: DriveFile, email: str) -> bool:

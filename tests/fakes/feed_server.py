@@ -43,7 +43,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
-from tests.fakes import QuietHTTPServer, serve_until_interrupted
+from tests.fakes import QuietHTTPServer, ServedFake, serve_until_interrupted
 from tests.prose import sentences
 
 _STATUS_TEXT = {200: "OK", 301: "Moved Permanently", 302: "Found", 304: "Not Modified", 308: "Permanent Redirect",
@@ -115,7 +115,7 @@ class _Server(QuietHTTPServer):
     request_queue_size = 1024
 
 
-class FakeFeedServer:
+class FakeFeedServer(ServedFake):
     def __init__(self, *, latency: float = 0.0, port: int = 0) -> None:
         self.latency = latency
         self.routes: dict[tuple[str, str], FeedRoute] = {}
@@ -128,11 +128,8 @@ class FakeFeedServer:
         self._down: set[str] = set()
         self._missing: set[str] = set()
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", port), _handler_for(self))
+        self._serve(_Server(("127.0.0.1", port), _handler_for(self)), "fake-feeds")
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-feeds", daemon=True)
-        self._thread.start()
 
     # ---------------------------------------------------------------- publishing
     def url(self, host: str, path: str) -> str:
@@ -220,16 +217,6 @@ class FakeFeedServer:
             for entry in self.hosts.values():
                 entry.requests = entry.max_in_flight = 0
                 entry.statuses.clear()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeFeedServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ---------------------------------------------------------------- internals
     def _host(self, name: str) -> _Host:

@@ -19,7 +19,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes import QuietHTTPServer, reply
+from tests.fakes import QuietHTTPServer, ServedFake, reply
 
 FORMATS = {"markdown", "html", "rawHtml", "links", "screenshot", "screenshot@fullPage", "summary", "images", "json"}
 _ERRORS = {
@@ -31,16 +31,15 @@ _ERRORS = {
 }
 
 
-class FakeFirecrawl:
+class FakeFirecrawl(ServedFake):
     def __init__(self, api_key: str = "fc-test-key") -> None:
         self.api_key = api_key
         self.pages: dict[str, dict[str, str]] = {}
         self.requests: list[dict[str, Any]] = []
         self._faults: list[int] = []
         self._lock = threading.Lock()
-        self._server = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._serve(QuietHTTPServer(("127.0.0.1", 0), _handler_for(self)))
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def page(self, url: str, *, markdown: str = "", html: str = "", title: str = "") -> None:
         self.pages[url] = {"markdown": markdown, "html": html, "title": title}
@@ -48,16 +47,6 @@ class FakeFirecrawl:
     def fail_next(self, count: int, *, status: int) -> None:
         with self._lock:
             self._faults += [status] * count
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeFirecrawl:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def scrape(self, authorization: str | None, body: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
         if authorization != f"Bearer {self.api_key}":

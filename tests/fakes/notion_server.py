@@ -46,7 +46,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes import QuietHTTPServer, max_in_window
+from tests.fakes import QuietHTTPServer, ServedFake, max_in_window
 
 NOTION_VERSION = "2025-09-03"
 DEFAULT_TOKEN = "ntn_fake_token_0123456789"
@@ -1018,7 +1018,7 @@ class _Faults:
         return (1.0 - self.tokens) / self.rps
 
 
-class FakeNotion:
+class FakeNotion(ServedFake):
     """The server: a Workspace behind ThreadingHTTPServer, with faults, stats and test helpers."""
 
     def __init__(self, *, token: str = DEFAULT_TOKEN, host: str = "127.0.0.1", port: int = 0,
@@ -1034,20 +1034,21 @@ class FakeNotion:
         self._rate_limited = 0
         self.configure(**faults)
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = QuietHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-notion", daemon=True)
-        self._thread.start()
+        self._serve(QuietHTTPServer((host, port), handler), "fake-notion")
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def env(self) -> dict[str, str]:
+        """The settings that point the pipeline's Notion backend at this fake (its database set up)."""
+        return {"SOURCES_BACKEND": "notion", "NOTION_TOKEN": self.token, "NOTION_SOURCES_DB": self.database_id or "",
+                "NOTION_BASE_URL": self.url}
+
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().close()
+        assert self._thread is not None
         self._thread.join(timeout=5)
 
     # -- faults and stats ------------------------------------------------------------------

@@ -51,7 +51,7 @@ from dataclasses import asdict, dataclass, field, fields
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 
-from tests.fakes import QuietHTTPServer, max_in_window
+from tests.fakes import QuietHTTPServer, ServedFake, max_in_window
 from tests.fakes.openai_batches import FakeBatches
 
 DEFAULT_API_KEY = "sk-fake-test-key-0123456789abcdef"
@@ -396,7 +396,7 @@ def _error(message: str, type_: str, code: str | None, param: str | None = None)
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-class FakeOpenAI:
+class FakeOpenAI(ServedFake):
     """The fake server; start it with ``start()`` or as a context manager."""
 
     def __init__(self, *, api_key: str = DEFAULT_API_KEY, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
@@ -427,22 +427,16 @@ class FakeOpenAI:
         """The base_url to give the SDK (ends in /v1)."""
         return self.root_url + "/v1"
 
-    def start(self) -> FakeOpenAI:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        return self
+    def env(self) -> dict[str, str]:
+        """The settings that make the pipeline enrich with this fake."""
+        return {"ENRICHER": "openai", "OPENAI_API_KEY": self.api_key, "OPENAI_BASE_URL": self.url}
 
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def start(self) -> FakeOpenAI:
+        self._serve(self._server, "fake-openai")
+        return self
 
     def __enter__(self) -> FakeOpenAI:
         return self.start() if self._thread is None else self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- control
     def configure(self, **options: Any) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
-from tests.fakes import QuietHTTPServer, reply, serve_until_interrupted
+from tests.fakes import QuietHTTPServer, ServedFake, reply, serve_until_interrupted
 
 Body = bytes | str | Callable[[], Iterable[bytes]]
 
@@ -59,7 +59,7 @@ class Faults:
     retry_after: float = 1.0
 
 
-class FakeWebServer:
+class FakeWebServer(ServedFake):
     """ThreadingHTTPServer on 127.0.0.1 (ephemeral port) with programmable routes."""
 
     def __init__(self, port: int = 0, seed: int = 1234) -> None:
@@ -68,14 +68,9 @@ class FakeWebServer:
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._random = random.Random(seed)
-        self._server = QuietHTTPServer(("127.0.0.1", port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._serve(QuietHTTPServer(("127.0.0.1", port), _handler_for(self)), "fake-web")
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-web", daemon=True
-        )
-        self._thread.start()
 
     # ----------------------------------------------------------------- routes
     def route(self, path: str, **options: Any) -> Route:
@@ -111,16 +106,6 @@ class FakeWebServer:
 
     def paths(self) -> list[str]:
         return [r["path"] for r in self.stats()["requests"]]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeWebServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --------------------------------------------------------------- internal
     def _record(self, entry: dict[str, Any]) -> None:

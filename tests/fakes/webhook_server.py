@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, fields
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
 
-from tests.fakes import QuietHTTPServer
+from tests.fakes import QuietHTTPServer, ServedFake, reply
 
 
 @dataclass
@@ -42,16 +42,13 @@ class Options:
     seed: int = 0
 
 
-class FakeWebhook:
+class FakeWebhook(ServedFake):
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.options = Options()
         self._lock = threading.Lock()
         self._random = random.Random(0)
         self._requests: list[dict[str, Any]] = []
-        self._server = QuietHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._serve(QuietHTTPServer((host, port), _handler_for(self)))
 
     @property
     def url(self) -> str:
@@ -74,10 +71,6 @@ class FakeWebhook:
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {"options": asdict(self.options), "calls": len(self._requests), "requests": list(self._requests)}
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _decide(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, float, dict[str, str]]:
         with self._lock:
@@ -108,13 +101,7 @@ def _handler_for(fake: FakeWebhook) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
                   content_type: str = "text/plain") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
+            reply(self, status, body, content_type, headers)
 
         def do_GET(self) -> None:
             if self.path == "/__stats":
