@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any, Awaitable, Callable
 
+from ..cli import counted
 from ..config import Settings
 from ..errors import PipelineError
 from ..reading import export
@@ -79,8 +80,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     if args.dest == "-":
         return 0
     if args.format == "markdown":
-        print(f"Exported {report.items} items to {args.dest}: {report.written} written, {report.unchanged} unchanged"
+        print(f"Exported {counted(report.items, 'item')} to {args.dest}: {report.written} written, {report.unchanged} unchanged"
               + (f", {report.removed} renamed" if report.removed else ""))
     else:
-        print(f"Wrote {report.items} items to {args.dest} ({args.format})")
+        print(f"Wrote {counted(report.items, 'item')} to {args.dest} ({args.format})")
     return 0

@@ -62,6 +62,11 @@ def test_a_limited_list_says_how_many_there_are(cli: Cli, library: dict) -> None
     assert cli("list", "--limit", "10", **env(library)).out.splitlines()[-1].startswith("6 items:")
 
 
+def test_one_item_is_counted_in_the_singular(cli: Cli, library: dict) -> None:
+    assert cli("list", "--vendor", "acme", **env(library)).out.splitlines()[-1] == "1 item: 1 Enriched"
+    assert cli("list", "--limit", "1", **env(library)).out.splitlines()[-1] == "1 of 6 items: 1 Enriched"
+
+
 @pytest.mark.parametrize("args, expected", [
     (["--type", "market news"], ["xss", "agents"]),
     (["--vendor", "acme"], ["router"]),
