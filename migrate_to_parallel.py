@@ -310,4 +310,6 @@ if __name__ == "__main__":
     from knowledge_pipeline.project_venv import use_project_venv
 
     use_project_venv()
-    sys.exit(main())
+    from knowledge_pipeline.cli import exit_code_of
+
+    sys.exit(exit_code_of(main))

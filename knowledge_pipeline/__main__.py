@@ -58,4 +58,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import exit_code_of
+
+    sys.exit(exit_code_of(main))

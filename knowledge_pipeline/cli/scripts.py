@@ -13,6 +13,7 @@ import sys
 from typing import Sequence
 
 from ..capture.registry import described, kinds_of
+from . import drop_stdout
 from ..config import Settings, load_settings
 from ..errors import ConfigError, LockHeldError, PipelineError
 from ..logging_setup import console_line, setup_logging
@@ -120,7 +121,11 @@ def enrich_main(argv: Sequence[str] | None, *, script: str, capture: str, enhanc
     except PipelineError as exc:  # before the run started (its lock could not be taken): nothing was done
         print(console_line(f"{script}: error: {exc}", sys.stderr), file=sys.stderr)
         return EXIT_FAILED
-    _print_result(script, settings, options, result)
+    try:
+        _print_result(script, settings, options, result)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the run's work is done and stored; its exit code stands
+        drop_stdout()
     return result.exit_code
 
 

@@ -111,6 +111,8 @@ def handle_export(args: argparse.Namespace, settings: Settings) -> int:
             sys.stdout.write(data.decode("utf-8"))
             return 0
         atomic_write(args.file, data, 0o644)
+    except BrokenPipeError:
+        raise  # the reader of stdout went away: exit_code_of() ends quietly
     except PipelineError as exc:
         return _fail(exc)
     except OSError as exc:
