@@ -13,7 +13,7 @@ import sys
 from typing import Sequence
 
 from ..capture.registry import described, kinds_of
-from . import drop_stdout
+from . import counted, drop_stdout
 from ..config import Settings, load_settings
 from ..errors import ConfigError, LockHeldError, PipelineError
 from ..logging_setup import console_line, setup_logging
@@ -150,10 +150,12 @@ def _print_result(script: str, settings: Settings, options: RunOptions, result: 
         return
     found = sum(r.added for r in result.captures)
     m = result.metrics
+    deferred = m.get("items_deferred", 0)
     line = (
         f"{script}: captured {found} new, enriched {m.get('items_processed', 0)}, "
-        f"skipped {m.get('items_skipped', 0)}, failed {m.get('items_failed', 0)} "
-        f"of {m.get('items_total', 0)} in the Inbox ({options.mode}, {m.get('duration_seconds', 0):.1f}s)"
+        + (f"{deferred} in a Batch API batch, " if deferred else "")
+        + f"skipped {m.get('items_skipped', 0)}, failed {m.get('items_failed', 0)} "
+        f"of {counted(m.get('items_total', 0), 'item')} ({options.mode}, {m.get('duration_seconds', 0):.1f}s)"
     )
     print(console_line(line))
     if result.error:
