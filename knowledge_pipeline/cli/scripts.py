@@ -74,8 +74,8 @@ def build_parser(script: str, capture: str, enhanced: bool) -> argparse.Argument
         help="put Failed items back in the Inbox first (all, or those whose error contains REASON)",
     )
     if capture == "feeds":
-        parser.add_argument("--add", metavar="URL", help="save one article or PDF URL in the Inbox, then run")
-        parser.add_argument("--title", help="title for --add (default: the URL)")
+        parser.add_argument("--add", metavar="URL", help="capture one article or PDF URL, then run")
+        parser.add_argument("--title", help="title for --add (default: the page's own title)")
     return parser
 
 

@@ -29,3 +29,22 @@ def test_items_sent_to_the_batch_api_are_counted_in_the_summary_line(tmp_path: P
     lines = done.stdout.splitlines()
     assert any("enrich_rss_enhanced.py: 3 items to enrich (sequential" in line for line in lines)
     assert "captured 0 new, enriched 0, 3 in a Batch API batch, skipped 0, failed 0 of 3 items" in lines[-1]
+
+
+def test_help_says_what_the_scripts_really_do(capsys) -> None:
+    from knowledge_pipeline.cli.scripts import build_parser
+
+    build_parser("enrich_rss.py", "feeds", enhanced=False).print_help()
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "the feed list FEEDS_FILE" in shown, "a feed list alone turns feed capture on"
+    assert "title for --add (default: the page's own title)" in shown, "the URL is only a stand-in (issue 13)"
+
+
+def test_list_help_offers_every_status(capsys) -> None:
+    import pytest
+
+    from knowledge_pipeline.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["list", "--help"])
+    assert "Inbox, Enriched, Failed, Duplicate" in " ".join(capsys.readouterr().out.split())
