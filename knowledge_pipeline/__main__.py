@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        print(f"{args.command}: configuration error: {exc}", file=sys.stderr)
         return 2
     return int(args.handler(args, settings) or 0)
 

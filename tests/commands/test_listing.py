@@ -119,3 +119,10 @@ def test_a_duplicate_shows_what_it_duplicates_in_the_error_column(cli: Cli, tmp_
     assert row[header.index("Status"):].startswith("Duplicate ")
     assert row[header.index("Error"):].startswith('Duplicate of "The story"')
     assert footer.endswith(": 1 Duplicate")
+
+
+def test_a_bad_setting_is_one_line_naming_the_command_and_the_variable(cli: Cli, library: dict) -> None:
+    done = cli("list", OPENAI_BATCH="maybe", **env(library))
+    assert done.code == 2 and done.out == ""
+    assert done.err.strip() == ("list: configuration error: OPENAI_BATCH='maybe' is invalid: "
+                                "expected one of auto, always, never")
