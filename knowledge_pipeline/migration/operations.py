@@ -41,13 +41,17 @@ STATUS_VARIABLES: tuple[str, ...] = (
     "SOURCES_BACKEND",
     "SOURCES_DB_PATH",
     "JOURNAL_PATH",
+    "CAPTURE_MODE",
     "ENRICHER",
     "OPENAI_MODEL",
+    "OPENAI_BATCH",
     "RSS_FEEDS",
+    "FEEDS_FILE",
     "PDF_DIR",
     "NOTION_SOURCES_DB",
     "NOTION_TOKEN",
     "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
 )
 
 

@@ -84,3 +84,12 @@ def test_with_data_keeps_the_feed_list_and_every_state_a_run_needs_and_rollback_
     assert {name: _sqlite_value(data / name) for name in files} == {
         **{name: "before" for name in files}, "text_cache.db": "after"}
     assert "a.example" in (tmp_path / "feeds.opml").read_text()
+
+
+def test_status_shows_the_second_wave_flags_a_rollout_depends_on(tmp_path: Path) -> None:
+    project = Project.open(tmp_path, {"CAPTURE_MODE": "inbox-first", "ANTHROPIC_API_KEY": "sk-ant-secret-0123456789"})
+    flags = {flag.name: (flag.shown, flag.source) for flag in operations.status(project).flags}
+    assert flags["CAPTURE_MODE"] == ("inbox-first", "environment")
+    assert flags["OPENAI_BATCH"] == ("auto", "default")
+    assert flags["FEEDS_FILE"][1] == "default"
+    assert flags["ANTHROPIC_API_KEY"] == ("set", "environment"), "a key shows only whether it is set"
