@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         "with a MANIFEST.json; then write Phase 1 flags to .env.migration (unless it already enables the "
         "enhanced pipeline). Safe to run again: every run makes a new backup.",
     )
-    p.add_argument("--with-data", action="store_true", help="also snapshot the SQLite store and journal (online backup API)")
+    p.add_argument("--with-data", action="store_true", help="also snapshot your data: the SQLite store, the journal, open Batch API batches, "
+                   "the duplicate index, the feed state and the feed list (feeds.opml)")
     p.add_argument("--requirements", type=Path, help="requirements file the dependency check reads (default: requirements.txt)")
     p.set_defaults(handler=cmd_migrate)
 
@@ -86,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BACKUP_DIR",
         help="a backups/migration_* directory (default: the newest one made by migrate)",
     )
-    p.add_argument("--with-data", action="store_true", help="also restore the SQLite store snapshot into the configured paths")
+    p.add_argument("--with-data", action="store_true", help="also restore the data snapshot (store, journal, batches, dedup, feed state and list) "
+                   "into the configured paths")
     p.set_defaults(handler=cmd_rollback)
 
     p = command(
@@ -196,7 +198,7 @@ def cmd_migrate(args: argparse.Namespace, project: Any) -> int:
     for entry in backup.manifest.data:
         print(f"  data snapshot: {entry.path} (from {entry.origin})")
     if result.missing_data:
-        print(f"  no data file to snapshot for: {', '.join(result.missing_data)}")
+        print(f"  not present, no snapshot: {', '.join(result.missing_data)}")
     if result.phase_kept:
         print(".env.migration already enables the enhanced pipeline; left unchanged (see: status)")
     else:
@@ -204,8 +206,8 @@ def cmd_migrate(args: argparse.Namespace, project: Any) -> int:
         _print_changes(result.phase_changes)
     script = "python3 migrate_to_parallel.py"
     print("Next steps:")
-    print(f"  1. {script} test            # imports, config and an offline smoke run")
-    print("  2. ./pipeline_enhanced.sh                     # phase 1: enhanced logging, sequential")
+    print(f"  1. {script + ' test':<36}  # imports, config and an offline smoke run")
+    print(f"  2. {'./pipeline_enhanced.sh':<36}  # phase 1: enhanced logging, sequential")
     print(f"  3. when runs look good: {script} phase 2, later phase 3")
     print(f"  Roll back any time: {script} rollback {name}")
     return EXIT_OK
@@ -310,4 +312,6 @@ if __name__ == "__main__":
     from knowledge_pipeline.project_venv import use_project_venv
 
     use_project_venv()
-    sys.exit(main())
+    from knowledge_pipeline.cli import exit_code_of
+
+    sys.exit(exit_code_of(main))

@@ -54,12 +54,13 @@ if [ "$use_enhanced" = true ]; then
     else
         mode="enhanced, sequential"
     fi
+    mode="$mode; logs: $log_dir/pipeline.jsonl"
 else
     steps=(enrich_rss.py enrich.py)
     args=()
-    mode="original scripts (USE_ENHANCED=false)"
+    mode="original scripts (USE_ENHANCED=false): console lines only, no JSONL log"
 fi
-say 1 "== knowledge pipeline: $mode; logs: $log_dir/pipeline.jsonl =="
+say 1 "== knowledge pipeline: $mode =="
 
 for step in "${steps[@]}"; do
     "$PYTHON" "$step" "${args[@]}" "$@"

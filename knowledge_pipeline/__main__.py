@@ -52,10 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        print(f"{args.command}: configuration error: {exc}", file=sys.stderr)
         return 2
     return int(args.handler(args, settings) or 0)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import exit_code_of
+
+    sys.exit(exit_code_of(main))

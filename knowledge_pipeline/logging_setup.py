@@ -156,6 +156,25 @@ class _Below(logging.Filter):
         return record.levelno < self.level
 
 
+class ConsoleHandler(logging.StreamHandler):
+    """A console stream; once its reader has gone (``| head``) it stays silent instead of a traceback per line.
+
+    The run goes on: the JSONL file still gets every record.
+    """
+
+    reader_gone = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.reader_gone:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], BrokenPipeError):
+            self.reader_gone = True
+            return
+        super().handleError(record)
+
+
 def is_terminal(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -298,7 +317,7 @@ def setup_logging(
         out = stream or sys.stdout
         err = error_stream or stream or sys.stderr
         for target, below in ((out, logging.WARNING), (err, None)):
-            handler = logging.StreamHandler(target)
+            handler = ConsoleHandler(target)
             handler.setFormatter(ConsoleFormatter(plain=console == "plain", dated=not is_terminal(target)))
             handler.addFilter(redacting)
             handler.addFilter(ConsoleNoiseFilter(verbose=level <= logging.DEBUG))

@@ -68,8 +68,12 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(PREFIX + "api_calls", COUNTER, "API call attempts over all runs, retries included.", ("script", "service")),
     MetricSpec(PREFIX + "api_errors", COUNTER, "Failed API call attempts over all runs.", ("script", "service")),
     MetricSpec(PREFIX + "api_retries", COUNTER, "API call attempts that were retried, over all runs.", ("script", "service")),
-    MetricSpec(PREFIX + "tokens", COUNTER, "OpenAI tokens over all runs (cached is part of prompt).", ("script", "kind")),
-    MetricSpec(PREFIX + "cost_usd", COUNTER, "Estimated OpenAI cost in US dollars over all runs (known prices only).", ("script",)),
+    MetricSpec(PREFIX + "tokens", COUNTER,
+               "LLM tokens over all runs, by provider (openai, anthropic; Batch API results included) and kind "
+               "(cached is part of prompt).", ("script", "provider", "kind")),
+    MetricSpec(PREFIX + "cost_usd", COUNTER,
+               "Estimated LLM cost in US dollars over all runs, every provider, by price tier (direct calls, "
+               "Batch API results at batch prices); known prices only.", ("script", "tier")),
     MetricSpec(PREFIX + "last_run_items", GAUGE, "Items of the last run, by outcome.", ("script", "outcome")),
     MetricSpec(PREFIX + "run_duration_seconds", GAUGE, "Wall time of the last run.", ("script",)),
     MetricSpec(PREFIX + "run_items_per_second", GAUGE, "Items enriched or failed per second in the last run.", ("script",)),
@@ -164,10 +168,12 @@ def run_samples(metrics: dict[str, Any], *, script: str, mode: str, success: boo
         put(PREFIX + "api_retries", _number(data.get("retries")) or 0, service=service)
         for p in PERCENTILES:
             put(PREFIX + f"api_call_duration_{p}_seconds", _number(data.get(p)), service=service)
-    tokens = metrics.get("tokens") or {}
-    for kind in TOKEN_KINDS:
-        put(PREFIX + "tokens", _number(tokens.get(kind)) or 0, kind=kind)
-    put(PREFIX + "cost_usd", _number(metrics.get("estimated_cost_usd")) or 0.0)
+    for provider, data in sorted((metrics.get("api_calls") or {}).items()):
+        tokens = data.get("tokens")
+        for kind in TOKEN_KINDS if isinstance(tokens, dict) else ():
+            put(PREFIX + "tokens", _number(tokens.get(kind)) or 0, provider=provider, kind=kind)
+    for tier, cost in sorted((metrics.get("cost_by_tier") or {}).items()):
+        put(PREFIX + "cost_usd", _number(cost) or 0.0, tier=tier)
     put(PREFIX + "run_duration_seconds", _number(metrics.get("duration_seconds")))
     put(PREFIX + "run_items_per_second", _number(metrics.get("items_per_second")))
     put(PREFIX + "run_failure_ratio", _number(metrics.get("failure_rate")))

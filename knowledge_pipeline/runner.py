@@ -252,9 +252,11 @@ async def _retry_failed(options: RunOptions, store: Any, telemetry: Telemetry, r
 
 
 def _run_start(settings: Settings, options: RunOptions, telemetry: Telemetry, total: int) -> None:
+    known = (f"{total} items waiting, plus what capture finds" if settings.enrich_first
+             else f"{total} items to enrich")
     telemetry.event(
         "run_start",
-        f"{options.script}: {total} items to enrich ({options.mode}, {settings.sources_backend} store, "
+        f"{options.script}: {known} ({options.mode}, {settings.sources_backend} store, "
         f"{settings.enricher} enricher, {settings.capture_mode})",
         script=options.script,
         mode=options.mode,

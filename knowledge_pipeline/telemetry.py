@@ -224,7 +224,9 @@ class RunMetrics:
         with self._lock:
             attempted = self.succeeded + self.failed
             api_calls = {}
-            for name, data in sorted(self.api.items()):
+            # a provider whose tokens came only from a collected batch has no call of its own in this run
+            for name in sorted(set(self.api) | set(self.usage)):
+                data = self.api.get(name) or {"count": 0, "errors": 0, "retries": 0, "durations": []}
                 durations = data["durations"]
                 entry = {
                     "count": data["count"],

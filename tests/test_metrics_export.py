@@ -60,10 +60,10 @@ def test_textfile_holds_the_run(tmp_path: Path) -> None:
     assert _value(values, "knowledge_pipeline_api_retries_total", service="web", **s) == 1
     assert _value(values, "knowledge_pipeline_api_call_duration_p95_seconds", service="openai", **s) == 1.0
     assert _value(values, "knowledge_pipeline_item_duration_p50_seconds", **s) == 2.0
-    assert _value(values, "knowledge_pipeline_tokens_total", kind="prompt", **s) == 300
-    assert _value(values, "knowledge_pipeline_tokens_total", kind="completion", **s) == 60
-    assert _value(values, "knowledge_pipeline_tokens_total", kind="cached", **s) == 30
-    assert _value(values, "knowledge_pipeline_cost_usd_total", **s) == pytest.approx(0.006)
+    assert _value(values, "knowledge_pipeline_tokens_total", provider="openai", kind="prompt", **s) == 300
+    assert _value(values, "knowledge_pipeline_tokens_total", provider="openai", kind="completion", **s) == 60
+    assert _value(values, "knowledge_pipeline_tokens_total", provider="openai", kind="cached", **s) == 30
+    assert _value(values, "knowledge_pipeline_cost_usd_total", tier="direct", **s) == pytest.approx(0.006)
     assert _value(values, "knowledge_pipeline_run_info", mode="parallel", **s) == 1
     assert _value(values, "knowledge_pipeline_run_success", **s) == 1
     assert _value(values, "knowledge_pipeline_runs_total", result="success", **s) == 1
@@ -83,7 +83,7 @@ def test_counters_add_up_and_scripts_do_not_clash(tmp_path: Path) -> None:
     assert _value(values, "knowledge_pipeline_api_calls_total", script="enrich.py", service="web") == 2
     assert _value(values, "knowledge_pipeline_runs_total", script="enrich.py", result="success") == 2
     # an unknown price adds nothing to the cost
-    assert _value(values, "knowledge_pipeline_cost_usd_total", script="enrich.py") == pytest.approx(0.006)
+    assert _value(values, "knowledge_pipeline_cost_usd_total", script="enrich.py", tier="direct") == pytest.approx(0.006)
     assert _value(values, "knowledge_pipeline_last_run_items", script="enrich.py", outcome="enriched") == 2
     assert _value(values, "knowledge_pipeline_items_total", script="enrich_rss.py", outcome="enriched") == 5
     assert _value(values, "knowledge_pipeline_last_run_timestamp_seconds", script="enrich_rss.py") == 200.0
@@ -214,3 +214,28 @@ def test_feed_gauges_count_feeds_by_status_without_a_label_per_feed(tmp_path: Pa
     assert _value(values, "knowledge_pipeline_last_run_sources_failed", **s) == 3
     assert not any("feed" in dict(labels) or "source" in dict(labels) for _, labels in values)
     assert len(path.read_text().splitlines()) < 120, "500 feeds add a handful of series, not 500"
+
+
+def test_tokens_and_cost_are_told_apart_by_provider_and_price_tier(tmp_path: Path) -> None:
+    """Anthropic calls and collected Batch API results are LLM spend too, and said so (issue 18)."""
+    metrics = RunMetrics()
+    metrics("api_call_complete", {"service": "anthropic", "duration": 1.0, "prompt_tokens": 1000,
+                                  "completion_tokens": 200, "cached_tokens": 600, "estimated_cost_usd": 0.003})
+    metrics("batch_collected", {"service": "openai", "tier": "batch", "prompt_tokens": 4000, "completion_tokens": 800,
+                                "cached_tokens": 0, "estimated_cost_usd": 0.001, "items_enriched": 4})
+    path = tmp_path / "pipeline.prom"
+    for _ in range(2):
+        write_textfile(path, metrics=metrics.summary(), script="enrich.py", mode="sequential", success=True,
+                       finished_at=1.0)
+    values = _read(path)
+    s = {"script": "enrich.py"}
+    assert _value(values, "knowledge_pipeline_tokens_total", provider="anthropic", kind="prompt", **s) == 2000
+    assert _value(values, "knowledge_pipeline_tokens_total", provider="anthropic", kind="cached", **s) == 1200
+    assert _value(values, "knowledge_pipeline_tokens_total", provider="openai", kind="completion", **s) == 1600
+    assert _value(values, "knowledge_pipeline_cost_usd_total", tier="direct", **s) == pytest.approx(0.006)
+    assert _value(values, "knowledge_pipeline_cost_usd_total", tier="batch", **s) == pytest.approx(0.002)
+    text = path.read_text()
+    helps = [line for line in text.splitlines() if line.startswith(("# HELP knowledge_pipeline_tokens",
+                                                                    "# HELP knowledge_pipeline_cost"))]
+    assert len(helps) == 2 and not any("OpenAI tokens" in h or "OpenAI cost" in h for h in helps), helps
+    assert lint_problems(text) == []

@@ -80,6 +80,7 @@ def test_original_scripts_print_plain_lines_and_write_no_jsonl(tmp_path: Path, d
     done = run_script(["pipeline_enhanced.sh"], tmp_path, env)
     assert done.returncode == 0, done.stderr
     assert "original scripts" in done.stdout
+    assert "pipeline.jsonl" not in done.stdout.splitlines()[0], "the banner names no log the originals do not write"
     assert "Enriched:" in done.stdout and "enrich_rss.py: captured" in done.stdout
     assert not (tmp_path / "logs" / "pipeline.jsonl").exists()
     assert all(not line.lstrip().startswith("{") for line in done.stdout.splitlines())

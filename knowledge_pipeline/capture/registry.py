@@ -61,6 +61,7 @@ class SourceKind:
     needs: tuple[str, ...] = ()
     reader: str | None = None
     lazy_hashes: bool = False
+    help_name: str | None = None  # how help texts name what turns it on (default: its first setting)
 
     def capture_function(self) -> Callable[..., Any]:
         return _load(self.capture)
@@ -86,6 +87,7 @@ SOURCE_KINDS: tuple[SourceKind, ...] = (
         locator="rss_url_prop",
         needs=("fetcher", "stop"),
         lazy_hashes=True,
+        help_name="RSS_FEEDS and the feed list FEEDS_FILE",
     ),
     SourceKind(
         name="websites",
@@ -159,4 +161,4 @@ def reader_classes() -> list[tuple[str, Any]]:
 
 def described(kinds: Iterable[SourceKind]) -> str:
     """``RSS_FEEDS (RSS/Atom feeds), WEBSITE_SOURCES (website sections)`` for help texts."""
-    return ", ".join(f"{kind.settings[0]} ({kind.label})" for kind in kinds)
+    return ", ".join(f"{kind.help_name or kind.settings[0]} ({kind.label})" for kind in kinds)

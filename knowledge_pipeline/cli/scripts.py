@@ -13,6 +13,7 @@ import sys
 from typing import Sequence
 
 from ..capture.registry import described, kinds_of
+from . import counted, drop_stdout
 from ..config import Settings, load_settings
 from ..errors import ConfigError, LockHeldError, PipelineError
 from ..logging_setup import console_line, setup_logging
@@ -73,8 +74,8 @@ def build_parser(script: str, capture: str, enhanced: bool) -> argparse.Argument
         help="put Failed items back in the Inbox first (all, or those whose error contains REASON)",
     )
     if capture == "feeds":
-        parser.add_argument("--add", metavar="URL", help="save one article or PDF URL in the Inbox, then run")
-        parser.add_argument("--title", help="title for --add (default: the URL)")
+        parser.add_argument("--add", metavar="URL", help="capture one article or PDF URL, then run")
+        parser.add_argument("--title", help="title for --add (default: the page's own title)")
     return parser
 
 
@@ -120,7 +121,11 @@ def enrich_main(argv: Sequence[str] | None, *, script: str, capture: str, enhanc
     except PipelineError as exc:  # before the run started (its lock could not be taken): nothing was done
         print(console_line(f"{script}: error: {exc}", sys.stderr), file=sys.stderr)
         return EXIT_FAILED
-    _print_result(script, settings, options, result)
+    try:
+        _print_result(script, settings, options, result)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the run's work is done and stored; its exit code stands
+        drop_stdout()
     return result.exit_code
 
 
@@ -145,10 +150,12 @@ def _print_result(script: str, settings: Settings, options: RunOptions, result: 
         return
     found = sum(r.added for r in result.captures)
     m = result.metrics
+    deferred = m.get("items_deferred", 0)
     line = (
         f"{script}: captured {found} new, enriched {m.get('items_processed', 0)}, "
-        f"skipped {m.get('items_skipped', 0)}, failed {m.get('items_failed', 0)} "
-        f"of {m.get('items_total', 0)} in the Inbox ({options.mode}, {m.get('duration_seconds', 0):.1f}s)"
+        + (f"{deferred} in a Batch API batch, " if deferred else "")
+        + f"skipped {m.get('items_skipped', 0)}, failed {m.get('items_failed', 0)} "
+        f"of {counted(m.get('items_total', 0), 'item')} ({options.mode}, {m.get('duration_seconds', 0):.1f}s)"
     )
     print(console_line(line))
     if result.error:

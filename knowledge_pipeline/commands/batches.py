@@ -37,7 +37,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     path = state_path(settings.journal_path)
     if not path.exists():
         if args.action == "cancel":
-            print(f"no batch {args.batch_id}: this pipeline has submitted no batch ({path} does not exist)",
+            print(f"batches cancel: no batch {args.batch_id}: this pipeline has submitted no batch ({path} does not exist)",
                   file=sys.stderr)
             return 1
         print("[]" if args.json else "No batches: this pipeline has submitted none (OPENAI_BATCH).")
@@ -83,20 +83,20 @@ async def _cancel(settings: Settings, state: BatchState, some_id: str) -> int:
 
     batch = state.find(some_id)
     if batch is None:
-        print(f"no batch {some_id} in {state.path}", file=sys.stderr)
+        print(f"batches cancel: no batch {some_id} in {state.path}", file=sys.stderr)
         return 1
     if batch.state != SUBMITTED or not batch.remote_id:
-        print(f"batch {some_id} is {batch.remote_status or batch.state}: only a submitted, unfinished batch can be "
+        print(f"batches cancel: batch {some_id} is {batch.remote_status or batch.state}: only a submitted, unfinished batch can be "
               "cancelled", file=sys.stderr)
         return 1
     if not settings.openai_api_key:
-        print("OPENAI_API_KEY is not set: cannot reach the Batch API", file=sys.stderr)
+        print("batches cancel: OPENAI_API_KEY is not set: cannot reach the Batch API", file=sys.stderr)
         return 2
     api = BatchApi(settings, ServiceGateway.from_settings(settings, Telemetry("batches")))
     try:
         remote = await api.cancel(batch.remote_id)
     except PipelineError as exc:
-        print(f"cannot cancel {batch.remote_id}: {exc}", file=sys.stderr)
+        print(f"batches cancel: cannot cancel {batch.remote_id}: {exc}", file=sys.stderr)
         return 1
     finally:
         await api.close()

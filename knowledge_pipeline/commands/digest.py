@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from ..cli import counted
 from ..config import Settings
 from ..errors import PipelineError
 from ..reading.digest import Digest, build_digest, to_html, to_markdown, to_slack
@@ -61,5 +62,5 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     if error is not None:
         print(f"digest: posting to {origin} failed: {error}", file=sys.stderr)
         return 1
-    print(f"Posted the digest of {digest.count} items to {origin}.")
+    print(f"Posted the digest of {counted(digest.count, 'item')} to {origin}.")
     return 0

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import IO, Any, Awaitable, Callable
 
+from ..cli import EXIT_READER_GONE, counted, drop_stdout
 from ..config import Settings
 from ..errors import PipelineError
 from ..reading import export
@@ -68,8 +68,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     try:
         report = asyncio.run(_export(settings, args, query))
     except BrokenPipeError:  # stdout closed early (| head): not an error of the export
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        drop_stdout()
+        return EXIT_READER_GONE
     except OSError as exc:
         print(f"export: cannot write {exc.filename or args.dest}: {exc.strerror}", file=sys.stderr)
         return 1
@@ -79,8 +79,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     if args.dest == "-":
         return 0
     if args.format == "markdown":
-        print(f"Exported {report.items} items to {args.dest}: {report.written} written, {report.unchanged} unchanged"
+        print(f"Exported {counted(report.items, 'item')} to {args.dest}: {report.written} written, {report.unchanged} unchanged"
               + (f", {report.removed} renamed" if report.removed else ""))
     else:
-        print(f"Wrote {report.items} items to {args.dest} ({args.format})")
+        print(f"Wrote {counted(report.items, 'item')} to {args.dest} ({args.format})")
     return 0

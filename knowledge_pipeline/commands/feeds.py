@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from ..cli import counted
 from ..config import Settings
 from ..errors import PipelineError
 from ..extract.fetch import Fetcher
@@ -98,7 +99,7 @@ def handle_import(args: argparse.Namespace, settings: Settings) -> int:
         imported = manage.import_feeds(settings, args.file)
     except PipelineError as exc:
         return _fail(exc)
-    print(f"Imported {len(imported.added)} feed(s) into {settings.feed_list_path}; "
+    print(f"Imported {counted(len(imported.added), 'feed')} into {settings.feed_list_path}; "
           f"{imported.already} already there")
     return 0
 
@@ -110,11 +111,13 @@ def handle_export(args: argparse.Namespace, settings: Settings) -> int:
             sys.stdout.write(data.decode("utf-8"))
             return 0
         atomic_write(args.file, data, 0o644)
+    except BrokenPipeError:
+        raise  # the reader of stdout went away: exit_code_of() ends quietly
     except PipelineError as exc:
         return _fail(exc)
     except OSError as exc:
         return _fail(f"cannot write {args.file}: {exc.strerror or exc}")
-    print(f"Wrote {data.count(b'xmlUrl=')} feed(s) to {args.file}")
+    print(f"Wrote {counted(data.count(b'xmlUrl='), 'feed')} to {args.file}")
     return 0
 
 
@@ -158,7 +161,7 @@ def render_rows(rows: list[manage.FeedRow], stale_days: int) -> str:
     for row in rows:
         counts[_SHOWN.get(row.status, row.status)] = counts.get(_SHOWN.get(row.status, row.status), 0) + 1
     stale = sum(row.stale for row in rows)
-    summary = f"{len(rows)} feed(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    summary = f"{counted(len(rows), 'feed')}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     if stale:
         summary += f"; {stale} stale (no new entry for {stale_days} days)"
     lines.append(summary)

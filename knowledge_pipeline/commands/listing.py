@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from typing import Any
 
+from ..cli import counted
 from ..config import Settings
 from ..errors import PipelineError
 from ..models import Item, Status
@@ -109,7 +110,8 @@ def render_table(items: list[Item], width: int, total: int | None = None) -> str
 
     lines = [line({name: name for name in widths})] + [line(row) for row in rows]
     counts = Counter(item.status.value for item in items)
-    shown = f"{len(items)} of {total} items" if total is not None and total > len(items) else f"{len(items)} items"
+    shown = (f"{len(items)} of {counted(total, 'item')}" if total is not None and total > len(items)
+             else counted(len(items), "item"))
     lines.append(shown + ": " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return "\n".join(lines)
 

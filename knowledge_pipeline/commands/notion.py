@@ -38,6 +38,11 @@ def handle_setup(args: argparse.Namespace, settings: Settings) -> int:
         print("notion setup: give --parent-page or set NOTION_PARENT_PAGE (a page shared with the integration)",
               file=sys.stderr)
         return 2
+    if settings.notion_sources_db:
+        print(f"notion setup: NOTION_SOURCES_DB is already set ({settings.notion_sources_db}); `notion check` "
+              "verifies that database (to create another: NOTION_SOURCES_DB= python3 -m knowledge_pipeline "
+              "notion setup)", file=sys.stderr)
+        return 2
     try:
         database_id = asyncio.run(setup_database(settings, _gateway(settings), parent))
     except PipelineError as exc:

@@ -43,7 +43,7 @@ def _choice(enum: type[E]) -> Callable[[str], E]:
 def add_filters(parser: argparse.ArgumentParser, *, since_help: str = "only items added since WHEN") -> None:
     group = parser.add_argument_group("filters")
     group.add_argument("--status", type=_choice(Status), metavar="STATUS",
-                       help="Inbox, Enriched or Failed")
+                       help=", ".join(s.value for s in Status))
     group.add_argument("--type", dest="content_type", metavar="CONTENT_TYPE", help="only this content type")
     group.add_argument("--vendor", help="only this vendor")
     group.add_argument("--primitive", metavar="AI_PRIMITIVE", help="only items with this AI primitive")

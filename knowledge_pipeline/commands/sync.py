@@ -8,6 +8,7 @@ import sys
 import uuid
 from typing import Any
 
+from ..cli import counted
 from ..config import Settings
 from ..errors import ConfigError, FatalRunError, LockHeldError, PipelineError
 from ..journal import RunLock
@@ -82,7 +83,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     where = "to the Notion database" if to_notion else f"into {settings.sources_db_path}"
     print(f"{name}: {report.summary()} ({where})")
     if report.failed:
-        print(f"{name}: {report.failed} items failed (see sync_item_failed in the log); run it again to retry them",
+        print(f"{name}: {counted(report.failed, 'item')} failed (see sync_item_failed in the log); run it again to retry them",
               file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

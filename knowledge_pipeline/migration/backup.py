@@ -44,10 +44,19 @@ _MAX_SUFFIX = 1000
 
 @dataclass(frozen=True)
 class DataSource:
-    """A SQLite file to snapshot: its role in the manifest and where it is."""
+    """A data file to snapshot: its role in the manifest and where it is.
+
+    SQLite files (``sqlite``) are copied with the online backup API, so the copy
+    is consistent while a run writes; others (the OPML feed list) byte for byte.
+    """
 
     role: str
     path: Path
+    sqlite: bool = True
+
+    @property
+    def backup_name(self) -> str:
+        return f"data/{self.role}{'.db' if self.sqlite else self.path.suffix}"
 
 
 @dataclass(frozen=True)
@@ -130,10 +139,13 @@ def _copy_files(project: Project, target: Path, files: Sequence[str]) -> tuple[t
 
 
 def _snapshot(project: Project, target: Path, source: DataSource) -> FileEntry:
-    rel = f"data/{source.role}.db"
+    rel = source.backup_name
     dest = target / rel
     dest.parent.mkdir(mode=0o700, exist_ok=True)
-    copy_sqlite(source.path, dest, create=True)
+    if source.sqlite:
+        copy_sqlite(source.path, dest, create=True)
+    else:
+        write_new(dest, source.path.read_bytes(), 0o600)
     size, digest = sha256_file(dest)
     try:
         origin = str(source.path.relative_to(project.root))

@@ -32,7 +32,7 @@ from .project import Project
 FORMAT = 1
 MANIFEST_NAME = "MANIFEST.json"
 BACKUP_PREFIX = "migration_"
-DATA_ROLES = ("sources_db", "journal")
+DATA_ROLES = ("sources_db", "journal", "batches", "dedup", "feed_state", "feed_list")
 PIPELINE_FILES: tuple[str, ...] = (
     "pipeline.sh",
     "enrich.py",

@@ -41,13 +41,17 @@ STATUS_VARIABLES: tuple[str, ...] = (
     "SOURCES_BACKEND",
     "SOURCES_DB_PATH",
     "JOURNAL_PATH",
+    "CAPTURE_MODE",
     "ENRICHER",
     "OPENAI_MODEL",
+    "OPENAI_BATCH",
     "RSS_FEEDS",
+    "FEEDS_FILE",
     "PDF_DIR",
     "NOTION_SOURCES_DB",
     "NOTION_TOKEN",
     "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
 )
 
 
@@ -103,9 +107,19 @@ def preflight_checks(project: Project, requirements: Path | None = None) -> list
 
 
 def data_sources(project: Project, settings: Settings) -> tuple[DataSource, ...]:
+    """What ``--with-data`` keeps: the store, the journal (items captured but not yet stored), the open Batch
+    API batches (paid for), the duplicate index, each feed's state and the feed list. Not the text cache:
+    it only saves fetches and may be large."""
+    from ..batches import state_path
+
+    journal = project.path(settings.journal_path)
     return (
         DataSource("sources_db", project.path(settings.sources_db_path)),
-        DataSource("journal", project.path(settings.journal_path)),
+        DataSource("journal", journal),
+        DataSource("batches", state_path(journal)),
+        DataSource("dedup", project.path(settings.dedup_path)),
+        DataSource("feed_state", project.path(settings.feed_state_path)),
+        DataSource("feed_list", project.path(settings.feed_list_path), sqlite=False),
     )
 
 
@@ -277,12 +291,16 @@ def rollback(
             _restore_file(project, real, entry)
             restored.append(entry)
         if settings is not None:
-            places = {s.role: s.path for s in data_sources(project, settings)}
+            places = {s.role: s for s in data_sources(project, settings)}
             for entry in manifest.data:
-                dest = places[entry.role or ""]
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                copy_sqlite(real / safe_relative(entry.path), dest, create=not dest.exists())
-                restored_data.append((entry, dest))
+                place = places[entry.role or ""]
+                place.path.parent.mkdir(parents=True, exist_ok=True)
+                copy = real / safe_relative(entry.path)
+                if place.sqlite:
+                    copy_sqlite(copy, place.path, create=not place.path.exists())
+                else:
+                    atomic_write(place.path, copy.read_bytes(), 0o644)
+                restored_data.append((entry, place.path))
         changes = update_env_file(project.migration_file, ROLLBACK_FLAGS, header=HEADER)
     except (OSError, ManifestError, ValueError) as exc:
         error = f"restore stopped after {len(restored)} files: {exc}; the state before the rollback is in {pre.path}"

@@ -69,4 +69,4 @@ def test_cancel_of_an_unknown_batch_says_so(tmp_path: Path, monkeypatch, capsys)
         environment = env(tmp_path, fake, OPENAI_BATCH="always")
         run(environment)
         assert command(monkeypatch, environment, "cancel", "batch_nope") == 1
-    assert "no batch batch_nope" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("batches cancel: no batch batch_nope")

@@ -41,6 +41,8 @@ def test_filters_apply_and_rss_and_csv_go_to_files_or_stdout(cli: Cli, env: dict
     assert len(feed.entries) == 3 and not feed.bozo
     csv_out = cli("export", "--format", "csv", "-", "--vendor", "acme", **env)
     assert csv_out.code == 0 and [r["vendor"] for r in csv.DictReader(io.StringIO(csv_out.out))] == ["Acme"]
+    one = cli("export", "--format", "csv", "acme.csv", "--vendor", "acme", **env)
+    assert one.out.strip() == "Wrote 1 item to acme.csv (csv)"
     jsonl = cli("export", "--format", "jsonl", "-", "--status", "failed", **env)
     assert [json.loads(line)["status"] for line in jsonl.out.splitlines()] == ["Failed"]
 

@@ -48,7 +48,7 @@ def test_add_finds_a_sites_feed_from_its_page_and_lists_it(cli, tmp_path):
     listed = read_feed_file(tmp_path / "feeds.opml")
     assert [(f.url, f.title, f.html_url) for f in listed] == [(feed, "blog.test news", "https://blog.test/")]
     code, out, _ = cli("list")
-    assert code == 0 and "new" in out and feed in out and "1 feed(s): 1 new" in out
+    assert code == 0 and "new" in out and feed in out and "1 feed: 1 new" in out
     assert cli() == (0, out, ""), "`feeds` alone lists the feeds"
 
 
@@ -98,10 +98,10 @@ def test_a_site_without_any_feed_is_one_line_and_adds_nothing(cli, tmp_path):
 def test_import_is_idempotent_and_a_broken_file_changes_nothing(cli, tmp_path):
     (tmp_path / "reader.opml").write_bytes(READER_EXPORT)
     code, out, _ = cli("import", "reader.opml")
-    assert code == 0 and "Imported 3 feed(s)" in out
+    assert code == 0 and "Imported 3 feeds" in out
     before = (tmp_path / "feeds.opml").read_bytes()
     code, out, _ = cli("import", "reader.opml")
-    assert code == 0 and "Imported 0 feed(s)" in out and "3 already there" in out
+    assert code == 0 and "Imported 0 feeds" in out and "3 already there" in out
     (tmp_path / "broken.opml").write_bytes(READER_EXPORT[:-30])
     code, out, err = cli("import", "broken.opml")
     assert code == 1 and out == "" and len(err.strip().splitlines()) == 1 and "nothing imported" in err
@@ -117,7 +117,7 @@ def test_export_round_trips_everything_import_reads(cli, tmp_path):
     code, out, _ = cli("export", RSS_FEEDS="https://c.example/atom.xml")
     assert code == 0 and out.startswith('<?xml version="1.0" encoding="utf-8"?>') and out.count("xmlUrl=") == 3
     code, out, _ = cli("export", "all.opml")
-    assert code == 0 and "Wrote 3 feed(s) to all.opml" in out
+    assert code == 0 and "Wrote 3 feeds to all.opml" in out
     code, _, _ = cli("import", "all.opml", FEEDS_FILE=str(tmp_path / "copy.opml"), RSS_FEEDS="")
     copy = read_feed_file(tmp_path / "copy.opml")
     assert copy == [*read_feed_file(tmp_path / "feeds.opml"), FeedSpec("https://c.example/atom.xml")]
@@ -158,5 +158,5 @@ def test_list_shows_each_feeds_health_at_a_glance(cli, tmp_path):
     assert (rows[gone]["status"], rows[gone]["paused_by"], rows[gone]["consecutive_errors"]) == ("paused", "errors", 2)
     assert "HTTP 410" in rows[gone]["last_error"]
     code, out, _ = cli("list")
-    assert "ok stale" in out and "3 feed(s): 2 ok, 1 paused; 1 stale (no new entry for 60 days)" in out
+    assert "ok stale" in out and "3 feeds: 2 ok, 1 paused; 1 stale (no new entry for 60 days)" in out
     assert f"resume: python3 -m knowledge_pipeline feeds resume {gone}" in out

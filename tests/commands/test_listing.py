@@ -62,6 +62,11 @@ def test_a_limited_list_says_how_many_there_are(cli: Cli, library: dict) -> None
     assert cli("list", "--limit", "10", **env(library)).out.splitlines()[-1].startswith("6 items:")
 
 
+def test_one_item_is_counted_in_the_singular(cli: Cli, library: dict) -> None:
+    assert cli("list", "--vendor", "acme", **env(library)).out.splitlines()[-1] == "1 item: 1 Enriched"
+    assert cli("list", "--limit", "1", **env(library)).out.splitlines()[-1] == "1 of 6 items: 1 Enriched"
+
+
 @pytest.mark.parametrize("args, expected", [
     (["--type", "market news"], ["xss", "agents"]),
     (["--vendor", "acme"], ["router"]),
@@ -114,3 +119,10 @@ def test_a_duplicate_shows_what_it_duplicates_in_the_error_column(cli: Cli, tmp_
     assert row[header.index("Status"):].startswith("Duplicate ")
     assert row[header.index("Error"):].startswith('Duplicate of "The story"')
     assert footer.endswith(": 1 Duplicate")
+
+
+def test_a_bad_setting_is_one_line_naming_the_command_and_the_variable(cli: Cli, library: dict) -> None:
+    done = cli("list", OPENAI_BATCH="maybe", **env(library))
+    assert done.code == 2 and done.out == ""
+    assert done.err.strip() == ("list: configuration error: OPENAI_BATCH='maybe' is invalid: "
+                                "expected one of auto, always, never")

@@ -150,3 +150,14 @@ def test_check_names_every_data_source_and_the_one_it_checks(capsys: pytest.Capt
         assert "set NOTION_SOURCES_DB to its data source id" in out
         code, out = check(fake, capsys, notion_sources_db=archive)
         assert code == 0 and "[recommended] Error: missing" in out and "data sources" not in out
+
+
+def test_setup_does_not_make_a_second_database_when_one_is_configured(capsys: pytest.CaptureFixture[str]) -> None:
+    with start_fake_notion(rps=None) as fake:
+        before = fake.stats()
+        code = handle_setup(argparse.Namespace(parent_page=fake.root_page_id), notion_settings(fake))
+        captured = capsys.readouterr()
+        assert code == 2 and captured.out == ""
+        assert f"NOTION_SOURCES_DB is already set ({fake.database_id})" in captured.err
+        assert "notion check" in captured.err and len(captured.err.strip().splitlines()) == 1
+        assert fake.stats()["requests"] == before["requests"], "nothing was sent"

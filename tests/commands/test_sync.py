@@ -77,7 +77,7 @@ def test_a_failed_item_is_exit_1_and_the_others_are_copied(cli: Cli, tmp_path: P
         fake.fail_next(400, method="POST", path="/v1/pages", skip=2, message="body failed validation")
         done = cli("sync", "--to", "notion", **notion_env(fake, tmp_path))
         assert done.code == 1 and "1 failed" in done.out
-        assert "1 items failed" in done.err and len(fake.pages()) == 4
+        assert "1 item failed" in done.err and len(fake.pages()) == 4
         assert cli("sync", "--to", "notion", **notion_env(fake, tmp_path)).code == 0
         assert len(fake.pages()) == 5
 
