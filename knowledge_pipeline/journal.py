@@ -91,6 +91,11 @@ class Journal(StateFile):
     def mark_written(self, item_id: str) -> None:
         self.db.execute("DELETE FROM steps WHERE item_id = ?", (item_id,))
 
+    def interrupted_writes(self, limit: int) -> list[str]:
+        """Store items whose write was begun and never confirmed here (a kill between the two)."""
+        rows = self.db.execute("SELECT item_id FROM steps WHERE writing = 1 AND item IS NULL LIMIT ?", (limit,))
+        return [row[0] for row in rows]
+
     def pending(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM steps").fetchone()[0])
 

@@ -26,7 +26,7 @@ from .dedup import FingerprintIndex
 from .duplicates import Duplicates
 from .engine import EngineResult, ParallelEnricher, Producer, Put, close_stream
 from .enrichers import make_enricher
-from .errors import FatalRunError, LockHeldError, PipelineError, StoreError
+from .errors import FatalRunError, ItemError, LockHeldError, PipelineError, ServiceError, StoreError
 from .extract import TextExtractor
 from .journal import Journal, RunLock, pending_read_only
 from .models import Item, NewItem, SourceType, Status
@@ -152,6 +152,7 @@ async def _locked_run(
         if cache is not None and hasattr(store, "text_kept"):  # Notion: no read-back of what the cache holds
             store.text_kept = getattr(extractor, "holds", None)
         taxonomy = await store.taxonomy()
+        await _forget_finished_writes(journal, store)
         capture_store = CaptureStore(store, extractor, dedup, journal if settings.enrich_first else None)
         deps = Deps(store, enricher, extractor, journal, telemetry, taxonomy, item_timeout=settings.item_timeout,
                     breaker=gateway.breaker, duplicates=Duplicates(dedup, capture_store.store_hashes))
@@ -236,6 +237,29 @@ async def _locked_run(
         finally:
             shutdown.remove()
     return result
+
+
+INTERRUPTED_WRITES_CHECKED = 50
+
+
+async def _forget_finished_writes(journal: Journal, store: Any) -> None:
+    """Drop journal rows of writes that landed before a kill cut off their confirmation.
+
+    Such an item is Enriched and never comes back through the Inbox, so its row would stay for good.
+    One store read per row (a kill leaves at most a worker's worth); an unanswered read keeps the row.
+    """
+    for item_id in journal.interrupted_writes(INTERRUPTED_WRITES_CHECKED):
+        try:
+            item = await store.get(item_id)
+        except ServiceError:
+            continue
+        except ItemError:  # the page is gone: nothing is left to repair
+            journal.mark_written(item_id)
+            continue
+        except PipelineError:
+            continue
+        if item.status in (Status.ENRICHED, Status.DUPLICATE):
+            journal.mark_written(item_id)
 
 
 async def _retry_failed(options: RunOptions, store: Any, telemetry: Telemetry, result: RunResult,

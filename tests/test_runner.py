@@ -131,3 +131,32 @@ def test_all_feeds_unchanged_costs_no_notion_request_for_capture(tmp_path: Path)
         "opening the store, the Inbox count and the Inbox query: nothing for capture"
     )
     assert categories == ["Chips"] * 3 + ["None"] * 6
+
+
+def test_a_write_confirmed_only_in_the_store_leaves_no_journal_row_behind(tmp_path: Path):
+    """A kill between the store's commit and the journal's confirmation left a 'writing' row for an item that
+    is Enriched and never comes back through the Inbox; the next run drops it, and keeps the rows still needed."""
+    from knowledge_pipeline.journal import Journal
+    from knowledge_pipeline.models import Enrichment
+
+    with start_fake_notion(database="full", rps=None) as notion:
+        enriched, failed = notion.seed([
+            {"Title": "written before the kill", "Status": "Enriched", "Source Type": "RSS", "Hash": "a"},
+            {"Title": "failed mid-write", "Status": "Failed", "Source Type": "RSS", "Hash": "b"},
+        ])
+        gone = "0" * 31 + "1"
+        journal = Journal(tmp_path / "journal.db")
+        journal.open()
+        for page in (enriched, failed, gone):
+            journal.record_enrichment(page, Enrichment("kept", "kept", "Article", (), None, ()))
+            journal.mark_writing(page)
+        journal.close()
+        code, _ = run_on(notion, tmp_path, "feeds")
+        statuses = {notion.values(p["id"])["Title"]: notion.values(p["id"])["Status"] for p in notion.pages()}
+    journal = Journal(tmp_path / "journal.db")
+    journal.open()
+    left = journal.interrupted_writes(10)
+    journal.close()
+    assert code == EXIT_OK
+    assert left == [failed], "the Failed page keeps its paid enrichment for --retry-failed"
+    assert statuses == {"written before the kill": "Enriched", "failed mid-write": "Failed"}
