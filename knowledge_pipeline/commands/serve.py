@@ -67,6 +67,23 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
+class AnnouncingServer(uvicorn.Server):
+    """Says its address once it has started: by then Ctrl-C is its own to handle.
+
+    Printed any earlier, a Ctrl-C right after the line could land while uvicorn was
+    still starting, before it took the signal over, and the server then hung.
+    """
+
+    def __init__(self, config: uvicorn.Config, announcement: str) -> None:
+        super().__init__(config)
+        self.announcement = announcement
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            print(self.announcement, flush=True)
+
+
 def handle(args: argparse.Namespace, settings: Settings) -> int:
     try:
         store = open_local_store(settings)
@@ -81,9 +98,9 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as exc:
         print(f"serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    server = uvicorn.Server(uvicorn.Config(create_app(store), log_level="warning", access_log=False,
-                                           server_header=False))
-    print(f"Reading page on {url_of(sock)} ({store.path}); Ctrl-C stops it.", flush=True)
+    server = AnnouncingServer(uvicorn.Config(create_app(store), log_level="warning", access_log=False,
+                                             server_header=False),
+                              f"Reading page on {url_of(sock)} ({store.path}); Ctrl-C stops it.")
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn hands Ctrl-C back once it has shut down
