@@ -8,7 +8,12 @@ run, then capture, then the Inbox; capture and enrichment overlap). Sequential
 mode is the same engine with one worker. On a stop request (SIGINT/SIGTERM,
 a fatal error, an exhausted budget) no new item starts; items in flight get
 ``grace`` seconds to finish and are then cancelled, which leaves them in the
-Inbox for the next run (the journal repairs any half-written body). Nothing
+Inbox for the next run (the journal repairs any half-written body). An item
+whose request waits out a 429's ``Retry-After`` lends its worker slot to the
+next item for the rest of its run (the wait uses no service, and the limiter
+has already slowed every worker down), so at most twice the workers' items
+are in flight, and a steady share of 429s costs throughput in proportion to
+it rather than parking workers. Nothing
 in the shutdown waits without bound (see shutdown.py): the producer is
 cancelled rather than left blocked on a full queue, and a task that does not
 end within CANCEL_WAIT of its cancellation is abandoned.
@@ -26,11 +31,14 @@ from .budget import Budget
 from .errors import FatalRunError, ServiceUnavailableError
 from .models import Item, OutcomeKind
 from .processing import Deps, process_item
+from .services import rate_limit_wait
 from .shutdown import CANCEL_WAIT, cancel_and_wait
 from .telemetry import RunMetrics
 
 # put(item) -> False once no new item may start (a stop, the budget); the producer should then return.
 Put = Callable[[Item], Awaitable[bool]]
+# Worker tasks per slot in parallel mode: a slot lent during a Retry-After wait is taken by a spare worker.
+LENDING_FACTOR = 2
 Producer = Callable[[Put], Awaitable[None]]
 
 
@@ -98,15 +106,18 @@ class ParallelEnricher:
         )
         queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=workers)
         produce = items if callable(items) else _streamed(items)
-        producer = asyncio.create_task(self._produce(produce, queue, workers))
-        pool = [asyncio.create_task(self._work(queue)) for _ in range(workers)]
+        lending = mode == "parallel"
+        slots = asyncio.Semaphore(workers)
+        pool_size = workers * LENDING_FACTOR if lending else workers
+        producer = asyncio.create_task(self._produce(produce, queue, pool_size))
+        pool = [asyncio.create_task(self._work(queue, slots, lending)) for _ in range(pool_size)]
         tasks = [producer, *pool]
         try:
             failed = await self._until_done_stopped_or_failed(tasks)
             if not all(t.done() for t in tasks):
                 if failed is None and self._result.fatal_error is None and not self._result.budget_exhausted:
                     self._result.interrupted = True
-                await self._wind_down(producer, pool, queue, workers)
+                await self._wind_down(producer, pool, queue)
                 if failed is None and producer.done() and not producer.cancelled():
                     failed = producer.exception()  # capture failing during the wind-down (the store is gone)
         except asyncio.CancelledError:
@@ -138,22 +149,25 @@ class ParallelEnricher:
         finally:
             stopping.cancel()
 
-    async def _wind_down(self, producer: asyncio.Task, pool: list[asyncio.Task], queue: asyncio.Queue,
-                         workers: int) -> None:
+    async def _wind_down(self, producer: asyncio.Task, pool: list[asyncio.Task], queue: asyncio.Queue) -> None:
         """Stop pulling, let the items in flight finish within the grace period, then cancel (bounded).
 
         Nothing here waits on the queue: the items queued are dropped (they stay
         in the Inbox, or pending in the journal) and each worker gets its end
-        marker at once. The producer queues nothing more (``put`` answers False)
+        marker as soon as the queue has room for it. The producer queues nothing more (``put`` answers False)
         and gets the same grace period to end, so a capture under way records
         what it finds for the next run instead of being cut mid-source.
         """
         while not queue.empty():
             queue.get_nowait()
-        for _ in range(workers):
-            queue.put_nowait(None)
+
+        async def end_markers() -> None:
+            for _ in pool:
+                await queue.put(None)
+
+        markers = asyncio.create_task(end_markers())
         await asyncio.wait([producer, *pool], timeout=self.grace_seconds)
-        left = [t for t in (producer, *pool) if not t.done()]
+        left = [t for t in (producer, *pool, markers) if not t.done()]
         if left:
             self._abandon(await cancel_and_wait([*left, *self._in_flight]))
 
@@ -167,12 +181,12 @@ class ParallelEnricher:
                 tasks=len(stuck),
             )
 
-    async def _produce(self, produce: Producer, queue: asyncio.Queue, workers: int) -> None:
+    async def _produce(self, produce: Producer, queue: asyncio.Queue, pool_size: int) -> None:
         async def put(item: Item) -> bool:
             return self._may_start() and await self._enqueue(queue, item)
 
         await produce(put)
-        for _ in range(workers):
+        for _ in range(pool_size):
             if not await self._enqueue(queue, None):
                 return  # stopping: the wind-down gives the workers their end markers
 
@@ -215,14 +229,24 @@ class ParallelEnricher:
             return False
         return True
 
-    async def _work(self, queue: asyncio.Queue) -> None:
+    async def _work(self, queue: asyncio.Queue, slots: asyncio.Semaphore, lending: bool) -> None:
         while True:
-            item = await queue.get()
-            if item is None:
-                return
-            if not self._may_start():
+            slot = await _Slot.take(slots)
+            try:
+                item = await queue.get()
+            except BaseException:
+                slot.release()
+                raise
+            if item is None or not self._may_start():
+                slot.release()
+                if item is None:
+                    return
                 continue
-            task = asyncio.create_task(process_item(item, self.deps))
+            lend = rate_limit_wait.set(slot.release if lending else None)
+            try:
+                task = asyncio.create_task(process_item(item, self.deps))
+            finally:
+                rate_limit_wait.reset(lend)
             self._in_flight.add(task)
             try:
                 outcome = await asyncio.shield(task)
@@ -253,6 +277,7 @@ class ParallelEnricher:
                 continue
             finally:
                 self._in_flight.discard(task)
+                slot.release()
             if outcome.kind is not OutcomeKind.CANCELLED:
                 self._emit_progress()
 
@@ -290,6 +315,24 @@ class ParallelEnricher:
             f"({progress['failed']} failed, {progress['items_per_second']:.2f} items/s)",
             **progress,
         )
+
+
+class _Slot:
+    """One of the workers' slots, held by the item running in it until it ends or lends it."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots = slots
+        self._held = True
+
+    @classmethod
+    async def take(cls, slots: asyncio.Semaphore) -> _Slot:
+        await slots.acquire()
+        return cls(slots)
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
 
 
 def _streamed(items: AsyncIterator[Item]) -> Producer:

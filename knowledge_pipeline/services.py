@@ -14,6 +14,7 @@ Each adapter (Notion store, OpenAI enricher, web fetcher) passes a
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import logging
 import time
@@ -261,6 +262,13 @@ class RetryPolicy:
     backoff_max: float = 30.0
 
 
+#: Set by the engine for each item it runs in parallel: called once the item's request got a 429 and is about
+#: to wait out its ``Retry-After``. The wait holds no service capacity, so the engine starts another item in
+#: the meantime (engine.py); unset, a wait is just a wait.
+rate_limit_wait: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "rate_limit_wait", default=None)
+
+
 class ServiceGateway:
     """Runs external calls under the service's limiter and retry policy, and reports them."""
 
@@ -371,6 +379,9 @@ class ServiceGateway:
                         raise outage from error
                     if error.status_code == 429:
                         limiter.on_rate_limited(error.retry_after)
+                        lend = rate_limit_wait.get()
+                        if lend is not None and retryable(error) and number <= self.retry.retries:
+                            lend()
                     error.duration = duration
                     if not retryable(error) or number > self.retry.retries:
                         self._report_error(service, operation, error, number, extra)

@@ -16,12 +16,12 @@ from knowledge_pipeline.budget import Budget
 from knowledge_pipeline.config import load_settings
 from knowledge_pipeline.engine import ParallelEnricher
 from knowledge_pipeline.enrichers.local import LocalEnricher
-from knowledge_pipeline.errors import ExtractionError
+from knowledge_pipeline.errors import ExtractionError, ServiceError
 from knowledge_pipeline.extract import TextExtractor
 from knowledge_pipeline.journal import Journal
 from knowledge_pipeline.models import Item, NewItem, SourceType, Status, Taxonomy, sha256_text
 from knowledge_pipeline.processing import Deps
-from knowledge_pipeline.services import ServiceGateway
+from knowledge_pipeline.services import RetryPolicy, ServiceGateway
 from knowledge_pipeline.sources.sqlite import SqliteStore
 from knowledge_pipeline.telemetry import RunMetrics, Telemetry
 from knowledge_pipeline.extract import Extracted
@@ -137,6 +137,60 @@ def test_budget_exhausted_stops_new_items(tmp_path: Path):
     result = asyncio.run(ParallelEnricher(deps, max_workers=1, budget=budget).run(inbox.stream(), 50, mode="sequential"))
     assert result.budget_exhausted and "budget_exhausted" in seen
     assert len(store.enriched) == 3
+
+
+class RateLimitedReads:
+    """Reads each item through the gateway; the first attempt for the ids in ``limited`` is a 429 (Retry-After 0.5 s).
+
+    ``most`` is the largest number of items reading at once, the Retry-After waits included.
+    """
+
+    def __init__(self, limited: set[str]) -> None:
+        self.gateway = ServiceGateway(Telemetry("test"), spacing=0.0, notion_max_rps=None,
+                                      retry=RetryPolicy(retries=2))
+        self.limited = set(limited)
+        self.active = self.most = 0
+
+    async def read(self, item: Item, *, title: bool = False) -> Extracted:
+        async def fetch() -> Extracted:
+            if item.id in self.limited:
+                self.limited.discard(item.id)
+                raise ServiceError("web", "web: too many requests (429)", status_code=429, retryable=True,
+                                   retry_after=0.5)
+            await asyncio.sleep(0.05)
+            return Extracted(item.content or "")
+
+        self.active += 1
+        self.most = max(self.most, self.active)
+        try:
+            return await self.gateway.call("web", "GET", fetch, classify=lambda exc: ServiceError("web", str(exc)))
+        finally:
+            self.active -= 1
+
+
+def _run_limited(tmp_path: Path, limited: set[str], mode: str) -> tuple[RateLimitedReads, MemoryStore, float]:
+    reads, store = RateLimitedReads(limited), MemoryStore()
+    started = time.monotonic()
+    asyncio.run(ParallelEnricher(memory_deps(tmp_path, extractor=reads, store=store), max_workers=4)
+                .run(CountingInbox(8).stream(), 8, mode=mode))
+    return reads, store, time.monotonic() - started
+
+
+def test_an_item_waiting_out_a_429_lends_its_slot_to_the_next_item(tmp_path: Path):
+    """Four of eight items get a 429 asking for 0.5 s: the others start meanwhile instead of queueing behind them."""
+    reads, store, seconds = _run_limited(tmp_path, {"i0", "i1", "i2", "i3"}, "parallel")
+    assert len(store.enriched) == 8 and not store.failed
+    assert 4 < reads.most <= 8, "more items than workers run while some only wait, never more than twice as many"
+    assert seconds < 0.5 * 2, "the four waiting items did not hold up the next four"
+
+
+def test_without_429s_or_in_sequential_mode_no_slot_is_lent(tmp_path: Path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "s").mkdir()
+    plain, _, _ = _run_limited(tmp_path / "p", set(), "parallel")
+    sequential, store, _ = _run_limited(tmp_path / "s", {"i0", "i1"}, "sequential")
+    assert plain.most == 4
+    assert sequential.most == 1 and len(store.enriched) == 8
 
 
 async def _fill_store(store: SqliteStore, n: int) -> None:
