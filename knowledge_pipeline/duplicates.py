@@ -17,6 +17,8 @@ URL without a path (``https://example.com/``) is ignored.
 Items in flight count too: a worker whose item matches one another worker is
 enriching waits for it, then finds it in the index (or goes on, when the first one
 failed). So parallel workers never pay twice for one article within a run.
+An item that went into a Batch API batch stays claimed for the rest of the run:
+a copy found after it is a duplicate of it, not a second line of the batch.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from urllib.parse import urlsplit
 
 from .capture.links import LinkError, canonical_link
 from .dedup import Fingerprint, FingerprintIndex, Match, similarity
+from .errors import EnrichmentDeferred
 from .models import Item, sha256_text
 from .urls import shown_url
 
@@ -46,6 +49,8 @@ class Check:
     fingerprint: Fingerprint
     match: Match | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    title: str = ""
+    location: str | None = None
 
 
 def describe(match: Match) -> str:
@@ -74,6 +79,7 @@ class Duplicates:
         self.index = index
         self.store_hashes = store_hashes if store_hashes is not None else set()
         self._in_flight: list[Check] = []
+        self._batched: list[Check] = []
 
     @contextlib.asynccontextmanager
     async def claim(self, item: Item, text: str, own_url: str | None, *, look: bool = True) -> AsyncIterator[Check]:
@@ -88,6 +94,9 @@ class Duplicates:
         self._in_flight.append(check)
         try:
             yield check
+        except EnrichmentDeferred:
+            self._batched.append(check)
+            raise
         finally:
             self._in_flight.remove(check)
             check.done.set()
@@ -96,9 +105,10 @@ class Duplicates:
         fingerprint = await asyncio.to_thread(Fingerprint.of, text)
         own = url_hash(own_url)
         key = item.hash or f"id:{item.id}"
-        check = Check(key, frozenset(h for h in (item.hash, own) if h), fingerprint)
+        check = Check(key, frozenset(h for h in (item.hash, own) if h), fingerprint, title=item.title,
+                      location=item.url or item.pdf_path)
         while look:
-            check.match = self._known(check, own)
+            check.match = self._known(check, own) or self._batched_copy(check)
             if check.match is not None:
                 return check
             other = next((c for c in self._in_flight if self._same(c, check)), None)
@@ -115,6 +125,12 @@ class Duplicates:
         if own is not None and own != check.key and own in self.store_hashes:
             return Match(own, "an item already in the store", None, "same canonical URL")
         return self.index.find(check.fingerprint, exclude=check.key)
+
+    def _batched_copy(self, check: Check) -> Match | None:
+        batched = next((c for c in self._batched if self._same(c, check)), None)
+        if batched is None:
+            return None
+        return Match(batched.key, batched.title, batched.location, "same article, waiting in a Batch API batch")
 
     def _clearly_different(self, key: str, fingerprint: Fingerprint) -> bool:
         earlier = self.index.fingerprint(key)

@@ -275,3 +275,36 @@ def test_enrich_first_items_go_through_the_batch_and_get_their_page_once_answere
     journal.open()
     assert journal.pending() == 0
     journal.close()
+
+
+def test_a_copy_of_an_item_sent_to_a_batch_is_a_duplicate_not_a_second_line(tmp_path: Path) -> None:
+    """Two copies of one article in a backlog: the batch pays for one, the other is marked Duplicate of it."""
+    from tests.batches.support import article
+
+    async def seed_with_copy() -> list[str]:
+        from knowledge_pipeline.models import NewItem
+        from knowledge_pipeline.sources.sqlite import SqliteStore
+
+        store = SqliteStore(tmp_path / "data" / "sources.db")
+        await store.open()
+        texts = [article(1), article(2), article(3), article(1)]
+        ids = [(await store.add(NewItem(f"Report {n}", SourceType.RSS, f"hash-{n}", url=f"https://example.com/{n}",
+                                        content=text))).id for n, text in enumerate(texts)]
+        await store.close()
+        return ids
+
+    (tmp_path / "data").mkdir()
+    ids = asyncio.run(seed_with_copy())
+    with start_fake_openai() as fake:
+        environment = env(tmp_path, fake, BATCH_MIN_ITEMS="4")
+        first = run(environment)
+        (lines,) = batch_lines(fake)
+        after_first = statuses(tmp_path)
+        run(environment)
+        calls = fake.stats()["calls"]
+    assert len(lines) == 3 and calls == 0, "one batch line per distinct article, nothing paid directly"
+    (duplicate,) = first.of("item_duplicate")
+    assert duplicate["item_id"] == ids[3] and duplicate["how"] == "same article, waiting in a Batch API batch"
+    assert duplicate["duplicate_of"]["title"] == "Report 0"
+    assert after_first[ids[3]] == "Duplicate"
+    assert statuses(tmp_path) == {ids[0]: "Enriched", ids[1]: "Enriched", ids[2]: "Enriched", ids[3]: "Duplicate"}
