@@ -63,7 +63,7 @@ class Journal(StateFile):
                    updated_at TEXT NOT NULL)"""
         )
         columns = {row[1] for row in db.execute("PRAGMA table_info(steps)")}
-        for column in ("item", "hash"):  # issue 15: pending items (enrich-first)
+        for column in ("item", "hash", "checked_at"):  # issue 15: pending items (enrich-first); interrupted writes
             if column not in columns:
                 db.execute(f"ALTER TABLE steps ADD COLUMN {column} TEXT")
         db.execute("CREATE INDEX IF NOT EXISTS steps_pending ON steps(hash) WHERE item IS NOT NULL")
@@ -77,14 +77,15 @@ class Journal(StateFile):
     def record_enrichment(self, item_id: str, enrichment: Enrichment) -> None:
         self.db.execute(
             """INSERT INTO steps (item_id, enrichment, writing, updated_at) VALUES (?, ?, 0, ?)
-               ON CONFLICT(item_id) DO UPDATE SET enrichment=excluded.enrichment, updated_at=excluded.updated_at""",
+               ON CONFLICT(item_id) DO UPDATE SET enrichment=excluded.enrichment, updated_at=excluded.updated_at,
+                                                  checked_at=NULL""",
             (item_id, json.dumps(enrichment.to_dict()), now_stamp()),
         )
 
     def mark_writing(self, item_id: str) -> None:
         self.db.execute(
             """INSERT INTO steps (item_id, writing, updated_at) VALUES (?, 1, ?)
-               ON CONFLICT(item_id) DO UPDATE SET writing=1, updated_at=excluded.updated_at""",
+               ON CONFLICT(item_id) DO UPDATE SET writing=1, updated_at=excluded.updated_at, checked_at=NULL""",
             (item_id, now_stamp()),
         )
 
@@ -92,9 +93,16 @@ class Journal(StateFile):
         self.db.execute("DELETE FROM steps WHERE item_id = ?", (item_id,))
 
     def interrupted_writes(self, limit: int) -> list[str]:
-        """Store items whose write was begun and never confirmed here (a kill between the two)."""
-        rows = self.db.execute("SELECT item_id FROM steps WHERE writing = 1 AND item IS NULL LIMIT ?", (limit,))
+        """Store items whose write was begun and never confirmed here (a kill between the two), not yet looked
+        at since (see :meth:`looked_at`)."""
+        rows = self.db.execute(
+            "SELECT item_id FROM steps WHERE writing = 1 AND item IS NULL AND checked_at IS NULL LIMIT ?", (limit,))
         return [row[0] for row in rows]
+
+    def looked_at(self, item_id: str) -> None:
+        """The store still needs this row (the item is Failed or in the Inbox): not read back again until the
+        row changes, so a Failed item waiting for ``--retry-failed`` costs no request per run."""
+        self.db.execute("UPDATE steps SET checked_at = ? WHERE item_id = ?", (now_stamp(), item_id))
 
     def pending(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM steps").fetchone()[0])

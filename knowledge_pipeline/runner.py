@@ -246,7 +246,7 @@ async def _forget_finished_writes(journal: Journal, store: Any) -> None:
     """Drop journal rows of writes that landed before a kill cut off their confirmation.
 
     Such an item is Enriched and never comes back through the Inbox, so its row would stay for good.
-    One store read per row (a kill leaves at most a worker's worth); an unanswered read keeps the row.
+    One store read per row, once (a kill leaves at most a worker's worth); an unanswered read keeps the row.
     """
     for item_id in journal.interrupted_writes(INTERRUPTED_WRITES_CHECKED):
         try:
@@ -260,6 +260,8 @@ async def _forget_finished_writes(journal: Journal, store: Any) -> None:
             continue
         if item.status in (Status.ENRICHED, Status.DUPLICATE):
             journal.mark_written(item_id)
+        else:
+            journal.looked_at(item_id)
 
 
 async def _retry_failed(options: RunOptions, store: Any, telemetry: Telemetry, result: RunResult,

@@ -152,11 +152,15 @@ def test_a_write_confirmed_only_in_the_store_leaves_no_journal_row_behind(tmp_pa
             journal.mark_writing(page)
         journal.close()
         code, _ = run_on(notion, tmp_path, "feeds")
+        reads = notion.stats()["by_endpoint"].get("pages.retrieve", 0)
+        again, _ = run_on(notion, tmp_path, "feeds")
+        reads_again = notion.stats()["by_endpoint"].get("pages.retrieve", 0) - reads
         statuses = {notion.values(p["id"])["Title"]: notion.values(p["id"])["Status"] for p in notion.pages()}
     journal = Journal(tmp_path / "journal.db")
     journal.open()
-    left = journal.interrupted_writes(10)
+    left = journal.db.execute("SELECT item_id, writing FROM steps").fetchall()
     journal.close()
-    assert code == EXIT_OK
-    assert left == [failed], "the Failed page keeps its paid enrichment for --retry-failed"
+    assert (code, again) == (EXIT_OK, EXIT_OK)
+    assert left == [(failed, 1)], "the Failed page keeps its paid enrichment for --retry-failed"
+    assert reads == 3 and reads_again == 0, "each row read back once, not on every run"
     assert statuses == {"written before the kill": "Enriched", "failed mid-write": "Failed"}
