@@ -14,6 +14,7 @@ so callers handle one family of errors::
     └── ItemError            one item failed; it is marked Failed and the run goes on
         ├── ExtractionError  no text could be had (fetch, PDF, empty text)
         ├── EnrichmentError  the enricher gave no usable result
+        ├── ItemNotFound     the store has no item of that id (get)
         └── ServiceError     an external API call failed after its retries
 """
 
@@ -90,6 +91,12 @@ class ExtractionError(ItemError):
 
 class EnrichmentError(ItemError):
     error_type = "enrichment_error"
+
+
+class ItemNotFound(ItemError):
+    """The store holds no item of that id (it was deleted, or never was)."""
+
+    error_type = "item_not_found"
 
 
 class ServiceError(ItemError):

@@ -26,7 +26,7 @@ from .dedup import FingerprintIndex
 from .duplicates import Duplicates
 from .engine import EngineResult, ParallelEnricher, Producer, Put, close_stream
 from .enrichers import make_enricher
-from .errors import FatalRunError, ItemError, LockHeldError, PipelineError, ServiceError, StoreError
+from .errors import FatalRunError, ItemError, ItemNotFound, LockHeldError, PipelineError, ServiceError, StoreError
 from .extract import TextExtractor
 from .journal import Journal, RunLock, pending_read_only
 from .models import Item, NewItem, SourceType, Status
@@ -251,10 +251,13 @@ async def _forget_finished_writes(journal: Journal, store: Any) -> None:
     for item_id in journal.interrupted_writes(INTERRUPTED_WRITES_CHECKED):
         try:
             item = await store.get(item_id)
+        except ItemNotFound:  # the page is gone: nothing is left to repair
+            journal.mark_written(item_id)
+            continue
         except ServiceError:
             continue
-        except ItemError:  # the page is gone: nothing is left to repair
-            journal.mark_written(item_id)
+        except ItemError:  # there, but not as the pipeline knows it (another Status, moved): keep what was paid
+            journal.looked_at(item_id)
             continue
         except PipelineError:
             continue

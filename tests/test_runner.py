@@ -140,14 +140,15 @@ def test_a_write_confirmed_only_in_the_store_leaves_no_journal_row_behind(tmp_pa
     from knowledge_pipeline.models import Enrichment
 
     with start_fake_notion(database="full", rps=None) as notion:
-        enriched, failed = notion.seed([
+        enriched, failed, elsewhere = notion.seed([
             {"Title": "written before the kill", "Status": "Enriched", "Source Type": "RSS", "Hash": "a"},
             {"Title": "failed mid-write", "Status": "Failed", "Source Type": "RSS", "Hash": "b"},
+            {"Title": "set aside by hand", "Status": "Reading list", "Source Type": "RSS", "Hash": "c"},
         ])
         gone = "0" * 31 + "1"
         journal = Journal(tmp_path / "journal.db")
         journal.open()
-        for page in (enriched, failed, gone):
+        for page in (enriched, failed, elsewhere, gone):
             journal.record_enrichment(page, Enrichment("kept", "kept", "Article", (), None, ()))
             journal.mark_writing(page)
         journal.close()
@@ -158,9 +159,11 @@ def test_a_write_confirmed_only_in_the_store_leaves_no_journal_row_behind(tmp_pa
         statuses = {notion.values(p["id"])["Title"]: notion.values(p["id"])["Status"] for p in notion.pages()}
     journal = Journal(tmp_path / "journal.db")
     journal.open()
-    left = journal.db.execute("SELECT item_id, writing FROM steps").fetchall()
+    left = sorted(journal.db.execute("SELECT item_id, writing FROM steps").fetchall())
     journal.close()
     assert (code, again) == (EXIT_OK, EXIT_OK)
-    assert left == [(failed, 1)], "the Failed page keeps its paid enrichment for --retry-failed"
-    assert reads == 3 and reads_again == 0, "each row read back once, not on every run"
-    assert statuses == {"written before the kill": "Enriched", "failed mid-write": "Failed"}
+    assert left == sorted([(failed, 1), (elsewhere, 1)]), \
+        "a Failed page, or one given a Status of the user's, keeps its paid enrichment; only a gone page loses it"
+    assert reads == 4 and reads_again == 0, "each row read back once, not on every run"
+    assert statuses == {"written before the kill": "Enriched", "failed mid-write": "Failed",
+                        "set aside by hand": "Reading list"}

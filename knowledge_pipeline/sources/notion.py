@@ -26,7 +26,7 @@ from typing import Any, AsyncIterator, Callable, Collection
 from notion_client import AsyncClient
 
 from ..config import Settings
-from ..errors import FatalRunError, ItemError, ServiceError, StoreError
+from ..errors import FatalRunError, ItemError, ItemNotFound, ServiceError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 from ..services import ServiceGateway
 from .base import BODY_TOGGLES, INCOMPLETE_BODY, ItemQuery, as_query
@@ -434,7 +434,7 @@ class NotionStore:
                 page = await self._api.retrieve_page(item_id, context={"item_id": item_id})
             except ServiceError as exc:
                 if exc.code in ("object_not_found", "validation_error"):
-                    raise ItemError(f"item {item_id} not found in the Notion Sources database") from exc
+                    raise ItemNotFound(f"item {item_id} not found in the Notion Sources database") from exc
                 raise
             parent = page.get("parent") or {}
             if _id_key(parent.get("data_source_id") or "") != _id_key(self.data_source_id):
@@ -449,7 +449,7 @@ class NotionStore:
         if len(found) > 1:
             raise ItemError(f"several items have an id starting with {item_id!r}: give more characters")
         if not found:
-            raise ItemError(f"item {item_id} not found in the Notion Sources database")
+            raise ItemNotFound(f"item {item_id} not found in the Notion Sources database")
         return found[0]
 
     async def known_hashes(self) -> set[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from contextlib import AbstractContextManager
 from typing import AsyncIterator, Collection
 
-from ..errors import ItemError, StoreError
+from ..errors import ItemError, ItemNotFound, StoreError
 from ..enrichers.analyses import body_lines
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 from ..sqlite_files import connect, connect_readonly, now_stamp, stamp, transaction
@@ -368,7 +368,7 @@ class SqliteStore:
                 raise ItemError(f"several items have an id starting with {item_id!r}: give more characters")
             row = rows[0] if rows else None
         if row is None:
-            raise ItemError(f"item {item_id} not found in the SQLite store")
+            raise ItemNotFound(f"item {item_id} not found in the SQLite store")
         return _row_to_item(row)
 
     async def _stream(self, where: str, params: list) -> AsyncIterator[Item]:
