@@ -42,4 +42,4 @@ bench: $(VENV)/.dev-installed
 	$(PY) benchmarks/bench_parallel.py
 
 clean-demo:
-	rm -rf data/sources.db data/sources.db-wal data/sources.db-shm data/journal.db* logs/pipeline.jsonl*
+	rm -rf data/*.db data/*.db-wal data/*.db-shm data/*.db.lock logs/pipeline.jsonl*
