@@ -123,6 +123,24 @@ def data_sources(project: Project, settings: Settings) -> tuple[DataSource, ...]
     )
 
 
+# What says "already seen" (capture skips those links, a feed answers 304): made after the backup, it
+# would outlive the rollback and keep the items the rollback removed from ever being captured again.
+SEEN_STATE = ("dedup", "feed_state")
+
+
+def _clear_seen_state(places: dict[str, DataSource], backed_up: set[str | None]) -> list[str]:
+    """Remove the seen-state files the backup did not hold (the pre-rollback backup keeps them); their roles."""
+    cleared = []
+    for role in SEEN_STATE:
+        place = places.get(role)
+        if place is None or role in backed_up or not place.path.exists():
+            continue
+        for companion in ("", "-wal", "-shm"):
+            place.path.with_name(place.path.name + companion).unlink(missing_ok=True)
+        cleared.append(role)
+    return cleared
+
+
 def migrate(
     project: Project,
     *,
@@ -286,6 +304,7 @@ def rollback(
     )
     restored: list[FileEntry] = []
     restored_data: list[tuple[FileEntry, Path]] = []
+    cleared: list[str] = []
     try:
         for entry in manifest.files:
             _restore_file(project, real, entry)
@@ -301,6 +320,7 @@ def rollback(
                 else:
                     atomic_write(place.path, copy.read_bytes(), 0o644)
                 restored_data.append((entry, place.path))
+            cleared = _clear_seen_state(places, {entry.role for entry in manifest.data})
         changes = update_env_file(project.migration_file, ROLLBACK_FLAGS, header=HEADER)
     except (OSError, ManifestError, ValueError) as exc:
         error = f"restore stopped after {len(restored)} files: {exc}; the state before the rollback is in {pre.path}"
@@ -314,6 +334,7 @@ def rollback(
         pre_rollback=str(pre.path),
         files=[e.path for e in restored],
         data=[e.role for e, _ in restored_data],
+        cleared=cleared,
         changes=[{"variable": ch.name, "old": ch.old, "new": ch.new} for ch in changes],
     )
     return RollbackResult(target, True, None, None, pre.path, tuple(restored), tuple(restored_data), changes)

@@ -93,3 +93,24 @@ def test_status_shows_the_second_wave_flags_a_rollout_depends_on(tmp_path: Path)
     assert flags["OPENAI_BATCH"] == ("auto", "default")
     assert flags["FEEDS_FILE"][1] == "default"
     assert flags["ANTHROPIC_API_KEY"] == ("set", "environment"), "a key shows only whether it is set"
+
+
+def test_rollback_with_data_clears_the_seen_state_made_after_the_backup(tmp_path: Path) -> None:
+    """A duplicate index or feed state written after the backup would keep the items the rollback removed from
+    being captured again (for DEDUP_WINDOW_DAYS, or until the feed changes): it goes, into the pre-rollback backup."""
+    project = Project.open(tmp_path, {"MIGRATE_NOW": "2024-01-15T10:30:00"})
+    (tmp_path / "requirements.txt").write_text("")
+    data = tmp_path / "data"
+    for name in ("sources.db", "journal.db"):
+        _sqlite_file(data / name, "before")
+    assert operations.migrate(project, with_data=True, requirements=tmp_path / "requirements.txt").ok
+    for name in ("sources.db", "dedup.db", "feeds.db"):
+        _sqlite_file(data / name, "after")
+
+    rolled = operations.rollback(project, with_data=True)
+
+    assert rolled.ok, rolled.refused or rolled.error
+    assert _sqlite_value(data / "sources.db") == "before"
+    assert not (data / "dedup.db").exists() and not (data / "feeds.db").exists()
+    kept = {p.name: _sqlite_value(p) for p in rolled.pre_rollback.rglob("*.db")}
+    assert kept["dedup.db"] == kept["feed_state.db"] == "after", "the pre-rollback backup holds what was cleared"
