@@ -373,16 +373,16 @@ class ServiceGateway:
                     result = await fn()
                 except Exception as exc:  # every library error is classified, none escapes raw
                     error = exc if isinstance(exc, ServiceError) else classify(exc)
-                    duration = round(self._clock() - started, 4)
+                    error.duration = round(self._clock() - started, 4)
                     outage = self.breaker.failed(service, error)
                     if outage is not None:
+                        self._report_error(service, operation, error, number, extra)  # its tokens, its event
                         raise outage from error
                     if error.status_code == 429:
                         limiter.on_rate_limited(error.retry_after)
                         lend = rate_limit_wait.get()
                         if lend is not None and retryable(error) and number <= self.retry.retries:
                             lend()
-                    error.duration = duration
                     if not retryable(error) or number > self.retry.retries:
                         self._report_error(service, operation, error, number, extra)
                     if error is exc:

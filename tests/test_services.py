@@ -334,3 +334,19 @@ def test_any_answer_closes_the_streak_and_web_hosts_never_open_it():
         with pytest.raises(ServiceError) as failed:
             asyncio.run(gw.call("web", "GET", dead_host, classify=classify, limiter_key="web:dead.example"))
         assert not isinstance(failed.value, ServiceUnavailableError)
+
+
+def test_the_attempt_that_opens_the_breaker_is_reported_with_what_it_cost():
+    """A timed-out LLM call is billed by the provider: the one that opens the breaker keeps its api_call_error
+    (and the estimated tokens the enricher put on the error), like every other last attempt."""
+    gw, seen = breaker_gateway(threshold=1)
+
+    async def timed_out() -> str:
+        error = ServiceError("openai", "openai timeout", code="timeout", retryable=True)
+        error.fields = {"prompt_tokens": 5510, "estimated": True}
+        raise error
+
+    with pytest.raises(ServiceUnavailableError):
+        asyncio.run(gw.call("openai", "chat", timed_out, classify=classify))
+    [error] = [d for e, d in seen if e == "api_call_error"]
+    assert error["prompt_tokens"] == 5510 and error["error_type"] == "timeout"
