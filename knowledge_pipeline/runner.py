@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Collection, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Collection, TypeVar
 
 from .budget import Budget
 from .capture import CaptureReport, report_complete
@@ -164,7 +164,8 @@ async def _locked_run(
                                                            telemetry, stop=shutdown.stop))
             await _retry_failed(options, store, telemetry, result, until_stopped)
             total = await store.count_inbox(options.source_types)
-        held: Collection[str] = ()
+        held: Collection[str] = _held_for_openai(settings, options, telemetry)
+        total -= len(held)
         if _batch_path_in_use(settings):  # OpenAI's Batch API (docs/openai.md): collect, hold, defer, submit
             from .batches import BatchRun
 
@@ -188,8 +189,8 @@ async def _locked_run(
                                        telemetry, engine, result, held)
         else:
             items = store.inbox(options.source_types)
-            if batching is not None:
-                items = batching.inbox(items)
+            if held:
+                items = _leaving_out(items, held)
         _run_start(settings, options, telemetry, total)
         if options.progress_factory is not None:
             progress = options.progress_factory(total)
@@ -350,6 +351,41 @@ def _enrich_first(
             telemetry.remove_observer(note_page)
 
     return produce
+
+
+def _held_for_openai(settings: Settings, options: RunOptions, telemetry: Telemetry) -> set[str]:
+    """Items in OpenAI batches of earlier runs, when this run's enricher cannot collect them (ENRICHER changed).
+
+    They are left out, so that no item is both in a paid batch and enriched directly; a run with
+    ENRICHER=openai collects them.
+    """
+    if settings.enricher == "openai":
+        return set()
+    from .batches import BatchState, state_path
+
+    path = state_path(settings.journal_path)
+    if not path.exists():
+        return set()
+    state = BatchState(path).open()
+    try:
+        held = state.held({t.value for t in options.source_types} if options.source_types else None)
+    finally:
+        state.close()
+    if held:
+        telemetry.event("batch_items_held", f"{len(held)} items wait in OpenAI batches that ENRICHER="
+                        f"{settings.enricher} cannot collect; a run with ENRICHER=openai collects them",
+                        level=logging.WARNING, items_held=len(held), enricher=settings.enricher)
+    return held
+
+
+async def _leaving_out(items: AsyncIterator[Item], held: Collection[str]) -> AsyncIterator[Item]:
+    """The Inbox stream without the items an open batch holds."""
+    try:
+        async for item in items:
+            if item.id not in held:
+                yield item
+    finally:
+        await close_stream(items)
 
 
 def _batch_path_in_use(settings: Settings) -> bool:
