@@ -2,8 +2,9 @@
 # The enhanced pipeline, driven by the operations guide's feature flags:
 #   USE_ENHANCED    (default true)  false runs the original scripts
 #   ENABLE_PARALLEL (default false) true passes --parallel to the enhanced scripts
-# Sources: enrich_rss*.py captures RSS_FEEDS and WEBSITE_SOURCES, enrich*.py captures PDF_DIR
-# and DRIVE_FOLDER_ID (capture/registry.py); a source left unset is skipped silently.
+# Sources: enrich_rss*.py captures the feed list (FEEDS_FILE, RSS_FEEDS), WEBSITE_SOURCES and the
+# EMAIL_IMAP_* mailbox, enrich*.py captures PDF_DIR and DRIVE_FOLDER_ID (capture/registry.py);
+# a source left unset is skipped silently.
 # Settings come from the environment, then .env.migration, then .env (a variable
 # already exported always wins), read by Python for this wrapper and every script
 # alike (python3 -m knowledge_pipeline.shellenv). Two runs never overlap: a second
