@@ -168,19 +168,23 @@ def _enrichment(kept: str | None) -> Enrichment | None:
 
 def pending_read_only(path: Path, source_types: frozenset[SourceType] | None = None, limit: int = 1000) -> list[Item]:
     """The pending items of the journal at ``path`` without writing anything (a dry run); [] when there is none."""
+    items: list[Item] = []
     try:
         db = connect_readonly(path)
         if db is None:
             return []
         try:
-            rows = db.execute("SELECT item FROM steps WHERE item IS NOT NULL ORDER BY rowid").fetchall()
+            for (data,) in db.execute("SELECT item FROM steps WHERE item IS NOT NULL ORDER BY rowid"):
+                new = _new_item(data)
+                if new is not None and (not source_types or new.source_type in source_types):
+                    items.append(pending_item(new))
+                    if len(items) == limit:
+                        break
         finally:
             db.close()
     except sqlite3.Error:  # no such table or column yet: nothing pending
         return []
-    items = [pending_item(new) for new in map(_new_item, (row[0] for row in rows))
-             if new is not None and (not source_types or new.source_type in source_types)]
-    return items[:limit]
+    return items
 
 
 def _new_item_dict(new: NewItem) -> dict:
