@@ -188,10 +188,10 @@ class BatchState(StateFile):
                 return
             last = rows[-1]["position"]
 
-    def custom_ids(self, local_id: str) -> dict[str, str]:
-        """custom_id -> item id of every line of a batch."""
-        rows = self.db.execute("SELECT custom_id, item_id FROM lines WHERE local_id = ?", (local_id,))
-        return {row["custom_id"]: row["item_id"] for row in rows}
+    def item_ids(self, local_id: str) -> list[str]:
+        """The items a batch holds."""
+        rows = self.db.execute("SELECT item_id FROM items WHERE local_id = ? ORDER BY item_id", (local_id,))
+        return [row[0] for row in rows]
 
     def add_item(
         self, local_id: str, item_id: str, lines: list[tuple[str, str]], text: str, *, phase: str,

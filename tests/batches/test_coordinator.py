@@ -308,3 +308,37 @@ def test_a_copy_of_an_item_sent_to_a_batch_is_a_duplicate_not_a_second_line(tmp_
     assert duplicate["duplicate_of"]["title"] == "Report 0"
     assert after_first[ids[3]] == "Duplicate"
     assert statuses(tmp_path) == {ids[0]: "Enriched", ids[1]: "Enriched", ids[2]: "Enriched", ids[3]: "Duplicate"}
+
+
+@pytest.mark.parametrize("how", ["no Batch API", "batch unknown"])
+def test_a_batch_the_server_no_longer_knows_is_lost_and_its_items_are_enriched_directly(tmp_path: Path, how: str) -> None:
+    ids = seed(tmp_path / "data" / "sources.db", 3)
+    with start_fake_openai(batch_auto=False) as fake:
+        first = run(env(tmp_path, fake, OPENAI_BATCH="always"))
+        (submitted,) = first.of("batch_submitted")
+        if how == "no Batch API":  # OPENAI_BASE_URL now points at a local server
+            fake.configure(batch_api=False)
+        else:  # a key of another project
+            fake.batches.batches.clear()
+        second = run(env(tmp_path, fake, OPENAI_BATCH="never"))
+        third = run(env(tmp_path, fake, OPENAI_BATCH="never"))
+        direct = fake.stats()["calls"]
+    assert second.result.exit_code == 0, second.result.error
+    (lost,) = second.of("batch_discarded")
+    assert lost["reason"] == "unknown_to_server" and lost["batch_id"] == submitted["batch_id"] and lost["items"] == 3
+    assert second.result.metrics["items_processed"] == 3 and direct == 3
+    assert {statuses(tmp_path)[i] for i in ids} == {"Enriched"}
+    assert third.result.exit_code == 0 and not third.of("batch_discarded"), "a lost batch is not polled again"
+
+
+def test_a_batch_recovered_after_a_kill_on_a_server_without_the_batch_api_is_dropped(tmp_path: Path) -> None:
+    ids = seed(tmp_path / "data" / "sources.db", 3)
+    with start_fake_openai(batch_auto=False) as fake:
+        run(env(tmp_path, fake, OPENAI_BATCH="always"))
+        with sqlite3.connect(state_path(tmp_path / "data" / "journal.db")) as db:  # as a kill before the batch was recorded
+            db.execute("UPDATE batches SET state = 'uploaded', remote_id = NULL")
+        fake.configure(batch_api=False)
+        second = run(env(tmp_path, fake, OPENAI_BATCH="never"))
+    assert second.result.exit_code == 0, second.result.error
+    assert second.of("batch_discarded")[0]["items"] == 3
+    assert {statuses(tmp_path)[i] for i in ids} == {"Enriched"}
