@@ -324,17 +324,40 @@ class BatchRun:
                           output_file_id=remote.output_file_id, error_file_id=remote.error_file_id,
                           items_enriched=statuses.count(READY), cost_usd=total_cost)
         errors = [e.message for e in ((remote.errors.data or []) if remote.errors else [])][:3]
+        deleted, kept = await self._delete_files(remote)
         self.telemetry.event(
             "batch_collected",
             f"batch {remote.id} {remote.status}: {statuses.count(READY)} items answered, {statuses.count(NEXT)} "
-            f"waiting for their reduce step, {statuses.count(RETRY)} to enrich directly",
-            level=logging.INFO if remote.status == "completed" else logging.WARNING,
+            f"waiting for their reduce step, {statuses.count(RETRY)} to enrich directly"
+            + (f"; could not delete {', '.join(kept)} (OpenAI removes batch files after 30 days)" if kept else ""),
+            level=logging.INFO if remote.status == "completed" and not kept else logging.WARNING,
             service="openai", tier="batch", batch_id=remote.id, local_id=batch.local_id, status=remote.status,
             items_enriched=statuses.count(READY), items_next=statuses.count(NEXT), items_retry=statuses.count(RETRY),
             prompt_tokens=totals.prompt, completion_tokens=totals.completion, total_tokens=totals.total,
             cached_tokens=totals.cached, model=self.transport.model, estimated_cost_usd=total_cost,
-            **({"errors": errors} if errors else {}),
+            files_deleted=deleted, **({"files_kept": kept} if kept else {}), **({"errors": errors} if errors else {}),
         )
+
+    async def _delete_files(self, remote: Any) -> tuple[int, list[str]]:
+        """Delete the batch's files once its answers are in the journal: the input holds every item's text.
+
+        Returns how many were deleted and the ids of those that could not be
+        (already gone counts as deleted); a failure never stops the run.
+        """
+        files = [f for f in (remote.input_file_id, remote.output_file_id, remote.error_file_id) if f]
+        deleted, kept = 0, []
+        for n, file_id in enumerate(files):
+            try:
+                await self.api.delete_file(file_id)
+            except ServiceError as exc:
+                if exc.status_code != 404:
+                    kept.append(file_id)
+                    continue
+            except FatalRunError:  # the breaker opened on the Files API: try no more
+                kept += files[n:]
+                break
+            deleted += 1
+        return deleted, kept
 
     def _outcome(self, item_id: str, replies: list, taxonomy: Taxonomy) -> tuple[str, list[str] | None]:
         """What became of one item: READY (answer in the journal), NEXT (summaries), or RETRY."""

@@ -342,3 +342,29 @@ def test_a_batch_recovered_after_a_kill_on_a_server_without_the_batch_api_is_dro
     assert second.result.exit_code == 0, second.result.error
     assert second.of("batch_discarded")[0]["items"] == 3
     assert {statuses(tmp_path)[i] for i in ids} == {"Enriched"}
+
+
+def test_a_collected_batch_leaves_no_file_on_the_server(tmp_path: Path) -> None:
+    """The input file holds every item's full text: it is deleted once collected, with the output and error files."""
+    ids = seed(tmp_path / "data" / "sources.db", 4)
+    with start_fake_openai(batch_line_errors=[ids[0]]) as fake:
+        environment = env(tmp_path, fake, OPENAI_BATCH="always")
+        run(environment)
+        assert len(fake.batches.files) == 1, "the input file waits while the batch runs"
+        second = run(environment)
+        left = dict(fake.batches.files)
+    (collected,) = second.of("batch_collected")
+    assert left == {} and collected["files_deleted"] == 3 and "files_kept" not in collected
+
+
+def test_a_file_that_cannot_be_deleted_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    seed(tmp_path / "data" / "sources.db", 3)
+    with start_fake_openai(batch_delete_fails=True) as fake:
+        environment = env(tmp_path, fake, OPENAI_BATCH="always")
+        run(environment)
+        second = run(environment)
+        left = set(fake.batches.files)
+    assert second.result.exit_code == 0
+    (collected,) = second.of("batch_collected")
+    assert collected["items_enriched"] == 3 and set(collected["files_kept"]) == left and len(left) == 2
+    assert set(statuses(tmp_path).values()) == {"Enriched"}

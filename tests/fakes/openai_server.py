@@ -118,6 +118,7 @@ class Options:
     batch_partial: float = 0.5
     batch_line_errors: list[str] = field(default_factory=list)
     batch_line_answers: dict[str, str] = field(default_factory=dict)
+    batch_delete_fails: bool = False
     max_batch_requests: int = 50_000
     max_batch_bytes: int = 200 * 1024 * 1024
     leak_key_in_errors: bool = False
