@@ -91,6 +91,17 @@ def _level(caplog: pytest.LogCaptureFixture, event_type: str) -> str:
     return record.levelname
 
 
+@pytest.mark.parametrize("server", ["vllm", "llama.cpp"])
+def test_a_server_started_with_an_api_key_is_asked_with_it(server: str):
+    with start_fake_openai(server=server, server_context=8192, local_api_key=True) as fake:
+        r = run(fake, [Doc()])
+        probes = fake.probes()
+    assert not r.of("context_window_unknown")
+    (detected,) = r.of("context_window_detected")
+    assert detected["server"] == server and detected["context_tokens"] == 8192
+    assert all(p["status"] != 401 for p in probes)
+
+
 def test_openai_context_tokens_overrides_and_nothing_is_asked():
     with start_fake_openai(server="ollama", ollama_num_ctx=32768) as fake:
         r = run(fake, [LONG], openai_context_tokens=4096)
