@@ -108,7 +108,8 @@ class BatchRun:
         for batch in self.state.batches(COLLECTING):
             items = self.state.discard(batch.local_id)
             self.telemetry.event("batch_discarded", f"batch {batch.local_id} of a stopped run was never sent; "
-                        f"its {items} items are free again", level=logging.WARNING, local_id=batch.local_id, items=items)
+                        f"its {items} items are free again", level=logging.WARNING, local_id=batch.local_id, items=items,
+                        reason="never_sent")
         for batch in self.state.batches(UPLOADING, UPLOADED):
             await self._send(batch, recovering=True)
         for batch in self.state.batches(SUBMITTED):
@@ -225,6 +226,10 @@ class BatchRun:
         except FatalRunError:
             raise
         except ServiceError as exc:
+            if recovering and exc.status_code == 404:  # this server has no such API: nothing to finish here
+                items = self.state.discard(batch.local_id)
+                self._lost(batch, exc, items, "its items are free again")
+                return
             if exc.fatal:
                 raise FatalRunError(str(exc)) from exc
             if exc.retryable:  # it may have happened: the next run looks for it before trying again
@@ -272,10 +277,23 @@ class BatchRun:
         except FatalRunError:
             raise
         except ServiceError as exc:
+            if exc.status_code == 404:  # the server no longer knows the batch (or has no Batch API at all)
+                outcomes: dict[str, tuple[str, list[str] | None]] = {
+                    item_id: (RETRY, None) for item_id in self.state.item_ids(batch.local_id)}
+                self.state.finish(batch.local_id, outcomes, remote_status="lost", error=str(exc))
+                self._lost(batch, exc, len(outcomes), "its items are enriched directly")
+                return
             if exc.fatal:
                 raise FatalRunError(str(exc)) from exc
             self.telemetry.event("batch_poll_failed", f"batch {batch.remote_id}: {exc}; its items stay held until the next run",
                         level=logging.WARNING, batch_id=batch.remote_id, error=str(exc))
+
+    def _lost(self, batch: BatchRecord, exc: ServiceError, items: int, then: str) -> None:
+        """A 404: the batch (or the Batch API) is gone from this server, e.g. OPENAI_BASE_URL or the key changed."""
+        self.telemetry.event(
+            "batch_discarded", f"batch {batch.remote_id or batch.local_id} is unknown to {self.settings.openai_base_url or 'OpenAI'} "
+            f"({exc}); {then} ({items} items)", level=logging.WARNING,
+            local_id=batch.local_id, batch_id=batch.remote_id, items=items, reason="unknown_to_server", error=str(exc))
 
     async def _collect(self, batch: BatchRecord, remote: Any, taxonomy: Taxonomy) -> None:
         lines = {custom_id: body for custom_id, body in self._requests(batch.local_id)}
@@ -306,17 +324,40 @@ class BatchRun:
                           output_file_id=remote.output_file_id, error_file_id=remote.error_file_id,
                           items_enriched=statuses.count(READY), cost_usd=total_cost)
         errors = [e.message for e in ((remote.errors.data or []) if remote.errors else [])][:3]
+        deleted, kept = await self._delete_files(remote)
         self.telemetry.event(
             "batch_collected",
             f"batch {remote.id} {remote.status}: {statuses.count(READY)} items answered, {statuses.count(NEXT)} "
-            f"waiting for their reduce step, {statuses.count(RETRY)} to enrich directly",
-            level=logging.INFO if remote.status == "completed" else logging.WARNING,
+            f"waiting for their reduce step, {statuses.count(RETRY)} to enrich directly"
+            + (f"; could not delete {', '.join(kept)} (OpenAI removes batch files after 30 days)" if kept else ""),
+            level=logging.INFO if remote.status == "completed" and not kept else logging.WARNING,
             service="openai", tier="batch", batch_id=remote.id, local_id=batch.local_id, status=remote.status,
             items_enriched=statuses.count(READY), items_next=statuses.count(NEXT), items_retry=statuses.count(RETRY),
             prompt_tokens=totals.prompt, completion_tokens=totals.completion, total_tokens=totals.total,
             cached_tokens=totals.cached, model=self.transport.model, estimated_cost_usd=total_cost,
-            **({"errors": errors} if errors else {}),
+            files_deleted=deleted, **({"files_kept": kept} if kept else {}), **({"errors": errors} if errors else {}),
         )
+
+    async def _delete_files(self, remote: Any) -> tuple[int, list[str]]:
+        """Delete the batch's files once its answers are in the journal: the input holds every item's text.
+
+        Returns how many were deleted and the ids of those that could not be
+        (already gone counts as deleted); a failure never stops the run.
+        """
+        files = [f for f in (remote.input_file_id, remote.output_file_id, remote.error_file_id) if f]
+        deleted, kept = 0, []
+        for n, file_id in enumerate(files):
+            try:
+                await self.api.delete_file(file_id)
+            except ServiceError as exc:
+                if exc.status_code != 404:
+                    kept.append(file_id)
+                    continue
+            except FatalRunError:  # the breaker opened on the Files API: try no more
+                kept += files[n:]
+                break
+            deleted += 1
+        return deleted, kept
 
     def _outcome(self, item_id: str, replies: list, taxonomy: Taxonomy) -> tuple[str, list[str] | None]:
         """What became of one item: READY (answer in the journal), NEXT (summaries), or RETRY."""

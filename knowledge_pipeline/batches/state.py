@@ -80,7 +80,7 @@ _SCHEMA = (
         extra TEXT,
         parts TEXT,
         chunks INTEGER NOT NULL DEFAULT 1,
-        failures INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,  -- no longer written or read; kept for files of earlier versions
         updated_at TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS items_batch ON items(local_id)",
 )
@@ -125,7 +125,6 @@ class ItemRecord:
     extra: dict[str, Any]
     parts: list[str] | None
     chunks: int
-    failures: int
 
 
 def state_path(journal_path: Path) -> Path:
@@ -188,10 +187,10 @@ class BatchState(StateFile):
                 return
             last = rows[-1]["position"]
 
-    def custom_ids(self, local_id: str) -> dict[str, str]:
-        """custom_id -> item id of every line of a batch."""
-        rows = self.db.execute("SELECT custom_id, item_id FROM lines WHERE local_id = ?", (local_id,))
-        return {row["custom_id"]: row["item_id"] for row in rows}
+    def item_ids(self, local_id: str) -> list[str]:
+        """The items a batch holds."""
+        rows = self.db.execute("SELECT item_id FROM items WHERE local_id = ? ORDER BY item_id", (local_id,))
+        return [row[0] for row in rows]
 
     def add_item(
         self, local_id: str, item_id: str, lines: list[tuple[str, str]], text: str, *, phase: str,
@@ -208,7 +207,7 @@ class BatchState(StateFile):
                        "WHERE local_id = ?", (len(lines), size, local_id))
             db.execute(
                 """INSERT INTO items (item_id, source_type, status, local_id, phase, text, extra, parts, chunks,
-                   failures, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+                   updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(item_id) DO UPDATE SET status=excluded.status, local_id=excluded.local_id,
                    phase=excluded.phase, text=excluded.text, extra=COALESCE(excluded.extra, extra),
                    parts=excluded.parts, chunks=excluded.chunks, updated_at=excluded.updated_at""",
@@ -233,8 +232,8 @@ class BatchState(StateFile):
             for item_id, (status, parts) in outcomes.items():
                 db.execute(
                     "UPDATE items SET status = ?, local_id = NULL, parts = COALESCE(?, parts), "
-                    "failures = failures + ?, updated_at = ? WHERE item_id = ? AND local_id = ?",
-                    (status, _json(parts), 1 if status == RETRY else 0, now_stamp(), item_id, local_id),
+                    "updated_at = ? WHERE item_id = ? AND local_id = ?",
+                    (status, _json(parts), now_stamp(), item_id, local_id),
                 )
             db.execute("DELETE FROM lines WHERE local_id = ?", (local_id,))
             names = ", ".join(f"{name} = ?" for name in ("state", "finished_at", *fields))
@@ -249,7 +248,7 @@ class BatchState(StateFile):
             return None
         return ItemRecord(row["item_id"], row["status"], row["local_id"], row["phase"], _unpack(row["text"]),
                           json.loads(row["extra"]) if row["extra"] else {},
-                          json.loads(row["parts"]) if row["parts"] else None, row["chunks"], row["failures"])
+                          json.loads(row["parts"]) if row["parts"] else None, row["chunks"])
 
     def held(self, source_types: Collection[str] | None = None) -> set[str]:
         """Items in a batch not yet collected (of these Source Types): never enriched directly."""

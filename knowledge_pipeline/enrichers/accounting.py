@@ -11,7 +11,9 @@ all the same.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any, Awaitable, Callable, Mapping
 
 from ..budget import Budget
@@ -76,6 +78,17 @@ class Meter:
             error.fields = self.charge(model, unanswered_usage(prompt.estimated_tokens()))
         return error
 
+    def bill_cancelled(self, operation: str, model: str, prompt: Prompt, duration: float, context: dict[str, Any]) -> None:
+        """A call cut off after its request went out (item timeout, shutdown): billed, so charged and reported."""
+        self._telemetry.event(
+            "api_call_error",
+            f"{self.service} {operation} cut off after {duration:.3f}s (item timeout or shutdown); "
+            "its prompt tokens are counted, estimated",
+            level=logging.ERROR, service=self.service, operation=operation, duration=duration,
+            error="call cut off while waiting for the answer", error_type="cancelled", attempt=None,
+            **context, **self.charge(model, unanswered_usage(prompt.estimated_tokens())),
+        )
+
     def _warn_unpriced(self, model: str) -> None:
         if model in self._unpriced:
             return
@@ -106,17 +119,40 @@ async def metered_call(
     classify: Callable[[BaseException], ServiceError],
     context: dict[str, Any],
 ) -> Reply:
-    """One model call through the gateway: its reply, its tokens in the event, its cost in the budget."""
+    """One model call through the gateway: its reply, its tokens in the event, its cost in the budget.
+
+    A call cut off while its request is in flight (``ITEM_TIMEOUT``, a
+    shutdown: ``CancelledError``) is billed like a lost answer: its prompt
+    tokens, estimated, in an ``api_call_error`` event (``error_type``
+    ``cancelled``) and in the budget. "In flight" means the SDK call had
+    started: one cut off while still connecting is counted too (an
+    overestimate of one prompt at most); one cut off while waiting for its
+    rate-limit slot or a retry's back-off is not.
+    """
     replies: list[Reply] = []
+    cut: list[float] = []  # how long the attempt cut off in flight had run, if one was
 
     def fields(response: Any) -> dict[str, Any]:
         reply = to_reply(response, prompt, model)
         replies.append(reply)
         return meter.charge(reply.model, reply.usage)
 
-    await gateway.call(
-        meter.service, operation, request,
-        classify=lambda exc: meter.bill_lost(classify(exc), exc, model, prompt), fields=fields, context=context,
-    )
+    async def send() -> Any:
+        started = time.monotonic()
+        try:
+            return await request()
+        except asyncio.CancelledError:
+            cut.append(round(time.monotonic() - started, 4))
+            raise
+
+    try:
+        await gateway.call(
+            meter.service, operation, send,
+            classify=lambda exc: meter.bill_lost(classify(exc), exc, model, prompt), fields=fields, context=context,
+        )
+    except asyncio.CancelledError:
+        if cut:
+            meter.bill_cancelled(operation, model, prompt, cut[0], context)
+        raise
     return replies[-1]
 

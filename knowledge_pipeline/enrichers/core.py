@@ -57,6 +57,8 @@ _MIN_TEXT_CHARS = 1000
 _HEADER_RESERVE_CHARS = 400
 # A share of the model's output limit that one call is planned to need at most.
 _OUTPUT_SHARE = 0.6
+# The share of a known context window one call's answer may take at most (the prompt has the rest).
+_CONTEXT_OUTPUT_SHARE = 0.5
 # OpenAI/vLLM: "maximum context length is N tokens"; llama.cpp: "available context size (N tokens)";
 # Anthropic: "prompt is too long: 215000 tokens > 200000 maximum"
 _CONTEXT_LIMIT = re.compile(r"(?:maximum context length is|context size \(|tokens > )\s*(\d+)")
@@ -109,7 +111,7 @@ class LLMEnricher:
         self._telemetry = telemetry
         self._input_tokens = max_input_tokens
         self._max_chunks = max_chunks
-        self._max_output_tokens = max_output_tokens
+        self._max_output_tokens = max_output_tokens  # per call: MAX_OUTPUT_TOKENS, or less in a small context
         self._context_tokens = context_tokens
         self._context_checked = False
         self._context_lock = asyncio.Lock()
@@ -150,14 +152,20 @@ class LLMEnricher:
             self._context_checked = True
         if not window:
             return
+        # a small window (Ollama's default 4096) splits the analyses over more calls rather than over-fill it
+        self._max_output_tokens = min(self._max_output_tokens, max(int(window * _CONTEXT_OUTPUT_SHARE), 1))
         reserve = self._answer_reserve()
         fitting = max(window - reserve, MIN_INPUT_TOKENS)
         previous = self._input_tokens
         self._input_tokens = min(self._input_tokens, fitting)
+        too_small = window - reserve < MIN_INPUT_TOKENS
         self._telemetry.event(
             "context_window_sized",
             f"{self.name}: context window {window} tokens; {self._input_tokens} for the prompt, "
-            f"{reserve} kept for the answer",
+            f"{reserve} kept for the answer"
+            + (f"; the window is too small: prompt and answer will not fit (at least {MIN_INPUT_TOKENS + reserve} "
+               "tokens needed; raise the server's context, e.g. Ollama's num_ctx)" if too_small else ""),
+            level=logging.WARNING if too_small else logging.INFO,
             service=self.name,
             context_tokens=window,
             answer_reserve_tokens=reserve,

@@ -25,7 +25,6 @@ from datetime import date
 from ..errors import EnrichmentError
 from ..models import Enrichment, Item, Taxonomy
 from .analyses import Analysis
-from .local_analyses import with_local_analyses
 
 _STOPWORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before being
@@ -81,6 +80,8 @@ _LATIN_END = re.compile(r"[.!?…]+[" + re.escape(_CLOSERS) + r"]*\s+")
 _OTHER_END = re.compile(r"[。！？｡︒﹒﹗﹖！？؟۔।॥።᙮᠃᠉]+[" + re.escape(_CLOSERS) + r"]*\s*")
 _CLAUSE = re.compile(r"(?<=[,;:，、；：])\s*")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
+# what a Chinese/Japanese text runs on from without a space: its characters, its punctuation (。「」…), full-width forms
+_NO_SPACE_AFTER = re.compile(_CJK.pattern[:-1] + r"\u3000-\u303f\uff01-\uff65]")
 _WORD = re.compile(r"[^\W\d_][\w'\-]+")
 _MONTHS = {m: i for i, m in enumerate(
     "january february march april may june july august september october november december".split(), 1)}
@@ -155,7 +156,7 @@ def _tokens(sentence: str) -> list[str]:
     """Clauses if they are short enough, else words (with their spaces), else characters (CJK)."""
     clauses = [c for c in _CLAUSE.split(sentence) if c]
     if all(text_units(c) <= MAX_SENTENCE_WORDS for c in clauses) and len(clauses) > 1:
-        return [c if c.endswith(" ") or _CJK.search(c[-1:]) else c + " " for c in clauses]
+        return [c if c.endswith(" ") or _NO_SPACE_AFTER.match(c[-1:]) else c + " " for c in clauses]
     words = re.findall(r"\S+\s*", sentence)
     if len(words) > 1:
         return [piece for word in words
@@ -164,7 +165,7 @@ def _tokens(sentence: str) -> list[str]:
     return list(sentence)
 
 
-def _content_words(text: str) -> list[str]:
+def content_words(text: str) -> list[str]:
     """Words that carry meaning: no stopwords or short words; Chinese/Japanese as character pairs."""
     words = []
     for word in _WORD.findall(text):
@@ -177,13 +178,13 @@ def _content_words(text: str) -> list[str]:
 
 
 def _rank_sentences(sentences: list[str]) -> list[int]:
-    frequencies = Counter(w for s in sentences for w in _content_words(s))
+    frequencies = Counter(w for s in sentences for w in content_words(s))
     if not frequencies:
         return list(range(len(sentences)))
     top = max(frequencies.values())
 
     def score(index: int) -> float:
-        words = _content_words(sentences[index])
+        words = content_words(sentences[index])
         if not words:
             return 0.0
         lead_bonus = 1.15 if index < 3 else 1.0
@@ -251,7 +252,7 @@ def _joined(sentences: list[str]) -> str:
     """Sentences as one text: Chinese/Japanese ones without a space between them."""
     text = ""
     for sentence in sentences:
-        text += sentence if not text or _CJK.search(text[-1]) else " " + sentence
+        text += sentence if not text or _NO_SPACE_AFTER.match(text[-1]) else " " + sentence
     return text
 
 
@@ -294,6 +295,8 @@ class LocalEnricher:
             key_insights=tuple(insights[:5]),
             published_date=find_date(text),
         )
+        from .local_analyses import with_local_analyses  # it reads text with this module's functions
+
         return with_local_analyses(enrichment, self.analyses, text)
 
     async def close(self) -> None:

@@ -3,7 +3,8 @@
 Without a language model, three of the original's analyses can still be
 written honestly from what the local enricher already found: the bullet
 overview (its extractive summary, one sentence per bullet), thematic tags
-(the most frequent content words) and metadata (vendor, dates, length).
+(the most frequent content words, as the summary ranks them: any script,
+Chinese and Japanese as character pairs) and metadata (vendor, dates, length).
 Every other analysis gets a placeholder saying why it is missing, so a
 reader never mistakes an empty toggle for an answer.
 """
@@ -11,21 +12,13 @@ reader never mistakes an empty toggle for an answer.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections import Counter
 
 from ..models import AnalysisResult, Enrichment
 from .analyses import Analysis, placeholder
+from .local import content_words, split_sentences
 
 REASON = "the offline local enricher cannot write this analysis; use ENRICHER=openai or anthropic"
-_WORD = re.compile(r"[A-Za-z][A-Za-z\-]{3,}")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_COMMON = frozenset(
-    """about above after again also because been before being between both could does doing during each
-    from further have having here into just more most other over same should some such than that their
-    them then there these they this those through under until very were what when where which while with
-    would your said says will""".split()
-)
 
 
 def with_local_analyses(enrichment: Enrichment, analyses: tuple[Analysis, ...], text: str) -> Enrichment:
@@ -36,9 +29,9 @@ def with_local_analyses(enrichment: Enrichment, analyses: tuple[Analysis, ...], 
 
 def _one(analysis: Analysis, enrichment: Enrichment, text: str) -> AnalysisResult:
     if analysis.name == "overview":
-        lines = tuple(s for s in _SENTENCE_END.split(enrichment.summary) if s.strip())
+        lines = tuple(split_sentences(enrichment.summary))
     elif analysis.name == "tags":
-        counts = Counter(w.lower() for w in _WORD.findall(text) if w.lower() not in _COMMON)
+        counts = Counter(content_words(text))
         lines = tuple(word for word, _ in counts.most_common(8))
     elif analysis.name == "metadata":
         lines = (

@@ -56,12 +56,19 @@ async def probe_context(
     gateway: ServiceGateway,
     *,
     secrets: tuple[str, ...] = (),
+    api_key: str | None = None,
     client: httpx.AsyncClient | None = None,
 ) -> int | None:
-    """The server's context window in tokens (logged), or None (logged) when no known endpoint says it."""
+    """The server's context window in tokens (logged), or None (logged) when no known endpoint says it.
+
+    ``api_key`` (OPENAI_API_KEY) goes with every probe as a Bearer token: vLLM
+    and llama.cpp started with ``--api-key`` answer 401 without it. A
+    ``client`` given brings its own headers.
+    """
     telemetry = gateway.telemetry
     own = client is None
-    http = client or httpx.AsyncClient(timeout=PROBE_TIMEOUT)
+    http = client or httpx.AsyncClient(
+        timeout=PROBE_TIMEOUT, headers={"Authorization": f"Bearer {api_key}"} if api_key else None)
     try:
         for server, probe in (("ollama", _ollama), ("vllm", _vllm), ("llama.cpp", _llama_cpp)):
             found = await probe(http, base_url, model, gateway, secrets)

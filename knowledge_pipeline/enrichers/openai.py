@@ -86,7 +86,8 @@ class OpenAITransport(LazySdkClient):
         base = self._settings.openai_base_url
         if is_openai_url(base):
             return None
-        return await probe_context(base or "", self.model, self._gateway, secrets=self._settings.secrets)
+        return await probe_context(base or "", self.model, self._gateway, secrets=self._settings.secrets,
+                                   api_key=self._settings.openai_api_key)
 
     async def send(self, prompt: Prompt, *, context: dict[str, Any]) -> Reply:
         """json_schema until the server says it does not take it, then json_object for the run.

@@ -308,3 +308,63 @@ def test_a_copy_of_an_item_sent_to_a_batch_is_a_duplicate_not_a_second_line(tmp_
     assert duplicate["duplicate_of"]["title"] == "Report 0"
     assert after_first[ids[3]] == "Duplicate"
     assert statuses(tmp_path) == {ids[0]: "Enriched", ids[1]: "Enriched", ids[2]: "Enriched", ids[3]: "Duplicate"}
+
+
+@pytest.mark.parametrize("how", ["no Batch API", "batch unknown"])
+def test_a_batch_the_server_no_longer_knows_is_lost_and_its_items_are_enriched_directly(tmp_path: Path, how: str) -> None:
+    ids = seed(tmp_path / "data" / "sources.db", 3)
+    with start_fake_openai(batch_auto=False) as fake:
+        first = run(env(tmp_path, fake, OPENAI_BATCH="always"))
+        (submitted,) = first.of("batch_submitted")
+        if how == "no Batch API":  # OPENAI_BASE_URL now points at a local server
+            fake.configure(batch_api=False)
+        else:  # a key of another project
+            fake.batches.batches.clear()
+        second = run(env(tmp_path, fake, OPENAI_BATCH="never"))
+        third = run(env(tmp_path, fake, OPENAI_BATCH="never"))
+        direct = fake.stats()["calls"]
+    assert second.result.exit_code == 0, second.result.error
+    (lost,) = second.of("batch_discarded")
+    assert lost["reason"] == "unknown_to_server" and lost["batch_id"] == submitted["batch_id"] and lost["items"] == 3
+    assert second.result.metrics["items_processed"] == 3 and direct == 3
+    assert {statuses(tmp_path)[i] for i in ids} == {"Enriched"}
+    assert third.result.exit_code == 0 and not third.of("batch_discarded"), "a lost batch is not polled again"
+
+
+def test_a_batch_recovered_after_a_kill_on_a_server_without_the_batch_api_is_dropped(tmp_path: Path) -> None:
+    ids = seed(tmp_path / "data" / "sources.db", 3)
+    with start_fake_openai(batch_auto=False) as fake:
+        run(env(tmp_path, fake, OPENAI_BATCH="always"))
+        with sqlite3.connect(state_path(tmp_path / "data" / "journal.db")) as db:  # as a kill before the batch was recorded
+            db.execute("UPDATE batches SET state = 'uploaded', remote_id = NULL")
+        fake.configure(batch_api=False)
+        second = run(env(tmp_path, fake, OPENAI_BATCH="never"))
+    assert second.result.exit_code == 0, second.result.error
+    assert second.of("batch_discarded")[0]["items"] == 3
+    assert {statuses(tmp_path)[i] for i in ids} == {"Enriched"}
+
+
+def test_a_collected_batch_leaves_no_file_on_the_server(tmp_path: Path) -> None:
+    """The input file holds every item's full text: it is deleted once collected, with the output and error files."""
+    ids = seed(tmp_path / "data" / "sources.db", 4)
+    with start_fake_openai(batch_line_errors=[ids[0]]) as fake:
+        environment = env(tmp_path, fake, OPENAI_BATCH="always")
+        run(environment)
+        assert len(fake.batches.files) == 1, "the input file waits while the batch runs"
+        second = run(environment)
+        left = dict(fake.batches.files)
+    (collected,) = second.of("batch_collected")
+    assert left == {} and collected["files_deleted"] == 3 and "files_kept" not in collected
+
+
+def test_a_file_that_cannot_be_deleted_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    seed(tmp_path / "data" / "sources.db", 3)
+    with start_fake_openai(batch_delete_fails=True) as fake:
+        environment = env(tmp_path, fake, OPENAI_BATCH="always")
+        run(environment)
+        second = run(environment)
+        left = set(fake.batches.files)
+    assert second.result.exit_code == 0
+    (collected,) = second.of("batch_collected")
+    assert collected["items_enriched"] == 3 and set(collected["files_kept"]) == left and len(left) == 2
+    assert set(statuses(tmp_path).values()) == {"Enriched"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,46 @@ def test_lost_answers_alone_exhaust_max_cost_and_show_in_the_summary(tmp_path: P
     assert metrics["estimated_cost_usd"] == pytest.approx(metrics["unanswered_calls"]["estimated_cost_usd"])
     assert metrics["estimated_cost_usd"] > 0.003
     assert metrics["api_calls"]["openai"]["tokens"]["estimated"] == metrics["tokens"]["estimated"]
+
+
+def test_a_call_cut_off_by_item_timeout_is_billed_as_sent(tmp_path: Path) -> None:
+    """ITEM_TIMEOUT cancels the call while the server works on it: the provider bills it, so the run counts it."""
+    with start_fake_openai(latency=2.0) as fake:
+        settings = load_settings(
+            {**fake.env(), "OPENAI_CONTEXT_TOKENS": "128000", "API_TIMEOUT": "10", "ITEM_TIMEOUT": "0.7",
+             "RETRY_ATTEMPTS": "0", "PARALLEL_RATE_LIMIT": "0", "ALERT_FAILURE_RATE": "1",
+             "SOURCES_DB_PATH": str(tmp_path / "sources.db"), "JOURNAL_PATH": str(tmp_path / "journal.db"),
+             "LOG_DIR": str(tmp_path / "logs")},
+            env_file=None,
+        )
+
+        async def seed() -> None:
+            store = SqliteStore(settings.sources_db_path)
+            await store.open()
+            for n in range(2):
+                await store.add(NewItem(f"Item {n}", SourceType.RSS, f"h{n}", url=f"https://example.com/{n}",
+                                        content=long_text(20_000)))
+            await store.close()
+
+        asyncio.run(seed())
+        events: list[tuple[str, dict]] = []
+        telemetry = Telemetry("test")
+        telemetry.add_observer(lambda kind, data: events.append((kind, data)))
+        options = RunOptions(script="enrich_rss_enhanced.py", source_types=FEED_TYPES, capture="none")
+        result = asyncio.run(run_async(settings, options, telemetry))
+        time.sleep(2.2)  # the fake logs a request once it has answered it
+        sent = fake.requests()
+    assert len(sent) == 2
+    cut = [data for kind, data in events if kind == "api_call_error"]
+    assert [e["error_type"] for e in cut] == ["cancelled", "cancelled"]
+    assert all(e["tokens_estimated"] is True and e["service"] == "openai" for e in cut)
+    server_counted = sum(rq["usage"]["prompt_tokens"] for rq in sent)
+    metrics = result.metrics
+    assert metrics["items_failed"] == 2
+    assert metrics["unanswered_calls"]["count"] == 2
+    assert metrics["unanswered_calls"]["prompt_tokens"] == pytest.approx(server_counted, rel=0.05)
+    assert metrics["tokens"]["estimated"] == metrics["tokens"]["prompt"]
+    assert metrics["estimated_cost_usd"] == pytest.approx(server_counted * 0.40 / 1e6, rel=0.05)
 
 
 def test_the_meter_prices_per_provider_and_tier_and_marks_estimates() -> None:

@@ -115,3 +115,27 @@ def test_cjk_is_counted_in_characters_and_spaced_scripts_in_words():
     assert text_units("one two three") == 3
     assert text_units("人工智能公司") == 3          # two characters count as one word
     assert text_units("Die KI 模型 ist neu") == 5
+
+
+@pytest.mark.parametrize("language", ["zh", "ja"])
+def test_cjk_sentences_are_joined_without_a_space(language):
+    sentences = LANGUAGES[language]
+    result = enrich("".join(sentences * 3))
+    assert " " not in result.executive_summary and " " not in result.summary
+    long_one = "，".join(sentence[:-1] for sentence in sentences * 4) + "。"  # cut at its commas
+    assert len(split_sentences(long_one)) > 1 and not any(" " in piece for piece in split_sentences(long_one))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_offline_analyses_read_every_script(language):
+    from knowledge_pipeline.enrichers.analyses import ORIGINAL
+
+    sentences = LANGUAGES[language]
+    item = Item(id="1", title="t", source_type=SourceType.RSS)
+    result = asyncio.run(LocalEnricher(ORIGINAL).enrich(item, joined(sentences), Taxonomy()))
+    by_name = {a.name: a for a in result.analyses}
+    overview, tags = by_name["overview"], by_name["tags"]
+    assert not overview.placeholder and not tags.placeholder
+    assert list(overview.lines) == split_sentences(result.summary) and len(overview.lines) > 1
+    assert 1 < len(tags.lines) <= 8
+    assert all(tag in joined(sentences).lower() for tag in tags.lines)

@@ -58,6 +58,50 @@ def test_the_answer_keeps_its_room_when_analyses_make_it_longer():
     assert isinstance(analysed.result, Enrichment) and len(analysed.result.analyses) == len(ORIGINAL)
 
 
+@pytest.mark.parametrize("server, options, context", [
+    ("ollama", {"served_model": "gpt-4.1-mini"}, 4096),  # Ollama's default context
+    ("llama.cpp", {"server_context": 3072}, 3072),
+])
+def test_analyses_split_into_more_calls_so_prompt_and_answer_fit_a_small_context(server: str, options: dict, context: int,
+                                                                                 caplog: pytest.LogCaptureFixture):
+    caplog.set_level("INFO")
+    with start_fake_openai(server=server, **options) as fake:
+        r = run(fake, [Doc(text=long_text(6_000))], analyses=ORIGINAL)
+        requests = fake.requests()
+    assert isinstance(r.result, Enrichment), r.result
+    (sized,) = r.of("context_window_sized")
+    assert _level(caplog, "context_window_sized") == "INFO"
+    assert sized["input_tokens"] + sized["answer_reserve_tokens"] <= context
+    assert sized["input_tokens"] >= context // 2, "the answer takes at most half the window"
+    assert all(rq["usage"]["prompt_tokens"] + sized["answer_reserve_tokens"] <= context for rq in requests)
+    assert len(r.result.analyses) == len(ORIGINAL) and not any(a.placeholder for a in r.result.analyses)
+
+
+def test_a_context_too_small_for_any_prompt_is_a_warning(caplog: pytest.LogCaptureFixture):
+    caplog.set_level("INFO")
+    with start_fake_openai(server="llama.cpp", server_context=400) as fake:
+        r = run(fake, [Doc(text=long_text(3_000))], analyses=ORIGINAL)
+    (sized,) = r.of("context_window_sized")
+    assert _level(caplog, "context_window_sized") == "WARNING"
+    assert sized["input_tokens"] == 250 and sized["context_tokens"] == 400
+
+
+def _level(caplog: pytest.LogCaptureFixture, event_type: str) -> str:
+    (record,) = [r for r in caplog.records if getattr(r, "extra_fields", {}).get("event_type") == event_type]
+    return record.levelname
+
+
+@pytest.mark.parametrize("server", ["vllm", "llama.cpp"])
+def test_a_server_started_with_an_api_key_is_asked_with_it(server: str):
+    with start_fake_openai(server=server, server_context=8192, local_api_key=True) as fake:
+        r = run(fake, [Doc()])
+        probes = fake.probes()
+    assert not r.of("context_window_unknown")
+    (detected,) = r.of("context_window_detected")
+    assert detected["server"] == server and detected["context_tokens"] == 8192
+    assert all(p["status"] != 401 for p in probes)
+
+
 def test_openai_context_tokens_overrides_and_nothing_is_asked():
     with start_fake_openai(server="ollama", ollama_num_ctx=32768) as fake:
         r = run(fake, [LONG], openai_context_tokens=4096)

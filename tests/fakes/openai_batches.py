@@ -24,7 +24,8 @@ JSONL, a duplicate ``custom_id``, a wrong ``url`` or ``method``, more than
 with ``errors.data`` naming the line. ``POST .../cancel`` makes the batch
 ``cancelling``; the next retrieve finds it ``cancelled`` with partial results.
 With ``batch_auto=False`` batches stay ``in_progress`` until
-``finish_batches()``. ``batch_latency`` holds each answer back after the
+``finish_batches()``. ``batch_delete_fails`` answers every file ``DELETE``
+with a 500. ``batch_latency`` holds each answer back after the
 request was carried out and logged.
 """
 
@@ -129,6 +130,8 @@ class FakeBatches:
                 return self._upload(headers, raw)
             if method == "GET" and not rest:
                 return 200, self._list_files(params), "json"
+            if len(rest) == 1 and method == "DELETE" and self.fake.options()["batch_delete_fails"]:
+                return 500, _error("The server had an error while processing your request."), "json"
             if len(rest) == 1 and method in ("GET", "DELETE"):
                 return self._file(rest[0], delete=method == "DELETE")
             if len(rest) == 2 and rest[1] == "content" and method == "GET":

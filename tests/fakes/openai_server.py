@@ -108,6 +108,7 @@ class Options:
     server: str = "openai"
     server_context: int | None = None
     ollama_num_ctx: int | None = None
+    local_api_key: bool = False  # vLLM / llama.cpp started with --api-key: their own endpoints want it too
     model_context: int = 131072
     served_model: str = "gpt-4.1-mini"
     batch_api: bool = True
@@ -118,6 +119,7 @@ class Options:
     batch_partial: float = 0.5
     batch_line_errors: list[str] = field(default_factory=list)
     batch_line_answers: dict[str, str] = field(default_factory=dict)
+    batch_delete_fails: bool = False
     max_batch_requests: int = 50_000
     max_batch_bytes: int = 200 * 1024 * 1024
     leak_key_in_errors: bool = False
@@ -834,10 +836,15 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             body = {}
         answer = self.fake.local_endpoint(method, path, body)
-        if answer is not None:
-            self._send(200, answer)
-            self.fake.log_probe(method, path, 200)
-        return answer is not None
+        if answer is None:
+            return False
+        if self.fake.options()["local_api_key"] and self.headers.get("authorization") != f"Bearer {self.fake.api_key}":
+            self._send(401, {"error": {"message": "Unauthorized", "type": "invalid_request_error", "code": 401}})
+            self.fake.log_probe(method, path, 401)
+            return True
+        self._send(200, answer)
+        self.fake.log_probe(method, path, 200)
+        return True
 
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
