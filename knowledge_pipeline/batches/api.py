@@ -40,6 +40,9 @@ class BatchApi(LazySdkClient):
     async def _call(self, operation: str, fn: Callable[[], Awaitable[T]], **context: Any) -> T:
         def classify(exc: BaseException) -> ServiceError:
             error = classify_error(exc, secrets=self._settings.secrets, timeout=self._settings.api_timeout)
+            if error.status_code == 404:  # a batch or file this server does not know, not a wrong model: not fatal
+                error = ServiceError(SERVICE, f"OpenAI Batch API {operation}: not found (404)",
+                                     status_code=404, code=error.code or "not_found")
             error.service = SERVICE
             return error
 

@@ -329,6 +329,8 @@ def test_a_batch_the_server_no_longer_knows_is_lost_and_its_items_are_enriched_d
     assert second.result.metrics["items_processed"] == 3 and direct == 3
     assert {statuses(tmp_path)[i] for i in ids} == {"Enriched"}
     assert third.result.exit_code == 0 and not third.of("batch_discarded"), "a lost batch is not polled again"
+    assert not any("OPENAI_MODEL" in e["error"] for e in second.of("api_call_error")), \
+        "a batch the server does not know is not reported as a wrong model"
 
 
 def test_a_batch_recovered_after_a_kill_on_a_server_without_the_batch_api_is_dropped(tmp_path: Path) -> None:
