@@ -31,7 +31,7 @@ import logging
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any, AsyncIterator, Collection
+from typing import Any, Collection
 
 from ..budget import Budget
 from ..config import Settings
@@ -135,17 +135,6 @@ class BatchRun:
                     batching=self.batching, reason=reason, items_held=self.held_here, items_pending=pending)
 
     # --- what the engine sees ----------------------------------------------------------------------
-
-    async def inbox(self, items: AsyncIterator[Item]) -> AsyncIterator[Item]:
-        """The Inbox without the items an open batch holds."""
-        try:
-            async for item in items:
-                if item.id not in self.held:
-                    yield item
-        finally:
-            close = getattr(items, "aclose", None)
-            if close is not None:
-                await close()
 
     def extractor(self, inner: TextExtractor) -> StoredText:
         self._reader = StoredText(inner, self.state, keep=self.batching)
