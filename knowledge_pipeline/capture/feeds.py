@@ -448,21 +448,26 @@ class _FeedRun:
         moved = feed.with_url(new)
         if moved.key == feed.key or (state is not None and state.fetch_url == new):
             return feed, state
+        where, unlisted = None, ""
         if feed.origin == "list" and not self.dry_run:
-            with edit_feed_file(self.settings.feed_list_path) as feeds:
-                listed = find(feeds, feed.url)
-                if listed is not None:
-                    position = feeds.index(listed)
-                    if find(feeds, new) is None:
-                        feeds[position] = listed.with_url(new)
-                    else:
-                        del feeds[position]
-            self.state.rename(feed.key, moved.key)
-            where = "the feed list now says so"
-        else:
+            try:
+                with edit_feed_file(self.settings.feed_list_path) as feeds:
+                    listed = find(feeds, feed.url)
+                    if listed is not None:
+                        position = feeds.index(listed)
+                        if find(feeds, new) is None:
+                            feeds[position] = listed.with_url(new)
+                        else:
+                            del feeds[position]
+            except OpmlError as exc:  # the list broke since the run read it: the feed state keeps the move
+                unlisted = f"; the feed list was not updated: {exc}"
+            else:
+                self.state.rename(feed.key, moved.key)
+                where = "the feed list now says so"
+        if where is None:
             self.state.moved(feed.key, new, self.clock())
             moved = feed
-            where = "it is read from there from now on" + ("; update RSS_FEEDS" if feed.origin == "env" else "")
+            where = "it is read from there from now on" + ("; update RSS_FEEDS" if feed.origin == "env" else unlisted)
         self.telemetry.event(
             "feed_moved",
             f"feed {shown_url(old)} moved permanently to {shown_url(new)}: {where}",

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..capture.links import LinkError, canonical_link
+from ..errors import PipelineError
 
 NAMESPACE = "urn:x-knowledge-pipeline:opml:1"
 PREFIX = "kp"
@@ -36,8 +37,11 @@ MAX_WINDOW_DAYS = 36500
 ET.register_namespace(PREFIX, NAMESPACE)
 
 
-class OpmlError(ValueError):
-    """A feed list that cannot be used; the message is one line naming the problem."""
+class OpmlError(PipelineError, ValueError):
+    """A feed list that cannot be used; the message is one line naming the problem.
+
+    A PipelineError, so every command and the runner show it as that one line.
+    """
 
 
 @dataclass(frozen=True)

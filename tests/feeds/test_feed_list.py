@@ -102,3 +102,29 @@ def test_a_dry_run_changes_neither_the_list_nor_the_state(tmp_path):
         result = poll(tmp_path, server, dry_run=True)
     assert path.read_bytes() == before and not (tmp_path / "feeds.db").exists()
     assert len(result.reports[0].would_add) == 2 and result.items == []
+
+
+def test_a_feed_list_broken_during_the_run_keeps_a_moved_feed_on_its_new_address(tmp_path, caplog):
+    path = tmp_path / "feeds.opml"
+
+    class Editing(FakeFeedServer):
+        def answer(self, host, req_path, headers):
+            if host == "old.test":
+                path.write_text("<opml><bad")  # someone editing the list by hand while the run reads it
+            return super().answer(host, req_path, headers)
+
+    with Editing() as server:
+        new = server.feed("new.test", "/feed.xml", rss_document("new.test", 2))
+        other = server.feed("other.test", "/rss", rss_document("other.test", 3))
+        old = server.moved("old.test", "/rss", new)
+        write_list(tmp_path, [FeedSpec(old), FeedSpec(other)])
+        first = poll(tmp_path, server, feed_concurrency="1")
+        assert path.read_text() == "<opml><bad", "a list that cannot be read is not overwritten"
+        write_list(tmp_path, [FeedSpec(old)])
+        poll(tmp_path, server, now=NOW + timedelta(hours=1))
+        assert len(server.requests_to("old.test")) == 1, "the move was kept in the feed state"
+    assert sorted(first.statuses()) == ["ok", "ok"] and len(first.items) == 5
+    (moved,) = first.events.of("feed_moved")
+    assert moved["moved_to"] == new
+    assert any("the feed list was not updated" in r.message and "not well-formed XML" in r.message
+               for r in caplog.records)
