@@ -37,7 +37,7 @@ from ..config import Settings
 from ..extract.fetch import Fetcher
 from ..extract.html import html_to_text
 from ..errors import one_line
-from ..feeds.download import Download, HostBusyError, download, host_of, parse_problem
+from ..feeds.download import Download, HostBusyError, download, fetch_location, host_of, parse_problem
 from ..feeds.feed_list import configured_feeds, edit_feed_file, env_feeds, find
 from ..feeds.gate import HostGate
 from ..feeds.health import FAILING, OK, PAUSED, TRANSIENT, FeedError, health, is_due, retry_delay
@@ -261,7 +261,7 @@ class _FeedRun:
         skipped = self._skip_reason(feed, state)
         if skipped is not None:
             return self._complete(report, _Tally(), feed, state, status=skipped[0], skipped=skipped[1])
-        location = state.fetch_url if state is not None and state.fetch_url else feed.url
+        location = fetch_location(feed.url, state.fetch_url if state is not None else None)
         host = host_of(location)
         async with self.gate.slot(host):
             if self.stop is not None and self.stop.is_set():

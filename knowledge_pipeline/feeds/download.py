@@ -18,7 +18,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import feedparser
 
@@ -68,6 +68,25 @@ def is_url(location: str) -> bool:
 def host_of(location: str) -> str:
     """The host a feed is fetched from (per-host limits, Retry-After pauses)."""
     return (urlsplit(location).hostname or "").lower() if is_url(location) else "(local files)"
+
+
+def fetch_location(feed_url: str, fetch_url: str | None) -> str:
+    """Where the feed is read: ``fetch_url`` (a permanent redirect's target) or its own URL.
+
+    The feed state stores URLs without credentials, so a feed whose URL carries
+    ``user:password@`` gets them back on its new address when that address is on
+    the same host (never on another host, never from https down to http).
+    """
+    if not fetch_url:
+        return feed_url
+    own, there = urlsplit(feed_url), urlsplit(fetch_url)
+    if "@" not in own.netloc or "@" in there.netloc or not is_url(fetch_url):
+        return fetch_url
+    same_host = (own.hostname or "").lower() == (there.hostname or "").lower()
+    if not same_host or (own.scheme.lower() == "https" and there.scheme.lower() != "https"):
+        return fetch_url
+    userinfo = own.netloc.rpartition("@")[0]
+    return urlunsplit(there._replace(netloc=f"{userinfo}@{there.netloc}"))
 
 
 async def download(location: str, state: FeedState | None, fetcher: Fetcher, *, max_bytes: int) -> Download:
