@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -30,6 +29,7 @@ from lxml import html as lxml_html
 from .. import USER_AGENT
 from ..config import Settings
 from ..errors import ItemError, ServiceError
+from ..extract.decoding import CappedBody, ContentCodingError, decoder_for
 from ..extract.fetch import Fetcher
 from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
@@ -290,15 +290,16 @@ async def _sitemap_bytes(fetcher: Fetcher, url: str, cap: int, *, missing_ok: bo
 
 
 def _gunzip(data: bytes, cap: int) -> bytes:
-    """Decompress without ever holding more than ``cap`` bytes (a gzip bomb stops at the cap)."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    """Decompress every gzip member without ever holding more than ``cap`` bytes (a gzip bomb stops at the cap)."""
+    body = CappedBody(cap, decoder_for("gzip"), "gzip")
     try:
-        out = inflater.decompress(data, cap + 1)
-    except zlib.error as exc:
-        raise SectionError(f"corrupt gzip ({exc})") from None
-    if len(out) > cap or inflater.unconsumed_tail:
+        if not body.take(data):
+            body.finish()
+    except ContentCodingError as exc:
+        raise SectionError(f"corrupt gzip ({exc.problem})") from None
+    if body.truncated:
         raise SectionError(f"larger than MAX_DOWNLOAD_MB ({cap / 1048576:g} MB) once decompressed")
-    return out
+    return bytes(body.data)
 
 
 def _local(tag: object) -> str:
