@@ -164,7 +164,7 @@ async def _capture_message(
     if header.size > cap:
         tally.too_large += 1
         _reject(telemetry, report, info, f"{header.size / 1048576:.1f} MB, larger than MAX_DOWNLOAD_MB "
-                f"({settings.max_download_mb:g} MB)")
+                f"({settings.max_download_mb:g} MB)", "larger than MAX_DOWNLOAD_MB")
         return
     try:
         raw = await session.call("fetch_body", session.mailbox.body, header.uid, cap)
@@ -206,12 +206,10 @@ async def _capture_message(
                     sender=item.sender)
 
 
-def _reject(telemetry: Telemetry, report: CaptureReport, info: EmailHeader, reason: str) -> None:
-    report.rejected += 1
-    line = f"email {info.subject[:80]!r} from {info.address or 'unknown sender'} skipped: {reason}"
-    report.errors.append(line)
-    telemetry.event("entry_rejected", line, level=logging.WARNING, source=report.source, kind="email",
-                    reason=reason)
+def _reject(telemetry: Telemetry, report: CaptureReport, info: EmailHeader, reason: str,
+            counted_as: str | None = None) -> None:
+    report.reject(telemetry, f"email {info.subject[:80]!r} from {info.address or 'unknown sender'}", reason,
+                  counted_as=counted_as, kind="email")
 
 
 def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> None:

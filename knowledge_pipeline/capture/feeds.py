@@ -585,7 +585,7 @@ def _screen(
         link = _resolved(entry, link, base)
         canonical = canonical_link(link)
     except LinkError as exc:
-        report.reject(telemetry, f"entry {(entry.get('title') or '')[:80]!r}", str(exc), kind=exc.kind,
+        report.reject(telemetry, f"entry {(entry.get('title') or '')[:80]!r}", str(exc), counted_as=exc.kind,
                       level=logging.DEBUG, error=False)
         return
     digest = sha256_text(canonical)

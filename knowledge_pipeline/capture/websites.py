@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
@@ -64,7 +63,7 @@ class _Tally:
     disallowed: int = 0
     via: str = "sitemap"
     sitemap_errors: list[str] = field(default_factory=list)
-    rejected: Counter = field(default_factory=Counter)
+    bad_links: list[tuple[str, LinkError]] = field(default_factory=list)
 
 
 class _Robots:
@@ -130,9 +129,12 @@ async def _capture_section(
         _complete(telemetry, report, tally)
         return report
     report.errors += tally.sitemap_errors
+    report.found = len(candidates) + len(tally.bad_links)
+    for url, exc in tally.bad_links:
+        report.reject(telemetry, f"sitemap entry {shown_url(url)!r}", str(exc), counted_as=exc.kind,
+                      level=logging.DEBUG, error=False)
     fresh = [c for c in candidates if cutoff is None or c.published is None or c.published >= cutoff]
     tally.too_old = len(candidates) - len(fresh)
-    report.found = len(candidates)
     for candidate in fresh:
         digest = sha256_text(candidate.canonical)
         if digest in known_hashes:
@@ -268,8 +270,8 @@ async def _from_sitemaps(
                 continue
             try:
                 entry.canonical = canonical_link(entry.url)
-            except LinkError:
-                tally.rejected["bad link"] += 1
+            except LinkError as exc:
+                tally.bad_links.append((entry.url, exc))
                 continue
             previous = found.get(entry.canonical)
             if previous is None or (entry.published and (previous.published is None or entry.published > previous.published)):
@@ -390,6 +392,7 @@ def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> Non
     report_complete(
         telemetry, report, "website",
         f"website {report.source}: {report.found} articles found ({tally.via}), {report.added} added, "
-        f"{report.duplicates} duplicates, {tally.too_old} older than the window, {tally.over_cap} over the cap",
+        f"{report.duplicates} duplicates, {report.rejected} rejected, {tally.too_old} older than the window, "
+        f"{tally.over_cap} over the cap",
         via=tally.via, too_old=tally.too_old, over_cap=tally.over_cap, disallowed=tally.disallowed,
     )

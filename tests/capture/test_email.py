@@ -122,7 +122,10 @@ def test_a_message_over_max_download_mb_is_skipped_with_its_reason_and_never_dow
     assert report.rejected == 1 and "larger than MAX_DOWNLOAD_MB (0.1 MB)" in report.errors[0]
     assert "'Annual report'" in report.errors[0]
     assert imap_operations(recorder).count("fetch_body") == 1
-    assert recorder.of("capture_complete")[0]["too_large"] == 1
+    complete = recorder.of("capture_complete")[0]
+    assert complete["too_large"] == 1 and complete["rejected_reasons"] == {"larger than MAX_DOWNLOAD_MB": 1}
+    (rejected,) = recorder.of("entry_rejected")
+    assert rejected["kind"] == "email" and "larger than MAX_DOWNLOAD_MB (0.1 MB)" in rejected["reason"]
 
 
 @pytest.mark.parametrize(

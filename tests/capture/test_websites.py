@@ -168,6 +168,18 @@ def test_a_gzip_sitemap_of_several_members_is_read_whole(tmp_path):
     assert reports[0].errors == [] and len(items) == 100
 
 
+def test_a_sitemap_entry_with_a_bad_link_is_counted_as_rejected_with_its_reason(tmp_path):
+    with FakeWebServer() as web:
+        base = web.url
+        web.route("/robots.txt", body=f"Sitemap: {base}/sitemap.xml\n", content_type="text/plain")
+        web.route("/sitemap.xml", body=urlset([(f"{base}/blog/good", "2026-11-29"),
+                                               (f"{base}:99999/blog/bad-port", "2026-11-29")]))
+        reports, items, recorder = capture(tmp_path, [f"{base}/blog/"])
+    assert len(items) == 1 and reports[0].rejected == 1 and reports[0].errors == []
+    complete = recorder.of("capture_complete")[0]
+    assert (complete["found"], complete["rejected"]) == (2, 1) and complete["rejected_reasons"] == {"malformed link": 1}
+
+
 def test_dry_run_lists_the_articles_without_storing_them(tmp_path):
     with FakeWebServer() as web:
         base = web.url
