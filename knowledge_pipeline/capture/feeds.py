@@ -258,11 +258,13 @@ class _FeedRun:
     async def capture(self, feed: FeedSpec) -> CaptureReport:
         report = CaptureReport(source=shown_url(feed.url, limit=None))
         state = self.state.get(feed.key)
-        skipped = self._skip_reason(feed, state)
-        if skipped is not None:
-            return self._complete(report, _Tally(), feed, state, status=skipped[0], skipped=skipped[1])
         location = fetch_location(feed.url, state.fetch_url if state is not None else None)
         host = host_of(location)
+        skipped = self._skip_reason(feed, state)
+        if skipped is not None and skipped[0] == FAILING and self._host_paused(host) is not None:
+            return self._deferred(report, feed, state, host)  # backing off, but what it waits for is its host
+        if skipped is not None:
+            return self._complete(report, _Tally(), feed, state, status=skipped[0], skipped=skipped[1])
         async with self.gate.slot(host):
             if self.stop is not None and self.stop.is_set():
                 return self._complete(report, _Tally(), feed, state, status=CANCELLED, skipped="shutdown requested")
@@ -491,7 +493,9 @@ class _FeedRun:
         size: int = 0,
     ) -> CaptureReport:
         report.found = tally.found
-        source_failed = None if (feed.paused or status == CANCELLED) else status not in (OK, NOT_MODIFIED)
+        # a feed paused by the user, waiting for its host's Retry-After or left by a shutdown was not tried:
+        # it is no configured source that failed (None), so it never makes a run exit 1 on its own
+        source_failed = None if (feed.paused or status in (CANCELLED, DEFERRED)) else status not in (OK, NOT_MODIFIED)
         now = self.clock()
         stale = state is not None and health(state, user_paused=feed.paused, stale_days=self.settings.feed_stale_days,
                                              now=now).stale
