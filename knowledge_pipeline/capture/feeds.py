@@ -3,8 +3,9 @@
 The feeds are those of the feed list (``FEEDS_FILE``, OPML) and of
 ``RSS_FEEDS``: URLs, downloaded by the guarded :class:`Fetcher` (feedparser
 never touches the network), or local file paths. They are read concurrently
-(``FEED_CONCURRENCY``, at most two per host) and each feed's report is handed
-over as soon as that feed is done (:func:`iter_capture_feeds`).
+(``FEED_CONCURRENCY``, at most two per host); each new entry is handed over
+(``store_new``: in enrich-first, to the engine's queue) as soon as its feed is
+parsed, so a slow feed holds back no other feed's items.
 
 A feed answers 304 or repeats its last body: nothing is parsed and the
 store is not asked anything. A feed that cannot be read is reported, its
@@ -129,48 +130,11 @@ async def capture_feeds(
     nothing is added, the feed state is not changed, and ``would_add`` lists
     what would have been.
     """
-    numbered = [
-        pair
-        async for pair in _numbered_reports(
-            settings, store, fetcher, telemetry, known_hashes=known_hashes, dry_run=dry_run, now=now, stop=stop
-        )
-    ]
-    return [report for _, report in sorted(numbered, key=lambda pair: pair[0])]
-
-
-async def iter_capture_feeds(
-    settings: Settings,
-    store: SourceStore,
-    fetcher: Fetcher,
-    telemetry: Telemetry,
-    *,
-    known_hashes: set[str],
-    dry_run: bool = False,
-    now: datetime | None = None,
-    stop: asyncio.Event | None = None,
-) -> AsyncIterator[CaptureReport]:
-    """Like :func:`capture_feeds`, each feed's report yielded as soon as the feed is done."""
-    async for _, report in _numbered_reports(
-        settings, store, fetcher, telemetry, known_hashes=known_hashes, dry_run=dry_run, now=now, stop=stop
-    ):
-        yield report
-
-
-async def _numbered_reports(
-    settings: Settings,
-    store: SourceStore,
-    fetcher: Fetcher,
-    telemetry: Telemetry,
-    *,
-    known_hashes: set[str],
-    dry_run: bool,
-    now: datetime | None,
-    stop: asyncio.Event | None,
-) -> AsyncIterator[tuple[int, CaptureReport]]:
+    first: list[CaptureReport] = []
     try:
         feeds = configured_feeds(settings)
     except OpmlError as exc:
-        yield -1, _list_error(telemetry, settings, str(exc))
+        first.append(_list_error(telemetry, settings, str(exc)))
         feeds = env_feeds(settings)
     state = FeedStateStore(settings.feed_state_path, read_only=dry_run, secrets=settings.secrets).open()
     # A pool of its own, sized to the feeds in flight: most feeds sit on a host of their own, and with
@@ -183,11 +147,11 @@ async def _numbered_reports(
                             level=logging.WARNING, store=settings.sources_backend)
         run = _FeedRun(settings, store, pooled, telemetry, state, known_hashes, dry_run,
                        now or datetime.now(timezone.utc), stop)
-        async for pair in run.reports(feeds):
-            yield pair
+        numbered = [pair async for pair in run.reports(feeds)]
     finally:
         await pooled.close()
         state.close()
+    return first + [report for _, report in sorted(numbered, key=lambda pair: pair[0])]
 
 
 def _list_error(telemetry: Telemetry, settings: Settings, error: str) -> CaptureReport:
