@@ -4,7 +4,7 @@ A URL is fetched with the validators of its last download (``If-None-Match``,
 ``If-Modified-Since``): a 304 is the end of it, with no parsing. A body whose
 SHA-256 equals the last one is not parsed either. A local file (``RSS_FEEDS``
 accepts paths) is read with the same size cap and the same hash check. A body
-that is parsed is parsed in slices (``capture.feed_slices``): the first slice
+that is parsed is parsed in slices (``feeds.slices``): the first slice
 is checked to be a feed, the others are parsed as capture asks for them.
 
 Whatever goes wrong is a :class:`~knowledge_pipeline.feeds.health.FeedError`
@@ -26,7 +26,7 @@ from ..errors import ItemError, ServiceError
 from ..extract import read_file_capped
 from ..extract.fetch import Fetcher
 from .discovery import feed_of_page
-from ..capture.feed_slices import slices
+from .slices import slices
 from .document import feed_links, looks_like_html, moved_to
 from .health import PERMANENT, TRANSIENT, FeedError, error_kind
 from .state import FeedState
