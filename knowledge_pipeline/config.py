@@ -107,6 +107,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "EMAIL_IMAP_CA_FILE": ("(system CAs)", "PEM file of the CA(s) trusted for the IMAP server instead of the system's"),
     "EMAIL_SEARCH": ("ALL", 'IMAP SEARCH criteria, e.g. FROM "substack.com"'),
     "EMAIL_WINDOW_DAYS": ("7", "Keep messages newer than this many days; 0 keeps all"),
+    "EMAIL_MAX_MESSAGES": ("200", "New messages taken per run at most (the newest); the rest are counted and left for later runs"),
     "EMAIL_SENDER_WHITELIST": ("(empty)", "Comma-separated addresses or domains; when set, only these senders"),
     "EMAIL_SENDER_BLACKLIST": ("(empty)", "Comma-separated addresses or domains never captured"),
     "EMAIL_URL_PROP": ("(RSS_URL_PROP)", "Notion URL property for an email's view-in-browser link"),
@@ -211,6 +212,7 @@ class Settings:
     email_imap_ca_file: Path | None = None
     email_search: str | None = None
     email_window_days: int = 7
+    email_max_messages: int = 200
     email_sender_whitelist: tuple[str, ...] = ()
     email_sender_blacklist: tuple[str, ...] = ()
     email_url_prop: str = "Article URL"
@@ -429,6 +431,7 @@ def _email(r: _Reader, rss_url_prop: str) -> dict[str, object]:
         email_imap_ca_file=Path(ca_file) if ca_file else None,
         email_search=search,
         email_window_days=int(r.number("EMAIL_WINDOW_DAYS", 7, cast=int, minimum=0)),
+        email_max_messages=int(r.number("EMAIL_MAX_MESSAGES", 200, cast=int, minimum=1, maximum=100_000)),
         email_sender_whitelist=_senders(r, "EMAIL_SENDER_WHITELIST"),
         email_sender_blacklist=_senders(r, "EMAIL_SENDER_BLACKLIST"),
         email_url_prop=r.string("EMAIL_URL_PROP", rss_url_prop) or rss_url_prop,

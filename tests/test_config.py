@@ -109,7 +109,7 @@ BAD_VALUES = {
     "FIRECRAWL_BASE_URL": "firecrawl",
     "EMAIL_IMAP_HOST": "imap.example.com/INBOX", "EMAIL_IMAP_PORT": "99999", "EMAIL_IMAP_SSL": "tls",
     "EMAIL_IMAP_CA_FILE": "/nonexistent/ca.pem", "EMAIL_SEARCH": "SUBJECT \"caf\u00e9\"", "EMAIL_WINDOW_DAYS": "-1",
-    "EMAIL_SENDER_WHITELIST": "news@", "EMAIL_SENDER_BLACKLIST": "a@b@c.com",
+    "EMAIL_SENDER_WHITELIST": "news@", "EMAIL_SENDER_BLACKLIST": "a@b@c.com", "EMAIL_MAX_MESSAGES": "0",
     # issue 12 (runs, capture and files)
     "FEED_MAX_ENTRIES": "0",
     "ANTHROPIC_BASE_URL": "api.anthropic.com", "OPENAI_CONTEXT_TOKENS": "100", "MAX_OUTPUT_TOKENS": "10",

@@ -30,11 +30,16 @@ class CaptureReport:
     would_add: list[NewItem] = field(default_factory=list)
     rejected_reasons: Counter = field(default_factory=Counter)
 
-    def reject(self, telemetry: Telemetry, what: str, reason: str, *, kind: str | None = None,
+    def reject(self, telemetry: Telemetry, what: str, reason: str, *, counted_as: str | None = None,
                level: int = logging.WARNING, error: bool = True, **fields: Any) -> None:
-        """Count one rejected entry and report it as ``entry_rejected`` (and in ``errors`` when ``error``)."""
+        """Count one rejected entry and report it as ``entry_rejected`` (and in ``errors`` when ``error``).
+
+        Every rejection goes through here, so ``rejected`` and ``rejected_reasons``
+        agree: ``counted_as`` is the reason without its particulars (default:
+        :func:`reason_kind`); ``fields`` (``kind``, ``url``...) go into the event.
+        """
         self.rejected += 1
-        self.rejected_reasons[kind or reason_kind(reason)] += 1
+        self.rejected_reasons[counted_as or reason_kind(reason)] += 1
         if error:
             self.errors.append(f"{what}: {reason}")
         telemetry.event("entry_rejected", f"{self.source}: {what} rejected: {reason}", level=level,
@@ -94,7 +99,7 @@ async def store_new(
         return True
     reason = " ".join(str(reason).split())[:500]
     report.reject(telemetry, repr(item.title[:80]), f"not stored: {reason}",
-                  kind="not stored: " + reason_kind(reason), **fields)
+                  counted_as="not stored: " + reason_kind(reason), **fields)
     return False
 
 

@@ -86,6 +86,19 @@ class DriveApi:
     # -- token ---------------------------------------------------------------------------
 
     async def _access_token(self) -> str:
+        """The current token, renewed through its own retried call (``oauth.token``).
+
+        Called inside a Drive request's attempt, a failure here has already spent
+        its retries: it is raised not retryable, so the Drive request's retries
+        do not multiply the token requests (4 x 4 with RETRY_ATTEMPTS=3).
+        """
+        try:
+            return await self._renewed_token()
+        except ServiceError as exc:
+            exc.retryable = False
+            raise
+
+    async def _renewed_token(self) -> str:
         async with self._token_lock:
             if self._token is None or time.time() >= self._expires - _REFRESH_MARGIN:
                 self._token, self._expires = await self.gateway.call(
@@ -166,6 +179,7 @@ class DriveApi:
 
     async def _call(self, operation: str, path: str, params: Mapping[str, str], *, cap: int | None = None) -> Any:
         url = f"{self._base}/{path}"
+        await self._access_token()  # before the retried request: a token endpoint down fails here, with one error
 
         async def attempt() -> Any:
             token = await self._access_token()

@@ -5,7 +5,9 @@ read, moved or deleted). One SEARCH (``EMAIL_SEARCH`` and the window's
 SINCE), then the headers of the matches in batches (size, arrival time,
 Message-ID, From, Subject, Date: no body), and only for a message that passes
 the sender lists and the window and is not known yet, its body, unless it is
-over ``MAX_DOWNLOAD_MB``. A message is known by the hash of its normalised
+over ``MAX_DOWNLOAD_MB``. Messages are taken newest first (highest UID), at
+most ``EMAIL_MAX_MESSAGES`` new ones per run; the rest are counted
+(``over_cap``) and taken by later runs. A message is known by the hash of its normalised
 Message-ID (in the store), then by the exact fingerprint of its text (within
 the run: the same issue sent twice under two Message-IDs). Its text is kept
 as the item's content, so enrichment needs no fetch; the "view in browser"
@@ -46,6 +48,7 @@ class _Tally:
     filtered: int = 0
     too_large: int = 0
     same_text: int = 0
+    over_cap: int = 0
     texts: set[str] = field(default_factory=set)
 
 
@@ -119,8 +122,9 @@ async def capture_emails(
         await session.call("connect", mailbox.connect)
         since = (cutoff - timedelta(days=1)).date() if cutoff else None  # SINCE is a date in the server's zone
         uids = await session.call("search", mailbox.search, settings.email_search, since)
-        for start in range(0, len(uids), FETCH_BATCH):
-            for header in await session.call("fetch_headers", mailbox.headers, uids[start:start + FETCH_BATCH]):
+        for end in range(len(uids), 0, -FETCH_BATCH):  # newest first (UIDs ascend with arrival): the cap keeps them
+            batch = uids[max(0, end - FETCH_BATCH):end]
+            for header in reversed(await session.call("fetch_headers", mailbox.headers, batch)):
                 report.found += 1
                 await _capture_message(settings, session, store, telemetry, header, report, tally, cutoff,
                                        known_hashes, dry_run)
@@ -160,11 +164,14 @@ async def _capture_message(
     if info.key in known_hashes:
         report.duplicates += 1
         return
+    if report.added + len(report.would_add) >= settings.email_max_messages:
+        tally.over_cap += 1  # left for a later run: not downloaded, not known, so taken when its turn comes
+        return
     cap = settings.max_download_bytes
     if header.size > cap:
         tally.too_large += 1
         _reject(telemetry, report, info, f"{header.size / 1048576:.1f} MB, larger than MAX_DOWNLOAD_MB "
-                f"({settings.max_download_mb:g} MB)")
+                f"({settings.max_download_mb:g} MB)", "larger than MAX_DOWNLOAD_MB")
         return
     try:
         raw = await session.call("fetch_body", session.mailbox.body, header.uid, cap)
@@ -206,21 +213,21 @@ async def _capture_message(
                     sender=item.sender)
 
 
-def _reject(telemetry: Telemetry, report: CaptureReport, info: EmailHeader, reason: str) -> None:
-    report.rejected += 1
-    line = f"email {info.subject[:80]!r} from {info.address or 'unknown sender'} skipped: {reason}"
-    report.errors.append(line)
-    telemetry.event("entry_rejected", line, level=logging.WARNING, source=report.source, kind="email",
-                    reason=reason)
+def _reject(telemetry: Telemetry, report: CaptureReport, info: EmailHeader, reason: str,
+            counted_as: str | None = None) -> None:
+    report.reject(telemetry, f"email {info.subject[:80]!r} from {info.address or 'unknown sender'}", reason,
+                  counted_as=counted_as, kind="email")
 
 
 def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> None:
     report_complete(
         telemetry, report, "email",
         f"mailbox {report.source}: {report.found} messages, {report.added} added, {report.duplicates} duplicates, "
-        f"{report.rejected} skipped, {tally.filtered} filtered by sender, {tally.too_old} older than the window",
+        f"{report.rejected} skipped, {tally.filtered} filtered by sender, {tally.too_old} older than the window"
+        + (f", {tally.over_cap} beyond EMAIL_MAX_MESSAGES" if tally.over_cap else ""),
         too_old=tally.too_old,
         filtered_senders=tally.filtered,
         too_large=tally.too_large,
         same_text=tally.same_text,
+        over_cap=tally.over_cap,
     )

@@ -3,8 +3,9 @@
 The feeds are those of the feed list (``FEEDS_FILE``, OPML) and of
 ``RSS_FEEDS``: URLs, downloaded by the guarded :class:`Fetcher` (feedparser
 never touches the network), or local file paths. They are read concurrently
-(``FEED_CONCURRENCY``, at most two per host) and each feed's report is handed
-over as soon as that feed is done (:func:`iter_capture_feeds`).
+(``FEED_CONCURRENCY``, at most two per host); each new entry is handed over
+(``store_new``: in enrich-first, to the engine's queue) as soon as its feed is
+parsed, so a slow feed holds back no other feed's items.
 
 A feed answers 304 or repeats its last body: nothing is parsed and the
 store is not asked anything. A feed that cannot be read is reported, its
@@ -37,7 +38,7 @@ from ..config import Settings
 from ..extract.fetch import Fetcher
 from ..extract.html import html_to_text
 from ..errors import one_line
-from ..feeds.download import Download, HostBusyError, download, host_of, parse_problem
+from ..feeds.download import Download, HostBusyError, download, fetch_location, host_of, parse_problem
 from ..feeds.feed_list import configured_feeds, edit_feed_file, env_feeds, find
 from ..feeds.gate import HostGate
 from ..feeds.health import FAILING, OK, PAUSED, TRANSIENT, FeedError, health, is_due, retry_delay
@@ -129,48 +130,11 @@ async def capture_feeds(
     nothing is added, the feed state is not changed, and ``would_add`` lists
     what would have been.
     """
-    numbered = [
-        pair
-        async for pair in _numbered_reports(
-            settings, store, fetcher, telemetry, known_hashes=known_hashes, dry_run=dry_run, now=now, stop=stop
-        )
-    ]
-    return [report for _, report in sorted(numbered, key=lambda pair: pair[0])]
-
-
-async def iter_capture_feeds(
-    settings: Settings,
-    store: SourceStore,
-    fetcher: Fetcher,
-    telemetry: Telemetry,
-    *,
-    known_hashes: set[str],
-    dry_run: bool = False,
-    now: datetime | None = None,
-    stop: asyncio.Event | None = None,
-) -> AsyncIterator[CaptureReport]:
-    """Like :func:`capture_feeds`, each feed's report yielded as soon as the feed is done."""
-    async for _, report in _numbered_reports(
-        settings, store, fetcher, telemetry, known_hashes=known_hashes, dry_run=dry_run, now=now, stop=stop
-    ):
-        yield report
-
-
-async def _numbered_reports(
-    settings: Settings,
-    store: SourceStore,
-    fetcher: Fetcher,
-    telemetry: Telemetry,
-    *,
-    known_hashes: set[str],
-    dry_run: bool,
-    now: datetime | None,
-    stop: asyncio.Event | None,
-) -> AsyncIterator[tuple[int, CaptureReport]]:
+    first: list[CaptureReport] = []
     try:
         feeds = configured_feeds(settings)
     except OpmlError as exc:
-        yield -1, _list_error(telemetry, settings, str(exc))
+        first.append(_list_error(telemetry, settings, str(exc)))
         feeds = env_feeds(settings)
     state = FeedStateStore(settings.feed_state_path, read_only=dry_run, secrets=settings.secrets).open()
     # A pool of its own, sized to the feeds in flight: most feeds sit on a host of their own, and with
@@ -183,11 +147,11 @@ async def _numbered_reports(
                             level=logging.WARNING, store=settings.sources_backend)
         run = _FeedRun(settings, store, pooled, telemetry, state, known_hashes, dry_run,
                        now or datetime.now(timezone.utc), stop)
-        async for pair in run.reports(feeds):
-            yield pair
+        numbered = [pair async for pair in run.reports(feeds)]
     finally:
         await pooled.close()
         state.close()
+    return first + [report for _, report in sorted(numbered, key=lambda pair: pair[0])]
 
 
 def _list_error(telemetry: Telemetry, settings: Settings, error: str) -> CaptureReport:
@@ -258,11 +222,13 @@ class _FeedRun:
     async def capture(self, feed: FeedSpec) -> CaptureReport:
         report = CaptureReport(source=shown_url(feed.url, limit=None))
         state = self.state.get(feed.key)
+        location = fetch_location(feed.url, state.fetch_url if state is not None else None)
+        host = host_of(location)
         skipped = self._skip_reason(feed, state)
+        if skipped is not None and skipped[0] == FAILING and self._host_paused(host) is not None:
+            return self._deferred(report, feed, state, host)  # backing off, but what it waits for is its host
         if skipped is not None:
             return self._complete(report, _Tally(), feed, state, status=skipped[0], skipped=skipped[1])
-        location = state.fetch_url if state is not None and state.fetch_url else feed.url
-        host = host_of(location)
         async with self.gate.slot(host):
             if self.stop is not None and self.stop.is_set():
                 return self._complete(report, _Tally(), feed, state, status=CANCELLED, skipped="shutdown requested")
@@ -448,21 +414,26 @@ class _FeedRun:
         moved = feed.with_url(new)
         if moved.key == feed.key or (state is not None and state.fetch_url == new):
             return feed, state
+        where, unlisted = None, ""
         if feed.origin == "list" and not self.dry_run:
-            with edit_feed_file(self.settings.feed_list_path) as feeds:
-                listed = find(feeds, feed.url)
-                if listed is not None:
-                    position = feeds.index(listed)
-                    if find(feeds, new) is None:
-                        feeds[position] = listed.with_url(new)
-                    else:
-                        del feeds[position]
-            self.state.rename(feed.key, moved.key)
-            where = "the feed list now says so"
-        else:
+            try:
+                with edit_feed_file(self.settings.feed_list_path) as feeds:
+                    listed = find(feeds, feed.url)
+                    if listed is not None:
+                        position = feeds.index(listed)
+                        if find(feeds, new) is None:
+                            feeds[position] = listed.with_url(new)
+                        else:
+                            del feeds[position]
+            except OpmlError as exc:  # the list broke since the run read it: the feed state keeps the move
+                unlisted = f"; the feed list was not updated: {exc}"
+            else:
+                self.state.rename(feed.key, moved.key)
+                where = "the feed list now says so"
+        if where is None:
             self.state.moved(feed.key, new, self.clock())
             moved = feed
-            where = "it is read from there from now on" + ("; update RSS_FEEDS" if feed.origin == "env" else "")
+            where = "it is read from there from now on" + ("; update RSS_FEEDS" if feed.origin == "env" else unlisted)
         self.telemetry.event(
             "feed_moved",
             f"feed {shown_url(old)} moved permanently to {shown_url(new)}: {where}",
@@ -486,7 +457,9 @@ class _FeedRun:
         size: int = 0,
     ) -> CaptureReport:
         report.found = tally.found
-        source_failed = None if (feed.paused or status == CANCELLED) else status not in (OK, NOT_MODIFIED)
+        # a feed paused by the user, waiting for its host's Retry-After or left by a shutdown was not tried:
+        # it is no configured source that failed (None), so it never makes a run exit 1 on its own
+        source_failed = None if (feed.paused or status in (CANCELLED, DEFERRED)) else status not in (OK, NOT_MODIFIED)
         now = self.clock()
         stale = state is not None and health(state, user_paused=feed.paused, stale_days=self.settings.feed_stale_days,
                                              now=now).stale
@@ -580,7 +553,7 @@ def _screen(
         link = _resolved(entry, link, base)
         canonical = canonical_link(link)
     except LinkError as exc:
-        report.reject(telemetry, f"entry {(entry.get('title') or '')[:80]!r}", str(exc), kind=exc.kind,
+        report.reject(telemetry, f"entry {(entry.get('title') or '')[:80]!r}", str(exc), counted_as=exc.kind,
                       level=logging.DEBUG, error=False)
         return
     digest = sha256_text(canonical)

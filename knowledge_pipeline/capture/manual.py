@@ -36,9 +36,8 @@ async def add_url(
     try:
         canonical = canonical_link(url)
     except LinkError as exc:
-        report.rejected = 1
-        report.errors.append(f"not added: {exc}")
-        telemetry.event("capture_error", f"URL not added: {exc}", level=logging.ERROR, source="manual", error=str(exc))
+        report.reject(telemetry, "not added", str(exc), counted_as=exc.kind, level=logging.ERROR,
+                      url=shown_url(url, limit=None))
         _complete(telemetry, report)
         return report
     digest = sha256_text(canonical)

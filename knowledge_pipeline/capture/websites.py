@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
@@ -30,6 +28,7 @@ from lxml import html as lxml_html
 from .. import USER_AGENT
 from ..config import Settings
 from ..errors import ItemError, ServiceError
+from ..extract.decoding import CappedBody, ContentCodingError, decoder_for
 from ..extract.fetch import Fetcher
 from ..models import NewItem, SourceType, sha256_text
 from ..sources.base import SourceStore
@@ -64,7 +63,7 @@ class _Tally:
     disallowed: int = 0
     via: str = "sitemap"
     sitemap_errors: list[str] = field(default_factory=list)
-    rejected: Counter = field(default_factory=Counter)
+    bad_links: list[tuple[str, LinkError]] = field(default_factory=list)
 
 
 class _Robots:
@@ -130,9 +129,12 @@ async def _capture_section(
         _complete(telemetry, report, tally)
         return report
     report.errors += tally.sitemap_errors
+    report.found = len(candidates) + len(tally.bad_links)
+    for url, exc in tally.bad_links:
+        report.reject(telemetry, f"sitemap entry {shown_url(url)!r}", str(exc), counted_as=exc.kind,
+                      level=logging.DEBUG, error=False)
     fresh = [c for c in candidates if cutoff is None or c.published is None or c.published >= cutoff]
     tally.too_old = len(candidates) - len(fresh)
-    report.found = len(candidates)
     for candidate in fresh:
         digest = sha256_text(candidate.canonical)
         if digest in known_hashes:
@@ -268,8 +270,8 @@ async def _from_sitemaps(
                 continue
             try:
                 entry.canonical = canonical_link(entry.url)
-            except LinkError:
-                tally.rejected["bad link"] += 1
+            except LinkError as exc:
+                tally.bad_links.append((entry.url, exc))
                 continue
             previous = found.get(entry.canonical)
             if previous is None or (entry.published and (previous.published is None or entry.published > previous.published)):
@@ -290,15 +292,16 @@ async def _sitemap_bytes(fetcher: Fetcher, url: str, cap: int, *, missing_ok: bo
 
 
 def _gunzip(data: bytes, cap: int) -> bytes:
-    """Decompress without ever holding more than ``cap`` bytes (a gzip bomb stops at the cap)."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    """Decompress every gzip member without ever holding more than ``cap`` bytes (a gzip bomb stops at the cap)."""
+    body = CappedBody(cap, decoder_for("gzip"), "gzip")
     try:
-        out = inflater.decompress(data, cap + 1)
-    except zlib.error as exc:
-        raise SectionError(f"corrupt gzip ({exc})") from None
-    if len(out) > cap or inflater.unconsumed_tail:
+        if not body.take(data):
+            body.finish()
+    except ContentCodingError as exc:
+        raise SectionError(f"corrupt gzip ({exc.problem})") from None
+    if body.truncated:
         raise SectionError(f"larger than MAX_DOWNLOAD_MB ({cap / 1048576:g} MB) once decompressed")
-    return out
+    return bytes(body.data)
 
 
 def _local(tag: object) -> str:
@@ -389,6 +392,7 @@ def _complete(telemetry: Telemetry, report: CaptureReport, tally: _Tally) -> Non
     report_complete(
         telemetry, report, "website",
         f"website {report.source}: {report.found} articles found ({tally.via}), {report.added} added, "
-        f"{report.duplicates} duplicates, {tally.too_old} older than the window, {tally.over_cap} over the cap",
+        f"{report.duplicates} duplicates, {report.rejected} rejected, {tally.too_old} older than the window, "
+        f"{tally.over_cap} over the cap",
         via=tally.via, too_old=tally.too_old, over_cap=tally.over_cap, disallowed=tally.disallowed,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,8 +17,7 @@ from ..extract.fetch import Fetcher
 from ..feeds import manage
 from ..feeds.health import FAILING, NEW, OK, PAUSED
 from ..migration.atomic import atomic_write
-from ..services import ServiceGateway
-from ..telemetry import Telemetry
+from .options import quiet_gateway
 
 
 def add_parser(subparsers: Any) -> None:
@@ -71,9 +69,7 @@ def handle_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def handle_add(args: argparse.Namespace, settings: Settings) -> int:
     async def add() -> manage.Added:
-        telemetry = Telemetry("knowledge_pipeline.commands.feeds")
-        telemetry.logger.addHandler(logging.NullHandler())
-        fetcher = Fetcher(settings, ServiceGateway.from_settings(settings, telemetry))
+        fetcher = Fetcher(settings, quiet_gateway(settings, "feeds"))
         try:
             return await manage.add_feed(settings, args.url, fetcher, title=args.title,
                                          window_days=args.window_days, category=args.category)

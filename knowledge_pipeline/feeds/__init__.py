@@ -7,6 +7,7 @@ One concept per module:
 - ``state``      the local SQLite file of validators, errors, pauses and history
 - ``health``     transient or permanent, back-off, status and staleness
 - ``document``   parsing a feed from memory; telling a feed from a web page
+- ``slices``     a big feed parsed in slices of entries (memory follows the slice)
 - ``discovery``  finding a site's feed (``feeds add``)
 - ``download``   reading one feed with conditional GET and the body-hash check
 - ``gate``       FEED_CONCURRENCY in all, at most two per host

@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ..errors import ItemError
 from ..extract.fetch import Fetched, Fetcher
-from ..capture.feed_slices import parse_whole
+from .slices import parse_whole
 from .document import feed_links, is_feed, looks_like_html, moved_to
 
 COMMON_PATHS = (

@@ -1,6 +1,6 @@
 """A downloaded feed document: tell a feed from a web page, find a page's feeds, see where it moved.
 
-Parsing itself is ``capture.feed_slices`` (in slices, so memory follows the slice).
+Parsing itself is ``feeds.slices`` (in slices, so memory follows the slice).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A URL is fetched with the validators of its last download (``If-None-Match``,
 ``If-Modified-Since``): a 304 is the end of it, with no parsing. A body whose
 SHA-256 equals the last one is not parsed either. A local file (``RSS_FEEDS``
 accepts paths) is read with the same size cap and the same hash check. A body
-that is parsed is parsed in slices (``capture.feed_slices``): the first slice
+that is parsed is parsed in slices (``feeds.slices``): the first slice
 is checked to be a feed, the others are parsed as capture asks for them.
 
 Whatever goes wrong is a :class:`~knowledge_pipeline.feeds.health.FeedError`
@@ -18,7 +18,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import feedparser
 
@@ -26,7 +26,7 @@ from ..errors import ItemError, ServiceError
 from ..extract import read_file_capped
 from ..extract.fetch import Fetcher
 from .discovery import feed_of_page
-from ..capture.feed_slices import slices
+from .slices import slices
 from .document import feed_links, looks_like_html, moved_to
 from .health import PERMANENT, TRANSIENT, FeedError, error_kind
 from .state import FeedState
@@ -68,6 +68,25 @@ def is_url(location: str) -> bool:
 def host_of(location: str) -> str:
     """The host a feed is fetched from (per-host limits, Retry-After pauses)."""
     return (urlsplit(location).hostname or "").lower() if is_url(location) else "(local files)"
+
+
+def fetch_location(feed_url: str, fetch_url: str | None) -> str:
+    """Where the feed is read: ``fetch_url`` (a permanent redirect's target) or its own URL.
+
+    The feed state stores URLs without credentials, so a feed whose URL carries
+    ``user:password@`` gets them back on its new address when that address is on
+    the same host (never on another host, never from https down to http).
+    """
+    if not fetch_url:
+        return feed_url
+    own, there = urlsplit(feed_url), urlsplit(fetch_url)
+    if "@" not in own.netloc or "@" in there.netloc or not is_url(fetch_url):
+        return fetch_url
+    same_host = (own.hostname or "").lower() == (there.hostname or "").lower()
+    if not same_host or (own.scheme.lower() == "https" and there.scheme.lower() != "https"):
+        return fetch_url
+    userinfo = own.netloc.rpartition("@")[0]
+    return urlunsplit(there._replace(netloc=f"{userinfo}@{there.netloc}"))
 
 
 async def download(location: str, state: FeedState | None, fetcher: Fetcher, *, max_bytes: int) -> Download:

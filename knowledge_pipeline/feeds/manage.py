@@ -18,7 +18,7 @@ from .discovery import DiscoveryError, discover
 from .download import host_of, is_url
 from .feed_list import configured_feeds, edit_feed_file, env_feeds, find, merge, read_feed_file
 from .health import PAUSED, health
-from .opml import MAX_WINDOW_DAYS, FeedSpec, OpmlError, check_location, render_opml
+from .opml import MAX_WINDOW_DAYS, FeedSpec, OpmlError, check_location, clean_text, render_opml
 from .state import FeedStateStore
 
 
@@ -129,8 +129,8 @@ async def add_feed(
     with edit_feed_file(settings.feed_list_path) as feeds:
         listed = find(feeds, feed_url)
         if listed is None:
-            feed = FeedSpec(url=feed_url, title=_clean(title), html_url=site, window_days=window_days,
-                            category=_clean(category))
+            feed = FeedSpec(url=feed_url, title=clean_text(title), html_url=site, window_days=window_days,
+                            category=clean_text(category))
             feeds.append(feed)
             return Added(feed, found_from, already=False)
         feed = _with_options(listed, title=title, window_days=window_days, category=category)
@@ -243,13 +243,7 @@ def _check_window(window_days: int | None) -> None:
 def _with_options(feed: FeedSpec, *, title: str | None, window_days: int | None, category: str | None) -> FeedSpec:
     return replace(
         feed,
-        title=_clean(title) or feed.title,
+        title=clean_text(title) or feed.title,
         window_days=feed.window_days if window_days is None else window_days,
-        category=_clean(category) or feed.category,
+        category=clean_text(category) or feed.category,
     )
-
-
-def _clean(value: str | None) -> str | None:
-    text = " ".join((value or "").split())
-    return text or None
-

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..capture.links import LinkError, canonical_link
+from ..errors import PipelineError
 
 NAMESPACE = "urn:x-knowledge-pipeline:opml:1"
 PREFIX = "kp"
@@ -36,8 +37,11 @@ MAX_WINDOW_DAYS = 36500
 ET.register_namespace(PREFIX, NAMESPACE)
 
 
-class OpmlError(ValueError):
-    """A feed list that cannot be used; the message is one line naming the problem."""
+class OpmlError(PipelineError, ValueError):
+    """A feed list that cannot be used; the message is one line naming the problem.
+
+    A PipelineError, so every command and the runner show it as that one line.
+    """
 
 
 @dataclass(frozen=True)
@@ -138,12 +142,12 @@ def _spec(outline: ET.Element, folders: tuple[str, ...], source: str) -> FeedSpe
     paused_text = (outline.get(_PAUSED) or "").strip().lower()
     if paused_text not in _TRUE | _FALSE:
         raise OpmlError(f"{where}: kp:paused={outline.get(_PAUSED)!r} is not true or false")
-    category = _clean(outline.get(_CATEGORY)) or "/".join(folders) or _standard_category(outline.get("category"))
-    title = _clean(outline.get("title")) or _clean(outline.get("text"))
+    category = clean_text(outline.get(_CATEGORY)) or "/".join(folders) or _standard_category(outline.get("category"))
+    title = clean_text(outline.get("title")) or clean_text(outline.get("text"))
     return FeedSpec(
         url=url,
         title=None if title == url else title,  # written as the text of an untitled feed
-        html_url=_clean(outline.get("htmlUrl")),
+        html_url=clean_text(outline.get("htmlUrl")),
         window_days=window_days,
         paused=paused_text in _TRUE,
         category=category or None,
@@ -194,7 +198,8 @@ def _outline(parent: ET.Element, feed: FeedSpec) -> None:
     ET.SubElement(parent, "outline", attributes)
 
 
-def _clean(value: str | None) -> str | None:
+def clean_text(value: str | None) -> str | None:
+    """A title, category or URL as the feed list keeps it: whitespace folded to single spaces, None when empty."""
     text = " ".join((value or "").split())
     return text or None
 

@@ -274,3 +274,43 @@ def test_a_grant_signed_with_another_key_is_refused_by_its_signature(tmp_path, d
     report, _, _ = capture(tmp_path, settings_for(drive, account.key_file, folder))
     assert "(invalid_grant: Invalid JWT Signature.)" in report.errors[0]
     assert drive.api_requests() == [], "no Drive request without a token"
+
+
+class TokenEndpointDown(FakeDrive):
+    def grant(self, form):
+        return 503, {"error": "backend"}
+
+
+def test_a_token_endpoint_down_costs_its_own_retries_once_per_request_not_multiplied(tmp_path):
+    with TokenEndpointDown() as drive:
+        account = drive.service_account(tmp_path)
+        folder = drive.folder("Reports", shared_with=account.email)
+        drive.file("a.pdf", sample_pdf("A"), parent=folder)
+        report, items, recorder = capture(tmp_path, settings_for(drive, account.key_file, folder), sleeps=[])
+        assert items == [] and "Google token endpoint HTTP 503" in report.errors[0]
+        assert len(drive.api_requests("/token")) == 4, "1 + RETRY_ATTEMPTS (3) token requests, not 4 x 4"
+        assert drive.api_requests() == []
+        assert len(recorder.of("api_call_error")) == 1
+
+
+def test_a_revoked_token_is_replaced_by_the_retry(tmp_path, drive):
+    account = drive.service_account(tmp_path)
+    folder = drive.folder("Reports", shared_with=account.email)
+    drive.file("a.pdf", sample_pdf("A"), parent=folder)
+    settings = settings_for(drive, account.key_file, folder)
+    _, items, _ = capture(tmp_path, settings)
+    telemetry, _ = make_telemetry()
+
+    async def run():
+        reader = DriveReader(settings, make_gateway(telemetry, retries=3, sleeps=[]))
+        try:
+            first = await reader.read(items[0])
+            drive.tokens.clear()  # revoked: the next request answers 401
+            second = await reader.read(items[0])
+            return first, second
+        finally:
+            await reader.close()
+
+    first, second = asyncio.run(run())
+    assert first == second and "A" in second
+    assert len(drive.api_requests("/token")) == 3, "the capture's, the reader's, and one after the 401"

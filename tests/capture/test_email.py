@@ -104,6 +104,23 @@ def test_the_window_keeps_recent_arrivals_only(tmp_path, dovecot):
     assert len(items) == 2
 
 
+def test_email_max_messages_takes_the_newest_and_leaves_the_rest_for_later_runs(tmp_path, dovecot):
+    now = datetime.now(timezone.utc)
+    for hours, message in enumerate([newsletters.plain_text(), newsletters.mailchimp(), newsletters.beehiiv(),
+                                     newsletters.substack()]):
+        dovecot.deliver(message, received=now - timedelta(hours=4 - hours))  # substack arrives last
+    report, items, recorder = capture(tmp_path, dovecot, email_max_messages=2)
+    assert list(items) == [newsletters.SUBJECTS["substack"], newsletters.SUBJECTS["beehiiv"]]
+    assert (report.found, report.added) == (4, 2)
+    assert recorder.of("capture_complete")[0]["over_cap"] == 2
+    assert imap_operations(recorder).count("fetch_body") == 2, "a message over the cap is not downloaded"
+    report, items, recorder = capture(tmp_path, dovecot, email_max_messages=2)
+    assert (report.added, report.duplicates, recorder.of("capture_complete")[0]["over_cap"]) == (2, 2, 0)
+    assert len(items) == 4
+    dry, _, recorder = capture(tmp_path / "dry", dovecot, dry_run=True, email_max_messages=3)
+    assert len(dry.would_add) == 3 and recorder.of("capture_complete")[0]["over_cap"] == 1
+
+
 def test_email_search_criteria_select_and_bad_criteria_are_one_line(tmp_path, dovecot):
     deliver_the_three(dovecot)
     _, items, _ = capture(tmp_path, dovecot, email_search='FROM "substack.com"')
@@ -122,7 +139,10 @@ def test_a_message_over_max_download_mb_is_skipped_with_its_reason_and_never_dow
     assert report.rejected == 1 and "larger than MAX_DOWNLOAD_MB (0.1 MB)" in report.errors[0]
     assert "'Annual report'" in report.errors[0]
     assert imap_operations(recorder).count("fetch_body") == 1
-    assert recorder.of("capture_complete")[0]["too_large"] == 1
+    complete = recorder.of("capture_complete")[0]
+    assert complete["too_large"] == 1 and complete["rejected_reasons"] == {"larger than MAX_DOWNLOAD_MB": 1}
+    (rejected,) = recorder.of("entry_rejected")
+    assert rejected["kind"] == "email" and "larger than MAX_DOWNLOAD_MB (0.1 MB)" in rejected["reason"]
 
 
 @pytest.mark.parametrize(

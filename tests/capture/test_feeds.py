@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge_pipeline.capture import feed_slices
+from knowledge_pipeline.feeds import slices
 from knowledge_pipeline.capture.feeds import capture_feeds
 from knowledge_pipeline.capture.links import canonical_link, link_hash
 from knowledge_pipeline.extract.fetch import Fetcher
@@ -375,6 +375,6 @@ TRICKY_ATOM = (
 @pytest.mark.parametrize("text", [TRICKY, TRICKY_ATOM], ids=["rss-cdata-comment", "atom-prefixed-truncated"])
 def test_a_feed_read_in_slices_gives_the_entries_of_the_whole(text):
     data = text.encode()
-    whole = [e.get("link") for e in feed_slices.parse_whole(data, {}).entries]
-    sliced = [e.get("link") for part in feed_slices.slices(data, {}, size=2) for e in part.entries]
+    whole = [e.get("link") for e in slices.parse_whole(data, {}).entries]
+    sliced = [e.get("link") for part in slices.slices(data, {}, size=2) for e in part.entries]
     assert sliced == whole and len(whole) >= 5

@@ -69,6 +69,8 @@ def test_the_same_page_twice_is_added_once(tmp_path):
     ],
 )
 def test_invalid_urls_are_rejected_with_the_reason(tmp_path, url, reason):
-    [report], items, _ = add(tmp_path, url)
+    [report], items, recorder = add(tmp_path, url)
     assert items == [] and report.rejected == 1
     assert report.errors[0].startswith(f"not added: {reason}")
+    assert recorder.of("capture_complete")[0]["rejected_reasons"] == {reason: 1}
+    assert recorder.of("entry_rejected")[0]["reason"].startswith(reason)

@@ -155,6 +155,31 @@ def test_a_gzip_bomb_sitemap_is_cut_at_the_cap_and_reported(tmp_path):
     assert len(items) == 1 and "larger than MAX_DOWNLOAD_MB (1 MB) once decompressed" in reports[0].errors[0]
 
 
+def test_a_gzip_sitemap_of_several_members_is_read_whole(tmp_path):
+    """gzip files may be concatenated members (``cat a.gz b.gz``, pigz, log rotators): each one is read."""
+    with FakeWebServer() as web:
+        base = web.url
+        web.route("/robots.txt", body=f"Sitemap: {base}/sitemap.xml.gz\n", content_type="text/plain")
+        text = urlset([(f"{base}/blog/post-{n}", "2026-11-29") for n in range(100)]).encode()
+        half = len(text) // 2
+        web.route("/sitemap.xml.gz", body=gzip.compress(text[:half]) + gzip.compress(text[half:]),
+                  content_type="application/gzip")
+        reports, items, _ = capture(tmp_path, [f"{base}/blog/"], website_max_articles="1000")
+    assert reports[0].errors == [] and len(items) == 100
+
+
+def test_a_sitemap_entry_with_a_bad_link_is_counted_as_rejected_with_its_reason(tmp_path):
+    with FakeWebServer() as web:
+        base = web.url
+        web.route("/robots.txt", body=f"Sitemap: {base}/sitemap.xml\n", content_type="text/plain")
+        web.route("/sitemap.xml", body=urlset([(f"{base}/blog/good", "2026-11-29"),
+                                               (f"{base}:99999/blog/bad-port", "2026-11-29")]))
+        reports, items, recorder = capture(tmp_path, [f"{base}/blog/"])
+    assert len(items) == 1 and reports[0].rejected == 1 and reports[0].errors == []
+    complete = recorder.of("capture_complete")[0]
+    assert (complete["found"], complete["rejected"]) == (2, 1) and complete["rejected_reasons"] == {"malformed link": 1}
+
+
 def test_dry_run_lists_the_articles_without_storing_them(tmp_path):
     with FakeWebServer() as web:
         base = web.url

@@ -160,3 +160,15 @@ def test_list_shows_each_feeds_health_at_a_glance(cli, tmp_path):
     code, out, _ = cli("list")
     assert "ok stale" in out and "3 feeds: 2 ok, 1 paused; 1 stale (no new entry for 60 days)" in out
     assert f"resume: python3 -m knowledge_pipeline feeds resume {gone}" in out
+
+
+@pytest.mark.parametrize("command", [("import", "reader.opml"), ("remove", "https://a.example/feed"),
+                                     ("pause", "https://a.example/feed"), ("resume", "https://a.example/feed"),
+                                     ("list",), ("export",)])
+def test_a_broken_feed_list_is_one_line_for_every_command(cli, tmp_path, command):
+    (tmp_path / "reader.opml").write_bytes(READER_EXPORT)
+    (tmp_path / "feeds.opml").write_text("<opml><bad")
+    code, out, err = cli(*command)
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("feeds: ") and "feeds.opml is not well-formed XML" in err
+    assert (tmp_path / "feeds.opml").read_text() == "<opml><bad"

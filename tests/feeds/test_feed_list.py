@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from knowledge_pipeline.feeds.feed_list import read_feed_file
 from knowledge_pipeline.feeds.opml import FeedSpec
 from knowledge_pipeline.feeds.state import FeedStateStore
@@ -102,3 +104,58 @@ def test_a_dry_run_changes_neither_the_list_nor_the_state(tmp_path):
         result = poll(tmp_path, server, dry_run=True)
     assert path.read_bytes() == before and not (tmp_path / "feeds.db").exists()
     assert len(result.reports[0].would_add) == 2 and result.items == []
+
+
+def test_a_feed_list_broken_during_the_run_keeps_a_moved_feed_on_its_new_address(tmp_path, caplog):
+    path = tmp_path / "feeds.opml"
+
+    class Editing(FakeFeedServer):
+        def answer(self, host, req_path, headers):
+            if host == "old.test":
+                path.write_text("<opml><bad")  # someone editing the list by hand while the run reads it
+            return super().answer(host, req_path, headers)
+
+    with Editing() as server:
+        new = server.feed("new.test", "/feed.xml", rss_document("new.test", 2))
+        other = server.feed("other.test", "/rss", rss_document("other.test", 3))
+        old = server.moved("old.test", "/rss", new)
+        write_list(tmp_path, [FeedSpec(old), FeedSpec(other)])
+        first = poll(tmp_path, server, feed_concurrency="1")
+        assert path.read_text() == "<opml><bad", "a list that cannot be read is not overwritten"
+        write_list(tmp_path, [FeedSpec(old)])
+        poll(tmp_path, server, now=NOW + timedelta(hours=1))
+        assert len(server.requests_to("old.test")) == 1, "the move was kept in the feed state"
+    assert sorted(first.statuses()) == ["ok", "ok"] and len(first.items) == 5
+    (moved,) = first.events.of("feed_moved")
+    assert moved["moved_to"] == new
+    assert any("the feed list was not updated" in r.message and "not well-formed XML" in r.message
+               for r in caplog.records)
+
+
+class Private(FakeFeedServer):
+    """private.test answers only with alice's basic credentials."""
+
+    def answer(self, host, req_path, headers):
+        if host == "private.test" and headers.get("Authorization") != "Basic YWxpY2U6czNjcmV0LXB3":
+            return 401, {"WWW-Authenticate": 'Basic realm="feeds"', "Content-Type": "text/plain"}, b"who?"
+        return super().answer(host, req_path, headers)
+
+
+@pytest.mark.parametrize("origin", ["env", "list"])
+def test_a_moved_feed_with_credentials_keeps_them_for_its_host_but_never_stores_them(tmp_path, caplog, origin):
+    with Private() as server:
+        new = server.feed("private.test", "/new.xml", rss_document("private.test", 2))
+        server.moved("private.test", "/rss", "/new.xml")
+        old = server.url("private.test", "/rss").replace("http://", "http://alice:s3cret-pw@")
+        rss_feeds = [old] if origin == "env" else []
+        if origin == "list":  # the user's own file: the new address is written there with its credentials
+            write_list(tmp_path, [FeedSpec(old, title="Private")])
+        first = poll(tmp_path, server, rss_feeds)
+        for hour in (1, 2):
+            later = poll(tmp_path, server, rss_feeds, now=NOW + timedelta(hours=hour))
+            assert later.statuses() == ["not_modified"], later.events.of("capture_complete")
+        assert len(server.requests_to("private.test", "/rss")) == 1
+    assert first.statuses() == ["ok"] and len(first.items) == 2
+    assert b"s3cret-pw" not in (tmp_path / "feeds.db").read_bytes()
+    assert not any("s3cret-pw" in record.getMessage() for record in caplog.records)
+    assert new in first.events.of("feed_moved")[0]["moved_to"]

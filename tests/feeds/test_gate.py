@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from knowledge_pipeline.capture.feeds import capture_feeds, iter_capture_feeds
+from knowledge_pipeline.capture.feeds import capture_feeds
 from knowledge_pipeline.capture.known import KnownHashes
 from knowledge_pipeline.extract.fetch import Fetcher
 from knowledge_pipeline.feeds.gate import HostGate
@@ -34,7 +34,8 @@ def test_one_at_a_time_when_feed_concurrency_is_1(tmp_path):
 
 
 def test_each_feed_is_handed_over_as_soon_as_it_is_done(tmp_path):
-    """A slow feed does not hold back the others' new items (capture and enrichment can overlap)."""
+    """A slow feed does not hold back the others' new items (capture and enrichment can overlap): each item
+    reaches the store's ``add`` (in enrich-first, the engine's queue) while the slow feed still loads."""
     with FakeFeedServer() as server:
         slow = server.feed("slow.test", "/rss", rss_document("slow.test", 2))
         server.slow("slow.test", 1.5)
@@ -42,25 +43,30 @@ def test_each_feed_is_handed_over_as_soon_as_it_is_done(tmp_path):
         settings = make_settings(allow_private_urls="true", rss_window_days="0", feed_state_path=str(tmp_path / "f.db"),
                                  rss_feeds=",".join([slow, *fast]))
         telemetry, _ = make_telemetry()
+        handed: list[tuple[str, int]] = []
 
-        async def run() -> list[tuple[str, int, int]]:
-            store = SqliteStore(tmp_path / "sources.db")
+        class Watching(SqliteStore):
+            async def add(self, item):
+                handed.append((item.url.split("/")[2].split(":")[0],
+                               server.stats()["hosts"]["slow.test"]["statuses"].get(200, 0)))
+                return await super().add(item)
+
+        async def run() -> list[str]:
+            store = Watching(tmp_path / "sources.db")
             await store.open()
             fetcher = Fetcher(settings, make_gateway(telemetry, retries=0), resolver=server.resolver)
-            seen = []
             try:
-                async for report in iter_capture_feeds(settings, store, fetcher, telemetry,
-                                                       known_hashes=KnownHashes(store), now=NOW):
-                    stored = len([item async for item in store.list_items()])
-                    seen.append((report.source, stored, server.stats()["hosts"]["slow.test"]["statuses"].get(200, 0)))
+                reports = await capture_feeds(settings, store, fetcher, telemetry, known_hashes=KnownHashes(store),
+                                              now=NOW)
             finally:
                 await fetcher.close()
                 await store.close()
-            return seen
+            return [report.source for report in reports]
 
-        seen = asyncio.run(run())
-    assert [source for source, _, _ in seen][-1] == slow
-    assert seen[0][1] >= 2 and seen[0][2] == 0, "the first feed's items are stored while the slow one still loads"
+        sources = asyncio.run(run())
+    assert sources == [slow, *fast], "the reports still come back in the configured order"
+    assert len(handed) == 8 and {host for host, _ in handed[:6]} == {"fast0.test", "fast1.test", "fast2.test"}
+    assert all(slow_done == 0 for _, slow_done in handed[:6]), "the fast feeds' items were handed over first"
 
 
 def test_the_gate_takes_a_host_turn_before_a_shared_slot():

@@ -138,3 +138,18 @@ def test_slow_dead_and_unknown_hosts_fail_alone_with_their_kind(tmp_path):
     assert errors[feeds[1]][0] == "transient" and "connection failed" in errors[feeds[1]][1]
     assert errors[feeds[2]][0] == "permanent" and "cannot resolve host nowhere.test" in errors[feeds[2]][1]
     assert len(result.items) == 2 and sorted(result.statuses()) == ["failing", "failing", "failing", "ok"]
+
+
+def test_feeds_waiting_for_their_hosts_retry_after_are_not_failed_sources(tmp_path):
+    """A cron run every 15 minutes against a host that asked for an hour: one failing run, then quiet runs."""
+    with FakeFeedServer() as server:
+        feeds = [server.feed("busy.test", f"/feed{n}", rss_document("busy.test", 2)) for n in range(3)]
+        server.busy("busy.test", retry_after=3600)
+        first = poll(tmp_path, server, feeds)
+        feeds.append(server.feed("busy.test", "/feed9", rss_document("busy.test", 2)))  # added meanwhile
+        later = poll(tmp_path, server, feeds, now=NOW + timedelta(minutes=20))
+        assert len(server.requests_to("busy.test")) == 2
+    outcome = sorted((e["status"], e["source_failed"]) for e in first.events.of("capture_complete"))
+    assert outcome == [("deferred", None), ("failing", True), ("failing", True)], "the two that got the 429 failed"
+    outcome = [(e["status"], e["source_failed"]) for e in later.events.of("capture_complete")]
+    assert outcome == [("deferred", None)] * 4, "waiting for the host is not failing: no exit 1, no alert"
