@@ -92,6 +92,7 @@ KNOWN_EVENTS = frozenset(
         "item_deferred",
         "batch_mode",
         "batch_discarded",
+        "batch_items_held",
         "batch_submitted",
         "batch_submit_pending",
         "batch_submit_failed",
