@@ -29,7 +29,7 @@ from ..config import Settings
 from ..errors import FatalRunError, ItemError, ServiceError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 from ..services import ServiceGateway
-from .base import BODY_TOGGLES, INCOMPLETE_BODY, ItemQuery, as_query
+from .base import BODY_TOGGLES, EMAIL_TOGGLE, INCOMPLETE_BODY, ItemQuery, as_query
 from .notion_api import NotionApi, may_have_applied, resolve_data_source
 from .notion_blocks import (
     MAX_TEXT,
@@ -63,7 +63,6 @@ from .notion_schema import (
 MAX_URL = 2000
 MAX_SELECT_NAME = 100
 MAX_MULTI_SELECT = 100
-EMAIL_TOGGLE = "Email"
 
 
 def select_name(value: str | None) -> str | None:
