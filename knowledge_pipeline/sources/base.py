@@ -163,8 +163,11 @@ class SourceStore(Protocol):
         """ItemError when the store would refuse this item whatever its enrichment (enrich-first checks at capture)."""
         ...
 
-    async def add_failed(self, item: NewItem, reason: str) -> Item:
-        """Add an item that could not be enriched: Failed with ``reason``, in one write."""
+    async def add_failed(self, item: NewItem, reason: str, *, status: Status = Status.FAILED) -> Item:
+        """Add an item that could not be enriched: Failed with ``reason``, in one write.
+
+        ``status=Status.DUPLICATE``: a duplicate, ``reason`` saying of what (as :meth:`mark_duplicate`).
+        """
         ...
 
     async def find_by_hash(self, item_hash: str) -> Item | None:

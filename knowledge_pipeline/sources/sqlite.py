@@ -349,9 +349,11 @@ class SqliteStore:
                 item_id = self.db.execute("SELECT id FROM items WHERE hash = ?", (item.hash,)).fetchone()[0]
         return await self.get(item_id)
 
-    async def add_failed(self, item: NewItem, reason: str) -> Item:
-        """The item, Failed with ``reason``, in one transaction (unchanged when its hash is known)."""
-        return await self._add(item, Status.FAILED, reason)
+    async def add_failed(self, item: NewItem, reason: str, *, status: Status = Status.FAILED) -> Item:
+        """The item, Failed (or Duplicate) with ``reason``, in one transaction (unchanged when its hash is known)."""
+        if status not in (Status.FAILED, Status.DUPLICATE):
+            raise ValueError(f"expected Failed or Duplicate, not {status.value}")
+        return await self._add(item, status, reason)
 
     async def find_by_hash(self, item_hash: str) -> Item | None:
         row = self.db.execute("SELECT * FROM items WHERE hash = ?", (item_hash,)).fetchone()

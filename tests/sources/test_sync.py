@@ -103,7 +103,7 @@ def test_to_notion_copies_complete_pages_one_create_each(tmp_path: Path) -> None
         calls = events.notion_calls()
         assert calls.count("pages.create") == 5
         assert "blocks.children.append" not in calls, "an enriched page carries its body in the create"
-        assert calls.count("pages.update") == 1, "only the Failed item needs a second write"
+        assert "pages.update" not in calls, "a Failed item too is one create, with its status and reason"
         pages = {fake.values(p["id"])["Hash"]: p for p in fake.pages()}
         enriched = fake.values(pages["hash-0"]["id"])
         assert enriched["Status"] == "Enriched" and enriched["Summary"] == "Acme ships a model router."
@@ -131,6 +131,25 @@ def test_to_notion_again_copies_nothing_and_skips_hashes_notion_has(tmp_path: Pa
         assert set(events.notion_calls()) == {"data_sources.query", "databases.retrieve", "data_sources.retrieve"}
         hashes = [fake.values(p["id"])["Hash"] for p in fake.pages()]
         assert sorted(hashes) == sorted(set(hashes)), "no hash twice"
+
+
+def test_failed_and_duplicate_items_are_never_inbox_pages_even_for_a_moment(tmp_path: Path) -> None:
+    async def fill(local: SqliteStore) -> None:
+        await fill_local(local, enriched=0, inbox=0, failed=1)
+        await local.mark_duplicate(await local.add(new(1)), 'Duplicate of "Article 0" (https://example.com/0)')
+
+    with start_fake_notion(rps=None) as fake:
+        fake.fail_next(400, method="POST", path="/v1/pages", message="body failed validation")
+        first, _ = run_sync("to", tmp_path / "s.db", fake, fill=fill)
+        assert first.failed == 1 and first.copied == {"Duplicate": 1}
+        assert [fake.values(p["id"])["Status"] for p in fake.pages()] == ["Duplicate"], (
+            "a failed create leaves no page, so no Inbox page a Notion run would enrich")
+        second, events = run_sync("to", tmp_path / "s.db", fake)
+        values = {fake.values(p["id"])["Hash"]: fake.values(p["id"]) for p in fake.pages()}
+    assert second.copied == {"Failed": 1} and second.unchanged == 1
+    assert [c for c in events.notion_calls() if c.startswith("pages.")] == ["pages.create"]
+    assert (values["hash-0"]["Status"], values["hash-0"]["Error"]) == ("Failed", "HTTP 404 from example.com")
+    assert values["hash-1"]["Error"] == 'Duplicate of "Article 0" (https://example.com/0)'
 
 
 def test_a_lost_reply_to_the_create_is_looked_up_by_hash_not_duplicated(tmp_path: Path) -> None:
