@@ -97,6 +97,11 @@ def test_no_match_and_bad_filters(cli: Cli, library: dict) -> None:
     bad = cli("list", "--since", "last tuesday", **env(library))
     assert bad.code == 2 and "'last tuesday' is not a duration such as 90m" in bad.err
     assert cli("list", "--status", "Done", **env(library)).code == 2
+    for since, says in (("9999999d", "reaches back before the year 1"), ("99999999999w", "reaches back before"),
+                        ("0001-01-01T00:00+05:00", "is before the year 1 in UTC")):
+        too_far = cli("list", "--since", since, **env(library))
+        assert too_far.code == 2 and f"{since!r} {says}" in too_far.err and "Traceback" not in too_far.err
+        assert cli("digest", "--since", since, **env(library)).code == 2
 
 
 def test_a_duplicate_shows_what_it_duplicates_in_the_error_column(cli: Cli, tmp_path: Path) -> None:
