@@ -3,8 +3,8 @@
 They hold full article texts and paid LLM answers, so they are created 0600
 like the logs (SQLite gives the ``-wal`` and ``-shm`` files the main file's
 mode), and an existing file of this user that others may read is tightened to
-0600 when it is opened. A read-only connection (a dry run, ``list``) creates
-and changes no file at all.
+0600 when it is opened. A read-only connection (a dry run; ``list``, ``show``
+and ``digest`` before any store exists) creates and changes no file at all.
 
 Every one of them writes times the same way (:func:`stamp`) and groups its
 writes in :func:`transaction`.

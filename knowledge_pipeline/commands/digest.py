@@ -13,7 +13,7 @@ from ..config import Settings
 from ..errors import PipelineError
 from ..reading.digest import Digest, build_digest, to_html, to_markdown, to_slack
 from ..reading.periods import parse_since
-from ..sources import open_store
+from ..sources import open_reading_store
 from ..webhooks import post_json, safe_origin
 from .options import opened, quiet_gateway, since_type
 
@@ -35,7 +35,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def _digest(settings: Settings, since: datetime, until: datetime) -> Digest:
-    async with opened(open_store(settings, quiet_gateway(settings, "digest"), read_only=True)) as store:
+    async with opened(open_reading_store(settings, quiet_gateway(settings, "digest"))) as store:
         taxonomy = await store.taxonomy()
         return await build_digest(store, since, until, taxonomy.content_types)
 

@@ -14,7 +14,7 @@ from ..config import Settings
 from ..errors import PipelineError
 from ..models import Item, Status
 from ..reading.records import item_fields, one_line
-from ..sources import open_store
+from ..sources import open_reading_store
 from ..sources.base import ItemQuery
 from .options import add_filters, non_negative, opened, query_from, quiet_gateway, terminal_width
 
@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> None:
 
 async def _collect(settings: Settings, query: ItemQuery) -> tuple[list[Item], int]:
     """The items and how many the filters match in all (counted only when the limit cut the list)."""
-    async with opened(open_store(settings, quiet_gateway(settings, "list"), read_only=True)) as store:
+    async with opened(open_reading_store(settings, quiet_gateway(settings, "list"))) as store:
         items = [item async for item in store.list_items(query)]
         total = len(items)
         if query.limit and len(items) >= query.limit:

@@ -13,7 +13,7 @@ from ..config import Settings
 from ..errors import PipelineError
 from ..models import Item
 from ..reading.records import item_record, link, one_line, safe_text, warnings_of
-from ..sources import open_store
+from ..sources import open_reading_store
 from ..sources.base import ItemContent
 from .options import opened, quiet_gateway, terminal_width
 
@@ -33,7 +33,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def _load(settings: Settings, item_id: str) -> tuple[Item, ItemContent]:
-    async with opened(open_store(settings, quiet_gateway(settings, "show"), read_only=True)) as store:
+    async with opened(open_reading_store(settings, quiet_gateway(settings, "show"))) as store:
         item = await store.get(item_id.strip())
         return item, ItemContent.from_body(await store.body(item.id))
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from ..cli import counted
@@ -38,12 +39,25 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
-async def _run(settings: Settings, telemetry: Telemetry, to_notion: bool) -> sync.SyncReport:
+async def _run(settings: Settings, telemetry: Telemetry, held: RunLock, to_notion: bool) -> sync.SyncReport:
     async with opened(SqliteStore(settings.sources_db_path, settings.taxonomy)) as local, \
             opened(NotionStore(settings, ServiceGateway.from_settings(settings, telemetry))) as notion:
         if to_notion:
-            return await sync.to_notion(local, notion, telemetry)
+            with _data_source_lock(settings, notion, held):
+                return await sync.to_notion(local, notion, telemetry)
         return await sync.from_notion(notion, local, telemetry)
+
+
+def _data_source_lock(settings: Settings, notion: NotionStore, held: RunLock) -> AbstractContextManager:
+    """The lock of the data source NOTION_SOURCES_DB resolved to, as a run takes it once the store is open.
+
+    A database id and its data source id then exclude each other; given the data
+    source id itself, its lock is ``held`` already.
+    """
+    from ..run_locks import notion_lock_path
+
+    path = notion_lock_path(settings, notion.data_source_id)
+    return nullcontext() if path == held.path else RunLock(path)
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
@@ -67,7 +81,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
                    else beside(settings.sources_db_path))
     try:
         with lock:
-            report = asyncio.run(_run(settings, telemetry, to_notion))
+            report = asyncio.run(_run(settings, telemetry, lock, to_notion))
     except LockHeldError as exc:
         print(f"{name}: {exc}; nothing was done", file=sys.stderr)
         return EXIT_LOCKED

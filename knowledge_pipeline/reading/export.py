@@ -28,6 +28,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import yaml
 
+from ..enrichers.analyses import body_lines
 from ..models import Item, Status
 from ..sources.base import ItemContent, ItemQuery
 from ..sources.sqlite import SqliteStore
@@ -106,6 +107,12 @@ def to_markdown(item: Item, content: ItemContent) -> str:
             lines += [f"## {heading}", "", safe_text(text).strip(), ""]
     if content.key_insights:
         lines += ["## Key insights", ""] + [f"- {one_line(i)}" for i in content.key_insights] + [""]
+    for result in content.analyses():
+        lines += [f"## {one_line(result.title)}", ""]
+        for kind, line in body_lines(result):
+            lines += [f"- {one_line(line)}"] if kind == "bullet" else [safe_text(line).strip(), ""]
+        if lines[-1]:
+            lines.append("")
     if content.text:
         lines += ["## Full text", "", safe_text(content.text).strip(), ""]
     return "\n".join(lines)

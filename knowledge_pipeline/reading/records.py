@@ -57,6 +57,7 @@ def item_record(item: Item, content: ItemContent, *, text: bool = False) -> dict
         "summary": content.summary,
         "executive_summary": content.executive_summary or item.summary or "",
         "key_insights": list(content.key_insights),
+        "analyses": [{"title": result.title, "lines": list(result.lines)} for result in content.analyses()],
     }
     if text:
         body["text"] = content.text

@@ -78,10 +78,15 @@ class Reader:
 
 
 def _date(text: str | None, end: bool = False) -> datetime | None:
-    """``YYYY-MM-DD`` as the start of that day (UTC), or of the next one for an end bound."""
+    """``YYYY-MM-DD`` as the start of that day (UTC), or of the next one for an end bound.
+
+    An end bound on the last day there is (9999-12-31) is no bound: its next day cannot be written.
+    """
     if not text:
         return None
     day = date.fromisoformat(text)
+    if end and day == date.max:
+        return None
     moment = datetime.combine(day, day_start(), tzinfo=timezone.utc)
     return moment + timedelta(days=1) if end else moment
 

@@ -13,9 +13,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import AsyncIterator, Collection, Protocol
 
-from ..models import BODY_TOGGLES, Enrichment, Item, NewItem, SourceType, Status, Taxonomy
+from ..enrichers.analyses import ORIGINAL
+from ..models import BODY_TOGGLES, AnalysisResult, Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 
 PARAGRAPH_SEPARATOR = "\n\n"
+# The toggle an Inbox email page carries its text in (Notion): body, but not part of the enrichment.
+EMAIL_TOGGLE = "Email"
+_ORIGINAL_BY_TITLE = {analysis.title: analysis for analysis in ORIGINAL}
 INCOMPLETE_BODY = ("incomplete: the page body was still being written "
                    "(the next enrich run, or `sync --to notion` for a copy, finishes it)")
 
@@ -75,8 +79,24 @@ class ItemContent:
             extra=tuple((name, tuple(texts)) for name, texts in body.items() if name not in BODY_TOGGLES),
         )
 
+    def analyses(self) -> tuple[AnalysisResult, ...]:
+        """The optional analyses of the body (every toggle after the standard four but an email's text).
+
+        A body keeps each analysis's title and lines, not its name or shape: the
+        original analyses get theirs back by title; any other is a paragraph
+        analysis named after its title (its lines, and so its text, unchanged).
+        """
+        results = []
+        for title, lines in self.extra:
+            if title == EMAIL_TOGGLE:
+                continue
+            known = _ORIGINAL_BY_TITLE.get(title)
+            name = known.name if known else "_".join(title.lower().split())
+            results.append(AnalysisResult(name, title, known.shape if known else "paragraph", lines))
+        return tuple(results)
+
     def enrichment(self, item: Item) -> Enrichment:
-        """The enrichment an Enriched item carries (to copy it to another store)."""
+        """The enrichment an Enriched item carries, analyses included (to copy it to another store)."""
         return Enrichment(
             summary=self.summary,
             executive_summary=self.executive_summary or item.summary or "",
@@ -85,6 +105,7 @@ class ItemContent:
             vendor=item.vendor,
             key_insights=self.key_insights,
             published_date=item.created_date,
+            analyses=self.analyses(),
             warnings=item.warnings,
         )
 
@@ -95,7 +116,8 @@ def new_item_of(item: Item) -> NewItem:
                    pdf_path=item.pdf_path, content=item.content, created_date=item.created_date,
                    sender=item.sender, category=item.category)
 
-__all__ = ["BODY_TOGGLES", "INCOMPLETE_BODY", "ItemContent", "ItemQuery", "SourceStore", "as_query", "new_item_of"]
+__all__ = ["BODY_TOGGLES", "EMAIL_TOGGLE", "INCOMPLETE_BODY", "ItemContent", "ItemQuery", "SourceStore", "as_query",
+           "new_item_of"]
 
 
 class SourceStore(Protocol):
@@ -141,8 +163,11 @@ class SourceStore(Protocol):
         """ItemError when the store would refuse this item whatever its enrichment (enrich-first checks at capture)."""
         ...
 
-    async def add_failed(self, item: NewItem, reason: str) -> Item:
-        """Add an item that could not be enriched: Failed with ``reason``, in one write."""
+    async def add_failed(self, item: NewItem, reason: str, *, status: Status = Status.FAILED) -> Item:
+        """Add an item that could not be enriched: Failed with ``reason``, in one write.
+
+        ``status=Status.DUPLICATE``: a duplicate, ``reason`` saying of what (as :meth:`mark_duplicate`).
+        """
         ...
 
     async def find_by_hash(self, item_hash: str) -> Item | None:

@@ -29,7 +29,7 @@ from ..config import Settings
 from ..errors import FatalRunError, ItemError, ItemNotFound, ServiceError, StoreError
 from ..models import Enrichment, Item, NewItem, SourceType, Status, Taxonomy
 from ..services import ServiceGateway
-from .base import BODY_TOGGLES, INCOMPLETE_BODY, ItemQuery, as_query
+from .base import BODY_TOGGLES, EMAIL_TOGGLE, INCOMPLETE_BODY, ItemQuery, as_query
 from .notion_api import NotionApi, may_have_applied, resolve_data_source
 from .notion_blocks import (
     MAX_TEXT,
@@ -63,7 +63,6 @@ from .notion_schema import (
 MAX_URL = 2000
 MAX_SELECT_NAME = 100
 MAX_MULTI_SELECT = 100
-EMAIL_TOGGLE = "Email"
 
 
 def select_name(value: str | None) -> str | None:
@@ -590,13 +589,30 @@ class NotionStore:
             created_date=item.created_date or enrichment.published_date,
         )
 
-    async def add_failed(self, item: NewItem, reason: str) -> Item:
-        """The page, Failed with ``reason``, in one ``pages.create`` (an email keeps its text toggle)."""
-        properties = self._new_properties(item)
-        properties[STATUS] = self._status(Status.FAILED)
-        if self._has(ERROR, "rich_text"):
-            properties[ERROR] = {"rich_text": rich_text(cut_words(reason, MAX_TEXT))}
+    async def add_failed(self, item: NewItem, reason: str, *, status: Status = Status.FAILED) -> Item:
+        """The page, Failed (or Duplicate) with ``reason``, in one ``pages.create`` (an email keeps its text toggle).
+
+        Never an Inbox page first: one left by a write cut off before the status
+        would be enriched by the next run.
+        """
+        properties = self._new_properties(item) | self._settled_properties(status, reason)
         return await self._create(item, properties, [])
+
+    def _settled_properties(self, status: Status, reason: str) -> dict[str, Any]:
+        """Status Failed with ``reason`` in Error, or Duplicate (:meth:`duplicate_status`) with it in Error else Summary."""
+        if status is Status.FAILED:
+            properties: dict[str, Any] = {STATUS: self._status(Status.FAILED)}
+            homes: tuple[str, ...] = (ERROR,)
+        elif status is Status.DUPLICATE:
+            properties = {STATUS: self._status(self.duplicate_status())}
+            homes = (ERROR, SUMMARY)
+        else:
+            raise ValueError(f"expected Failed or Duplicate, not {status.value}")
+        for name in homes:
+            if self._has(name, "rich_text"):
+                properties[name] = {"rich_text": rich_text(cut_words(reason, MAX_TEXT))}
+                break
+        return properties
 
     def _toggles(self, enrichment: Enrichment, text: str) -> list[tuple[str, list[dict]]]:
         summary, executive, insights, raw = BODY_TOGGLES
@@ -711,10 +727,8 @@ class NotionStore:
 
     async def mark_failed(self, item: Item, reason: str) -> None:
         self._check_writable()
-        properties: dict[str, Any] = {STATUS: self._status(Status.FAILED)}
-        if self._has(ERROR, "rich_text"):
-            properties[ERROR] = {"rich_text": rich_text(cut_words(reason, MAX_TEXT))}
-        await self._api.update_page(item.id, properties=properties, context={"item_id": item.id})
+        await self._api.update_page(item.id, properties=self._settled_properties(Status.FAILED, reason),
+                                    context={"item_id": item.id})
 
     def duplicate_status(self) -> Status:
         """Duplicate where the schema allows it (a select takes a new option; a status needs it defined), else Failed."""
@@ -729,12 +743,8 @@ class NotionStore:
     async def mark_duplicate(self, item: Item, note: str) -> None:
         """Status Duplicate (or Failed, see :meth:`duplicate_status`) and ``note`` in Error (else Summary)."""
         self._check_writable()
-        properties: dict[str, Any] = {STATUS: self._status(self.duplicate_status())}
-        for name in (ERROR, SUMMARY):
-            if self._has(name, "rich_text"):
-                properties[name] = {"rich_text": rich_text(cut_words(note, MAX_TEXT))}
-                break
-        await self._api.update_page(item.id, properties=properties, context={"item_id": item.id})
+        await self._api.update_page(item.id, properties=self._settled_properties(Status.DUPLICATE, note),
+                                    context={"item_id": item.id})
 
     async def return_to_inbox(self, item: Item) -> None:
         properties: dict[str, Any] = {STATUS: self._status(Status.INBOX)}

@@ -349,9 +349,11 @@ class SqliteStore:
                 item_id = self.db.execute("SELECT id FROM items WHERE hash = ?", (item.hash,)).fetchone()[0]
         return await self.get(item_id)
 
-    async def add_failed(self, item: NewItem, reason: str) -> Item:
-        """The item, Failed with ``reason``, in one transaction (unchanged when its hash is known)."""
-        return await self._add(item, Status.FAILED, reason)
+    async def add_failed(self, item: NewItem, reason: str, *, status: Status = Status.FAILED) -> Item:
+        """The item, Failed (or Duplicate) with ``reason``, in one transaction (unchanged when its hash is known)."""
+        if status not in (Status.FAILED, Status.DUPLICATE):
+            raise ValueError(f"expected Failed or Duplicate, not {status.value}")
+        return await self._add(item, status, reason)
 
     async def find_by_hash(self, item_hash: str) -> Item | None:
         row = self.db.execute("SELECT * FROM items WHERE hash = ?", (item_hash,)).fetchone()
@@ -571,22 +573,23 @@ class SqliteStore:
             with search_index.reindexed(self.db, local_id):
                 self.db.execute(
                     """INSERT INTO items (id, title, status, source_type, url, pdf_path, hash, created_date, summary,
-                       content_type, ai_primitives, vendor, error, archived, added_at, updated_at, warnings, sender)
-                       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                       content_type, ai_primitives, vendor, error, archived, added_at, updated_at, warnings, sender,
+                       category)
+                       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                        ON CONFLICT(id) DO UPDATE SET title=excluded.title, status=excluded.status,
                        source_type=excluded.source_type, url=excluded.url, pdf_path=excluded.pdf_path,
                        hash=excluded.hash, created_date=excluded.created_date, summary=excluded.summary,
                        content_type=excluded.content_type, ai_primitives=excluded.ai_primitives,
                        vendor=excluded.vendor, error=excluded.error, archived=excluded.archived,
                        added_at=excluded.added_at, updated_at=excluded.updated_at, warnings=excluded.warnings,
-                       sender=excluded.sender""",
+                       sender=excluded.sender, category=excluded.category""",
                     (
                         local_id, item.title, item.status.value, item.source_type.value, item.url, item.pdf_path,
                         item.hash, item.created_date.isoformat() if item.created_date else None,
                         (content.executive_summary if content else "") or item.summary, item.content_type,
                         json.dumps(list(item.ai_primitives)), item.vendor, item.error, int(item.archived),
                         stamp(item.added_at or synced_at), stamp(item.updated_at or synced_at),
-                        json.dumps(list(item.warnings), ensure_ascii=False), item.sender,
+                        json.dumps(list(item.warnings), ensure_ascii=False), item.sender, item.category,
                     ),
                 )
                 self.db.execute("DELETE FROM blocks WHERE item_id = ?", (local_id,))

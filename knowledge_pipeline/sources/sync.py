@@ -4,7 +4,8 @@
 becomes a complete page: an Enriched item is one ``pages.create`` carrying
 every property and the body when the body fits in one request
 (:meth:`NotionStore.add_enriched`); Inbox items become Inbox pages, Failed
-items Failed pages with their reason. It is resumable and idempotent: the
+(and Duplicate) items Failed (Duplicate) pages with their reason, each in one
+``pages.create`` too. It is resumable and idempotent: the
 hashes are read from Notion first, a create whose reply was lost is looked up
 by hash before it is retried, and a page left Failed with
 :data:`INCOMPLETE_BODY` (a long body cut off between its appends) is finished
@@ -121,12 +122,14 @@ async def _copy(local: SqliteStore, notion: NotionStore, item: Item) -> Item:
         content = ItemContent.from_body(await local.body(item.id))
         return await notion.add_enriched(new_item_of(item), content.enrichment(item), content.text)
     # with the text capture kept (an email's), which the Notion page then carries for its enrichment
-    page = await notion.add(new_item_of(await local.get(item.id)))
+    new = new_item_of(await local.get(item.id))
+    # One create with the final status: an Inbox page first, cut off before its status, would stay in the
+    # Inbox for good (the next sync finds its hash) and be enriched by the next Notion run.
     if item.status == Status.FAILED:
-        await notion.mark_failed(page, item.error or "failed (no reason kept)")
-    elif item.status == Status.DUPLICATE:  # issue 15: still a duplicate there, saying of what
-        await notion.mark_duplicate(page, item.error or "Duplicate")
-    return page
+        return await notion.add_failed(new, item.error or "failed (no reason kept)")
+    if item.status == Status.DUPLICATE:  # issue 15: still a duplicate there, saying of what
+        return await notion.add_failed(new, item.error or "Duplicate", status=Status.DUPLICATE)
+    return await notion.add(new)
 
 
 async def from_notion(notion: NotionStore, local: SqliteStore, telemetry: Telemetry,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,11 @@ def test_no_match_and_bad_filters(cli: Cli, library: dict) -> None:
     bad = cli("list", "--since", "last tuesday", **env(library))
     assert bad.code == 2 and "'last tuesday' is not a duration such as 90m" in bad.err
     assert cli("list", "--status", "Done", **env(library)).code == 2
+    for since, says in (("9999999d", "reaches back before the year 1"), ("99999999999w", "reaches back before"),
+                        ("0001-01-01T00:00+05:00", "is before the year 1 in UTC")):
+        too_far = cli("list", "--since", since, **env(library))
+        assert too_far.code == 2 and f"{since!r} {says}" in too_far.err and "Traceback" not in too_far.err
+        assert cli("digest", "--since", since, **env(library)).code == 2
 
 
 def test_a_duplicate_shows_what_it_duplicates_in_the_error_column(cli: Cli, tmp_path: Path) -> None:
@@ -126,3 +132,19 @@ def test_a_bad_setting_is_one_line_naming_the_command_and_the_variable(cli: Cli,
     assert done.code == 2 and done.out == ""
     assert done.err.strip() == ("list: configuration error: OPENAI_BATCH='maybe' is invalid: "
                                 "expected one of auto, always, never")
+
+
+def test_reading_md_says_what_the_commands_do() -> None:
+    """The --json keys, the statuses --status takes and the marker of an interrupted copy, as the code has them."""
+    from knowledge_pipeline.models import Item, SourceType, Status
+    from knowledge_pipeline.reading.records import item_fields
+    from knowledge_pipeline.sources.base import INCOMPLETE_BODY
+
+    text = " ".join((Path(__file__).parents[2] / "docs" / "reading.md").read_text(encoding="utf-8").split())
+    json_keys = text.split("`--json` prints an array of objects with", 1)[1].split("With Notion", 1)[0]
+    named = set(re.findall(r"\w+", " ".join(re.findall(r"`([^`]+)`", json_keys))))
+    assert named == set(item_fields(Item(id="x", title="t", source_type=SourceType.RSS)))
+    status_row = next(row for row in text.split("| `--") if row.startswith("status S`"))
+    assert all(status.value in status_row for status in Status)
+    marker = INCOMPLETE_BODY.split(" (")[0]
+    assert f"reason `{marker} ...`" in text

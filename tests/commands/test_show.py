@@ -60,6 +60,10 @@ def test_json_carries_properties_and_body(cli: Cli, library: tuple[dict, dict]) 
     assert record["body"] == {"summary": "Summary: Coding agents now open pull requests on their own.",
                               "executive_summary": "Coding agents now open pull requests on their own.",
                               "key_insights": ["Review time fell by half."],
+                              "analyses": [{"title": "SWOT", "lines": ["S/W/O/T | Point",
+                                                                       "S | agents test their own code"]},
+                                           {"title": "Action Items", "lines": ["Try an agent on one repository.",
+                                                                               "Measure review time."]}],
                               "text": "Full text: agentic coding tools plan, edit and test."}
 
 

@@ -71,6 +71,21 @@ def test_settings_missing_or_the_store_busy(cli: Cli, tmp_path: Path) -> None:
         assert fake.stats()["requests"] == 0
 
 
+def test_to_notion_also_holds_the_lock_of_the_data_source_the_id_resolves_to(cli: Cli, tmp_path: Path) -> None:
+    """As a run does: a sync given the database id and a run given its data source id exclude each other."""
+    fill(tmp_path / "sources.db")
+    with start_fake_notion(rps=None) as fake:
+        env = notion_env(fake, tmp_path)
+        settings = load_settings(env, env_file=None)
+        with RunLock(notion_lock_path(settings, fake.data_source_id)):
+            busy = cli("sync", "--to", "notion", **env)
+        assert busy.code == 75 and "nothing was done" in busy.err, busy.err
+        assert fake.pages() == []
+        by_data_source = cli("sync", "--to", "notion", **{**env, "NOTION_SOURCES_DB": fake.data_source_id})
+        assert by_data_source.code == 0, by_data_source.err
+        assert len(fake.pages()) == 5, "given the data source id, its one lock is taken once"
+
+
 def test_a_failed_item_is_exit_1_and_the_others_are_copied(cli: Cli, tmp_path: Path) -> None:
     fill(tmp_path / "sources.db")
     with start_fake_notion(rps=None) as fake:

@@ -7,12 +7,19 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from knowledge_pipeline.models import Enrichment, NewItem, SourceType
+from knowledge_pipeline.models import AnalysisResult, Enrichment, NewItem, SourceType
 from knowledge_pipeline.sources.sqlite import SqliteStore
 
 WARNING = "9 of 23 pages read (damaged or truncated PDF)"
 LONG_TITLE = "A long headline on model routers and agent platforms that no table should cut at fifty-eight chars"
 XSS_TITLE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned=2"> Hostile title'
+
+
+# Optional analyses (ANALYSES): a table and a bulleted list, after the four standard toggles.
+ANALYSES = (
+    AnalysisResult("swot", "SWOT", "table", ("S/W/O/T | Point", "S | agents test their own code")),
+    AnalysisResult("actions", "Action Items", "bullets", ("Try an agent on one repository.", "Measure review time.")),
+)
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,8 @@ ENTRIES: tuple[Entry, ...] = (
                       ("Automation", "Coding"), "Acme", ("Routing cut costs by 30%.", "Latency stayed flat.")),
           "Full text: routers send easy prompts to small models. Zeppelin appears only here."),
     Entry("agents", "Agents that open pull requests", SourceType.WEBSITE, "2024-06-02T09:00:00+00:00",
-          _enrichment("Coding agents now open pull requests on their own.", "Market News", ("Coding",),
-                      "Globex", ("Review time fell by half.",)),
+          replace(_enrichment("Coding agents now open pull requests on their own.", "Market News", ("Coding",),
+                              "Globex", ("Review time fell by half.",)), analyses=ANALYSES),
           "Full text: agentic coding tools plan, edit and test."),
     Entry("report", "State of enterprise AI", SourceType.PDF, "2024-06-03T09:00:00+00:00",
           replace(_enrichment("A survey of 400 firms on AI adoption and budgets.", "Thought Leadership",

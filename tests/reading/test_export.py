@@ -48,6 +48,9 @@ def test_markdown_one_note_per_item_with_front_matter(tmp_path: Path) -> None:
     assert "## Full text\n\nFull text: routers send easy prompts" in body
     failed = next(f for f, _ in found.values() if f["status"] == "Failed")
     assert failed["error"].startswith("HTTP 404")
+    _, agents = found[f"Agents that open pull requests ({ids['agents'][:12]}).md"]
+    assert ("## SWOT\n\nS/W/O/T | Point\n\n- S | agents test their own code\n\n"
+            "## Action Items\n\n- Try an agent on one repository.\n- Measure review time.\n\n## Full text") in agents
 
 
 def test_note_names_are_safe_and_stay_in_the_folder(tmp_path: Path) -> None:
@@ -118,6 +121,10 @@ def test_jsonl_has_one_complete_record_per_line(tmp_path: Path) -> None:
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [r["id"] for r in records] == list(ids.values())
     assert records[0]["body"]["text"].startswith("Full text: routers") and records[0]["hash"] == "hash-router"
+    assert records[0]["body"]["analyses"] == []
+    assert records[1]["body"]["analyses"] == [
+        {"title": "SWOT", "lines": ["S/W/O/T | Point", "S | agents test their own code"]},
+        {"title": "Action Items", "lines": ["Try an agent on one repository.", "Measure review time."]}]
 
 
 def test_rss_is_a_valid_feed_of_enriched_items(tmp_path: Path) -> None:

@@ -63,6 +63,8 @@ def test_bad_input_is_said_on_the_page(client: TestClient) -> None:
     bad_date = client.get("/", params={"from": "yesterday"})
     assert "&#39;yesterday&#39; is not a date (YYYY-MM-DD)" in bad_date.text and len(titles(bad_date.text)) == 6
     assert client.get("/", params={"page": "x"}).status_code == 200
+    last_day = client.get("/", params={"from": "0001-01-01", "to": "9999-12-31"})
+    assert last_day.status_code == 200 and len(titles(last_day.text)) == 6, "the whole calendar holds every item"
 
 
 def test_the_item_page_has_every_toggle(client: TestClient, ids: dict[str, str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from knowledge_pipeline.errors import FatalRunError
-from knowledge_pipeline.models import Enrichment, NewItem, SourceType, Status
+from knowledge_pipeline.models import AnalysisResult, Enrichment, NewItem, SourceType, Status
 from knowledge_pipeline.sources.base import BODY_TOGGLES, INCOMPLETE_BODY, ItemContent
 from knowledge_pipeline.sources.notion import NotionStore
 from knowledge_pipeline.sources.sqlite import SqliteStore
@@ -25,12 +26,24 @@ ENRICHMENT = Enrichment(
     content_type="Vendor Capability", ai_primitives=("Automation", "Research"), vendor="Acme",
     key_insights=("Costs fell by a third.", "Latency stayed flat."), published_date=date(2024, 3, 9),
 )
+# The optional analyses (ANALYSES): an original one (a table) and one of the user's ANALYSES_FILE.
+ANALYSES = (
+    AnalysisResult("swot", "SWOT", "table", ("S/W/O/T | Point", "S | cheap requests", "W | a new vendor")),
+    AnalysisResult("pitch", "Pitch", "paragraph", ("Acme routes prompts.\n\nIt saves a third.", "Try it.")),
+)
+ANALYSED = replace(ENRICHMENT, analyses=ANALYSES)
 TEXT = "The whole article.\n\nWith a second paragraph about zeppelins."
+CATEGORY = "Research feeds"
 
 
 def new(n: int) -> NewItem:
     return NewItem(title=f"Article {n}", source_type=SourceType.RSS, hash=f"hash-{n}",
                    url=f"https://example.com/{n}", created_date=date(2024, 5, 1 + n % 27))
+
+
+def analysed(n: int) -> NewItem:
+    """An item of a feed with a category, to be enriched with analyses (what a sync must not lose)."""
+    return replace(new(n), category=CATEGORY)
 
 
 async def fill_local(store: SqliteStore, enriched: int = 3, inbox: int = 1, failed: int = 1,
@@ -90,7 +103,7 @@ def test_to_notion_copies_complete_pages_one_create_each(tmp_path: Path) -> None
         calls = events.notion_calls()
         assert calls.count("pages.create") == 5
         assert "blocks.children.append" not in calls, "an enriched page carries its body in the create"
-        assert calls.count("pages.update") == 1, "only the Failed item needs a second write"
+        assert "pages.update" not in calls, "a Failed item too is one create, with its status and reason"
         pages = {fake.values(p["id"])["Hash"]: p for p in fake.pages()}
         enriched = fake.values(pages["hash-0"]["id"])
         assert enriched["Status"] == "Enriched" and enriched["Summary"] == "Acme ships a model router."
@@ -118,6 +131,25 @@ def test_to_notion_again_copies_nothing_and_skips_hashes_notion_has(tmp_path: Pa
         assert set(events.notion_calls()) == {"data_sources.query", "databases.retrieve", "data_sources.retrieve"}
         hashes = [fake.values(p["id"])["Hash"] for p in fake.pages()]
         assert sorted(hashes) == sorted(set(hashes)), "no hash twice"
+
+
+def test_failed_and_duplicate_items_are_never_inbox_pages_even_for_a_moment(tmp_path: Path) -> None:
+    async def fill(local: SqliteStore) -> None:
+        await fill_local(local, enriched=0, inbox=0, failed=1)
+        await local.mark_duplicate(await local.add(new(1)), 'Duplicate of "Article 0" (https://example.com/0)')
+
+    with start_fake_notion(rps=None) as fake:
+        fake.fail_next(400, method="POST", path="/v1/pages", message="body failed validation")
+        first, _ = run_sync("to", tmp_path / "s.db", fake, fill=fill)
+        assert first.failed == 1 and first.copied == {"Duplicate": 1}
+        assert [fake.values(p["id"])["Status"] for p in fake.pages()] == ["Duplicate"], (
+            "a failed create leaves no page, so no Inbox page a Notion run would enrich")
+        second, events = run_sync("to", tmp_path / "s.db", fake)
+        values = {fake.values(p["id"])["Hash"]: fake.values(p["id"]) for p in fake.pages()}
+    assert second.copied == {"Failed": 1} and second.unchanged == 1
+    assert [c for c in events.notion_calls() if c.startswith("pages.")] == ["pages.create"]
+    assert (values["hash-0"]["Status"], values["hash-0"]["Error"]) == ("Failed", "HTTP 404 from example.com")
+    assert values["hash-1"]["Error"] == 'Duplicate of "Article 0" (https://example.com/0)'
 
 
 def test_a_lost_reply_to_the_create_is_looked_up_by_hash_not_duplicated(tmp_path: Path) -> None:
@@ -242,18 +274,62 @@ def test_a_page_edited_in_the_minute_of_a_sync_is_fetched_again(tmp_path: Path) 
     assert second.updated == 3 and second.unchanged == 0, "Notion's minute-wide times cannot tell these apart"
 
 
+async def fill_with_analyses(local: SqliteStore) -> None:
+    await fill_local(local)
+    await local.add_enriched(analysed(10), ANALYSED, TEXT)
+
+
 def test_a_round_trip_through_notion_keeps_every_item(tmp_path: Path) -> None:
     with start_fake_notion(rps=None) as fake:
-        run_sync("to", tmp_path / "mine.db", fake, fill=fill_local)
+        run_sync("to", tmp_path / "mine.db", fake, fill=fill_with_analyses)
         run_sync("from", tmp_path / "copy.db", fake)
     original, original_bodies, _ = local_view(tmp_path / "mine.db")
     copied, copied_bodies, _ = local_view(tmp_path / "copy.db")
 
     def view(items: list, bodies: dict) -> list:
-        return sorted((i.hash, i.title, i.status, i.content_type, i.vendor, i.ai_primitives, i.error,
+        return sorted((i.hash, i.title, i.status, i.content_type, i.vendor, i.ai_primitives, i.error, i.category,
                        ItemContent.from_body(bodies[i.id])) for i in items)
 
     assert view(original, original_bodies) == view(copied, copied_bodies)
+    (kept,) = [i for i in copied if i.hash == "hash-10"]
+    assert kept.category == CATEGORY
+    assert list(copied_bodies[kept.id]) == [*BODY_TOGGLES, "SWOT", "Pitch"]
+    assert ItemContent.from_body(copied_bodies[kept.id]).analyses() == (
+        ANALYSES[0], AnalysisResult("pitch", "Pitch", "paragraph", ANALYSES[1].lines))
+
+
+def test_to_notion_writes_the_analyses_as_the_enrichment_did(tmp_path: Path) -> None:
+    async def fill(local: SqliteStore) -> None:
+        await local.add_enriched(analysed(0), ANALYSED, TEXT)
+
+    with start_fake_notion(rps=None) as fake:
+        run_sync("to", tmp_path / "mine.db", fake, fill=fill)
+        (page,) = fake.pages()
+        body = page_toggles(fake, page["id"])
+        kinds = [child["type"] for block in fake.blocks_of(page["id"]) if block["type"] == "toggle"
+                 and block["toggle"]["rich_text"][0]["plain_text"] == "SWOT" for child in block["children"]]
+        values = fake.values(page["id"])
+    assert list(body) == [*BODY_TOGGLES, "SWOT", "Pitch"]
+    assert body["SWOT"] == list(ANALYSES[0].lines) and body["Pitch"] == list(ANALYSES[1].lines)
+    assert kinds == ["paragraph", "bulleted_list_item", "bulleted_list_item"], "the SWOT is still a table"
+    assert values["Category"] == CATEGORY
+
+
+def test_an_interrupted_copy_is_finished_with_its_analyses(tmp_path: Path) -> None:
+    many = replace(ANALYSED, key_insights=tuple(f"Insight {n}." for n in range(150)))
+    with start_fake_notion(rps=None) as fake:
+        fake.fail_next(400, method="PATCH", path="/children", skip=1, message="body failed validation")
+
+        async def fill(local: SqliteStore) -> None:
+            await local.add_enriched(analysed(0), many, TEXT)
+
+        first, _ = run_sync("to", tmp_path / "s.db", fake, fill=fill)
+        assert first.failed == 1
+        second, _ = run_sync("to", tmp_path / "s.db", fake)
+        (page,) = fake.pages()
+        body = page_toggles(fake, page["id"])
+    assert second.completed == 1 and fake.values(page["id"])["Status"] == "Enriched"
+    assert list(body) == [*BODY_TOGGLES, "SWOT", "Pitch"] and body["SWOT"] == list(ANALYSES[0].lines)
 
 
 def test_from_notion_into_the_store_the_items_came_from_updates_them_in_place(tmp_path: Path) -> None:
