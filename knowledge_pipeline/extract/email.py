@@ -3,7 +3,8 @@
 :func:`parse_header` reads the few fields capture needs before downloading a
 body (Message-ID, From, Subject, Date; RFC 2047 words decoded).
 :func:`read_email` decodes the whole message (multipart, quoted-printable,
-base64, any charset; ISO-8859-1 read as windows-1252, as browsers do) and
+base64, any charset, decoded as web pages are by charset.py: ISO-8859-1 read
+as windows-1252, UTF-8 bytes under a legacy label read as UTF-8) and
 turns its HTML part into text with the same extractor as web pages, after
 taking out what a newsletter wraps its article in: hidden preheaders,
 tracking pixels, "view in browser" lines and unsubscribe footers. The
@@ -12,7 +13,6 @@ tracking pixels, "view in browser" lines and unsubscribe footers. The
 
 from __future__ import annotations
 
-import codecs
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -28,7 +28,9 @@ from lxml import etree
 from ..capture.links import LinkError, canonical_link
 from ..models import sha256_text
 from . import clean_text
+from .charset import decode_html, decode_text
 from .html import html_to_text
+from .titles import normalize
 
 MAX_URL = 2000
 _FOOTER_BLOCK_CHARS = 600
@@ -66,11 +68,7 @@ _FOOTER_LINE = re.compile(
     r"|unsubscribe( here)?|manage (your )?(email )?preferences|update (your )?(email )?preferences"
     r"|email preferences|powered by (beehiiv|substack|mailchimp|intuit mailchimp|convertkit|kit|ghost|buttondown)"
     r"|read in app|get the app|start writing)\W*$", re.I)
-_WHATWG_ALIASES = {"iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252", "us-ascii": "cp1252",
-                   "ascii": "cp1252", "iso8859-1": "cp1252", "l1": "cp1252"}
 _ANGLE_URL = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
-_MAX_TITLE = 300
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -192,8 +190,7 @@ def _date(value: str) -> datetime | None:
 
 
 def _title(value: str) -> str:
-    text = " ".join(_CONTROL.sub(" ", _INVISIBLE.sub("", value)).split())
-    return text if len(text) <= _MAX_TITLE else text[: _MAX_TITLE - 1] + "…"
+    return normalize(_INVISIBLE.sub("", value))
 
 
 def _list_unsubscribe(message: EmailMessage) -> tuple[str, ...]:
@@ -221,23 +218,13 @@ def _body_part(message: EmailMessage) -> EmailMessage | None:
 
 
 def _part_text(part: Message) -> str:
-    """A text part decoded: transfer encoding, then charset (unknown or missing: UTF-8, else windows-1252)."""
+    """A text part decoded: transfer encoding, then charset as for web pages (extract/charset.py)."""
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return str(part.get_payload() or "")
-    charset = (part.get_content_charset() or "").strip().lower()
-    charset = _WHATWG_ALIASES.get(charset, charset)
-    if charset:
-        try:
-            codecs.lookup(charset)
-        except LookupError:
-            charset = ""
-    if charset:
-        return payload.decode(charset, errors="replace")
-    try:
-        return payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return payload.decode("cp1252", errors="replace")
+    if part.get_content_type() == "text/html":
+        return decode_html(payload, part.get_content_charset())
+    return decode_text(payload, part.get_content_charset())
 
 
 def _plain_text(text: str) -> str:

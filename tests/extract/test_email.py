@@ -77,6 +77,15 @@ def test_an_unknown_charset_falls_back_to_utf8_then_windows_1252():
     assert read_email(unlabelled).text == "smart \u201cquotes\u201d"
 
 
+@pytest.mark.parametrize("subtype", ["plain", "html"])
+def test_utf8_bytes_labelled_iso_8859_1_are_read_as_utf8_like_a_web_page(subtype):
+    """Mail programs label UTF-8 as ISO-8859-1 as often as servers do: the same guard as for web pages."""
+    body = "<p>Die Gr\u00f6\u00dfe z\u00e4hlt.</p>" if subtype == "html" else "Die Gr\u00f6\u00dfe z\u00e4hlt."
+    raw = (f"From: a@b.example\r\nSubject: x\r\nContent-Type: text/{subtype}; charset=iso-8859-1\r\n"
+           "Content-Transfer-Encoding: 8bit\r\n\r\n").encode() + body.encode("utf-8")
+    assert read_email(raw).text == "Die Gr\u00f6\u00dfe z\u00e4hlt."
+
+
 def test_the_message_id_is_normalised_so_the_same_message_has_one_key():
     assert normalize_message_id(" <Abc.123@Mail.Example.COM> ") == "Abc.123@mail.example.com"
     first = parse_header(newsletters.substack(message_id="<X1@MG.substack.com>"))
