@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-# scheme://user[:password]@ : the user-info part of any URL inside a text
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#@]*@")
+# scheme://user[:password]@ : the user-info part of any URL inside a text, up to the authority's
+# last "@" as urlsplit and httpx read it (a password may hold an "@": "alice:p@ss@host")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#]*@")
 
 
 def strip_userinfo(text: str) -> str:

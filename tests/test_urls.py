@@ -35,6 +35,14 @@ def test_shown_url_is_bounded():
     assert shown_url("https://example.com/" + "x" * 500, limit=40) == "https://example.com/" + "x" * 17 + "..."
 
 
+@pytest.mark.parametrize("password", ["p@ss", "a@b@c", "p%40ss@x", "@"])
+def test_no_part_of_a_password_with_an_at_sign_is_left_in_text(password):
+    """The user-info ends at the authority's last "@", as urlsplit and httpx read it."""
+    text = f"fetch https://alice:{password}@example.com/a?to=me@example.org failed; mail me@example.com"
+    assert strip_userinfo(text) == "fetch https://example.com/a?to=me@example.org failed; mail me@example.com"
+    assert shown_url(f"https://alice:{password}@example.com/x") == "https://example.com/x"
+
+
 def test_strip_userinfo_finds_urls_inside_text():
     text = "fetch https://alice:pw@example.com/a failed; see ftp://bob@host/x or mail me@example.com"
     assert strip_userinfo(text) == "fetch https://example.com/a failed; see ftp://host/x or mail me@example.com"

@@ -193,7 +193,7 @@ class TextExtractor:
         except ServiceError as exc:
             if text.strip():
                 return text
-            raise ExtractionError(f"no article text found at {url}, and {exc}") from None
+            raise ExtractionError(f"no article text found at {shown_url(url)}, and {exc}") from None
         return rendered if len(rendered.strip()) > len(text.strip()) else text
 
 

@@ -3,8 +3,8 @@
 httpx decodes a whole network read at once, so a few kilobytes of nested gzip
 can expand to gigabytes before any size cap is looked at. The fetcher reads
 the raw bytes instead and decodes them here: one layer at most (``gzip``,
-``deflate``, and ``br``/``zstd`` when the ``brotli``/``zstandard`` modules are
-installed), each call returning at most about ``limit`` bytes and keeping the
+``deflate``, and ``br``/``zstd`` when ``brotli`` >= 1.2 / ``zstandard`` >= 0.22
+are installed), each call returning at most about ``limit`` bytes and keeping the
 input it has not used yet. Anything else is refused with a one-line reason.
 """
 
@@ -13,14 +13,36 @@ from __future__ import annotations
 import zlib
 from typing import Any, Protocol
 
-try:
-    import brotli
-except ImportError:  # optional: br is then neither asked for nor accepted
-    brotli = None
-try:
-    import zstandard
-except ImportError:  # optional: zstd is then neither asked for nor accepted
-    zstandard = None
+
+def _usable_brotli() -> Any:
+    """The ``brotli`` module if it can bound its output (brotli >= 1.2), else None."""
+    try:
+        import brotli
+    except ImportError:
+        return None
+    # Decompressor.can_accept_more_data and process(output_buffer_limit=) came with 1.2;
+    # without them no step's output can be bounded.
+    if not hasattr(getattr(brotli, "Decompressor", None), "can_accept_more_data"):
+        return None
+    return brotli
+
+
+def _usable_zstandard() -> Any:
+    """The ``zstandard`` module if its decompressobj reads across frames (zstandard >= 0.22), else None."""
+    try:
+        import zstandard
+    except ImportError:
+        return None
+    try:
+        zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
+    except (AttributeError, TypeError):
+        return None
+    return zstandard
+
+
+# Optional: br/zstd are neither asked for nor accepted unless a recent enough module is installed.
+brotli = _usable_brotli()
+zstandard = _usable_zstandard()
 
 # zstd cannot stop at an output size; its densest block (RLE) yields 128 KiB
 # from 4 bytes, so input is fed in slices small enough for the room left.

@@ -3,7 +3,8 @@
 :func:`parse_header` reads the few fields capture needs before downloading a
 body (Message-ID, From, Subject, Date; RFC 2047 words decoded).
 :func:`read_email` decodes the whole message (multipart, quoted-printable,
-base64, any charset; ISO-8859-1 read as windows-1252, as browsers do) and
+base64, any charset, decoded as web pages are by charset.py: ISO-8859-1 read
+as windows-1252, UTF-8 bytes under a legacy label read as UTF-8) and
 turns its HTML part into text with the same extractor as web pages, after
 taking out what a newsletter wraps its article in: hidden preheaders,
 tracking pixels, "view in browser" lines and unsubscribe footers. The
@@ -12,7 +13,6 @@ tracking pixels, "view in browser" lines and unsubscribe footers. The
 
 from __future__ import annotations
 
-import codecs
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -28,7 +28,9 @@ from lxml import etree
 from ..capture.links import LinkError, canonical_link
 from ..models import sha256_text
 from . import clean_text
+from .charset import decode_html, decode_text
 from .html import html_to_text
+from .titles import normalize
 
 MAX_URL = 2000
 _FOOTER_BLOCK_CHARS = 600
@@ -46,6 +48,8 @@ _VIEW_ONLINE = re.compile(
     r"|web version|online version)\W*$", re.I)
 _VIEW_ONLINE_LINE = re.compile(r"\b(view|read|open|see)\b.{0,40}\b(in (your |a )?(web )?browser|online)\b", re.I)
 _VIEW_LINE_CHARS = 160
+_RAW_PER_CHAR = 16
+_DROPPED = "kp-dropped"
 _GENERIC_ANCHOR = re.compile(r"^\W*(click here|tap here|here|this link|view it|browser|online)\W*$", re.I)
 _UNSUBSCRIBE_LINK = re.compile(
     r"^\W*(unsubscribe|opt[ -]?out|manage (your )?(email |e-mail |newsletter )?(preferences|subscriptions?|settings)"
@@ -64,11 +68,7 @@ _FOOTER_LINE = re.compile(
     r"|unsubscribe( here)?|manage (your )?(email )?preferences|update (your )?(email )?preferences"
     r"|email preferences|powered by (beehiiv|substack|mailchimp|intuit mailchimp|convertkit|kit|ghost|buttondown)"
     r"|read in app|get the app|start writing)\W*$", re.I)
-_WHATWG_ALIASES = {"iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252", "us-ascii": "cp1252",
-                   "ascii": "cp1252", "iso8859-1": "cp1252", "l1": "cp1252"}
 _ANGLE_URL = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
-_MAX_TITLE = 300
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -190,8 +190,7 @@ def _date(value: str) -> datetime | None:
 
 
 def _title(value: str) -> str:
-    text = " ".join(_CONTROL.sub(" ", _INVISIBLE.sub("", value)).split())
-    return text if len(text) <= _MAX_TITLE else text[: _MAX_TITLE - 1] + "…"
+    return normalize(_INVISIBLE.sub("", value))
 
 
 def _list_unsubscribe(message: EmailMessage) -> tuple[str, ...]:
@@ -219,23 +218,13 @@ def _body_part(message: EmailMessage) -> EmailMessage | None:
 
 
 def _part_text(part: Message) -> str:
-    """A text part decoded: transfer encoding, then charset (unknown or missing: UTF-8, else windows-1252)."""
+    """A text part decoded: transfer encoding, then charset as for web pages (extract/charset.py)."""
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return str(part.get_payload() or "")
-    charset = (part.get_content_charset() or "").strip().lower()
-    charset = _WHATWG_ALIASES.get(charset, charset)
-    if charset:
-        try:
-            codecs.lookup(charset)
-        except LookupError:
-            charset = ""
-    if charset:
-        return payload.decode(charset, errors="replace")
-    try:
-        return payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return payload.decode("cp1252", errors="replace")
+    if part.get_content_type() == "text/html":
+        return decode_html(payload, part.get_content_charset())
+    return decode_text(payload, part.get_content_charset())
 
 
 def _plain_text(text: str) -> str:
@@ -268,11 +257,34 @@ def _text(element: lxml.html.HtmlElement) -> str:
     return " ".join(_INVISIBLE.sub("", element.text_content()).split())
 
 
+def _short_text(element: lxml.html.HtmlElement, limit: int) -> str | None:
+    """``_text(element)`` if it is at most ``limit`` characters long, else None.
+
+    Reads the text piece by piece and stops as soon as it is known to be
+    longer: more than ``limit`` characters that are not spaces, or more than
+    _RAW_PER_CHAR times ``limit`` characters with the spaces (no footer line
+    is padded that much). Every link and block is measured, so reading whole
+    blocks made a large email quadratic (8,000 links in one cell: 26 s).
+    """
+    pieces: list[str] = []
+    solid = raw = 0
+    for piece in element.itertext():
+        piece = _INVISIBLE.sub("", piece[: limit * _RAW_PER_CHAR - raw + 1])
+        pieces.append(piece)
+        raw += len(piece)
+        solid += sum(map(len, piece.split()))
+        if solid > limit or raw > limit * _RAW_PER_CHAR:
+            return None
+    text = " ".join("".join(pieces).split())
+    return text if len(text) <= limit else None
+
+
 def _view_url(tree: lxml.html.HtmlElement, subject: str) -> str | None:
     """The "view in browser" link, else the link on the newsletter's own title."""
     anchors = [a for a in tree.iter("a") if a.get("href")]
+    lines: dict[lxml.html.HtmlElement, str | None] = {}
     for anchor in anchors:
-        if _is_view_online(anchor) and (url := _link(anchor.get("href"))):
+        if _is_view_online(anchor, lines) and (url := _link(anchor.get("href"))):
             return url
     wanted = " ".join(subject.split()).casefold()
     for anchor in anchors:
@@ -283,15 +295,26 @@ def _view_url(tree: lxml.html.HtmlElement, subject: str) -> str | None:
     return None
 
 
-def _is_view_online(anchor: lxml.html.HtmlElement) -> bool:
-    """ "View in browser", or "click here" in a short line that says so."""
-    text = _text(anchor)
+def _is_view_online(anchor: lxml.html.HtmlElement, lines: dict[lxml.html.HtmlElement, str | None]) -> bool:
+    """ "View in browser", or "click here" in a short line that says so.
+
+    ``lines`` keeps each block's short text, so that a block is read once
+    however many links it holds (nothing may be taken out meanwhile).
+    """
+    text = _short_text(anchor, _VIEW_LINE_CHARS)
+    if text is None:
+        return False
     if _VIEW_ONLINE.match(text):
         return True
     if not _GENERIC_ANCHOR.match(text):
         return False
-    block = _enclosing_block(anchor, _VIEW_LINE_CHARS)
-    return block is not None and bool(_VIEW_ONLINE_LINE.search(_text(block)))
+    block = _enclosing_block(anchor)
+    if block is None:
+        return False
+    if block not in lines:
+        lines[block] = _short_text(block, _VIEW_LINE_CHARS)
+    line = lines[block]
+    return line is not None and bool(_VIEW_ONLINE_LINE.search(line))
 
 
 def _remove_wrapping(tree: lxml.html.HtmlElement, unsubscribe_urls: tuple[str, ...]) -> None:
@@ -302,50 +325,76 @@ def _remove_wrapping(tree: lxml.html.HtmlElement, unsubscribe_urls: tuple[str, .
         style = element.get("style") or ""
         if _HIDDEN_STYLE.search(style) or element.get("hidden") is not None or element.get("aria-hidden") == "true":
             _drop(element)
-    for anchor in list(tree.iter("a")):
-        text, href = _text(anchor), anchor.get("href") or ""
-        if _is_view_online(anchor) or _UNSUBSCRIBE_LINK.match(text) or _UNSUBSCRIBE_HREF.search(href) or (
-            href in unsubscribe_urls
-        ):
-            block = _enclosing_block(anchor, _FOOTER_BLOCK_CHARS)
-            _drop(anchor if block is None else block)
+    _drop_footer_links(tree, unsubscribe_urls)
     for element in list(tree.iter(*_BLOCKS)):
         marks = f"{element.get('class') or ''} {element.get('id') or ''}".lower()
-        if "footer" in marks and len(_text(element)) <= _FOOTER_CONTAINER_CHARS:
+        if "footer" in marks and _short_text(element, _FOOTER_CONTAINER_CHARS) is not None:
             _drop(element)
     for element in reversed(list(tree.iter(*_BLOCKS))):
         if element.getparent() is None:
             continue
-        text = _text(element)
-        if len(text) <= _FOOTER_BLOCK_CHARS and _FOOTER_PHRASE.search(text):
+        text = _short_text(element, _FOOTER_BLOCK_CHARS)
+        if text is not None and _FOOTER_PHRASE.search(text):
             _drop(element)
     for element in tree.iter(*_LAYOUT):
         element.tag = "div"  # newsletters lay out with tables: as tables they would come out as one row of cells
+    etree.strip_elements(tree, _DROPPED, with_tail=False)
 
 
-def _enclosing_block(element: lxml.html.HtmlElement, limit: int) -> lxml.html.HtmlElement | None:
-    """The nearest block around ``element`` if its text is short (a footer line), else None."""
+def _drop_footer_links(tree: lxml.html.HtmlElement, unsubscribe_urls: tuple[str, ...]) -> None:
+    """ "View online" and unsubscribe links out: their whole line when it is short, else the links alone.
+
+    Every link is judged first, with the tree untouched; then each line holding
+    such links is read once for its length (and once more after its links went:
+    a line that is short without them goes too). Taking links out one by one and
+    reading the line again each time was quadratic in the links of one line.
+    """
+    lines: dict[lxml.html.HtmlElement, str | None] = {}
+    found: dict[lxml.html.HtmlElement | None, list[lxml.html.HtmlElement]] = {}
+    for anchor in tree.iter("a"):
+        text, href = _short_text(anchor, _FOOTER_BLOCK_CHARS) or "", anchor.get("href") or ""
+        if _is_view_online(anchor, lines) or _UNSUBSCRIBE_LINK.match(text) or _UNSUBSCRIBE_HREF.search(href) or (
+            href in unsubscribe_urls
+        ):
+            found.setdefault(_enclosing_block(anchor), []).append(anchor)
+    for block, anchors in found.items():
+        if block is not None and not _in_tree(block, tree):
+            continue  # inside a line already taken out
+        if block is None or _short_text(block, _FOOTER_BLOCK_CHARS) is None:
+            for anchor in anchors:
+                _drop(anchor)
+            if block is None or _short_text(block, _FOOTER_BLOCK_CHARS) is None:
+                continue
+        _drop(block)
+
+
+def _enclosing_block(element: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
+    """The nearest block around ``element`` (not the body), else None."""
     parent = element.getparent()
     while parent is not None and parent.tag not in _BLOCKS:
         parent = parent.getparent()
-    if parent is None or parent.tag in ("html", "body") or len(_text(parent)) > limit:
+    if parent is None or parent.tag in ("html", "body"):
         return None
     return parent
 
 
+def _in_tree(element: etree._Element | None, root: etree._Element) -> bool:
+    while element is not None and element is not root:
+        element = element.getparent()
+    return element is root
+
+
 def _drop(element: etree._Element) -> None:
-    """Remove ``element`` but keep the text that follows it (lxml keeps it in ``tail``)."""
-    if element.getparent() is None:
+    """Take ``element`` out of the tree but keep the text that follows it (lxml keeps it in ``tail``).
+
+    An empty stand-in takes its place and carries the tail (the stand-ins are
+    stripped at the end, at once): joining each tail to the text before it,
+    as lxml's ``drop_tree`` does, made a line of thousands of dropped links
+    copy one growing string thousands of times.
+    """
+    parent = element.getparent()
+    if parent is None:
         return
-    if isinstance(element, lxml.html.HtmlElement):
-        element.drop_tree()
-    else:
-        parent = element.getparent()
-        tail = element.tail
-        previous = element.getprevious()
-        if tail:
-            if previous is not None:
-                previous.tail = (previous.tail or "") + tail
-            else:
-                parent.text = (parent.text or "") + tail
-        parent.remove(element)
+    stand_in = lxml.html.Element(_DROPPED)
+    stand_in.tail = element.tail
+    parent.replace(element, stand_in)

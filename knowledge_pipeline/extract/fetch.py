@@ -87,6 +87,10 @@ async def system_resolver(host: str, port: int) -> list[str]:
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+# The bytes holding the IPv4 address for NAT64 prefixes of /48, /56, /64 and /96 (RFC 6052 2.2; byte 8,
+# bits 64-71, is the reserved "u" octet). /32 and /40 prefixes cannot lie inside 64:ff9b:1::/48.
+_NAT64_LOCAL_LAYOUTS = ((6, 7, 9, 10), (7, 9, 10, 11), (9, 10, 11, 12), (12, 13, 14, 15))
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 
 
 def blocked_reason(address: str) -> str | None:
@@ -112,7 +116,7 @@ def blocked_reason(address: str) -> str | None:
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[str, list[ipaddress.IPv4Address]] | None:
-    """The IPv4 addresses a 6to4, NAT64 (RFC 6052 /96 and /48) or Teredo address carries."""
+    """The IPv4 addresses a 6to4, NAT64 (RFC 6052, RFC 8215) or Teredo address carries."""
     if ip.sixtofour is not None:
         return "6to4", [ip.sixtofour]
     if ip.teredo is not None:
@@ -120,8 +124,12 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[str, list[ipaddress.IPv4A
     packed = ip.packed
     if ip in _NAT64:
         return "NAT64", [ipaddress.IPv4Address(packed[12:16])]
-    if ip in _NAT64_LOCAL:  # bits 64-71 are the reserved "u" octet
-        return "NAT64", [ipaddress.IPv4Address(packed[6:8] + packed[9:11])]
+    if ip in _NAT64_LOCAL:
+        # RFC 8215: a translator may use any /48 to /96 inside it, so the address is read in every
+        # RFC 6052 layout that fits; a reading in 0.0.0.0/8 is the zero padding of another layout.
+        readings = [ipaddress.IPv4Address(bytes(packed[i] for i in where)) for where in _NAT64_LOCAL_LAYOUTS]
+        carried = [v4 for v4 in readings if v4 not in _THIS_NETWORK]
+        return "NAT64", carried or readings
     return None
 
 

@@ -15,6 +15,9 @@ from ..errors import one_line
 MAX_TITLE_CHARS = 300
 _HEADING_LINES = 15
 _HEADING_MAX_WORDS = 25
+# between a page's title and its site's name: "Title | Site", "Title - Site", "Site: Title"
+_SEPARATORS = (" | ", " - ", " – ", " — ", ": ", " · ")
+_SITE_MAX_WORDS = 6
 
 _PLACEHOLDERS = frozenset(
     """title untitled document model report paper presentation slide slides draft template default test
@@ -75,11 +78,32 @@ def heading_line(text: str) -> str | None:
 def best_title(metadata_title: str | None, text: str | None) -> str | None:
     """The metadata title when it looks like one, else the text's first heading line, else None.
 
-    A heading that is part of the metadata title wins over it: the rest is
-    the site's or publisher's name ("Agents ship | Example News").
+    A heading that is the metadata title with the site's or publisher's name
+    around it wins over it ("Agents ship | Example News"); a heading that is
+    only a word of the title ("Kubernetes", "Reuters") does not.
     """
     heading = heading_line(text) if text else None
     if looks_like_title(metadata_title):
         title = normalize(metadata_title)
-        return heading if heading and heading != title and heading in title else title
+        return heading if heading and _decorated(title, heading) else title
     return heading
+
+
+def _decorated(title: str, heading: str) -> bool:
+    """Whether ``title`` is ``heading`` and a site name, split by a separator ("Heading | Site", "Site - Heading").
+
+    The site name is short, and no longer than the heading: "Reuters: Fed cuts
+    rates again" is not the heading "Reuters" decorated.
+    """
+    if title.startswith(heading):
+        rest = title[len(heading):]
+        return any(rest.startswith(sep) and _site_name(rest[len(sep):], heading) for sep in _SEPARATORS)
+    if title.endswith(heading):
+        rest = title[: -len(heading)]
+        return any(rest.endswith(sep) and _site_name(rest[: -len(sep)], heading) for sep in _SEPARATORS)
+    return False
+
+
+def _site_name(rest: str, heading: str) -> bool:
+    words = len(rest.split())
+    return 0 < words <= min(_SITE_MAX_WORDS, len(heading.split()))

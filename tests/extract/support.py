@@ -9,14 +9,27 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
+import pytest
+
 from knowledge_pipeline.config import Settings, load_settings
 from knowledge_pipeline.errors import ItemError
 from knowledge_pipeline.extract import TextExtractor
+from knowledge_pipeline.extract.decoding import supported_codings
 from knowledge_pipeline.extract.fetch import Fetcher
 from knowledge_pipeline.models import Item
 from knowledge_pipeline.services import RetryPolicy, ServiceGateway
 from knowledge_pipeline.sources.sqlite import SqliteStore
 from knowledge_pipeline.telemetry import Telemetry
+
+
+def coding_param(coding: str) -> Any:
+    """A content-coding as a test parameter, skipped unless it is decoded here.
+
+    ``br``/``zstd`` need their optional modules (brotli >= 1.2, zstandard >= 0.22,
+    both in requirements-dev.txt); gzip and deflate never skip.
+    """
+    usable = ("gzip" if coding == "x-gzip" else coding) in supported_codings()
+    return pytest.param(coding, marks=pytest.mark.skipif(not usable, reason=f"{coding} needs its optional module"))
 
 
 def make_settings(**env: Any) -> Settings:

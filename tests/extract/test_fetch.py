@@ -17,7 +17,7 @@ from knowledge_pipeline.errors import ServiceError
 from knowledge_pipeline.extract.fetch import Fetcher, classify_web_error, parse_retry_after
 from knowledge_pipeline.extract.decoding import accept_encoding
 from tests.data.generate import ARTICLE_HTML, huge_html_chunks, sample_pdf, zeros_bomb
-from tests.extract.support import make_gateway, make_settings, make_telemetry
+from tests.extract.support import coding_param, make_gateway, make_settings, make_telemetry
 from tests.fakes.web_server import FakeWebServer
 
 
@@ -190,7 +190,7 @@ def test_layered_or_unknown_codings_fail_at_once_with_the_reason(web, encoding, 
     assert web.paths() == ["/coded"] and recorder.of("api_call_error")[0]["error_type"] == "content_coding"
 
 
-@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "zstd"])
+@pytest.mark.parametrize("coding", [coding_param(c) for c in ["gzip", "deflate", "br", "zstd"]])
 def test_a_compression_bomb_fails_with_a_clear_reason(web, coding):
     web.route("/bomb", body=zeros_bomb(coding, 64 * 1024 * 1024), headers={"Content-Encoding": coding})
     error, _ = fetch(web.url + "/bomb", max_download_mb="1")

@@ -128,3 +128,15 @@ def test_a_compressed_bomb_from_firecrawl_is_refused_without_inflating_it():
     assert isinstance(error, ServiceError) and error.code == "content_coding"
     assert str(error).startswith("refused Content-Encoding 'gzip, gzip' at the Firecrawl answer")
     assert peak < 16 * 1024 * 1024
+
+
+def test_a_firecrawl_failure_never_shows_the_pages_credentials(tmp_path):
+    with FakeWebServer() as web, FakeFirecrawl() as firecrawl:
+        web.page("/app", APP_SHELL)
+        firecrawl.fail_next(1, status=402)
+        url = f"http://alice:pa@ss-w0rd@127.0.0.1:{web.port}/app"
+        failed = extract(item(url), firecrawl_api_key=firecrawl.api_key, firecrawl_base_url=firecrawl.url)
+    assert isinstance(failed, ItemError) and "Firecrawl credits exhausted" in str(failed)
+    assert f"no article text found at http://127.0.0.1:{web.port}/app" in str(failed)
+    for part in ("alice", "pa@", "pa%40", "ss-w0rd"):
+        assert part not in str(failed)

@@ -40,3 +40,32 @@ def test_metadata_wins_only_when_it_looks_like_a_title():
 def test_a_heading_inside_the_metadata_title_drops_the_site_name():
     assert best_title("Agents ship in the enterprise | Example News", "Agents ship in the enterprise\nBody") == \
         "Agents ship in the enterprise"
+
+
+@pytest.mark.parametrize(
+    "title, text",
+    [
+        ("Fed cuts rates again | Reuters", "Fed cuts rates again\nBody"),
+        ("Reuters | Fed cuts rates again", "Fed cuts rates again\nBody"),
+        ("Fed cuts rates again - Reuters", "Fed cuts rates again\nBody"),
+        ("Fed cuts rates again – The Wall Street Journal", "Fed cuts rates again\nBody"),
+        ("Fed cuts rates again: Reuters", "Fed cuts rates again\nBody"),
+    ],
+)
+def test_the_site_name_around_the_heading_is_dropped(title, text):
+    assert best_title(title, text) == "Fed cuts rates again"
+
+
+@pytest.mark.parametrize(
+    "title, text",
+    [
+        ("Kubernetes 1.30 released with sidecar containers", "Kubernetes\nThe release notes follow."),
+        ("Fed cuts rates again | Reuters", "Reuters\nWASHINGTON, the Fed said..."),
+        ("Reuters: Fed cuts rates again", "Reuters\nWASHINGTON, the Fed said..."),
+        ("Kubernetes: sidecar containers ship in 1.30", "Kubernetes\nBody"),
+        ("The Fed cuts rates again", "Fed cuts rates\nBody"),
+        ("Fed cuts rates again", "Fed\nBody"),
+    ],
+)
+def test_a_heading_that_is_only_a_word_of_the_title_does_not_replace_it(title, text):
+    assert best_title(title, text) == title
