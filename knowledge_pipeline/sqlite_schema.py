@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Callable, Sequence
 
-from .sqlite_files import now_stamp
+from .sqlite_files import now_stamp, transaction
 
 Migration = tuple[str, Callable[[sqlite3.Connection], None]]
 
@@ -23,21 +23,12 @@ def apply_migrations(db: sqlite3.Connection, migrations: Sequence[Migration]) ->
     for name, migration in migrations:
         if name in done:
             continue
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db):
             if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
-                db.execute("ROLLBACK")  # another process applied it while this one waited for the lock
-                continue
+                continue  # another process applied it while this one waited for the lock
             migration(db)
-            db.execute(
-                "INSERT INTO _migrations VALUES (?, ?)",
-                (name, now_stamp()),
-            )
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        applied.append(name)
+            db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, now_stamp()))
+            applied.append(name)
     return applied
 
 
