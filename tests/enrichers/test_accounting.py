@@ -12,7 +12,7 @@ from knowledge_pipeline.config import load_settings
 from knowledge_pipeline.enrichers.accounting import Meter, unanswered_usage
 from knowledge_pipeline.enrichers.transport import Usage
 from knowledge_pipeline.models import NewItem, SourceType
-from knowledge_pipeline.runner import EXIT_OK, FEED_TYPES, RunOptions, run_async
+from knowledge_pipeline.runner import EXIT_OK, FEED_TYPES, RunOptions, RunResult, run_async
 from knowledge_pipeline.budget import Budget
 from knowledge_pipeline.sources.sqlite import SqliteStore
 from knowledge_pipeline.telemetry import Telemetry
@@ -47,31 +47,36 @@ def test_a_connection_refused_is_not_billed() -> None:
     assert "prompt_tokens" not in error and r.budget.spent_usd == 0
 
 
+def run_long_items(tmp_path: Path, fake, items: int, **env: str) -> tuple[RunResult, list[tuple[str, dict]]]:
+    """An enrich run in process over ``items`` Inbox items of 20,000 characters each, against ``fake``."""
+    settings = load_settings(
+        {**fake.env(), "OPENAI_CONTEXT_TOKENS": "128000", "PARALLEL_RATE_LIMIT": "0", "ALERT_FAILURE_RATE": "1",
+         "SOURCES_DB_PATH": str(tmp_path / "sources.db"), "JOURNAL_PATH": str(tmp_path / "journal.db"),
+         "LOG_DIR": str(tmp_path / "logs"), **env},
+        env_file=None,
+    )
+
+    async def seed() -> None:
+        store = SqliteStore(settings.sources_db_path)
+        await store.open()
+        for n in range(items):
+            await store.add(NewItem(f"Item {n}", SourceType.RSS, f"h{n}", url=f"https://example.com/{n}",
+                                    content=long_text(20_000)))
+        await store.close()
+
+    asyncio.run(seed())
+    events: list[tuple[str, dict]] = []
+    telemetry = Telemetry("test")
+    telemetry.add_observer(lambda kind, data: events.append((kind, data)))
+    options = RunOptions(script="enrich_rss_enhanced.py", source_types=FEED_TYPES, capture="none")
+    return asyncio.run(run_async(settings, options, telemetry)), events
+
+
 def test_lost_answers_alone_exhaust_max_cost_and_show_in_the_summary(tmp_path: Path) -> None:
     """Every call times out: before, nothing was counted and every item was tried; now the budget stops the run."""
     with start_fake_openai(latency=1.0) as fake:
-        settings = load_settings(
-            {**fake.env(), "OPENAI_CONTEXT_TOKENS": "128000", "API_TIMEOUT": "0.3", "RETRY_ATTEMPTS": "1",
-             "MAX_COST_USD": "0.003", "PARALLEL_RATE_LIMIT": "0", "ALERT_FAILURE_RATE": "1",
-             "SOURCES_DB_PATH": str(tmp_path / "sources.db"), "JOURNAL_PATH": str(tmp_path / "journal.db"),
-             "LOG_DIR": str(tmp_path / "logs")},
-            env_file=None,
-        )
-
-        async def seed() -> None:
-            store = SqliteStore(settings.sources_db_path)
-            await store.open()
-            for n in range(3):
-                await store.add(NewItem(f"Item {n}", SourceType.RSS, f"h{n}", url=f"https://example.com/{n}",
-                                        content=long_text(20_000)))
-            await store.close()
-
-        asyncio.run(seed())
-        events: list[tuple[str, dict]] = []
-        telemetry = Telemetry("test")
-        telemetry.add_observer(lambda kind, data: events.append((kind, data)))
-        options = RunOptions(script="enrich_rss_enhanced.py", source_types=FEED_TYPES, capture="none")
-        result = asyncio.run(run_async(settings, options, telemetry))
+        result, events = run_long_items(tmp_path, fake, 3, API_TIMEOUT="0.3", RETRY_ATTEMPTS="1",
+                                        MAX_COST_USD="0.003")
         sent = len(fake.requests())
     assert result.exit_code == EXIT_OK
     assert sent == 2, "one item, two attempts, then the budget is spent"
@@ -88,28 +93,7 @@ def test_lost_answers_alone_exhaust_max_cost_and_show_in_the_summary(tmp_path: P
 def test_a_call_cut_off_by_item_timeout_is_billed_as_sent(tmp_path: Path) -> None:
     """ITEM_TIMEOUT cancels the call while the server works on it: the provider bills it, so the run counts it."""
     with start_fake_openai(latency=2.0) as fake:
-        settings = load_settings(
-            {**fake.env(), "OPENAI_CONTEXT_TOKENS": "128000", "API_TIMEOUT": "10", "ITEM_TIMEOUT": "0.7",
-             "RETRY_ATTEMPTS": "0", "PARALLEL_RATE_LIMIT": "0", "ALERT_FAILURE_RATE": "1",
-             "SOURCES_DB_PATH": str(tmp_path / "sources.db"), "JOURNAL_PATH": str(tmp_path / "journal.db"),
-             "LOG_DIR": str(tmp_path / "logs")},
-            env_file=None,
-        )
-
-        async def seed() -> None:
-            store = SqliteStore(settings.sources_db_path)
-            await store.open()
-            for n in range(2):
-                await store.add(NewItem(f"Item {n}", SourceType.RSS, f"h{n}", url=f"https://example.com/{n}",
-                                        content=long_text(20_000)))
-            await store.close()
-
-        asyncio.run(seed())
-        events: list[tuple[str, dict]] = []
-        telemetry = Telemetry("test")
-        telemetry.add_observer(lambda kind, data: events.append((kind, data)))
-        options = RunOptions(script="enrich_rss_enhanced.py", source_types=FEED_TYPES, capture="none")
-        result = asyncio.run(run_async(settings, options, telemetry))
+        result, events = run_long_items(tmp_path, fake, 2, API_TIMEOUT="10", ITEM_TIMEOUT="0.7", RETRY_ATTEMPTS="0")
         time.sleep(2.2)  # the fake logs a request once it has answered it
         sent = fake.requests()
     assert len(sent) == 2
