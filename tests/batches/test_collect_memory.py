@@ -16,7 +16,8 @@ from tests.fakes.openai_server import start_fake_openai
 def finish_remotely(fake) -> None:
     """Let the fake run its batches now (a retrieve does), so collecting measures only the client."""
     for batch_id in list(fake.batches.batches):
-        httpx.get(f"{fake.url}/batches/{batch_id}", headers={"authorization": f"Bearer {fake.api_key}"}).raise_for_status()
+        httpx.get(f"{fake.url}/batches/{batch_id}", headers={"authorization": f"Bearer {fake.api_key}"},
+                  timeout=600).raise_for_status()
 
 
 def test_collecting_a_batch_of_long_texts_holds_a_small_part_of_it_in_memory(tmp_path: Path) -> None:
