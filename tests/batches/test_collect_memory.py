@@ -41,5 +41,6 @@ def test_collecting_a_batch_of_long_texts_holds_a_small_part_of_it_in_memory(tmp
     assert journal.pending() == items, "every answer is in the journal"
     journal.close()
     assert size > items * chars and output > 0
+    assert not list(settings.journal_path.parent.glob("*.jsonl")), "the downloaded output file is removed"
     assert peak < size / 5, f"peak {peak / 1e6:.1f} MB while collecting {size / 1e6:.1f} MB of requests " \
                             f"and {output / 1e6:.1f} MB of answers"
