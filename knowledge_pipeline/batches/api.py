@@ -25,6 +25,7 @@ METADATA_KEY = "kp_batch"
 MAX_REQUESTS = 50_000
 MAX_BYTES = 200 * 1024 * 1024
 TERMINAL = ("completed", "failed", "expired", "cancelled")
+CHUNK_BYTES = 1 << 16  # how much of an output file is read at a time
 
 T = TypeVar("T")
 
@@ -110,10 +111,16 @@ class BatchApi(LazySdkClient):
     async def cancel(self, remote_id: str) -> Any:
         return await self._call("batches.cancel", lambda: self._client.batches.cancel(remote_id), batch=remote_id)
 
-    async def content(self, file_id: str) -> str:
-        async def read() -> str:
-            response = await self._client.files.content(file_id)
-            return response.text
+    async def download(self, file_id: str, path: Path) -> int:
+        """Write a file's content to ``path`` as it arrives (never whole in memory); returns its bytes."""
+        async def read() -> int:
+            size = 0
+            async with self._client.files.with_streaming_response.content(file_id) as response:
+                with open(path, "wb") as handle:  # a retry starts the file again
+                    async for chunk in response.iter_bytes(CHUNK_BYTES):
+                        handle.write(chunk)
+                        size += len(chunk)
+            return size
 
         return await self._call("files.content", read, file=file_id)
 

@@ -285,27 +285,30 @@ class BatchRun:
             local_id=batch.local_id, batch_id=batch.remote_id, items=items, reason="unknown_to_server", error=str(exc))
 
     async def _collect(self, batch: BatchRecord, remote: Any, taxonomy: Taxonomy) -> None:
-        lines = {custom_id: body for custom_id, body in self._requests(batch.local_id)}
-        answers = await self._answers(remote.output_file_id)
-        by_item: dict[str, list[str]] = {}
-        for custom_id in lines:
-            by_item.setdefault(custom_id.split(_SEPARATOR)[0], []).append(custom_id)
+        """Each item in turn: its request lines from the state, its answers from the output file on disk.
+
+        Neither the batch's requests (up to 200 MB of item texts) nor its
+        output file is ever whole in memory: only the offsets of the answers.
+        """
         outcomes: dict[str, tuple[str, list[str] | None]] = {}
         totals, cost, known = Usage(), 0.0, True
-        for item_id, custom_ids in by_item.items():
-            replies = []
-            for custom_id in sorted(custom_ids, key=lambda c: int(c.rsplit(_SEPARATOR, 1)[1])):
-                step = custom_id.split(_SEPARATOR)[1]
-                body = answers.get(custom_id)
-                prompt = prompt_of(lines[custom_id]["body"], step)
-                reply = reply_of_body(body, prompt, self.transport.model) if body is not None else None
-                if reply is not None:
-                    price = self.meter.cost(reply.model, reply.usage)
-                    known = known and price is not None
-                    cost += price or 0.0
-                    totals = _add(totals, reply.usage)
-                replies.append((prompt, reply))
-            outcomes[item_id] = self._outcome(item_id, replies, taxonomy)
+        with Answers(self.state.path.parent, batch.local_id) as answers:
+            await answers.fetch(self.api, remote.output_file_id)
+            for item_id in self.state.line_items(batch.local_id):
+                replies = []
+                requests = self.state.item_lines(batch.local_id, item_id)
+                for custom_id, line in sorted(requests, key=lambda r: int(r[0].rsplit(_SEPARATOR, 1)[1])):
+                    step = custom_id.rsplit(_SEPARATOR, 2)[1]
+                    body = answers.get(custom_id)
+                    prompt = prompt_of(json.loads(line)["body"], step)
+                    reply = reply_of_body(body, prompt, self.transport.model) if body is not None else None
+                    if reply is not None:
+                        price = self.meter.cost(reply.model, reply.usage)
+                        known = known and price is not None
+                        cost += price or 0.0
+                        totals = _add(totals, reply.usage)
+                    replies.append((prompt, reply))
+                outcomes[item_id] = self._outcome(item_id, replies, taxonomy)
         statuses = [status for status, _ in outcomes.values()]
         total_cost = round(cost, 8) if known else None
         self.budget.add(total_cost)
@@ -372,22 +375,51 @@ class BatchRun:
         self.journal.record_enrichment(item_id, enrichment)
         return READY, None
 
-    def _requests(self, local_id: str) -> list[tuple[str, dict[str, Any]]]:
-        return [(line["custom_id"], line) for line in map(json.loads, self.state.lines(local_id))]
 
-    async def _answers(self, file_id: str | None) -> dict[str, dict[str, Any]]:
-        """custom_id -> chat completion body of every answered line of the output file."""
+class Answers:
+    """A batch's output file on disk, with the place of each answered line (``custom_id`` -> offset, length)."""
+
+    def __init__(self, directory: Path, local_id: str) -> None:
+        self.directory = directory
+        self.local_id = local_id
+        self.path: Path | None = None
+        self.places: dict[str, tuple[int, int]] = {}
+        self._handle: Any = None
+
+    def __enter__(self) -> Answers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+    async def fetch(self, api: BatchApi, file_id: str | None) -> None:
+        """Download the output file (none: no answers) and note where each line with a 200 answer is."""
         if not file_id:
-            return {}
-        answers = {}
-        for raw in (await self.api.content(file_id)).splitlines():
-            if not raw.strip():
-                continue
-            line = json.loads(raw)
-            response = line.get("response") or {}
-            if response.get("status_code") == 200 and isinstance(response.get("body"), dict):
-                answers[line["custom_id"]] = response["body"]
-        return answers
+            return
+        with tempfile.NamedTemporaryFile(dir=self.directory, prefix=self.local_id, suffix=".output.jsonl",
+                                         delete=False) as handle:
+            self.path = Path(handle.name)
+        await api.download(file_id, self.path)
+        self._handle = open(self.path, "rb")
+        offset = 0
+        for raw in self._handle:
+            if raw.strip():
+                line = json.loads(raw)
+                response = line.get("response") or {}
+                if response.get("status_code") == 200 and isinstance(response.get("body"), dict):
+                    self.places[line["custom_id"]] = (offset, len(raw))
+            offset += len(raw)
+
+    def get(self, custom_id: str) -> dict[str, Any] | None:
+        """The chat completion body answering ``custom_id``, or None."""
+        place = self.places.get(custom_id)
+        if place is None:
+            return None
+        self._handle.seek(place[0])
+        return json.loads(self._handle.read(place[1]))["response"]["body"]
 
 
 class StoredText:

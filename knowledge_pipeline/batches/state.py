@@ -83,6 +83,7 @@ _SCHEMA = (
         failures INTEGER NOT NULL DEFAULT 0,  -- no longer written or read; kept for files of earlier versions
         updated_at TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS items_batch ON items(local_id)",
+    "CREATE INDEX IF NOT EXISTS lines_item ON lines(local_id, item_id, position)",  # one item's lines at collection
 )
 
 
@@ -186,6 +187,18 @@ class BatchState(StateFile):
             if len(rows) < 500:
                 return
             last = rows[-1]["position"]
+
+    def line_items(self, local_id: str) -> list[str]:
+        """The items that have lines in a batch, in the order of their first line."""
+        rows = self.db.execute("SELECT item_id FROM lines WHERE local_id = ? GROUP BY item_id ORDER BY MIN(position)",
+                               (local_id,))
+        return [row[0] for row in rows]
+
+    def item_lines(self, local_id: str, item_id: str) -> list[tuple[str, str]]:
+        """One item's (custom_id, JSONL line) in a batch, in order."""
+        rows = self.db.execute("SELECT custom_id, body FROM lines WHERE local_id = ? AND item_id = ? ORDER BY position",
+                               (local_id, item_id))
+        return [(row[0], row[1]) for row in rows]
 
     def item_ids(self, local_id: str) -> list[str]:
         """The items a batch holds."""

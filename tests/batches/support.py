@@ -76,3 +76,70 @@ def statuses(tmp_path: Path) -> dict[str, str]:
 def body(tmp_path: Path, item_id: str) -> list[str]:
     with sqlite3.connect(tmp_path / "data" / "sources.db") as db:
         return [row[0] for row in db.execute("SELECT toggle FROM blocks WHERE item_id = ? ORDER BY position", (item_id,))]
+
+
+def submit_backlog(settings: Any, count: int, chars: int) -> int:
+    """Put ``count`` items of ``chars`` characters each into batches and submit them, with the real SDK; returns
+    the bytes of their request lines. Built without the Inbox, so a large backlog is quick to make."""
+    from knowledge_pipeline.batches import BatchRun
+    from knowledge_pipeline.batches.state import BatchState, state_path
+    from knowledge_pipeline.budget import Budget
+    from knowledge_pipeline.enrichers.openai import OpenAIEnricher
+    from knowledge_pipeline.errors import EnrichmentDeferred
+    from knowledge_pipeline.journal import Journal
+    from knowledge_pipeline.models import Item, Taxonomy
+    from knowledge_pipeline.services import ServiceGateway
+    from knowledge_pipeline.telemetry import Telemetry
+
+    async def main() -> None:
+        gateway, budget, journal = ServiceGateway(Telemetry("test")), Budget(), Journal(settings.journal_path)
+        journal.open()
+        enricher = OpenAIEnricher(settings, gateway, budget)
+        batching = BatchRun(settings, gateway, budget, journal, enricher)
+        await batching.begin(Taxonomy(), count)
+        text = long_article(1, chars)
+        for n in range(count):
+            item = Item(id=f"item-{n:06d}", title=f"Item {n}", source_type=SourceType.RSS)
+            try:
+                await batching.enricher().enrich(item, f"Item {n}. {text}", Taxonomy())
+            except EnrichmentDeferred:
+                pass
+        await batching.finish(submit=True)
+        await batching.close()
+        await enricher.close()
+        journal.close()
+
+    asyncio.run(main())
+    state = BatchState(state_path(settings.journal_path))
+    state.open()
+    size = sum(batch.bytes for batch in state.batches())
+    state.close()
+    return size
+
+
+def collect_batches(settings: Any, run_class: Any = None) -> list[tuple[str, dict]]:
+    """A run's start (:meth:`BatchRun.begin`: poll and collect what is finished); the events it reported."""
+    from knowledge_pipeline.batches import BatchRun
+    from knowledge_pipeline.budget import Budget
+    from knowledge_pipeline.enrichers.openai import OpenAIEnricher
+    from knowledge_pipeline.journal import Journal
+    from knowledge_pipeline.models import Taxonomy
+    from knowledge_pipeline.services import ServiceGateway
+    from knowledge_pipeline.telemetry import Telemetry
+
+    events: list[tuple[str, dict]] = []
+    telemetry = Telemetry("test")
+    telemetry.add_observer(lambda kind, data: events.append((kind, data)))
+
+    async def main() -> None:
+        gateway, budget, journal = ServiceGateway(telemetry), Budget(), Journal(settings.journal_path)
+        journal.open()
+        enricher = OpenAIEnricher(settings, gateway, budget)
+        batching = (run_class or BatchRun)(settings, gateway, budget, journal, enricher)
+        await batching.begin(Taxonomy(), 0)
+        await batching.close()
+        await enricher.close()
+        journal.close()
+
+    asyncio.run(main())
+    return events
