@@ -17,7 +17,7 @@ Then it measures, in this process:
   one keep-alive connection with TCP_NODELAY (as a browser does): the list, searches, filters, a deep page and an item page; the first
   request (which computes the filters' option lists) is reported apart;
 - ``export``: ``export --format jsonl`` and ``--format markdown`` of the whole
-  store in a child process; its peak RSS before and after (ru_maxrss).
+  store in a child process; its peak RSS before and after (VmHWM).
 
 Run ``python benchmarks/bench_reading.py --help``. The store is kept (``--db``)
 so later runs skip the build. Results: docs/performance.md.
@@ -227,17 +227,23 @@ def bench_serve(path: Path, repeat: int, items: int) -> dict[str, Any]:
 
 
 PROBE = """
-import resource, sys, time
+import sys, time
 from knowledge_pipeline.__main__ import main
 import importlib
 from knowledge_pipeline.__main__ import COMMAND_MODULES
+
+
+def high_water_kb():  # VmHWM: ru_maxrss would start at the parent's RSS, which Linux carries over at the spawn
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
 for command in COMMAND_MODULES:  # what main() imports, so the baseline holds every library loaded
     importlib.import_module(f"knowledge_pipeline.commands.{command}")
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = high_water_kb()
 started = time.perf_counter()
 code = main(sys.argv[1:])
-print(f"PROBE {before} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {time.perf_counter() - started}",
-      file=sys.stderr)
+print(f"PROBE {before} {high_water_kb()} {time.perf_counter() - started}", file=sys.stderr)
 sys.exit(code)
 """
 
@@ -285,7 +291,7 @@ def main() -> int:
             print(f"{label:<44} median {row['median_ms']:>6.1f} ms  p95 {row['p95_ms']:>6.1f}  max "
                   f"{row['max_ms']:>6.1f}")
     if not args.no_export:
-        print("\nexport (child process, peak RSS from ru_maxrss)")
+        print("\nexport (child process, peak RSS from VmHWM)")
         for row in bench_export(path, work):
             print(f"{row['format']:<9} {row['seconds']:>6.1f} s  peak RSS {row['peak_rss_mb']:.0f} MB "
                   f"(+{row['growth_mb']:.1f} MB while exporting)  {row['output']}")

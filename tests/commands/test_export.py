@@ -58,15 +58,22 @@ def test_bad_destinations_are_one_line(cli: Cli, env: dict[str, str], tmp_path: 
 
 
 MEMORY_PROBE = """
-import resource, sys
+import sys
 from knowledge_pipeline.__main__ import main
 import importlib
 from knowledge_pipeline.__main__ import COMMAND_MODULES
+
+
+def high_water_kb():  # VmHWM, the child's own: ru_maxrss starts at pytest's RSS (Linux carries it over the spawn)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
 for command in COMMAND_MODULES:  # what main() imports, so the baseline holds every library loaded
     importlib.import_module(f"knowledge_pipeline.commands.{command}")
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = high_water_kb()
 code = main(sys.argv[1:])
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = high_water_kb()
 print(f"RSS_GROWTH_KB={after - before}", file=sys.stderr)
 sys.exit(code)
 """
